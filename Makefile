@@ -1,0 +1,45 @@
+# Entry points. `make test` is what CI runs: deps, build, CTest, then the same suite under ASan+UBSan.
+JOBS   ?= $(shell nproc)
+BUILD  ?= build
+ASAN   ?= build-asan
+PORT   ?= 8080
+DATA   ?= $(HOME)/.local/share/fakescope
+SECONDS ?= 60
+
+.PHONY: all deps build test test-release test-asan run bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+$(ASAN)/CMakeCache.txt:
+	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DFS_SANITIZE=ON >/dev/null
+
+build: deps $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: test-release test-asan
+
+test-release: build
+	@echo "== tests (release build)"
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps $(ASAN)/CMakeCache.txt
+	@cmake --build $(ASAN) -j $(JOBS)
+	@echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
+	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+run: build
+	@$(BUILD)/fakescope serve --port $(PORT) --data $(DATA)
+
+bench: build
+	@scripts/deps.sh --bench
+	@bench/run.sh $(BUILD)/fakescope
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,19 @@
+/* cli: the fakescope command line. Each subcommand lives in its own file and is listed in
+ * main.c's table. Contract (see DESIGN.md): exit 0 on success, 1 when some input failed,
+ * 2 on a usage error. Every subcommand accepts --help. */
+#ifndef FS_CLI_H
+#define FS_CLI_H
+
+#define FS_EXIT_OK 0
+#define FS_EXIT_INPUT 1
+#define FS_EXIT_USAGE 2
+
+typedef struct fs_cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} fs_cli_command;
+
+/* Subcommands, one file each in src/cli/. */
+
+#endif

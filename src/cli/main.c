@@ -1,0 +1,42 @@
+/* main.c: dispatches `fakescope COMMAND ...` to the subcommand table. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const fs_cli_command commands[] = {
+    /* one line per subcommand: {"name", "summary", fs_cli_name}, */
+    {NULL, NULL, NULL},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "fakescope %s: deepfake and synthetic-media detection on the CPU\n\n"
+            "usage: fakescope COMMAND [OPTIONS] [ARGS]\n\ncommands:\n",
+            FS_VERSION_STRING);
+    for (size_t i = 0; i < N_COMMANDS && commands[i].name; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`fakescope COMMAND --help` describes each command.\n"
+                 "Exit status: 0 success, 1 some input failed, 2 usage error.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return FS_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return FS_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("fakescope %s\n", FS_VERSION_STRING);
+        return FS_EXIT_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS && commands[i].name; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "fakescope: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return FS_EXIT_USAGE;
+}
