@@ -1,0 +1,64 @@
+/* weights (models/): a named set of float32 tensors, read from and written to safetensors,
+ * or imported from the original Keras HDF5 MesoNet files.
+ *
+ * Tensor names and layouts are PyTorch's (docs/weights.md lists them per architecture):
+ *   conv:  "<layer>.weight" [out, in, kh, kw], "<layer>.bias" [out]
+ *   dense: "<layer>.weight" [out, in], "<layer>.bias" [out]; the input index of the first
+ *          dense layer runs over the flattened feature map in NHWC order (h, w, c)
+ *   batch norm: "<layer>.weight" (gamma), ".bias" (beta), ".running_mean", ".running_var"
+ * String metadata (safetensors "__metadata__") carries at least "arch"; the Keras importer
+ * adds "source" and "dense_leaky" ("true"/"false": a LeakyReLU(0.1) after the 16-unit dense
+ * layer, as the file's layer list says).
+ *
+ * Ownership: fs_weights owns every name, shape and data buffer; fs_weights_free releases all
+ * (safe on a zeroed struct). Lookups return borrowed pointers valid until free. */
+#ifndef FAKESCOPE_WEIGHTS_H
+#define FAKESCOPE_WEIGHTS_H
+
+#include "fakescope/core.h"
+
+#define FS_WEIGHT_MAX_DIMS 4
+#define FS_WEIGHTS_MAX_TENSORS 4096
+#define FS_WEIGHTS_MAX_FILE ((size_t)1 << 30) /* 1 GiB: far past any Meso-class network */
+
+typedef struct fs_weight {
+    char *name;
+    int ndim;
+    int64_t shape[FS_WEIGHT_MAX_DIMS];
+    int64_t count; /* product of shape */
+    float *data;
+} fs_weight;
+
+typedef struct fs_weights {
+    fs_weight *items;
+    size_t count, cap;
+    char **meta_keys, **meta_values; /* string metadata, meta_count pairs */
+    size_t meta_count;
+} fs_weights;
+
+void fs_weights_free(fs_weights *w);
+/* Adds a copy of data under name; FS_ERR_CONFLICT if the name exists. */
+fs_err fs_weights_add(fs_weights *w, const char *name, int ndim, const int64_t *shape,
+                      const float *data, fs_msg *msg);
+const fs_weight *fs_weights_get(const fs_weights *w, const char *name);
+/* Sets (or replaces) a metadata string. */
+fs_err fs_weights_set_meta(fs_weights *w, const char *key, const char *value, fs_msg *msg);
+const char *fs_weights_meta(const fs_weights *w, const char *key); /* NULL when absent */
+
+/* safetensors. Only F32 tensors are accepted (F16/BF16 are converted on read). The reader
+ * validates the header (JSON, offsets inside the file, no overlap, sizes match dtype*shape)
+ * and answers FS_ERR_FORMAT with the reason on any mismatch. */
+fs_err fs_weights_read_safetensors(const uint8_t *data, size_t len, fs_weights *out, fs_msg *msg);
+fs_err fs_weights_load_safetensors(const char *path, fs_weights *out, fs_msg *msg);
+fs_err fs_weights_write_safetensors(const fs_weights *w, uint8_t **out, size_t *len, fs_msg *msg);
+fs_err fs_weights_save_safetensors(const fs_weights *w, const char *path, fs_msg *msg);
+
+/* Imports an original MesoNet Keras 2 HDF5 weight file for arch "meso4" or "mesoinception4",
+ * renaming and transposing into the layout above, and following the file's own layer list
+ * (dense_leaky). HDF5 files must be trusted: libhdf5 is not hardened against hostile input. */
+fs_err fs_weights_import_keras(const char *path, const char *arch, fs_weights *out, fs_msg *msg);
+
+/* Loads by extension: .safetensors, or .h5 (Keras import, needs arch). */
+fs_err fs_weights_load(const char *path, const char *arch, fs_weights *out, fs_msg *msg);
+
+#endif
