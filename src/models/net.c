@@ -395,8 +395,9 @@ static void head(const fs_net_ctx *ctx, int set, int b) {
     if (ctx->logits) ctx->logits[b] = logit;
 }
 
-/* Runs image b in buffer set `set`, this thread doing its share (tid of n) of every phase. */
-static void run_image(fs_net_ctx *ctx, int set, int b, int tid, int n) {
+/* Runs image b in buffer set `set`, this thread doing its share (tid of n) of every phase, with
+ * the band scratch of pool thread `self`. */
+static void run_image(fs_net_ctx *ctx, int set, int b, int self, int tid, int n) {
     const fs_net *net = ctx->net;
     const net_buf *in = &net->bufs[0];
     size_t img_floats = (size_t)in->h * in->w * in->c;
@@ -404,7 +405,7 @@ static void run_image(fs_net_ctx *ctx, int set, int b, int tid, int n) {
     slice(in->h, tid, n, &r0, &r1);
     load_input(ctx, set, ctx->input + (size_t)b * img_floats, r0, r1);
     if (n > 1) fs_pool_barrier(ctx->pool);
-    float *scratch = scratch_of(ctx, tid);
+    float *scratch = scratch_of(ctx, self);
     for (int ph = 0; ph < net->n_phases; ph++) {
         for (int i = 0; i < net->n_ops; i++) {
             const net_op *op = &net->ops[i];
@@ -422,11 +423,11 @@ static void run_image(fs_net_ctx *ctx, int set, int b, int tid, int n) {
 static void forward_job(void *arg, int tid, int n) {
     fs_net_ctx *ctx = arg;
     int whole = ctx->batch / n * n;
-    for (int b = tid; b < whole; b += n) run_image(ctx, tid, b, 0, 1);
+    for (int b = tid; b < whole; b += n) run_image(ctx, tid, b, tid, 0, 1);
     if (whole == ctx->batch) return;
     /* Set 0 is free again once thread 0 has finished its own images. */
     if (n > 1 && whole > 0) fs_pool_barrier(ctx->pool);
-    for (int b = whole; b < ctx->batch; b++) run_image(ctx, 0, b, tid, n);
+    for (int b = whole; b < ctx->batch; b++) run_image(ctx, 0, b, tid, tid, n);
 }
 
 fs_err fs_net_forward(fs_net_ctx *ctx, const float *input, int batch, float *raw, float *logits,

@@ -28,8 +28,10 @@ INLINE void cv_block(const fs_fconv *op, const fs_view *in, int y, int x, int g,
     int k = op->k, dil = op->dil, cin = op->cin, cp = op->cout_pad;
     int pad = (k - 1) * dil / 2;
     __m256 acc[PB][NV];
+    #pragma GCC unroll 16
     for (int j = 0; j < NV; j++) {
         __m256 b = _mm256_loadu_ps(op->bias + g + 8 * j);
+        #pragma GCC unroll 16
         for (int p = 0; p < PB; p++) acc[p][j] = b;
     }
     ptrdiff_t xs = in->xs;
@@ -40,14 +42,19 @@ INLINE void cv_block(const fs_fconv *op, const fs_view *in, int y, int x, int g,
             const float *wk = op->w + ((size_t)ky * k + kx) * cin * cp + g;
             for (int ci = 0; ci < cin; ci++) {
                 __m256 wv[NV];
+                #pragma GCC unroll 16
                 for (int j = 0; j < NV; j++) wv[j] = _mm256_load_ps(wk + (size_t)ci * cp + 8 * j);
+                #pragma GCC unroll 16
                 for (int p = 0; p < PB; p++) {
                     __m256 b = _mm256_broadcast_ss(ip + p * xs + ci);
+                    #pragma GCC unroll 16
                     for (int j = 0; j < NV; j++) acc[p][j] = _mm256_fmadd_ps(b, wv[j], acc[p][j]);
                 }
             }
         }
+    #pragma GCC unroll 16
     for (int p = 0; p < PB; p++)
+        #pragma GCC unroll 16
         for (int j = 0; j < NV; j++)
             _mm256_storeu_ps(dst + (size_t)(x + p) * cp + g + 8 * j, epi8(op, acc[p][j], g + 8 * j));
 }
@@ -75,8 +82,10 @@ INLINE void pv_block(const fs_fconv *op, const fs_view *in, int y, int x, int co
     int k = op->k, dil = op->dil, cin = op->cin;
     int pad = (k - 1) * dil / 2;
     __m256 acc[NP][CB];
+    #pragma GCC unroll 16
     for (int c = 0; c < CB; c++) {
         __m256 b = _mm256_broadcast_ss(op->bias + co + c);
+        #pragma GCC unroll 16
         for (int q = 0; q < NP; q++) acc[q][c] = b;
     }
     size_t kk = (size_t)k * k;
@@ -87,18 +96,23 @@ INLINE void pv_block(const fs_fconv *op, const fs_view *in, int y, int x, int co
             const float *row = pl + (ptrdiff_t)ky * dil * in->ys;
             for (int kx = 0; kx < k; kx++) {
                 __m256 iv[NP];
+                #pragma GCC unroll 16
                 for (int q = 0; q < NP; q++) iv[q] = _mm256_loadu_ps(row + kx * dil + 8 * q);
+                #pragma GCC unroll 16
                 for (int c = 0; c < CB; c++) {
                     __m256 wb = _mm256_broadcast_ss(wc + c * cin * kk + ky * k + kx);
+                    #pragma GCC unroll 16
                     for (int q = 0; q < NP; q++) acc[q][c] = _mm256_fmadd_ps(iv[q], wb, acc[q][c]);
                 }
             }
         }
     }
+    #pragma GCC unroll 16
     for (int c = 0; c < CB; c++) {
         __m256 zero = _mm256_setzero_ps();
         __m256 s = _mm256_broadcast_ss(op->scale + co + c);
         __m256 t = _mm256_broadcast_ss(op->shift + co + c);
+        #pragma GCC unroll 16
         for (int q = 0; q < NP; q++) {
             __m256 v = acc[q][c];
             if (op->relu) v = _mm256_max_ps(v, zero);
@@ -168,18 +182,22 @@ void fs_fconv_pool_channels_avx2(const fs_fconv *op, const float *band, int nrow
 }
 
 double fs_nn_fma_peak_avx2(double seconds) {
-    /* 10 independent chains cover FMA latency (4) x 2 pipes with room to spare. */
-    __m256 a[10];
-    for (int i = 0; i < 10; i++) a[i] = _mm256_set1_ps(1.0f);
+    /* 12 independent chains cover FMA latency (4) x 2 pipes with room to spare, and still fit
+     * the 16 registers with the two constants. */
+    __m256 a[12];
+    #pragma GCC unroll 16
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(1.0f);
     const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
     double t0 = fs_now_ms(), flops = 0;
     do {
         for (int it = 0; it < 1000000; it++)
-            for (int i = 0; i < 10; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
-        flops += 2.0 * 8 * 10 * 1000000;
+            #pragma GCC unroll 16
+            for (int i = 0; i < 12; i++) a[i] = _mm256_fmadd_ps(a[i], m, c);
+        flops += 2.0 * 8 * 12 * 1000000;
     } while (fs_now_ms() - t0 < seconds * 1000.0);
     __m256 s = a[0];
-    for (int i = 1; i < 10; i++) s = _mm256_add_ps(s, a[i]);
+    #pragma GCC unroll 16
+    for (int i = 1; i < 12; i++) s = _mm256_add_ps(s, a[i]);
     volatile float sink = _mm256_cvtss_f32(s);
     (void)sink;
     return flops / ((fs_now_ms() - t0) * 1e6);
