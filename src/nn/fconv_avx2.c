@@ -22,105 +22,140 @@ INLINE __m256 epi8(const fs_fconv *op, __m256 v, int c) {
     return v;
 }
 
-/* PB pixels starting at x, NV*8 output channels starting at g. */
-INLINE void cv_block(const fs_fconv *op, const fs_view *in, int y, int x, int g, float *dst,
-                     const int PB, const int NV) {
-    int k = op->k, dil = op->dil, cin = op->cin, cp = op->cout_pad;
-    int pad = (k - 1) * dil / 2;
-    __m256 acc[PB][NV];
-    #pragma GCC unroll 16
-    for (int j = 0; j < NV; j++) {
-        __m256 b = _mm256_loadu_ps(op->bias + g + 8 * j);
-        #pragma GCC unroll 16
-        for (int p = 0; p < PB; p++) acc[p][j] = b;
-    }
-    ptrdiff_t xs = in->xs;
+/* Register blocks are spelled out with repetition macros: the compiler keeps named __m256
+ * variables in registers, where it would leave an accumulator array in memory. */
+#define R1(M) M(0)
+#define R2(M) M(0) M(1)
+#define R3(M) R2(M) M(2)
+#define R4(M) R3(M) M(3)
+#define R6(M) R4(M) M(4) M(5)
+#define R12(M) R6(M) M(6) M(7) M(8) M(9) M(10) M(11)
+
+/* ---- channels kind: a block of pixels x (8 or 16) output channels ---- */
+
+#define CV_HEAD                                                                          \
+    int k = op->k, dil = op->dil, cin = op->cin, cp = op->cout_pad;                      \
+    int pad = (k - 1) * dil / 2;                                                         \
+    ptrdiff_t xs = in->xs;                                                               \
     const float *base = in->p + (ptrdiff_t)(y - pad) * in->ys + (ptrdiff_t)(x - pad) * xs;
-    for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++) {
-            const float *ip = base + (ptrdiff_t)ky * dil * in->ys + (ptrdiff_t)kx * dil * xs;
-            const float *wk = op->w + ((size_t)ky * k + kx) * cin * cp + g;
-            for (int ci = 0; ci < cin; ci++) {
-                __m256 wv[NV];
-                #pragma GCC unroll 16
-                for (int j = 0; j < NV; j++) wv[j] = _mm256_load_ps(wk + (size_t)ci * cp + 8 * j);
-                #pragma GCC unroll 16
-                for (int p = 0; p < PB; p++) {
-                    __m256 b = _mm256_broadcast_ss(ip + p * xs + ci);
-                    #pragma GCC unroll 16
-                    for (int j = 0; j < NV; j++) acc[p][j] = _mm256_fmadd_ps(b, wv[j], acc[p][j]);
-                }
-            }
+
+#define CV_LOOP(BODY)                                                                    \
+    for (int ky = 0; ky < k; ky++)                                                       \
+        for (int kx = 0; kx < k; kx++) {                                                 \
+            const float *ip = base + (ptrdiff_t)ky * dil * in->ys + (ptrdiff_t)kx * dil * xs; \
+            const float *wk = op->w + ((size_t)ky * k + kx) * cin * cp + g;              \
+            for (int ci = 0; ci < cin; ci++, wk += cp) { BODY }                          \
         }
-    #pragma GCC unroll 16
-    for (int p = 0; p < PB; p++)
-        #pragma GCC unroll 16
-        for (int j = 0; j < NV; j++)
-            _mm256_storeu_ps(dst + (size_t)(x + p) * cp + g + 8 * j, epi8(op, acc[p][j], g + 8 * j));
-}
+
+#define CV8_INIT(i) __m256 a##i = b0;
+#define CV8_FMA(i) a##i = _mm256_fmadd_ps(_mm256_broadcast_ss(ip + (i) * xs + ci), w0, a##i);
+#define CV8_STORE(i) _mm256_storeu_ps(dst + (size_t)(x + (i)) * cp + g, epi8(op, a##i, g));
+#define DEFINE_CV8(NAME, REP)                                                            \
+    static void NAME(const fs_fconv *op, const fs_view *in, int y, int x, int g, float *dst) { \
+        CV_HEAD                                                                          \
+        __m256 b0 = _mm256_load_ps(op->bias + g);                                        \
+        REP(CV8_INIT)                                                                    \
+        CV_LOOP(__m256 w0 = _mm256_load_ps(wk); REP(CV8_FMA))                            \
+        REP(CV8_STORE)                                                                   \
+    }
+DEFINE_CV8(cv8x12, R12)
+DEFINE_CV8(cv8x4, R4)
+DEFINE_CV8(cv8x1, R1)
+
+#define CV16_INIT(i) __m256 a##i = b0, c##i = b1;
+#define CV16_FMA(i)                                                                      \
+    {                                                                                    \
+        __m256 v = _mm256_broadcast_ss(ip + (i) * xs + ci);                              \
+        a##i = _mm256_fmadd_ps(v, w0, a##i);                                             \
+        c##i = _mm256_fmadd_ps(v, w1, c##i);                                             \
+    }
+#define CV16_STORE(i)                                                                    \
+    _mm256_storeu_ps(dst + (size_t)(x + (i)) * cp + g, epi8(op, a##i, g));               \
+    _mm256_storeu_ps(dst + (size_t)(x + (i)) * cp + g + 8, epi8(op, c##i, g + 8));
+#define DEFINE_CV16(NAME, REP)                                                           \
+    static void NAME(const fs_fconv *op, const fs_view *in, int y, int x, int g, float *dst) { \
+        CV_HEAD                                                                          \
+        __m256 b0 = _mm256_load_ps(op->bias + g), b1 = _mm256_load_ps(op->bias + g + 8); \
+        REP(CV16_INIT)                                                                   \
+        CV_LOOP(__m256 w0 = _mm256_load_ps(wk); __m256 w1 = _mm256_load_ps(wk + 8); REP(CV16_FMA)) \
+        REP(CV16_STORE)                                                                  \
+    }
+DEFINE_CV16(cv16x6, R6)
+DEFINE_CV16(cv16x2, R2)
+DEFINE_CV16(cv16x1, R1)
 
 void fs_fconv_row_channels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst) {
     int w = in->w, cp = op->cout_pad;
     int g = 0;
     for (; g + 16 <= cp; g += 16) {
         int x = 0;
-        for (; x + 6 <= w; x += 6) cv_block(op, in, y, x, g, dst, 6, 2);
-        for (; x + 2 <= w; x += 2) cv_block(op, in, y, x, g, dst, 2, 2);
-        for (; x < w; x++) cv_block(op, in, y, x, g, dst, 1, 2);
+        for (; x + 6 <= w; x += 6) cv16x6(op, in, y, x, g, dst);
+        for (; x + 2 <= w; x += 2) cv16x2(op, in, y, x, g, dst);
+        for (; x < w; x++) cv16x1(op, in, y, x, g, dst);
     }
     for (; g < cp; g += 8) {
         int x = 0;
-        for (; x + 12 <= w; x += 12) cv_block(op, in, y, x, g, dst, 12, 1);
-        for (; x + 4 <= w; x += 4) cv_block(op, in, y, x, g, dst, 4, 1);
-        for (; x < w; x++) cv_block(op, in, y, x, g, dst, 1, 1);
+        for (; x + 12 <= w; x += 12) cv8x12(op, in, y, x, g, dst);
+        for (; x + 4 <= w; x += 4) cv8x4(op, in, y, x, g, dst);
+        for (; x < w; x++) cv8x1(op, in, y, x, g, dst);
     }
 }
 
-/* NP vectors of 8 pixels starting at x, CB output channels starting at co. */
-INLINE void pv_block(const fs_fconv *op, const fs_view *in, int y, int x, int co, float *dst,
-                     ptrdiff_t plane, const int NP, const int CB) {
-    int k = op->k, dil = op->dil, cin = op->cin;
-    int pad = (k - 1) * dil / 2;
-    __m256 acc[NP][CB];
-    #pragma GCC unroll 16
-    for (int c = 0; c < CB; c++) {
-        __m256 b = _mm256_broadcast_ss(op->bias + co + c);
-        #pragma GCC unroll 16
-        for (int q = 0; q < NP; q++) acc[q][c] = b;
+/* ---- pixels kind: NP vectors of 8 pixels x CB output channels ---- */
+
+/* Q lists walk the pixel vectors of one channel c; the C lists walk channels. */
+#define Q1(M, c) M(0, c)
+#define Q2(M, c) M(0, c) M(1, c)
+#define Q3(M, c) M(0, c) M(1, c) M(2, c)
+#define Q4(M, c) M(0, c) M(1, c) M(2, c) M(3, c)
+#define C1(M, Q) Q(M, 0)
+#define C2(M, Q) Q(M, 0) Q(M, 1)
+#define C3(M, Q) Q(M, 0) Q(M, 1) Q(M, 2)
+#define C4(M, Q) Q(M, 0) Q(M, 1) Q(M, 2) Q(M, 3)
+
+#define PV_INIT(q, c) __m256 a##q##_##c = bias##c;
+#define PV_BIAS(c) __m256 bias##c = _mm256_broadcast_ss(op->bias + co + (c));
+#define PV_LOADI(q) __m256 iv##q = _mm256_loadu_ps(row + kx * dil + 8 * (q));
+#define PV_LOADW(c) __m256 wb##c = _mm256_broadcast_ss(wc + (c) * cin * kk + ky * k + kx);
+#define PV_FMA(q, c) a##q##_##c = _mm256_fmadd_ps(iv##q, wb##c, a##q##_##c);
+#define PV_STORE(q, c)                                                                   \
+    {                                                                                    \
+        __m256 v = a##q##_##c;                                                           \
+        if (op->relu) v = _mm256_max_ps(v, _mm256_setzero_ps());                         \
+        if (op->has_bn) v = _mm256_fmadd_ps(v, _mm256_broadcast_ss(op->scale + co + (c)), \
+                                            _mm256_broadcast_ss(op->shift + co + (c)));  \
+        _mm256_storeu_ps(dst + (co + (c)) * plane + x + 8 * (q), v);                     \
     }
-    size_t kk = (size_t)k * k;
-    for (int ci = 0; ci < cin; ci++) {
-        const float *pl = in->p + ci * in->cs + (ptrdiff_t)(y - pad) * in->ys + (x - pad);
-        const float *wc = op->w + ((size_t)co * cin + ci) * kk;
-        for (int ky = 0; ky < k; ky++) {
-            const float *row = pl + (ptrdiff_t)ky * dil * in->ys;
-            for (int kx = 0; kx < k; kx++) {
-                __m256 iv[NP];
-                #pragma GCC unroll 16
-                for (int q = 0; q < NP; q++) iv[q] = _mm256_loadu_ps(row + kx * dil + 8 * q);
-                #pragma GCC unroll 16
-                for (int c = 0; c < CB; c++) {
-                    __m256 wb = _mm256_broadcast_ss(wc + c * cin * kk + ky * k + kx);
-                    #pragma GCC unroll 16
-                    for (int q = 0; q < NP; q++) acc[q][c] = _mm256_fmadd_ps(iv[q], wb, acc[q][c]);
-                }
-            }
-        }
+#define NOP2(q, c)
+#define DEFINE_PV(NAME, RQ, QL, RC, CL)                                                  \
+    static void NAME(const fs_fconv *op, const fs_view *in, int y, int x, int co, float *dst, \
+                     ptrdiff_t plane) {                                                  \
+        int k = op->k, dil = op->dil, cin = op->cin, pad = (k - 1) * dil / 2;            \
+        size_t kk = (size_t)k * k;                                                       \
+        RC(PV_BIAS)                                                                      \
+        CL(PV_INIT, QL)                                                                  \
+        for (int ci = 0; ci < cin; ci++) {                                               \
+            const float *pl = in->p + ci * in->cs + (ptrdiff_t)(y - pad) * in->ys + (x - pad); \
+            const float *wc = op->w + ((size_t)co * cin + ci) * kk;                      \
+            for (int ky = 0; ky < k; ky++) {                                             \
+                const float *row = pl + (ptrdiff_t)ky * dil * in->ys;                    \
+                for (int kx = 0; kx < k; kx++) {                                         \
+                    RQ(PV_LOADI)                                                         \
+                    RC(PV_LOADW)                                                         \
+                    CL(PV_FMA, QL)                                                       \
+                }                                                                        \
+            }                                                                            \
+        }                                                                                \
+        CL(PV_STORE, QL)                                                                 \
     }
-    #pragma GCC unroll 16
-    for (int c = 0; c < CB; c++) {
-        __m256 zero = _mm256_setzero_ps();
-        __m256 s = _mm256_broadcast_ss(op->scale + co + c);
-        __m256 t = _mm256_broadcast_ss(op->shift + co + c);
-        #pragma GCC unroll 16
-        for (int q = 0; q < NP; q++) {
-            __m256 v = acc[q][c];
-            if (op->relu) v = _mm256_max_ps(v, zero);
-            if (op->has_bn) v = _mm256_fmadd_ps(v, s, t);
-            _mm256_storeu_ps(dst + (co + c) * plane + x + 8 * q, v);
-        }
-    }
-}
+DEFINE_PV(pv2x4, R2, Q2, R4, C4)
+DEFINE_PV(pv1x4, R1, Q1, R4, C4)
+DEFINE_PV(pv3x3, R3, Q3, R3, C3)
+DEFINE_PV(pv1x3, R1, Q1, R3, C3)
+DEFINE_PV(pv4x2, R4, Q4, R2, C2)
+DEFINE_PV(pv1x2, R1, Q1, R2, C2)
+DEFINE_PV(pv4x1, R4, Q4, R1, C1)
+DEFINE_PV(pv1x1, R1, Q1, R1, C1)
 
 /* Scalar tail for the last w % 8 pixels: same arithmetic, one pixel at a time. */
 static void pv_tail(const fs_fconv *op, const fs_view *in, int y, int x0, float *dst,
@@ -141,21 +176,21 @@ static void pv_tail(const fs_fconv *op, const fs_view *in, int y, int x0, float 
         }
 }
 
-#define PV_CHANNELS(CB, NP)                                                            \
-    do {                                                                               \
-        int x = 0;                                                                     \
-        for (; x + 8 * (NP) <= w; x += 8 * (NP)) pv_block(op, in, y, x, co, dst, plane, NP, CB); \
-        for (; x + 8 <= w; x += 8) pv_block(op, in, y, x, co, dst, plane, 1, CB);      \
+#define PV_ROW(WIDE, NP, ONE)                                                            \
+    do {                                                                                 \
+        int x = 0;                                                                       \
+        for (; x + 8 * (NP) <= w; x += 8 * (NP)) WIDE(op, in, y, x, co, dst, plane);     \
+        for (; x + 8 <= w; x += 8) ONE(op, in, y, x, co, dst, plane);                    \
     } while (0)
 
 void fs_fconv_row_pixels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst,
                               ptrdiff_t plane) {
     int w = in->w, co = 0;
-    for (; co + 4 <= op->cout; co += 4) PV_CHANNELS(4, 2);
+    for (; co + 4 <= op->cout; co += 4) PV_ROW(pv2x4, 2, pv1x4);
     switch (op->cout - co) {
-    case 3: PV_CHANNELS(3, 3); break;
-    case 2: PV_CHANNELS(2, 4); break;
-    case 1: PV_CHANNELS(1, 4); break;
+    case 3: PV_ROW(pv3x3, 3, pv1x3); break;
+    case 2: PV_ROW(pv4x2, 4, pv1x2); break;
+    case 1: PV_ROW(pv4x1, 4, pv1x1); break;
     default: break;
     }
     if (w % 8) pv_tail(op, in, y, w - w % 8, dst, plane);
