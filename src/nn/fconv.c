@@ -191,6 +191,13 @@ void fs_fconv_rows(const fs_fconv *op, fs_isa isa, const fs_view *in, const fs_v
             else
                 pool_scalar(op, scratch, (ptrdiff_t)rs, op->cout_pad, 1, nrows, w, out, oy,
                             pad_left);
+        } else if (p == 1 && out->xs == 1) {
+            /* unpooled planar output: the kernel writes straight into it */
+            float *dst = out->p + (ptrdiff_t)oy * out->ys;
+            if (isa == FS_ISA_AVX2)
+                fs_fconv_row_pixels_avx2(op, in, oy, dst, out->cs);
+            else
+                row_pixels_portable(op, in, oy, dst, out->cs);
         } else {
             ptrdiff_t plane = (ptrdiff_t)p * wpad;
             for (int r = 0; r < nrows; r++) {
@@ -199,7 +206,10 @@ void fs_fconv_rows(const fs_fconv *op, fs_isa isa, const fs_view *in, const fs_v
                 else
                     row_pixels_portable(op, in, y0 + r, scratch + r * wpad, plane);
             }
-            pool_scalar(op, scratch, wpad, 1, plane, nrows, w, out, oy, pad_left);
+            if (isa == FS_ISA_AVX2 && p == 2 && w % 2 == 0)
+                fs_fconv_pool_pixels2_avx2(op, scratch, plane, wpad, nrows, w, out, oy);
+            else
+                pool_scalar(op, scratch, wpad, 1, plane, nrows, w, out, oy, pad_left);
         }
     }
 }

@@ -216,6 +216,35 @@ void fs_fconv_pool_channels_avx2(const fs_fconv *op, const float *band, int nrow
     }
 }
 
+void fs_fconv_pool_pixels2_avx2(const fs_fconv *op, const float *band, ptrdiff_t plane,
+                                int wpad, int nrows, int w, const fs_view *out, int oy) {
+    assert(w % 2 == 0 && nrows >= 1 && nrows <= 2);
+    float *orow = out->p + (ptrdiff_t)oy * out->ys;
+    for (int c = 0; c < op->cout; c++) {
+        const float *r0 = band + c * plane, *r1 = nrows == 2 ? r0 + wpad : r0;
+        float *o = orow + c * out->cs;
+        int x = 0;
+        for (; x + 16 <= w; x += 16) {
+            __m256 a = _mm256_max_ps(_mm256_loadu_ps(r0 + x), _mm256_loadu_ps(r1 + x));
+            __m256 b = _mm256_max_ps(_mm256_loadu_ps(r0 + x + 8), _mm256_loadu_ps(r1 + x + 8));
+            /* even and odd pixels of a|b, per 128-bit lane: pooled 0 1 4 5 | 2 3 6 7 */
+            __m256 m = _mm256_max_ps(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xDD));
+            m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(m), 0xD8));
+            if (out->xs == 1) {
+                _mm256_storeu_ps(o + x / 2, m);
+            } else {
+                float t[8];
+                _mm256_storeu_ps(t, m);
+                for (int i = 0; i < 8; i++) o[(ptrdiff_t)(x / 2 + i) * out->xs] = t[i];
+            }
+        }
+        for (; x < w; x += 2) {
+            float v = fmaxf(fmaxf(r0[x], r0[x + 1]), fmaxf(r1[x], r1[x + 1]));
+            o[(ptrdiff_t)(x / 2) * out->xs] = v;
+        }
+    }
+}
+
 double fs_nn_fma_peak_avx2(double seconds) {
     /* 12 independent chains cover FMA latency (4) x 2 pipes with room to spare, and still fit
      * the 16 registers with the two constants. */

@@ -19,6 +19,10 @@ void fs_fconv_row_pixels_avx2(const fs_fconv *op, const fs_view *in, int y, floa
  * cout % 8 == 0. */
 void fs_fconv_pool_channels_avx2(const fs_fconv *op, const float *band, int nrows, int w,
                                  const fs_view *out, int oy, int pad_left);
+/* 2x2 pooling of a pixels-kind band (plane stride per channel, rows wpad apart) into output
+ * row oy; needs an even width (no 'same' padding). */
+void fs_fconv_pool_pixels2_avx2(const fs_fconv *op, const float *band, ptrdiff_t plane,
+                                int wpad, int nrows, int w, const fs_view *out, int oy);
 double fs_nn_fma_peak_avx2(double seconds);
 
 #endif
