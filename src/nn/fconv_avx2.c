@@ -33,10 +33,13 @@ INLINE __m256 epi8(const fs_fconv *op, __m256 v, int c) {
 
 /* ---- channels kind: a block of pixels x (8 or 16) output channels ---- */
 
-#define CV_HEAD                                                                          \
-    int k = op->k, dil = op->dil, cin = op->cin, cp = op->cout_pad;                      \
+/* CIN > 0 fixes the input channel count (and pixel stride) at compile time, so every input
+ * address in the block is a constant offset; CIN == 0 reads both from op and the view. */
+#define CV_HEAD(CIN)                                                                     \
+    int k = op->k, dil = op->dil, cp = op->cout_pad;                                     \
+    const int cin = (CIN) ? (CIN) : op->cin;                                             \
+    const ptrdiff_t xs = (CIN) ? (CIN) : in->xs;                                         \
     int pad = (k - 1) * dil / 2;                                                         \
-    ptrdiff_t xs = in->xs;                                                               \
     const float *base = in->p + (ptrdiff_t)(y - pad) * in->ys + (ptrdiff_t)(x - pad) * xs;
 
 #define CV_LOOP(BODY)                                                                    \
@@ -44,23 +47,21 @@ INLINE __m256 epi8(const fs_fconv *op, __m256 v, int c) {
         for (int kx = 0; kx < k; kx++) {                                                 \
             const float *ip = base + (ptrdiff_t)ky * dil * in->ys + (ptrdiff_t)kx * dil * xs; \
             const float *wk = op->w + ((size_t)ky * k + kx) * cin * cp + g;              \
-            for (int ci = 0; ci < cin; ci++, wk += cp) { BODY }                          \
+            _Pragma("GCC unroll 16")                                                     \
+            for (int ci = 0; ci < cin; ci++) { BODY }                                    \
         }
 
 #define CV8_INIT(i) __m256 a##i = b0;
 #define CV8_FMA(i) a##i = _mm256_fmadd_ps(_mm256_broadcast_ss(ip + (i) * xs + ci), w0, a##i);
 #define CV8_STORE(i) _mm256_storeu_ps(dst + (size_t)(x + (i)) * cp + g, epi8(op, a##i, g));
-#define DEFINE_CV8(NAME, REP)                                                            \
+#define DEFINE_CV8(NAME, REP, CIN)                                                       \
     static void NAME(const fs_fconv *op, const fs_view *in, int y, int x, int g, float *dst) { \
-        CV_HEAD                                                                          \
+        CV_HEAD(CIN)                                                                     \
         __m256 b0 = _mm256_load_ps(op->bias + g);                                        \
         REP(CV8_INIT)                                                                    \
-        CV_LOOP(__m256 w0 = _mm256_load_ps(wk); REP(CV8_FMA))                            \
+        CV_LOOP(__m256 w0 = _mm256_load_ps(wk + (size_t)ci * cp); REP(CV8_FMA))          \
         REP(CV8_STORE)                                                                   \
     }
-DEFINE_CV8(cv8x12, R12)
-DEFINE_CV8(cv8x4, R4)
-DEFINE_CV8(cv8x1, R1)
 
 #define CV16_INIT(i) __m256 a##i = b0, c##i = b1;
 #define CV16_FMA(i)                                                                      \
@@ -72,33 +73,60 @@ DEFINE_CV8(cv8x1, R1)
 #define CV16_STORE(i)                                                                    \
     _mm256_storeu_ps(dst + (size_t)(x + (i)) * cp + g, epi8(op, a##i, g));               \
     _mm256_storeu_ps(dst + (size_t)(x + (i)) * cp + g + 8, epi8(op, c##i, g + 8));
-#define DEFINE_CV16(NAME, REP)                                                           \
+#define DEFINE_CV16(NAME, REP, CIN)                                                      \
     static void NAME(const fs_fconv *op, const fs_view *in, int y, int x, int g, float *dst) { \
-        CV_HEAD                                                                          \
+        CV_HEAD(CIN)                                                                     \
         __m256 b0 = _mm256_load_ps(op->bias + g), b1 = _mm256_load_ps(op->bias + g + 8); \
         REP(CV16_INIT)                                                                   \
-        CV_LOOP(__m256 w0 = _mm256_load_ps(wk); __m256 w1 = _mm256_load_ps(wk + 8); REP(CV16_FMA)) \
+        CV_LOOP(__m256 w0 = _mm256_load_ps(wk + (size_t)ci * cp);                        \
+                __m256 w1 = _mm256_load_ps(wk + (size_t)ci * cp + 8); REP(CV16_FMA))     \
         REP(CV16_STORE)                                                                  \
     }
-DEFINE_CV16(cv16x6, R6)
-DEFINE_CV16(cv16x2, R2)
-DEFINE_CV16(cv16x1, R1)
+
+typedef void (*cv_fn)(const fs_fconv *, const fs_view *, int, int, int, float *);
+typedef struct cv_set {
+    cv_fn wide, narrow, one;
+    int wide_n, narrow_n;
+} cv_set;
+
+#define CV_SETS(CIN)                                                                     \
+    DEFINE_CV8(cv8x12_##CIN, R12, CIN)                                                   \
+    DEFINE_CV8(cv8x4_##CIN, R4, CIN)                                                     \
+    DEFINE_CV8(cv8x1_##CIN, R1, CIN)                                                     \
+    DEFINE_CV16(cv16x6_##CIN, R6, CIN)                                                   \
+    DEFINE_CV16(cv16x2_##CIN, R2, CIN)                                                   \
+    DEFINE_CV16(cv16x1_##CIN, R1, CIN)                                                   \
+    static const cv_set cv8_##CIN = {cv8x12_##CIN, cv8x4_##CIN, cv8x1_##CIN, 12, 4};     \
+    static const cv_set cv16_##CIN = {cv16x6_##CIN, cv16x2_##CIN, cv16x1_##CIN, 6, 2};
+/* the input channel counts of MesoNet's channel-vectorised layers, and the general case */
+CV_SETS(0)
+CV_SETS(3)
+CV_SETS(8)
+CV_SETS(12)
+CV_SETS(16)
+
+static void cv_row(const cv_set *s, const fs_fconv *op, const fs_view *in, int y, int g,
+                   float *dst) {
+    int w = in->w, x = 0;
+    for (; x + s->wide_n <= w; x += s->wide_n) s->wide(op, in, y, x, g, dst);
+    for (; x + s->narrow_n <= w; x += s->narrow_n) s->narrow(op, in, y, x, g, dst);
+    for (; x < w; x++) s->one(op, in, y, x, g, dst);
+}
 
 void fs_fconv_row_channels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst) {
-    int w = in->w, cp = op->cout_pad;
+    const cv_set *s8 = &cv8_0, *s16 = &cv16_0;
+    if (in->xs == op->cin) {
+        switch (op->cin) {
+        case 3: s8 = &cv8_3, s16 = &cv16_3; break;
+        case 8: s8 = &cv8_8, s16 = &cv16_8; break;
+        case 12: s8 = &cv8_12, s16 = &cv16_12; break;
+        case 16: s8 = &cv8_16, s16 = &cv16_16; break;
+        default: break;
+        }
+    }
     int g = 0;
-    for (; g + 16 <= cp; g += 16) {
-        int x = 0;
-        for (; x + 6 <= w; x += 6) cv16x6(op, in, y, x, g, dst);
-        for (; x + 2 <= w; x += 2) cv16x2(op, in, y, x, g, dst);
-        for (; x < w; x++) cv16x1(op, in, y, x, g, dst);
-    }
-    for (; g < cp; g += 8) {
-        int x = 0;
-        for (; x + 12 <= w; x += 12) cv8x12(op, in, y, x, g, dst);
-        for (; x + 4 <= w; x += 4) cv8x4(op, in, y, x, g, dst);
-        for (; x < w; x++) cv8x1(op, in, y, x, g, dst);
-    }
+    for (; g + 16 <= op->cout_pad; g += 16) cv_row(s16, op, in, y, g, dst);
+    for (; g < op->cout_pad; g += 8) cv_row(s8, op, in, y, g, dst);
 }
 
 /* ---- pixels kind: NP vectors of 8 pixels x CB output channels ---- */
