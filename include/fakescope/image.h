@@ -30,7 +30,7 @@ const char *fs_image_format_name(fs_image_format f);
 /* Decodes an encoded image (JPEG with EXIF orientation applied, PNG, WebP) into RGB8.
  * Grayscale, palette and alpha images become RGB (alpha dropped). Errors: FS_ERR_FORMAT for
  * unknown, corrupt or truncated data; FS_ERR_LIMIT past the limits (checked from the header,
- * before any pixel buffer is allocated); FS_ERR_NOMEM. */
+ * before any pixel buffer is allocated); FS_ERR_UNSUPPORTED for an animated WebP; FS_ERR_NOMEM. */
 fs_err fs_image_decode(const uint8_t *data, size_t len, const fs_image_limits *limits,
                        fs_image *out, fs_msg *msg);
 /* Reads and decodes a file; messages name the file. */
