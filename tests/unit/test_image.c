@@ -81,6 +81,8 @@ static void put_be32(uint8_t *p, uint32_t v) {
     p[3] = (uint8_t)v;
 }
 
+static fs_image resized(const fs_image *src, int w, int h);
+
 /* ---- sniffing and names ----------------------------------------------------------------- */
 
 static void test_sniff(void **state) {
@@ -478,6 +480,41 @@ static void test_shared_images(void **state) {
     if (!found) skip();
 }
 
+/* The MesoNet reference PNGs are the test JPEGs decoded and brought to 256 x 256 by another
+ * implementation (PIL/OpenCV-style). Our decode must agree exactly where no resize was needed,
+ * and our resize closely elsewhere, or the models would see different inputs. */
+static void test_shared_reference_pixels(void **state) {
+    (void)state;
+    static const char *names[][2] = {
+        {"mesonet/test_images/real/real00240.jpg", "mesonet/reference/real_real00240.png"},
+        {"mesonet/test_images/df/df00204.jpg", "mesonet/reference/df_df00204.png"},
+        {"mesonet/test_images/df/df01254.jpg", "mesonet/reference/df_df01254.png"},
+        {"mesonet/test_images/real/real00772.jpg", "mesonet/reference/real_real00772.png"},
+    };
+    int found = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char b1[1024], b2[1024];
+        const char *jp = fs_test_shared(names[i][0], b1, sizeof b1);
+        const char *pp = fs_test_shared(names[i][1], b2, sizeof b2);
+        if (!jp || !pp) continue;
+        found++;
+        fs_image j, p, r;
+        fs_msg msg;
+        assert_int_equal(fs_image_load(jp, NULL, &j, &msg), FS_OK);
+        assert_int_equal(fs_image_load(pp, NULL, &p, &msg), FS_OK);
+        r = resized(&j, p.w, p.h);
+        double sum = 0;
+        for (size_t k = 0; k < (size_t)p.w * p.h * 3; k++) sum += abs(r.rgb[k] - p.rgb[k]);
+        double mean = sum / ((double)p.w * p.h * 3);
+        if (j.w == p.w && j.h == p.h) assert_int_equal(max_diff(&r, &p), 0);
+        else if (mean > 0.3) fail_msg("%s: mean difference %.3f", jp, mean);
+        fs_image_free(&j);
+        fs_image_free(&p);
+        fs_image_free(&r);
+    }
+    if (!found) skip();
+}
+
 /* ---- hostile and wrong input ------------------------------------------------------------ */
 
 static void expect_fail(const uint8_t *data, size_t len, const fs_image_limits *lim, fs_err want,
@@ -806,6 +843,7 @@ int main(void) {
         cmocka_unit_test(test_exif_orientation),
         cmocka_unit_test(test_exif_malformed),
         cmocka_unit_test(test_shared_images),
+        cmocka_unit_test(test_shared_reference_pixels),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_alloc_crop_float),
