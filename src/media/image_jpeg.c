@@ -48,8 +48,11 @@ fs_err fs_jpeg_decode(const uint8_t *data, size_t len, const fs_image_limits *li
     if (!tj) return fs_fail(msg, FS_ERR_NOMEM, "cannot start the JPEG decoder");
     fs_err err = FS_OK;
     uint8_t *cmyk = NULL;
-    int w, h, subsamp, cs;
-    if (tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &cs) != 0) {
+    int w = 0, h = 0, subsamp = -1, cs = -1;
+    /* A benign warning while reading the header fails the call but leaves its results. */
+    if (tjDecompressHeader3(tj, data, (unsigned long)len, &w, &h, &subsamp, &cs) != 0 &&
+        (tjGetErrorCode(tj) != TJERR_WARNING || !benign_warning(tjGetErrorStr2(tj)) || w <= 0 ||
+         h <= 0 || cs < 0)) {
         err = fs_fail(msg, FS_ERR_FORMAT, "corrupt JPEG header: %s", tjGetErrorStr2(tj));
         goto done;
     }

@@ -305,6 +305,41 @@ static void test_jpeg_gray_and_cmyk(void **state) {
     free(jpg);
 }
 
+static void test_jpeg_progressive_and_junk(void **state) {
+    (void)state;
+    fs_image img = make_image(40, 30, gradient), a, b;
+    fs_msg msg;
+    tjhandle tj = tjInitCompress();
+    unsigned char *buf = NULL;
+    unsigned long size = 0;
+    assert_int_equal(tjCompress2(tj, img.rgb, img.w, 0, img.h, TJPF_RGB, &buf, &size,
+                                 TJSAMP_444, 95, TJFLAG_PROGRESSIVE),
+                     0);
+    tjDestroy(tj);
+    assert_int_equal(fs_image_decode(buf, size, NULL, &a, &msg), FS_OK);
+    assert_true(max_diff(&img, &a) <= 6);
+    /* Junk bytes between two segments: libjpeg warns and skips them; the pixels are intact,
+     * so this is not an error. */
+    size_t seg = 4 + ((size_t)buf[4] << 8 | buf[5]); /* end of the JFIF APP0 after SOI */
+    assert_int_equal(buf[2], 0xFF);
+    assert_int_equal(buf[3], 0xE0);
+    uint8_t *junk = malloc(size + 3);
+    memcpy(junk, buf, seg);
+    memcpy(junk + seg, "abc", 3);
+    memcpy(junk + seg + 3, buf + seg, size - seg);
+    assert_int_equal(fs_image_decode(junk, size + 3, NULL, &b, &msg), FS_OK);
+    assert_int_equal(max_diff(&a, &b), 0);
+    /* Truncated progressive data is refused like baseline. */
+    fs_image c;
+    assert_int_equal(fs_image_decode(buf, size * 2 / 3, NULL, &c, &msg), FS_ERR_FORMAT);
+    assert_null(c.rgb);
+    free(junk);
+    tjFree(buf);
+    fs_image_free(&a);
+    fs_image_free(&b);
+    fs_image_free(&img);
+}
+
 /* ---- EXIF orientation -------------------------------------------------------------------- */
 
 /* An APP1 Exif segment (marker included) whose IFD0 holds a Make tag and then Orientation. */
@@ -840,6 +875,7 @@ int main(void) {
         cmocka_unit_test(test_webp_roundtrip),
         cmocka_unit_test(test_png_flavours),
         cmocka_unit_test(test_jpeg_gray_and_cmyk),
+        cmocka_unit_test(test_jpeg_progressive_and_junk),
         cmocka_unit_test(test_exif_orientation),
         cmocka_unit_test(test_exif_malformed),
         cmocka_unit_test(test_shared_images),
