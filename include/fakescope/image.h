@@ -41,10 +41,11 @@ fs_err fs_image_load(const char *path, const fs_image_limits *limits, fs_image *
 fs_err fs_image_alloc(fs_image *img, int w, int h, fs_msg *msg);
 void fs_image_free(fs_image *img);
 
-/* Resizes src into a new dst of w x h: bilinear when enlarging or shrinking by less than 2x,
+/* Resizes src into a new dst (not src itself) of w x h: bilinear when enlarging or shrinking by less than 2x,
  * area averaging when shrinking more (so small faces from large frames do not alias). */
 fs_err fs_image_resize(const fs_image *src, int w, int h, fs_image *dst, fs_msg *msg);
-/* Copies the rectangle (x, y, w, h), clipped to the image, into a new image. */
+/* Copies the rectangle (x, y, w, h), clipped to the image, into a new image (not src itself).
+ * FS_ERR_INVALID when the rectangle does not overlap the image. */
 fs_err fs_image_crop(const fs_image *src, int x, int y, int w, int h, fs_image *dst,
                      fs_msg *msg);
 

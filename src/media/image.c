@@ -119,8 +119,11 @@ void fs_image_free(fs_image *img) {
 
 fs_err fs_image_crop(const fs_image *src, int x, int y, int w, int h, fs_image *dst,
                      fs_msg *msg) {
-    assert(src && dst && src->rgb);
+    assert(src && dst);
+    if (src == dst)
+        return fs_fail(msg, FS_ERR_INVALID, "crop needs a destination other than its source");
     memset(dst, 0, sizeof *dst);
+    if (!src->rgb) return fs_fail(msg, FS_ERR_INVALID, "cannot crop an empty image");
     /* 64-bit edges: x + w may not fit in an int. */
     int64_t x0 = x > 0 ? x : 0, y0 = y > 0 ? y : 0;
     int64_t x1 = (int64_t)x + w, y1 = (int64_t)y + h;

@@ -142,6 +142,8 @@ static void pass_v(const uint16_t *restrict m, size_t row, const int32_t *w, int
 
 fs_err fs_image_resize(const fs_image *src, int w, int h, fs_image *dst, fs_msg *msg) {
     assert(src && dst);
+    if (src == dst) /* zeroing dst would lose src's pixels */
+        return fs_fail(msg, FS_ERR_INVALID, "resize needs a destination other than its source");
     memset(dst, 0, sizeof *dst);
     if (!src->rgb || src->w <= 0 || src->h <= 0)
         return fs_fail(msg, FS_ERR_INVALID, "cannot resize an empty image");

@@ -620,6 +620,71 @@ static void test_bad_input(void **state) {
     expect_fail(big, sizeof big, NULL, FS_ERR_LIMIT, "side");
 }
 
+static uint32_t lcg(uint32_t *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* Damaged copies of valid files (bytes overwritten, then often truncated) must decode to a
+ * whole image or fail cleanly: a zeroed image and a message. Under ASan this is a small fuzz
+ * run with a fixed seed. */
+static void test_decode_mutations(void **state) {
+    (void)state;
+    fs_image img = make_image(48, 40, gradient);
+    fs_msg msg;
+    uint8_t *files[4];
+    size_t lens[4];
+    assert_int_equal(fs_image_encode_jpeg(&img, 80, &files[0], &lens[0], &msg), FS_OK);
+    /* The same JPEG with an Exif block; its damage is aimed at the first bytes. */
+    uint8_t seg[128];
+    size_t slen = make_exif_app1(seg, 1, 6);
+    files[3] = with_segment(files[0], lens[0], seg, slen, &lens[3]);
+    assert_int_equal(fs_image_encode_png(&img, &files[1], &lens[1], &msg), FS_OK);
+    uint8_t *webp = NULL;
+    lens[2] = WebPEncodeRGB(img.rgb, img.w, img.h, img.w * 3, 80, &webp);
+    assert_true(lens[2] > 0);
+    files[2] = malloc(lens[2]);
+    memcpy(files[2], webp, lens[2]);
+    WebPFree(webp);
+
+    uint32_t rng = 12345;
+#define NEXT() lcg(&rng)
+    int ok = 0, failed = 0;
+    for (int f = 0; f < 4; f++) {
+        for (int iter = 0; iter < 300; iter++) {
+            size_t n = lens[f];
+            uint8_t *d = malloc(n);
+            memcpy(d, files[f], n);
+            int flips = 1 + (int)(NEXT() % 8);
+            for (int k = 0; k < flips; k++) {
+                size_t at = NEXT() % (f == 3 ? 2 + slen : n);
+                d[at] = (uint8_t)NEXT();
+            }
+            if (NEXT() % 3 == 0) n = 1 + NEXT() % n;
+            fs_image out;
+            msg.text[0] = 0;
+            fs_err err = fs_image_decode(d, n, NULL, &out, &msg);
+            if (err == FS_OK) {
+                assert_non_null(out.rgb);
+                assert_true(out.w > 0 && out.h > 0);
+                ok++;
+            } else {
+                assert_null(out.rgb);
+                assert_int_equal(out.w, 0);
+                assert_true(strlen(msg.text) > 0);
+                failed++;
+            }
+            fs_image_free(&out);
+            free(d);
+        }
+        free(files[f]);
+    }
+#undef NEXT
+    assert_true(failed > 0); /* the damage was seen at least sometimes */
+    printf("mutations: %d decoded, %d refused\n", ok, failed);
+    fs_image_free(&img);
+}
+
 static void test_load_errors(void **state) {
     (void)state;
     fs_image out;
@@ -693,6 +758,8 @@ static void test_alloc_crop_float(void **state) {
     assert_memory_equal(px(&c, 2, 1), px(&img, 9, 7), 3);
     fs_image_free(&c);
     assert_int_equal(fs_image_crop(&img, 2147483000, 0, 2000, 5, &c, &msg), FS_ERR_INVALID);
+    assert_int_equal(fs_image_crop(&img, 0, 0, 2, 2, &img, &msg), FS_ERR_INVALID);
+    assert_int_equal(img.w, 10);
     /* Empty intersections. */
     assert_int_equal(fs_image_crop(&img, 10, 0, 5, 5, &c, &msg), FS_ERR_INVALID);
     assert_null(c.rgb);
@@ -747,6 +814,8 @@ static void test_resize_identity_and_flat(void **state) {
     fs_image one = make_image(1, 1, noise);
     assert_int_equal(fs_image_resize(&one, 0, 4, &out, &msg), FS_ERR_INVALID);
     assert_null(out.rgb);
+    assert_int_equal(fs_image_resize(&one, 2, 2, &one, &msg), FS_ERR_INVALID);
+    assert_non_null(one.rgb); /* untouched */
     fs_image big = resized(&one, 5, 4); /* 1 pixel enlarged: every pixel that colour */
     for (int i = 0; i < 20; i++) assert_memory_equal(big.rgb + 3 * i, one.rgb, 3);
     fs_image_free(&big);
@@ -881,6 +950,7 @@ int main(void) {
         cmocka_unit_test(test_shared_images),
         cmocka_unit_test(test_shared_reference_pixels),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_decode_mutations),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_alloc_crop_float),
         cmocka_unit_test(test_resize_identity_and_flat),
