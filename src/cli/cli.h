@@ -16,6 +16,7 @@ typedef struct fs_cli_command {
 
 /* Subcommands, one file each in src/cli/. */
 int fs_cli_bench(int argc, char **argv);
+int fs_cli_predict(int argc, char **argv);
 int fs_cli_models(int argc, char **argv); /* models.c */
 
 #endif
