@@ -381,8 +381,10 @@ static void load_input(const fs_net_ctx *ctx, int set, const float *img, int r0,
         if (v.cs == 1) {
             memcpy(v.p + y * v.ys, src, (size_t)w * c * sizeof(float));
         } else {
-            for (int x = 0; x < w; x++)
-                for (int ch = 0; ch < c; ch++) v.p[ch * v.cs + y * v.ys + x] = src[x * c + ch];
+            for (int ch = 0; ch < c; ch++) { /* planar: one contiguous row per channel */
+                float *dst = v.p + ch * v.cs + y * v.ys;
+                for (int x = 0; x < w; x++) dst[x] = src[x * c + ch];
+            }
         }
     }
 }
