@@ -155,18 +155,22 @@ void fs_fconv_row_channels_avx2(const fs_fconv *op, const fs_view *in, int y, fl
         _mm256_storeu_ps(dst + (co + (c)) * plane + x + 8 * (q), v);                     \
     }
 #define NOP2(q, c)
-#define DEFINE_PV(NAME, RQ, QL, RC, CL)                                                  \
+/* K > 0 fixes the kernel size at compile time (the tap loops unroll); K == 0 reads op->k. */
+#define DEFINE_PV(NAME, RQ, QL, RC, CL, K)                                               \
     static void NAME(const fs_fconv *op, const fs_view *in, int y, int x, int co, float *dst, \
                      ptrdiff_t plane) {                                                  \
-        int k = op->k, dil = op->dil, cin = op->cin, pad = (k - 1) * dil / 2;            \
+        const int k = (K) ? (K) : op->k;                                                 \
+        int dil = op->dil, cin = op->cin, pad = (k - 1) * dil / 2;                       \
         size_t kk = (size_t)k * k;                                                       \
         RC(PV_BIAS)                                                                      \
         CL(PV_INIT, QL)                                                                  \
         for (int ci = 0; ci < cin; ci++) {                                               \
             const float *pl = in->p + ci * in->cs + (ptrdiff_t)(y - pad) * in->ys + (x - pad); \
             const float *wc = op->w + ((size_t)co * cin + ci) * kk;                      \
+            _Pragma("GCC unroll 8")                                                      \
             for (int ky = 0; ky < k; ky++) {                                             \
                 const float *row = pl + (ptrdiff_t)ky * dil * in->ys;                    \
+                _Pragma("GCC unroll 8")                                                  \
                 for (int kx = 0; kx < k; kx++) {                                         \
                     RQ(PV_LOADI)                                                         \
                     RC(PV_LOADW)                                                         \
@@ -176,14 +180,38 @@ void fs_fconv_row_channels_avx2(const fs_fconv *op, const fs_view *in, int y, fl
         }                                                                                \
         CL(PV_STORE, QL)                                                                 \
     }
-DEFINE_PV(pv2x4, R2, Q2, R4, C4)
-DEFINE_PV(pv1x4, R1, Q1, R4, C4)
-DEFINE_PV(pv3x3, R3, Q3, R3, C3)
-DEFINE_PV(pv1x3, R1, Q1, R3, C3)
-DEFINE_PV(pv4x2, R4, Q4, R2, C2)
-DEFINE_PV(pv1x2, R1, Q1, R2, C2)
-DEFINE_PV(pv4x1, R4, Q4, R1, C1)
-DEFINE_PV(pv1x1, R1, Q1, R1, C1)
+#define PV_SET(K)                                                                        \
+    DEFINE_PV(pv2x4_##K, R2, Q2, R4, C4, K)                                              \
+    DEFINE_PV(pv1x4_##K, R1, Q1, R4, C4, K)                                              \
+    DEFINE_PV(pv3x3_##K, R3, Q3, R3, C3, K)                                              \
+    DEFINE_PV(pv1x3_##K, R1, Q1, R3, C3, K)                                              \
+    DEFINE_PV(pv4x2_##K, R4, Q4, R2, C2, K)                                              \
+    DEFINE_PV(pv1x2_##K, R1, Q1, R2, C2, K)                                              \
+    DEFINE_PV(pv4x1_##K, R4, Q4, R1, C1, K)                                              \
+    DEFINE_PV(pv1x1_##K, R1, Q1, R1, C1, K)                                              \
+    static void pv_row_##K(const fs_fconv *op, const fs_view *in, int y, float *dst,     \
+                           ptrdiff_t plane) {                                            \
+        int w = in->w, co = 0;                                                           \
+        for (; co + 4 <= op->cout; co += 4) PV_ROW(pv2x4_##K, 2, pv1x4_##K);             \
+        switch (op->cout - co) {                                                         \
+        case 3: PV_ROW(pv3x3_##K, 3, pv1x3_##K); break;                                  \
+        case 2: PV_ROW(pv4x2_##K, 4, pv1x2_##K); break;                                  \
+        case 1: PV_ROW(pv4x1_##K, 4, pv1x1_##K); break;                                  \
+        default: break;                                                                  \
+        }                                                                                \
+    }
+
+#define PV_ROW(WIDE, NP, ONE)                                                            \
+    do {                                                                                 \
+        int x = 0;                                                                       \
+        for (; x + 8 * (NP) <= w; x += 8 * (NP)) WIDE(op, in, y, x, co, dst, plane);     \
+        for (; x + 8 <= w; x += 8) ONE(op, in, y, x, co, dst, plane);                    \
+    } while (0)
+
+/* 1x1 and 3x3: the kernels of the inception blocks; 0: any */
+PV_SET(0)
+PV_SET(1)
+PV_SET(3)
 
 /* Scalar tail for the last w % 8 pixels: same arithmetic, one pixel at a time. */
 static void pv_tail(const fs_fconv *op, const fs_view *in, int y, int x0, float *dst,
@@ -204,23 +232,15 @@ static void pv_tail(const fs_fconv *op, const fs_view *in, int y, int x0, float 
         }
 }
 
-#define PV_ROW(WIDE, NP, ONE)                                                            \
-    do {                                                                                 \
-        int x = 0;                                                                       \
-        for (; x + 8 * (NP) <= w; x += 8 * (NP)) WIDE(op, in, y, x, co, dst, plane);     \
-        for (; x + 8 <= w; x += 8) ONE(op, in, y, x, co, dst, plane);                    \
-    } while (0)
-
 void fs_fconv_row_pixels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst,
                               ptrdiff_t plane) {
-    int w = in->w, co = 0;
-    for (; co + 4 <= op->cout; co += 4) PV_ROW(pv2x4, 2, pv1x4);
-    switch (op->cout - co) {
-    case 3: PV_ROW(pv3x3, 3, pv1x3); break;
-    case 2: PV_ROW(pv4x2, 4, pv1x2); break;
-    case 1: PV_ROW(pv4x1, 4, pv1x1); break;
-    default: break;
-    }
+    int w = in->w;
+    if (op->k == 1)
+        pv_row_1(op, in, y, dst, plane);
+    else if (op->k == 3)
+        pv_row_3(op, in, y, dst, plane);
+    else
+        pv_row_0(op, in, y, dst, plane);
     if (w % 8) pv_tail(op, in, y, w - w % 8, dst, plane);
 }
 
