@@ -36,30 +36,26 @@ static float frand(void) {
     return (float)((rng >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
 }
 
-/* Random weights of the right shapes; running variances kept positive. The net copies what
- * it needs, so the tensors are released right after. */
+/* Random weights of the right shapes; running variances kept positive. */
 static fs_err random_net(const fs_arch *a, fs_net **net, fs_msg *msg) {
-    fs_weight *items = calloc(a->n_tensors, sizeof *items);
-    fs_err e = items ? FS_OK : fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    fs_weights w = {0};
+    fs_err e = FS_OK;
     for (size_t i = 0; i < a->n_tensors && !e; i++) {
         const fs_arch_tensor *t = &a->tensors[i];
-        fs_weight *it = &items[i];
-        it->name = (char *)t->name;
-        it->ndim = t->ndim;
-        it->count = 1;
-        for (int d = 0; d < t->ndim; d++) it->shape[d] = t->shape[d], it->count *= t->shape[d];
-        it->data = malloc((size_t)it->count * sizeof(float));
-        if (!it->data) {
+        int64_t n = 1;
+        for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+        float *data = malloc((size_t)n * sizeof(float));
+        if (!data) {
             e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
             break;
         }
         int var = strstr(t->name, "running_var") != NULL;
-        for (int64_t j = 0; j < it->count; j++) it->data[j] = var ? 1.0f + 0.5f * frand() : 0.2f * frand();
+        for (int64_t j = 0; j < n; j++) data[j] = var ? 1.0f + 0.5f * frand() : 0.2f * frand();
+        e = fs_weights_add(&w, t->name, t->ndim, t->shape, data, msg);
+        free(data);
     }
-    fs_weights w = {.items = items, .count = a->n_tensors, .cap = a->n_tensors};
     if (!e) e = fs_net_create(&w, a->name, net, msg);
-    for (size_t i = 0; items && i < a->n_tensors; i++) free(items[i].data);
-    free(items);
+    fs_weights_free(&w);
     return e;
 }
 
@@ -193,9 +189,10 @@ int fs_cli_bench(int argc, char **argv) {
                "\"isa\":\"%s\"}\n",
                a->name, batch, threads, ips, gflops, fs_nn_isa_name(fs_net_ctx_isa(ctx)));
     else
-        printf("%s batch %d threads %d (%s): %.1f images/s, %.2f ms per image, %.1f GFLOP/s\n",
+        printf("%s batch %d threads %d (%s): %.1f images/s, %.2f ms per image, %.1f GFLOP/s, "
+               "plan %.1f MiB\n",
                a->title, batch, threads, fs_nn_isa_name(fs_net_ctx_isa(ctx)), ips,
-               1000.0 / ips, gflops);
+               1000.0 / ips, gflops, fs_net_ctx_bytes(ctx) / 1048576.0);
     rc = FS_EXIT_OK;
 done:
     fs_net_ctx_free(ctx);

@@ -18,45 +18,33 @@ static float frand(void) {
     return (float)((rng >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
 }
 
-/* Builds weights for arch with random values of a sensible scale, filled directly into the
- * public struct (freed by free_weights). */
+/* Weights for arch with random values of a sensible scale (running variances positive). */
 static void random_weights(const fs_arch *a, int leaky, fs_weights *w) {
     memset(w, 0, sizeof *w);
-    w->items = calloc(a->n_tensors + 1, sizeof *w->items);
-    w->count = w->cap = a->n_tensors;
     for (size_t i = 0; i < a->n_tensors; i++) {
         const fs_arch_tensor *t = &a->tensors[i];
-        fs_weight *it = &w->items[i];
-        it->name = strdup(t->name);
-        it->ndim = t->ndim;
-        it->count = 1;
-        for (int d = 0; d < t->ndim; d++) it->shape[d] = t->shape[d], it->count *= t->shape[d];
-        it->data = malloc((size_t)it->count * sizeof(float));
+        int64_t count = 1;
+        for (int d = 0; d < t->ndim; d++) count *= t->shape[d];
+        float *data = malloc((size_t)count * sizeof(float));
         int fan_in = t->ndim == 4 ? (int)(t->shape[1] * t->shape[2] * t->shape[3])
                                   : t->ndim == 2 ? (int)t->shape[1] : 1;
         const char *n = t->name;
-        for (int64_t j = 0; j < it->count; j++) {
+        for (int64_t j = 0; j < count; j++) {
             float r = frand();
             if (strstr(n, "running_var")) r = 0.5f + 0.5f * fabsf(r);
             else if (strstr(n, "bn") && strstr(n, ".weight")) r = 0.8f + 0.4f * fabsf(r);
             else if (strstr(n, "running_mean") || strstr(n, ".bias")) r *= 0.1f;
             else r *= sqrtf(6.0f / (float)fan_in);
-            it->data[j] = r;
+            data[j] = r;
         }
+        assert_int_equal(fs_weights_add(w, t->name, t->ndim, t->shape, data, NULL), FS_OK);
+        free(data);
     }
-    w->meta_keys = calloc(2, sizeof(char *));
-    w->meta_values = calloc(2, sizeof(char *));
-    w->meta_keys[0] = strdup("arch"), w->meta_values[0] = strdup(a->name);
-    w->meta_keys[1] = strdup("dense_leaky"), w->meta_values[1] = strdup(leaky ? "true" : "false");
-    w->meta_count = 2;
+    assert_int_equal(fs_weights_set_meta(w, "arch", a->name, NULL), FS_OK);
+    assert_int_equal(fs_weights_set_meta(w, "dense_leaky", leaky ? "true" : "false", NULL), FS_OK);
 }
 
-static void free_weights(fs_weights *w) {
-    for (size_t i = 0; i < w->count; i++) free(w->items[i].name), free(w->items[i].data);
-    for (size_t i = 0; i < w->meta_count; i++) free(w->meta_keys[i]), free(w->meta_values[i]);
-    free(w->items), free(w->meta_keys), free(w->meta_values);
-    memset(w, 0, sizeof *w);
-}
+static void free_weights(fs_weights *w) { fs_weights_free(w); }
 
 static float *random_images(const fs_arch *a, int n) {
     size_t count = (size_t)n * a->input_h * a->input_w * a->input_c;
@@ -106,6 +94,30 @@ static void arch_table_and_validation(void **state) {
     assert_null(net);
     assert_int_equal(fs_net_create(&w, "vgg", &net, &m), FS_ERR_NOTFOUND);
     free_weights(&w);
+}
+
+/* The weights module keeps its own list of expected tensors for import checks; both lists
+ * must describe the same architecture. */
+static void arch_tables_agree_with_weights_specs(void **state) {
+    (void)state;
+    for (const fs_arch *const *a = fs_arch_list(); *a; a++) {
+        fs_weight_spec specs[FS_WEIGHTS_MAX_ARCH_TENSORS];
+        size_t n = fs_weights_arch_specs((*a)->name, specs, FS_WEIGHTS_MAX_ARCH_TENSORS);
+        assert_int_equal(n, (*a)->n_tensors);
+        for (size_t i = 0; i < n; i++) {
+            const fs_arch_tensor *t = NULL;
+            for (size_t j = 0; j < n && !t; j++)
+                if (!strcmp((*a)->tensors[j].name, specs[i].name)) t = &(*a)->tensors[j];
+            if (!t) fail_msg("%s: %s is not in the fs_arch table", (*a)->name, specs[i].name);
+            assert_int_equal(t->ndim, specs[i].ndim);
+            for (int d = 0; d < t->ndim; d++) assert_int_equal(t->shape[d], specs[i].shape[d]);
+        }
+        /* and a weight set that passes one check passes the other */
+        fs_weights w;
+        random_weights(*a, 1, &w);
+        assert_int_equal(fs_weights_check_arch(&w, (*a)->name, NULL), FS_OK);
+        free_weights(&w);
+    }
 }
 
 static double rel(double a, double b) { return fabs(a - b) / fmax(1.0, fabs(b)); }
@@ -315,6 +327,7 @@ static void keras_files_match_reference_outputs(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(arch_table_and_validation),
+        cmocka_unit_test(arch_tables_agree_with_weights_specs),
         cmocka_unit_test(meso4_fused_equals_reference),
         cmocka_unit_test(mesoinception4_fused_equals_reference),
         cmocka_unit_test(plan_reuse_is_stable_and_does_not_allocate),
