@@ -71,7 +71,7 @@ static fs_err add_op(fs_net *net, const op_spec *s, fs_msg *msg) {
     if (e) return e;
     op->in_buf = s->in_buf, op->in_ch = s->in_ch;
     op->out_buf = s->out_buf, op->out_ch = s->out_ch, op->phase = s->phase;
-    net->ops[net->n_ops++] = *op;
+    net->n_ops++;
     if (s->phase + 1 > net->n_phases) net->n_phases = s->phase + 1;
     /* the reader decides the halo its input needs */
     int halo = fs_fconv_halo(&op->conv);
@@ -204,7 +204,7 @@ fs_err fs_net_create(const fs_weights *w, const char *arch_name, fs_net **out, f
     fs_net *net = calloc(1, sizeof *net);
     if (!net) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a network");
     net->arch = arch;
-    net->kind = arch->conv_layers[0].filters == 8 ? NET_MESO4 : NET_INCEPTION;
+    net->kind = !strcmp(arch->name, "meso4") ? NET_MESO4 : NET_INCEPTION;
     const char *leaky = meta(w, "dense_leaky");
     net->leaky = leaky && !strcmp(leaky, "true");
     const char *output = meta(w, "output");
