@@ -181,10 +181,15 @@ void fs_fconv_rows(const fs_fconv *op, fs_isa isa, const fs_view *in, const fs_v
         if (op->kind == FS_FCONV_CHANNELS) {
             size_t rs = (size_t)w * op->cout_pad;
             for (int r = 0; r < nrows; r++) {
-                if (isa == FS_ISA_AVX2)
+                if (isa == FS_ISA_AVX2 && r + 1 < nrows) {
+                    fs_fconv_rows2_channels_avx2(op, in, y0 + r, scratch + r * rs,
+                                                 scratch + (r + 1) * rs);
+                    r++;
+                } else if (isa == FS_ISA_AVX2) {
                     fs_fconv_row_channels_avx2(op, in, y0 + r, scratch + r * rs);
-                else
+                } else {
                     row_channels_portable(op, in, y0 + r, scratch + r * rs);
+                }
             }
             if (isa == FS_ISA_AVX2 && out->cs == 1 && op->cout % 8 == 0)
                 fs_fconv_pool_channels_avx2(op, scratch, nrows, w, out, oy, pad_left);

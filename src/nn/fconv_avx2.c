@@ -83,10 +83,47 @@ INLINE __m256 epi8(const fs_fconv *op, __m256 v, int c) {
         REP(CV16_STORE)                                                                  \
     }
 
+/* Two output rows y, y+1 at once (8 channels, dilation 1): input row y-pad+r feeds row y with
+ * kernel row r and row y+1 with kernel row r-1, so each broadcast input serves two
+ * multiply-adds, as in the 16-channel blocks. */
+#define CV8R2_INIT(i) __m256 a##i = b0, c##i = b0;
+#define CV8R2_TOP(i) a##i = _mm256_fmadd_ps(_mm256_broadcast_ss(ip + (i) * xs + ci), w0, a##i);
+#define CV8R2_BOT(i) c##i = _mm256_fmadd_ps(_mm256_broadcast_ss(ip + (i) * xs + ci), w1, c##i);
+#define CV8R2_STORE(i)                                                                   \
+    _mm256_storeu_ps(dst + (size_t)(x + (i)) * cp + g, epi8(op, a##i, g));               \
+    _mm256_storeu_ps(dst1 + (size_t)(x + (i)) * cp + g, epi8(op, c##i, g));
+/* Input row r of the window against kernel rows kt (for row y) and/or kb (for row y+1);
+ * DECL names the weight pointers BODY uses. */
+#define CV8R2_ROW(r, DECL, BODY)                                                         \
+    for (int kx = 0; kx < k; kx++) {                                                     \
+        const float *ip = base + (ptrdiff_t)(r) * in->ys + (ptrdiff_t)kx * xs;           \
+        DECL                                                                             \
+        _Pragma("GCC unroll 16")                                                         \
+        for (int ci = 0; ci < cin; ci++) { BODY }                                        \
+    }
+#define WT(r) const float *wt = op->w + ((size_t)(r) * k + kx) * cin * cp + g;
+#define WB(r) const float *wb = op->w + ((size_t)((r) - 1) * k + kx) * cin * cp + g;
+#define DEFINE_CV8R2(NAME, REP, CIN)                                                     \
+    static void NAME(const fs_fconv *op, const fs_view *in, int y, int x, int g, float *dst, \
+                     float *dst1) {                                                      \
+        CV_HEAD(CIN)                                                                     \
+        assert(dil == 1);                                                                \
+        __m256 b0 = _mm256_load_ps(op->bias + g);                                        \
+        REP(CV8R2_INIT)                                                                  \
+        CV8R2_ROW(0, WT(0), __m256 w0 = _mm256_load_ps(wt + (size_t)ci * cp); REP(CV8R2_TOP)) \
+        for (int r = 1; r < k; r++)                                                      \
+            CV8R2_ROW(r, WT(r) WB(r), __m256 w0 = _mm256_load_ps(wt + (size_t)ci * cp);  \
+                      __m256 w1 = _mm256_load_ps(wb + (size_t)ci * cp); REP(CV16_FMA))   \
+        CV8R2_ROW(k, WB(k), __m256 w1 = _mm256_load_ps(wb + (size_t)ci * cp); REP(CV8R2_BOT)) \
+        REP(CV8R2_STORE)                                                                 \
+    }
+
 typedef void (*cv_fn)(const fs_fconv *, const fs_view *, int, int, int, float *);
+typedef void (*cv2_fn)(const fs_fconv *, const fs_view *, int, int, int, float *, float *);
 typedef struct cv_set {
     cv_fn wide, narrow, one;
     int wide_n, narrow_n;
+    cv2_fn pair_wide, pair_narrow, pair_one; /* two rows; 8-channel sets only */
 } cv_set;
 
 #define CV_SETS(CIN)                                                                     \
@@ -96,8 +133,13 @@ typedef struct cv_set {
     DEFINE_CV16(cv16x6_##CIN, R6, CIN)                                                   \
     DEFINE_CV16(cv16x2_##CIN, R2, CIN)                                                   \
     DEFINE_CV16(cv16x1_##CIN, R1, CIN)                                                   \
-    static const cv_set cv8_##CIN = {cv8x12_##CIN, cv8x4_##CIN, cv8x1_##CIN, 12, 4};     \
-    static const cv_set cv16_##CIN = {cv16x6_##CIN, cv16x2_##CIN, cv16x1_##CIN, 6, 2};
+    DEFINE_CV8R2(cv8r2x6_##CIN, R6, CIN)                                                 \
+    DEFINE_CV8R2(cv8r2x2_##CIN, R2, CIN)                                                 \
+    DEFINE_CV8R2(cv8r2x1_##CIN, R1, CIN)                                                 \
+    static const cv_set cv8_##CIN = {cv8x12_##CIN, cv8x4_##CIN, cv8x1_##CIN, 12, 4,      \
+                                     cv8r2x6_##CIN, cv8r2x2_##CIN, cv8r2x1_##CIN};       \
+    static const cv_set cv16_##CIN = {cv16x6_##CIN, cv16x2_##CIN, cv16x1_##CIN, 6, 2,    \
+                                      NULL, NULL, NULL};
 /* the input channel counts of MesoNet's channel-vectorised layers, and the general case */
 CV_SETS(0)
 CV_SETS(3)
@@ -111,6 +153,47 @@ static void cv_row(const cv_set *s, const fs_fconv *op, const fs_view *in, int y
     for (; x + s->wide_n <= w; x += s->wide_n) s->wide(op, in, y, x, g, dst);
     for (; x + s->narrow_n <= w; x += s->narrow_n) s->narrow(op, in, y, x, g, dst);
     for (; x < w; x++) s->one(op, in, y, x, g, dst);
+}
+
+static void cv_pair(const cv_set *s, const fs_fconv *op, const fs_view *in, int y, int g,
+                    float *dst, float *dst1) {
+    int w = in->w, x = 0;
+    for (; x + 6 <= w; x += 6) s->pair_wide(op, in, y, x, g, dst, dst1);
+    for (; x + 2 <= w; x += 2) s->pair_narrow(op, in, y, x, g, dst, dst1);
+    for (; x < w; x++) s->pair_one(op, in, y, x, g, dst, dst1);
+}
+
+static void pick_sets(const fs_fconv *op, const fs_view *in, const cv_set **s8,
+                      const cv_set **s16) {
+    *s8 = &cv8_0, *s16 = &cv16_0;
+    if (in->xs == op->cin) {
+        switch (op->cin) {
+        case 3: *s8 = &cv8_3, *s16 = &cv16_3; break;
+        case 8: *s8 = &cv8_8, *s16 = &cv16_8; break;
+        case 12: *s8 = &cv8_12, *s16 = &cv16_12; break;
+        case 16: *s8 = &cv8_16, *s16 = &cv16_16; break;
+        default: break;
+        }
+    }
+}
+
+void fs_fconv_rows2_channels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst,
+                                  float *dst1) {
+    const cv_set *s8, *s16;
+    pick_sets(op, in, &s8, &s16);
+    int g = 0;
+    for (; g + 16 <= op->cout_pad; g += 16) {
+        cv_row(s16, op, in, y, g, dst);
+        cv_row(s16, op, in, y + 1, g, dst1);
+    }
+    for (; g < op->cout_pad; g += 8) {
+        if (op->dil == 1) {
+            cv_pair(s8, op, in, y, g, dst, dst1);
+        } else {
+            cv_row(s8, op, in, y, g, dst);
+            cv_row(s8, op, in, y + 1, g, dst1);
+        }
+    }
 }
 
 void fs_fconv_row_channels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst) {

@@ -13,6 +13,9 @@
 static inline int fs_fconv_wpad(int w) { return (w + 7) / 8 * 8; }
 
 void fs_fconv_row_channels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst);
+/* Rows y and y+1 into dst and dst1. */
+void fs_fconv_rows2_channels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst,
+                                  float *dst1);
 void fs_fconv_row_pixels_avx2(const fs_fconv *op, const fs_view *in, int y, float *dst,
                               ptrdiff_t plane);
 /* Pools nrows band rows (channels layout) into output row oy; needs out->cs == 1 and
