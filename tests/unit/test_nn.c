@@ -374,10 +374,18 @@ static void pool_runs_all_threads_with_barriers(void **state) {
     fs_pool_free(pool);
 }
 
+/* Only sanity: the figure depends on the build (a sanitizer build runs -O0) and on how busy
+ * the machine is; the benchmark reports it. It must be a positive finite rate, measured for
+ * about the time asked. */
 static void fma_peak_is_positive(void **state) {
     (void)state;
-    assert_true(fs_nn_fma_peak_gflops(FS_ISA_PORTABLE, 0.01) > 0.1);
-    if (fs_nn_isa_best() == FS_ISA_AVX2) assert_true(fs_nn_fma_peak_gflops(FS_ISA_AVX2, 0.01) > 1);
+    for (int isa = FS_ISA_PORTABLE; isa <= (int)fs_nn_isa_best(); isa++) {
+        double t0 = fs_now_ms();
+        double g = fs_nn_fma_peak_gflops((fs_isa)isa, 0.02);
+        double el = fs_now_ms() - t0;
+        assert_true(isfinite(g) && g > 0);
+        assert_true(el >= 19.0);
+    }
 }
 
 int main(void) {
