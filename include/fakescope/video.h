@@ -103,13 +103,16 @@ fs_video_sampling fs_video_sampling_default(void);
 /* How times are chosen (so results are reproducible):
  * - COUNT n with duration D: t_i = D * (i + 0.5) / n, i = 0..n-1 (the middle of n equal
  *   slices, so neither the first black frame nor the very last frame is favoured). A video
- *   with fewer than n frames gives each of its frames once.
+ *   with fewer than n frames (by its stated frame count) gives each of its frames once.
  * - EVERY k: t_j = j * k for every t_j < D (ceil(D / k) frames).
  * - Unknown duration: frames are counted first (demuxing only), then the same rules are
  *   applied to frame numbers.
- * Each target gives the first frame whose time is >= the target. Frames are reached by seeking
- * to the keyframe before a target when a keyframe lies between the current position and it,
- * and by decoding forward (skipping non-reference frames that will not be kept) otherwise.
+ * Each target t gives the frame on screen at t: the first frame later than t - 1/fps (exact
+ * for constant frame rates; within one frame period otherwise), each frame at most once. So
+ * COUNT n over a clip of n frames gives every frame, and EVERY 1 s gives frames 0, fps, 2 fps...
+ * Frames are reached by seeking to the keyframe before a target when a keyframe lies between
+ * the current position and it, and by decoding forward (skipping non-reference frames that
+ * will not be kept) otherwise.
  * Data that ends before the last target is FS_ERR_FORMAT ("truncated"). */
 fs_err fs_video_sample(fs_video *v, const fs_video_sampling *s, fs_video_frame_fn on_frame,
                        void *ctx, fs_msg *msg);

@@ -41,6 +41,8 @@
 #define SEEK_MARGIN_FRAMES 4
 /* Frame rate assumed for a stream that states none (FFmpeg's own default for raw streams). */
 #define FALLBACK_FPS 25.0
+/* Timestamps converted to seconds may be off by rounding: this much never changes a frame. */
+#define TIME_EPSILON_S 1e-6
 
 struct fs_video {
     AVFormatContext *fmt;
@@ -178,8 +180,8 @@ static fs_err open_container(fs_video *v, fs_msg *msg) {
     int r = avformat_open_input(&fmt, "", NULL, NULL); /* frees fmt on failure */
     if (r < 0) {
         if (r == AVERROR(ENOMEM)) return fs_fail(msg, FS_ERR_NOMEM, "out of memory opening video");
-        return fs_fail(msg, FS_ERR_FORMAT, "not a media file or unknown format (%s)",
-                       averr(r, eb, sizeof eb));
+        return fs_fail(msg, FS_ERR_FORMAT, "not a media file, an unknown format, or a file "
+                       "cut short before its index (%s)", averr(r, eb, sizeof eb));
     }
     v->fmt = fmt;
     r = avformat_find_stream_info(fmt, NULL);
@@ -200,6 +202,9 @@ static fs_err open_container(fs_video *v, fs_msg *msg) {
             }
         }
     }
+    /* No streams at all is a file cut short after its first header, not an audio file. */
+    if (fmt->nb_streams == 0)
+        return fs_fail(msg, FS_ERR_FORMAT, "no media streams: truncated or not a media file");
     if (idx < 0)
         return fs_fail(msg, FS_ERR_UNSUPPORTED, "no video stream in this %s file",
                        fmt->iformat->name);
@@ -481,7 +486,7 @@ static double frame_time(fs_video *v) {
     return (double)(v->decoded - 1) / (v->info.fps > 0 ? v->info.fps : FALLBACK_FPS);
 }
 
-/* Whether to seek before decoding toward target t. Pre: the stream can be seeked. */
+/* Whether to seek before decoding toward a frame later than t. Pre: the stream can be seeked. */
 static int should_seek(fs_video *v, double t, int64_t *seek_ts) {
     double margin = SEEK_MARGIN_FRAMES / (v->info.fps > 0 ? v->info.fps : FALLBACK_FPS);
     double tb = av_q2d(v->st->time_base);
@@ -587,14 +592,16 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
     int done = 0, decide = 1;
     double last_emitted = -INFINITY;
     int can_seek = v->info.seekable && s->strategy != FS_VIDEO_SEQUENTIAL;
+    const double period = 1.0 / (v->info.fps > 0 ? v->info.fps : FALLBACK_FPS);
     while (done < n) {
         if (decide) {
             decide = 0;
             int64_t ts;
-            int seek = can_seek && should_seek(v, t[done], &ts);
+            double from = t[done] - period;
+            int seek = can_seek && should_seek(v, from, &ts);
             if (s->strategy == FS_VIDEO_SEEK && can_seek) {
                 seek = 1;
-                should_seek(v, t[done], &ts); /* for ts */
+                should_seek(v, from, &ts); /* for ts */
             }
             if (seek) {
                 int r = av_seek_frame(v->fmt, v->stream, ts, AVSEEK_FLAG_BACKWARD);
@@ -610,8 +617,10 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
                 }
             }
         }
+        /* The frame on screen at t[done] is the first one later than t[done] - period. */
+        double from = t[done] - period + TIME_EPSILON_S;
         fs_err err = FS_OK;
-        int r = next_frame(v, t[done], deadline, &err, msg);
+        int r = next_frame(v, from, deadline, &err, msg);
         if (r < 0) return err;
         if (r == NEXT_EOF) {
             if (v->frames_ok == 0)
@@ -627,7 +636,7 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
         }
         double ft = frame_time(v);
         v->last_time = ft;
-        if (ft < t[done] || ft <= last_emitted) continue;
+        if (ft < from || ft <= last_emitted) continue;
         fs_err e = emit(v, s, ft, on_frame, ctx, msg);
         if (e != FS_OK) return e;
         last_emitted = ft;
