@@ -179,7 +179,8 @@ static fs_err open_container(fs_video *v, fs_msg *msg) {
     fmt->io_open = refuse_io_open;
     int r = avformat_open_input(&fmt, "", NULL, NULL); /* frees fmt on failure */
     if (r < 0) {
-        if (r == AVERROR(ENOMEM)) return fs_fail(msg, FS_ERR_NOMEM, "out of memory opening video");
+        /* ENOMEM here nearly always comes from a damaged size field asking for gigabytes, so
+         * it is reported as what the input is, not as a server fault. */
         return fs_fail(msg, FS_ERR_FORMAT, "not a media file, an unknown format, or a file "
                        "cut short before its index (%s)", averr(r, eb, sizeof eb));
     }
@@ -532,20 +533,18 @@ static fs_err emit(fs_video *v, const fs_video_sampling *s, double t, fs_video_f
     memset(&fr, 0, sizeof fr);
     fr.time_s = t;
     fr.index = v->info.fps > 0 && v->has_pts ? llround(t * v->info.fps) : v->decoded - 1;
-    fr.image.w = w;
-    fr.image.h = h;
-    fr.image.rgb = malloc((size_t)w * (size_t)h * 3);
-    if (!fr.image.rgb) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a %dx%d frame", w, h);
+    fs_err e = fs_image_alloc(&fr.image, w, h, msg);
+    if (e != FS_OK) return e;
     uint8_t *dst[4] = {fr.image.rgb, NULL, NULL, NULL};
     int dst_stride[4] = {w * 3, 0, 0, 0};
     int r = sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst,
                       dst_stride);
     if (r <= 0) {
-        free(fr.image.rgb);
+        fs_image_free(&fr.image);
         return fs_fail(msg, FS_ERR_INTERNAL, "frame conversion to RGB failed");
     }
-    fs_err e = on_frame(ctx, &fr, msg);
-    free(fr.image.rgb); /* NULL when the callback took the image */
+    e = on_frame(ctx, &fr, msg);
+    fs_image_free(&fr.image); /* zeroed when the callback took the image */
     return e;
 }
 
@@ -698,7 +697,7 @@ fs_err fs_video_sample_all(fs_video *v, const fs_video_sampling *s, fs_video_fra
 
 void fs_video_frames_free(fs_video_frames *f) {
     if (!f) return;
-    for (int i = 0; i < f->n; i++) free(f->frames[i].image.rgb);
+    for (int i = 0; i < f->n; i++) fs_image_free(&f->frames[i].image);
     free(f->frames);
     memset(f, 0, sizeof *f);
 }
