@@ -59,7 +59,8 @@ typedef struct fs_video_info {
     char container[32];  /* demuxer name, "mov,mp4,m4a,3gp,3g2,mj2" trimmed to fit */
     int seekable;        /* 1 when frames can be reached by seeking */
 } fs_video_info;
-/* Facts about the opened video; the pointer lives as long as v. */
+/* Facts about the opened video; the pointer lives as long as v. For a stream that states no
+ * duration, duration_s and frame_count are 0 until the first fs_video_sample counts them. */
 const fs_video_info *fs_video_get_info(const fs_video *v);
 
 /* ---- sampling ---- */

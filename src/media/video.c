@@ -407,6 +407,11 @@ static fs_err count_frames(fs_video *v, double deadline, fs_msg *msg) {
         av_packet_unref(v->pkt);
         if (deadline > 0 && fs_now_ms() > deadline)
             return fs_fail(msg, FS_ERR_TIMEOUT, "decode time limit reached while counting frames");
+        /* Stop counting as soon as the frames alone say the video is too long. */
+        double fps = v->info.fps > 0 ? v->info.fps : FALLBACK_FPS;
+        if ((double)n / fps > v->limits.max_duration_s)
+            return fs_fail(msg, FS_ERR_LIMIT, "video lasts more than the limit of %.0f s",
+                           v->limits.max_duration_s);
     }
     if (n == 0) return fs_fail(msg, FS_ERR_FORMAT, "no video frames in the stream");
     fs_video_info *in = &v->info;

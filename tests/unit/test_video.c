@@ -397,6 +397,20 @@ static void raw_stream_without_duration(void **state) {
         assert_true(frame_of(&fr.frames[i].image) > frame_of(&fr.frames[i - 1].image));
     }
     fs_video_frames_free(&fr);
+    /* once counted, the clip is 4 s at 10 fps like its mp4 twin */
+    assert_float_equal(fs_video_get_info(v)->duration_s, 4.0, 1e-6);
+    s.mode = FS_VIDEO_SAMPLE_EVERY;
+    s.every_s = 1.0;
+    assert_int_equal(fs_video_sample_all(v, &s, &fr, &m), FS_OK);
+    double t[] = {0, 1, 2, 3};
+    check_frames_hit_targets(&fr, t, 4, 10);
+    fs_video_frames_free(&fr);
+    fs_video_close(v);
+    /* the duration limit holds for counted streams too */
+    fs_video_limits l = fs_video_limits_default();
+    l.max_duration_s = 2;
+    assert_int_equal(fs_video_open_file(p, &l, &v, &m), FS_OK);
+    assert_int_equal(fs_video_sample_all(v, NULL, &fr, &m), FS_ERR_LIMIT);
     fs_video_close(v);
 }
 
