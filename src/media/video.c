@@ -165,7 +165,8 @@ static void trim_copy(char *dst, size_t cap, const char *src) {
 }
 
 static double ts_seconds(const fs_video *v, int64_t ts) {
-    return (double)(ts - v->start_pts) * av_q2d(v->st->time_base);
+    /* in doubles: damaged timestamps near the int64 limits must not overflow */
+    return ((double)ts - (double)v->start_pts) * av_q2d(v->st->time_base);
 }
 
 /* Pre: v->avio is set up. Fills everything else or returns an error (v is then closed by the
@@ -400,7 +401,8 @@ static fs_err count_frames(fs_video *v, double deadline, fs_msg *msg) {
             n++;
             if (v->pkt->pts != AV_NOPTS_VALUE) {
                 if (v->pkt->pts < first) first = v->pkt->pts;
-                int64_t e = v->pkt->pts + (v->pkt->duration > 0 ? v->pkt->duration : 0);
+                int64_t d = v->pkt->duration > 0 ? v->pkt->duration : 0;
+                int64_t e = v->pkt->pts > INT64_MAX - d ? INT64_MAX : v->pkt->pts + d;
                 if (e > end) end = e;
             }
         }
@@ -420,7 +422,7 @@ static fs_err count_frames(fs_video *v, double deadline, fs_msg *msg) {
     v->has_pts = end > first;
     if (v->has_pts) {
         v->start_pts = first;
-        in->duration_s = (double)(end - first) * av_q2d(v->st->time_base);
+        in->duration_s = ((double)end - (double)first) * av_q2d(v->st->time_base);
     } else {
         in->duration_s = (double)n / in->fps;
     }
@@ -496,9 +498,10 @@ static double frame_time(fs_video *v) {
 static int should_seek(fs_video *v, double t, int64_t *seek_ts) {
     double margin = SEEK_MARGIN_FRAMES / (v->info.fps > 0 ? v->info.fps : FALLBACK_FPS);
     double tb = av_q2d(v->st->time_base);
-    int64_t ts = v->start_pts + (int64_t)floor((t - margin) / tb);
-    if (ts < v->start_pts) ts = v->start_pts;
-    *seek_ts = ts;
+    double off = tb > 0 ? floor((t - margin) / tb) : 0.0;
+    /* clamp in doubles before converting: the sum must stay representable */
+    double ts = (double)v->start_pts + (off > 0 ? off : 0.0);
+    *seek_ts = ts < 9e18 ? (int64_t)ts : v->start_pts;
     if (v->draining) return 1; /* the decoder ran dry: only a seek can resume it */
     if (v->last_dts == INT64_MIN) return 0; /* at the start already */
     int n = avformat_index_get_entries_count(v->st);
