@@ -514,6 +514,16 @@ static int should_seek(fs_video *v, double t, int64_t *seek_ts) {
     return t - ts_seconds(v, v->last_dts) > SEEK_GAP_NO_INDEX_S;
 }
 
+/* swscale assumes BT.601 limited range unless told; streams that state their matrix (BT.709
+ * HD, BT.2020) or full range get it applied, so flagged colours come out right. */
+static void apply_colorspace(struct SwsContext *sws, const AVFrame *f) {
+    int full = f->color_range == AVCOL_RANGE_JPEG;
+    if (f->colorspace == AVCOL_SPC_UNSPECIFIED && !full) return;
+    int cs = f->colorspace == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : (int)f->colorspace;
+    sws_setColorspaceDetails(sws, sws_getCoefficients(cs), full,
+                             sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
+}
+
 static fs_err emit(fs_video *v, const fs_video_sampling *s, double t, fs_video_frame_fn on_frame,
                    void *ctx, fs_msg *msg) {
     const AVFrame *f = v->frame;
@@ -537,6 +547,7 @@ static fs_err emit(fs_video *v, const fs_video_sampling *s, double t, fs_video_f
     if (!v->sws)
         return fs_fail(msg, FS_ERR_UNSUPPORTED, "cannot convert %s frames to RGB",
                        av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?");
+    apply_colorspace(v->sws, f);
     fs_video_frame fr;
     memset(&fr, 0, sizeof fr);
     fr.time_s = t;

@@ -19,6 +19,7 @@ typedef struct {
     enum AVCodecID codec;
     int w, h, frames, fps, gop, b_frames;
     int faststart;         /* mp4: index at the front */
+    int full_range;        /* flag the stream BT.709, full range (mp4 'colr' box) */
 } gen_spec;
 
 /* Luma of frame i: 5 levels apart, so up to 40 frames stay distinguishable after coding. */
@@ -64,6 +65,11 @@ static int gen_video(const char *path, const gen_spec *g) {
     c->pix_fmt = AV_PIX_FMT_YUV420P;
     c->gop_size = g->gop;
     c->max_b_frames = g->b_frames;
+    if (g->full_range) {
+        c->color_range = AVCOL_RANGE_JPEG;
+        c->colorspace = AVCOL_SPC_BT709;
+        c->strict_std_compliance = FF_COMPLIANCE_UNOFFICIAL;
+    }
     c->flags |= AV_CODEC_FLAG_QSCALE;
     c->global_quality = FF_QP2LAMBDA * 2;
     if (oc->oformat->flags & AVFMT_GLOBALHEADER) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
@@ -73,6 +79,7 @@ static int gen_video(const char *path, const gen_spec *g) {
     if (avio_open(&oc->pb, path, AVIO_FLAG_WRITE) < 0) goto out;
     AVDictionary *opt = NULL;
     if (g->faststart) av_dict_set(&opt, "movflags", "faststart", 0);
+    if (g->full_range) av_dict_set(&opt, "movflags", "write_colr", 0);
     int r = avformat_write_header(oc, &opt);
     av_dict_free(&opt);
     if (r < 0) goto out;
@@ -161,7 +168,7 @@ static void write_bytes(const char *path, const void *data, size_t len) {
 }
 
 /* 40 frames at 10 fps (4 s), 96x64 mpeg4 with B-frames and a keyframe every 8 frames. */
-static const gen_spec clip = {"mp4", AV_CODEC_ID_MPEG4, 96, 64, 40, 10, 8, 2, 0};
+static const gen_spec clip = {"mp4", AV_CODEC_ID_MPEG4, 96, 64, 40, 10, 8, 2, 0, 0};
 
 static int setup(void **state) {
     (void)state;
@@ -373,6 +380,40 @@ static void memory_and_file_agree(void **state) {
     free(data);
 }
 
+static double mean_red(const fs_image *img) {
+    double sum = 0;
+    for (size_t i = 0; i < (size_t)img->w * img->h; i++) sum += img->rgb[i * 3];
+    return sum / ((double)img->w * img->h);
+}
+
+/* A stream flagged full range: luma maps to RGB one to one instead of being stretched from
+ * 16-235 (grey, so the BT.709 matrix does not change it). */
+static void full_range_flag_is_honoured(void **state) {
+    (void)state;
+    char p[128];
+    gen_spec g = clip;
+    g.full_range = 1;
+    assert_int_equal(gen_video(tmp_path(p, sizeof p, "full.mp4"), &g), 0);
+    fs_video *v;
+    fs_msg m;
+    assert_int_equal(fs_video_open_file(p, NULL, &v, &m), FS_OK);
+    fs_video_sampling s = fs_video_sampling_default();
+    s.count = 4;
+    fs_video_frames fr;
+    assert_int_equal(fs_video_sample_all(v, &s, &fr, &m), FS_OK);
+    assert_int_equal(fr.n, 4);
+    for (int i = 0; i < 4; i++) /* frames 5, 15, 25, 35 */
+        assert_float_equal(mean_red(&fr.frames[i].image), luma_of(5 + 10 * i), 1.5);
+    fs_video_frames_free(&fr);
+    fs_video_close(v);
+    /* the same clip unflagged is stretched: 1.164 (Y - 16) */
+    assert_int_equal(fs_video_open_file(tmp_path(p, sizeof p, "clip.mp4"), NULL, &v, &m), FS_OK);
+    assert_int_equal(fs_video_sample_all(v, &s, &fr, &m), FS_OK);
+    assert_float_equal(mean_red(&fr.frames[3].image), 1.164 * (luma_of(35) - 16), 1.5);
+    fs_video_frames_free(&fr);
+    fs_video_close(v);
+}
+
 /* A raw MPEG-4 elementary stream states no duration: frames are counted, then sampled. */
 static void raw_stream_without_duration(void **state) {
     (void)state;
@@ -552,7 +593,7 @@ static void corrupted_bytes_are_survived(void **state) {
 static void tiny_picture(void **state) {
     (void)state;
     char p[128];
-    gen_spec g = {"avi", AV_CODEC_ID_MPEG4, 1, 1, 5, 5, 5, 0, 0};
+    gen_spec g = {"avi", AV_CODEC_ID_MPEG4, 1, 1, 5, 5, 5, 0, 0, 0};
     int side = 1;
     if (gen_video(tmp_path(p, sizeof p, "tiny.avi"), &g) != 0) {
         side = g.w = g.h = 2;
@@ -724,6 +765,7 @@ int main(void) {
         cmocka_unit_test(scaling_to_max_side),
         cmocka_unit_test(progress_and_callback_stop),
         cmocka_unit_test(memory_and_file_agree),
+        cmocka_unit_test(full_range_flag_is_honoured),
         cmocka_unit_test(raw_stream_without_duration),
         cmocka_unit_test(text_file_renamed_mp4),
         cmocka_unit_test(zero_byte_file),
