@@ -73,6 +73,7 @@ struct fs_video {
     double last_time;    /* time of the last decoded frame */
     int errors;
     int frames_ok;       /* frames decoded since open */
+    int seeks;           /* in the current sampling call, for the debug log */
     char last_error[128];
 };
 
@@ -434,11 +435,29 @@ static fs_err count_frames(fs_video *v, double deadline, fs_msg *msg) {
 
 enum { NEXT_FRAME = 0, NEXT_EOF = 1 };
 
+/* The target times of one sampling call. */
+typedef struct {
+    const double *t; /* ascending */
+    int n;
+    double period;   /* 1 / fps */
+} plan;
+
+/* Whether a frame presented at time p could be the frame on screen at some target, i.e. lies
+ * in (t_k - period, t_k] for some k. Every other frame may be dropped by the decoder if
+ * nothing refers to it. */
+static int wanted(const plan *pl, double p) {
+    int lo = 0, hi = pl->n; /* first k with t_k >= p */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (pl->t[mid] + TIME_EPSILON_S < p) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < pl->n && p >= pl->t[lo] - pl->period + TIME_EPSILON_S;
+}
+
 /* Decodes until one frame is available in v->frame (NEXT_FRAME), the stream ends (NEXT_EOF),
- * or an error. Packets that present before skip_before (seconds) may be dropped by the
- * decoder if nothing refers to them. */
-static int next_frame(fs_video *v, double skip_before, double deadline, fs_err *err,
-                      fs_msg *msg) {
+ * or an error. */
+static int next_frame(fs_video *v, const plan *pl, double deadline, fs_err *err, fs_msg *msg) {
     char eb[AV_ERROR_MAX_STRING_SIZE];
     for (;;) {
         int r = avcodec_receive_frame(v->dec, v->frame);
@@ -475,7 +494,9 @@ static int next_frame(fs_video *v, double skip_before, double deadline, fs_err *
             av_packet_unref(v->pkt);
             continue;
         }
-        int skip = v->pkt->pts != AV_NOPTS_VALUE && ts_seconds(v, v->pkt->pts) < skip_before;
+        /* Decided per packet, in decode order: frames still in the decoder's reorder and
+         * thread queues when a target is met must not all be decoded in full. */
+        int skip = v->pkt->pts != AV_NOPTS_VALUE && !wanted(pl, ts_seconds(v, v->pkt->pts));
         v->dec->skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
         if (v->pkt->dts != AV_NOPTS_VALUE) v->last_dts = v->pkt->dts;
         r = avcodec_send_packet(v->dec, v->pkt);
@@ -611,6 +632,7 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
     double last_emitted = -INFINITY;
     int can_seek = v->info.seekable && s->strategy != FS_VIDEO_SEQUENTIAL;
     const double period = 1.0 / (v->info.fps > 0 ? v->info.fps : FALLBACK_FPS);
+    const plan pl = {t, n, period};
     while (done < n) {
         if (decide) {
             decide = 0;
@@ -624,6 +646,7 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
             if (seek) {
                 int r = av_seek_frame(v->fmt, v->stream, ts, AVSEEK_FLAG_BACKWARD);
                 if (r >= 0) {
+                    v->seeks++;
                     avcodec_flush_buffers(v->dec);
                     v->draining = 0;
                     v->last_dts = INT64_MIN + 1; /* not "at the start" any more */
@@ -638,7 +661,7 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
         /* The frame on screen at t[done] is the first one later than t[done] - period. */
         double from = t[done] - period + TIME_EPSILON_S;
         fs_err err = FS_OK;
-        int r = next_frame(v, from, deadline, &err, msg);
+        int r = next_frame(v, &pl, deadline, &err, msg);
         if (r < 0) return err;
         if (r == NEXT_EOF) {
             if (v->frames_ok == 0)
@@ -678,7 +701,12 @@ fs_err fs_video_sample(fs_video *v, const fs_video_sampling *s, fs_video_frame_f
     double *t = NULL;
     int n = 0;
     if (e == FS_OK) e = plan_targets(v, s, &t, &n, msg);
+    int decoded_before = v->frames_ok;
+    double t0 = fs_now_ms();
+    v->seeks = 0;
     if (e == FS_OK) e = sample_targets(v, s, t, n, deadline, on_frame, ctx, msg);
+    fs_log(FS_LOG_DEBUG, "%s: %d targets, %d frames decoded, %d seeks, %.1f ms", v->name, n,
+           v->frames_ok - decoded_before, v->seeks, fs_now_ms() - t0);
     free(t);
     if (e != FS_OK) fs_msg_prefix(msg, "%s: ", v->name);
     return e;
