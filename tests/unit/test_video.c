@@ -481,6 +481,13 @@ static void text_file_renamed_mp4(void **state) {
     const char *txt = "This is not a video, just some text someone named .mp4\n";
     write_bytes(tmp_path(p, sizeof p, "text.mp4"), txt, strlen(txt));
     expect_open_error(p, FS_ERR_FORMAT, "not a media file");
+    /* the same bytes uploaded: the message names the upload */
+    fs_video *v;
+    fs_msg m;
+    assert_int_equal(fs_video_open_memory((const uint8_t *)txt, strlen(txt), NULL, &v, &m),
+                     FS_ERR_FORMAT);
+    assert_null(v);
+    assert_true(strncmp(m.text, "upload: not a media file", 24) == 0);
 }
 
 static void zero_byte_file(void **state) {
