@@ -172,6 +172,7 @@ static const gen_spec clip = {"mp4", AV_CODEC_ID_MPEG4, 96, 64, 40, 10, 8, 2, 0,
 
 static int setup(void **state) {
     (void)state;
+    av_log_set_level(AV_LOG_ERROR); /* the encoders' chatter is not the subject here */
     snprintf(tmpdir, sizeof tmpdir, "/tmp/fs_video_XXXXXX");
     if (!mkdtemp(tmpdir)) return -1;
     char p[128];
