@@ -21,7 +21,7 @@ fs_err fs_store_blob_path(const fs_store *s, const char *hex, char *path, size_t
 
 fs_err fs_store_blob_put(fs_store *s, const void *data, size_t len, char hex[FS_SHA256_HEX],
                          fs_msg *msg) {
-    char h[FS_SHA256_HEX], path[STORE_PATH_MAX + 128], dir[STORE_PATH_MAX + 8];
+    char h[FS_SHA256_HEX], path[STORE_PATH_MAX + 128], dir[STORE_PATH_MAX + 64];
     fs_err e = fs_sha256_hex(data, len, h);
     if (e != FS_OK) return fs_fail(msg, e, "sha256 failed");
     if ((e = fs_store_blob_path(s, h, path, sizeof path, msg)) != FS_OK) return e;

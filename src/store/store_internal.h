@@ -13,7 +13,7 @@ struct fs_store {
     sqlite3 *db;
     pthread_mutex_t lock; /* guards db: every statement runs with it held */
     char dir[STORE_PATH_MAX];
-    char blob_dir[STORE_PATH_MAX];
+    char blob_dir[STORE_PATH_MAX + 16];
 };
 
 /* Maps a SQLite result to an fs_err and message. */
