@@ -6,6 +6,7 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +29,21 @@ fs_err fs_store_blob_put(fs_store *s, const void *data, size_t len, char hex[FS_
     snprintf(dir, sizeof dir, "%s/%.2s", s->blob_dir, h);
     if ((e = fs_mkdirs(dir, msg)) != FS_OK) return e;
     struct stat st;
-    /* Same name means same bytes: an existing blob of the right size is kept as it is. */
+    /* Two requests may store the same bytes at once; fs_write_file's temporary name is per
+     * process, so writes are serialised here. Same name means same bytes: an existing blob of
+     * the right size is kept as it is. */
+    pthread_mutex_lock(&s->blob_lock);
     if (!(stat(path, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len)) {
-        if ((e = fs_write_file(path, data, len, msg)) != FS_OK) return e;
+        e = fs_write_file(path, data, len, msg);
+        /* The rename is durable only once the directory entry is on disk. */
+        int dfd = e == FS_OK ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (dfd >= 0) {
+            if (fsync(dfd) != 0) e = fs_fail(msg, FS_ERR_IO, "fsync %s: %s", dir, strerror(errno));
+            close(dfd);
+        }
     }
+    pthread_mutex_unlock(&s->blob_lock);
+    if (e != FS_OK) return e;
     memcpy(hex, h, FS_SHA256_HEX);
     return FS_OK;
 }

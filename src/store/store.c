@@ -171,6 +171,7 @@ fs_err fs_store_open(const char *data_dir, fs_store **out, fs_msg *msg) {
     fs_store *s = calloc(1, sizeof *s);
     if (!s) return fs_fail(msg, FS_ERR_NOMEM, "store: out of memory");
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->blob_lock, NULL);
     fs_err e;
     if (strlen(data_dir) + 64 >= sizeof s->dir) {
         e = fs_fail(msg, FS_ERR_INVALID, "store: data directory path too long");
@@ -206,6 +207,7 @@ void fs_store_close(fs_store *s) {
     if (!s) return;
     if (s->db) sqlite3_close_v2(s->db);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->blob_lock);
     free(s);
 }
 

@@ -11,7 +11,8 @@
 
 struct fs_store {
     sqlite3 *db;
-    pthread_mutex_t lock; /* guards db: every statement runs with it held */
+    pthread_mutex_t lock;      /* guards db: every statement runs with it held */
+    pthread_mutex_t blob_lock; /* serialises blob writes (fs_write_file's temporary name is per process) */
     char dir[STORE_PATH_MAX];
     char blob_dir[STORE_PATH_MAX + 16];
 };

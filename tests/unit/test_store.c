@@ -3,6 +3,7 @@
 #include "fakescope/sha256.h"
 #include "fakescope/store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -277,6 +278,60 @@ static void models_and_tasks(void **state) {
     fs_store_close(s);
 }
 
+typedef struct worker {
+    fs_store *s;
+    const uint8_t *data;
+    size_t len;
+    int ok;
+} worker;
+
+static void *put_same_blob(void *arg) {
+    worker *w = arg;
+    for (int i = 0; i < 8; i++) {
+        char hex[FS_SHA256_HEX], name[32];
+        fs_msg m;
+        if (fs_store_blob_put(w->s, w->data, w->len, hex, &m) == FS_OK) w->ok++;
+        snprintf(name, sizeof name, "k%d", i);
+        if (fs_store_key_create(w->s, name, 0, NULL, NULL, &m) == FS_OK) w->ok++;
+    }
+    return NULL;
+}
+
+/* Several threads storing the same bytes and creating keys on one store. */
+static void concurrent_writers(void **state) {
+    (void)state;
+    fs_store *s;
+    fs_msg m;
+    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    enum { T = 4, LEN = 1 << 20 };
+    uint8_t *data = malloc(LEN);
+    for (size_t i = 0; i < LEN; i++) data[i] = (uint8_t)(i * 31 + 7);
+    pthread_t th[T];
+    worker w[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (worker){s, data, LEN, 0};
+        pthread_create(&th[i], NULL, put_same_blob, &w[i]);
+    }
+    for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < T; i++) assert_int_equal(w[i].ok, 16);
+    char hex[FS_SHA256_HEX];
+    fs_sha256_hex(data, LEN, hex);
+    uint8_t *got;
+    size_t len;
+    assert_int_equal(fs_store_blob_get(s, hex, LEN, &got, &len, &m), FS_OK);
+    assert_int_equal(len, LEN);
+    free(got);
+    int64_t n;
+    assert_int_equal(fs_store_key_count(s, &n, &m), FS_OK);
+    assert_int_equal(n, T * 8);
+    fs_store_close(s);
+    free(data);
+    /* No temporary file is left beside the blob. */
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find %s/blobs -name '*.tmp.*')\"", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations_idempotent_on_reopen, setup, teardown),
@@ -287,6 +342,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(blob_roundtrip_and_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(media_and_results_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(models_and_tasks, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_writers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
