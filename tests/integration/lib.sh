@@ -106,5 +106,5 @@ fs_header() {
     local name=$1 m=$2 p=$3
     shift 3
     $FS_CURL -o /dev/null -D - -X "$m" "$@" "$FS_URL$p" | tr -d '\r' |
-        awk -v n="$(echo "$name" | tr 'A-Z' 'a-z')" -F': ' 'tolower($1) == n { print $2; exit }'
+        awk -v n="$(echo "$name" | tr 'A-Z' 'a-z')" -F': ' 'tolower($1) == n && !done { print $2; done = 1 }'
 }

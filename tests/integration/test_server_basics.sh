@@ -66,7 +66,9 @@ fs_expect "healthz after 413s" "$(fs_status GET /healthz)" 200
 
 # openapi
 fs_expect "openapi status" "$(fs_status GET /openapi.yaml)" 200
-$FS_CURL "$FS_URL/openapi.yaml" | grep -q '^openapi: 3' || fs_fail "openapi.yaml is not OpenAPI 3"
+$FS_CURL -o "$FS_TMP/openapi.yaml" "$FS_URL/openapi.yaml"
+grep -q "^openapi: 3" "$FS_TMP/openapi.yaml" || fs_fail "openapi.yaml is not OpenAPI 3"
+cmp -s "$FS_TMP/openapi.yaml" "$FS_SOURCE_DIR/docs/openapi.yaml" || fs_fail "openapi.yaml differs from docs/openapi.yaml"
 fs_expect "openapi content type" "$(fs_header Content-Type GET /openapi.yaml)" "application/yaml"
 
 # Metrics count requests by route and status.
@@ -89,4 +91,15 @@ grep -Eq ' GET /healthz 200 [0-9]+ [0-9.]+ms id=trace-42\.abc$' "$FS_ERR" || fs_
 grep -Eq ' POST /admin/keys 413 ' "$FS_ERR" || fs_fail "no access-log line for the 413"
 if grep -q "$FS_ADMIN_KEY" "$FS_ERR"; then fs_fail "the admin key appears in the log"; fi
 if grep -qi 'authorization' "$FS_ERR"; then fs_fail "an Authorization header appears in the log"; fi
+
+# Precedence: flags > environment > defaults. FAKESCOPE_PORT=1 would fail to bind if it beat
+# --port 0; FAKESCOPE_MAX_BODY applies when no flag says otherwise.
+printf '{"name":"%0300d"}' 0 > "$FS_TMP/300.json"
+ADMIN=$FS_ADMIN_KEY
+FAKESCOPE_PORT=1 FAKESCOPE_MAX_BODY=200 fs_start
+fs_expect "env body limit" "$(fs_status POST /admin/keys -H "Authorization: Bearer $ADMIN" --data-binary @"$FS_TMP/300.json")" 413
+fs_stop || fs_fail "exit status $?"
+FAKESCOPE_MAX_BODY=200 fs_start --max-body 100000
+fs_expect "flag beats env" "$(fs_status POST /admin/keys -H "Authorization: Bearer $ADMIN" --data-binary @"$FS_TMP/300.json")" 400
+fs_stop || fs_fail "exit status $?"
 echo "ok"

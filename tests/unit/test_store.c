@@ -160,6 +160,26 @@ static void constant_time_hash_compare(void **state) {
     assert_false(fs_key_hash_matches(hex, ""));
     assert_false(fs_key_hash_matches("nothex", "abc"));
     assert_false(fs_key_hash_matches(NULL, "abc"));
+    /* A file digest equals the buffer digest, across the 64 KiB read blocks. */
+    enum { N = 200001 };
+    uint8_t *data = malloc(N);
+    for (size_t i = 0; i < N; i++) data[i] = (uint8_t)(i ^ (i >> 9));
+    char path[] = "/tmp/fs_sha_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, N), N);
+    close(fd);
+    char from_file[FS_SHA256_HEX], from_buf[FS_SHA256_HEX];
+    fs_msg m;
+    assert_int_equal(fs_sha256_file_hex(path, from_file, &m), FS_OK);
+    assert_int_equal(fs_sha256_hex(data, N, from_buf), FS_OK);
+    assert_string_equal(from_file, from_buf);
+    assert_true(fs_sha256_hex_valid(from_file));
+    unlink(path);
+    assert_int_equal(fs_sha256_file_hex(path, from_file, &m), FS_ERR_NOTFOUND);
+    assert_int_equal(fs_sha256_hex("", 0, from_buf), FS_OK);
+    assert_string_equal(from_buf, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    free(data);
 }
 
 static void blob_roundtrip_and_damage(void **state) {
