@@ -111,6 +111,10 @@ void fs_reply_error(fs_req *r, unsigned status, const char *code, const char *fm
 /* A file streamed from disk (content type from its extension when content_type is NULL).
  * Answers 404 itself when the file cannot be opened. */
 void fs_reply_file(fs_req *r, const char *path, const char *content_type);
+/* A file below root named by rel (a route's tail parameter), through fs_static_resolve:
+ * 403 for a path that tries to leave root, 404 when absent, else the file. For /media/...,
+ * web/ and any other folder a dialect serves. */
+void fs_reply_static(fs_req *r, const char *root, const char *rel);
 /* Adds a header to the answer; call after fs_reply_*. */
 void fs_reply_header(fs_req *r, const char *name, const char *value);
 /* Maps an fs_err to the HTTP status dialects use by default (FS_ERR_LIMIT -> 413, ...). */

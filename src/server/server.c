@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -217,6 +218,15 @@ void fs_reply_file(fs_req *r, const char *path, const char *content_type) {
     struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
     if (!resp) close(fd);
     set_response(r, 200, resp, (uint64_t)st.st_size, content_type ? content_type : fs_content_type(path));
+}
+
+void fs_reply_static(fs_req *r, const char *root, const char *rel) {
+    char path[PATH_MAX];
+    fs_msg msg;
+    fs_err e = root ? fs_static_resolve(root, rel ? rel : "", path, sizeof path, &msg) : FS_ERR_NOTFOUND;
+    if (e == FS_ERR_INVALID) fs_reply_error(r, 403, "forbidden", "%s", msg.text);
+    else if (e != FS_OK) fs_reply_error(r, 404, "not_found", "no route or file for %s", r->path);
+    else fs_reply_file(r, path, NULL);
 }
 
 void fs_reply_header(fs_req *r, const char *name, const char *value) {
