@@ -28,7 +28,7 @@
 #define SERVER_MAX_ROUTES 128
 #define SERVER_POST_BUFFER 65536   /* libmicrohttpd post-processor buffer */
 #define SERVER_CONNECTION_LIMIT 1024
-#define SERVER_MAX_HEADERS 16      /* extra headers a handler may add */
+#define SERVER_LOG_PATH_MAX 512    /* longer paths are cut in the log line */
 /* Past the body limit a chunked upload is read and dropped for this much more so the client can
  * be told 413; beyond it the connection is closed. */
 #define SERVER_DISCARD_SLACK ((uint64_t)8 << 20)
@@ -471,8 +471,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT ? " (client closed)"
                       : " (aborted)";
     /* The path is logged without its query string (libmicrohttpd keeps them apart), so a key
-     * passed as a query argument never reaches the log. */
-    fs_log(FS_LOG_INFO, "%s %s %u %llu %.1fms id=%s%s", r->method, r->path, status,
+     * passed as a query argument never reaches the log; decoded control bytes (%0a) are masked
+     * so a client cannot forge log lines. */
+    char path[SERVER_LOG_PATH_MAX];
+    size_t i = 0;
+    for (; r->path[i] && i + 1 < sizeof path; i++) {
+        unsigned char ch = (unsigned char)r->path[i];
+        path[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    path[i] = '\0';
+    fs_log(FS_LOG_INFO, "%s %s %u %llu %.1fms id=%s%s", r->method, path, status,
            (unsigned long long)r->resp_bytes, ms, r->id, how);
     fs_metrics_request(s->metrics, r->route_name ? r->route_name : "unmatched", status, ms);
     req_free(r);

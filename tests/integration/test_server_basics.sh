@@ -84,7 +84,10 @@ echo "$metrics" | grep -q '^fakescope_queue_depth 0' || fs_fail "no queue depth 
 echo "$metrics" | grep -q '^# TYPE fakescope_inferences_total counter' || fs_fail "no inference counter"
 fs_expect "metrics content type" "$(fs_header Content-Type GET /metrics)" "text/plain; version=0.0.4; charset=utf-8"
 
+# A decoded newline in the path cannot forge a log line.
+fs_expect "encoded newline path" "$(fs_status GET '/x%0a2026-01-01T00:00:00.000Z%20info%20FORGED')" 404
 fs_stop || fs_fail "server exit status $? after SIGTERM"
+if grep -q '^2026-01-01T00:00:00.000Z info FORGED' "$FS_ERR"; then fs_fail "a client forged a log line"; fi
 
 # One log line per request, with the request id, and never a key.
 grep -Eq ' GET /healthz 200 [0-9]+ [0-9.]+ms id=trace-42\.abc$' "$FS_ERR" || fs_fail "no access-log line for the traced request"
