@@ -280,9 +280,16 @@ static void concurrent_requests(void **state) {
     for (int i = 0; i < T; i++) pthread_create(&th[i], NULL, hammer_run, &h[i]);
     for (int i = 0; i < T; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < T; i++) assert_int_equal(h[i].ok, 50);
-    char *m = fs_metrics_render(fs_server_metrics(srv));
-    assert_non_null(strstr(m, "fakescope_http_requests_total{route=\"healthz\",status=\"200\"} 200\n"));
-    free(m);
+    /* A request is counted when libmicrohttpd reports it complete, which may be a moment after
+     * the client has read the answer: wait (bounded) for the last ones. */
+    int seen = 0;
+    for (int tries = 0; tries < 200 && !seen; tries++) {
+        char *m = fs_metrics_render(fs_server_metrics(srv));
+        seen = strstr(m, "fakescope_http_requests_total{route=\"healthz\",status=\"200\"} 200\n") != NULL;
+        free(m);
+        if (!seen) usleep(10000);
+    }
+    assert_true(seen);
 }
 
 int main(void) {
