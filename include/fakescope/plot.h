@@ -118,6 +118,10 @@ fs_err fs_contact_sheet(const fs_image *imgs, const char *const *captions, size_
                         int columns, int tile_size, const char *title, fs_image *out,
                         fs_msg *msg);
 
+/* Releases the font caches cairo keeps for the life of the process, so a leak checker run at
+ * exit reports only real leaks. Call once, at exit, when no thread draws any more. */
+void fs_plot_cleanup(void);
+
 /* ---- cairo <-> fs_image ---- */
 /* An ARGB32 or RGB24 surface to RGB8; translucent pixels are composited onto white. */
 fs_err fs_image_from_surface(cairo_surface_t *s, fs_image *out, fs_msg *msg);

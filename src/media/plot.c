@@ -5,6 +5,7 @@
 #include "media/plot_internal.h"
 
 #include <assert.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,12 @@ fs_err fs_plot_image(const fs_plot *p, fs_image *out, fs_msg *msg) {
     memset(out, 0, sizeof *out);
     if (!p) return fs_fail(msg, FS_ERR_INVALID, "no plot to convert");
     return fs_image_from_surface(p->surface, out, msg);
+}
+
+void fs_plot_cleanup(void) {
+    /* cairo first: its font map holds fontconfig patterns. */
+    cairo_debug_reset_static_data();
+    FcFini();
 }
 
 /* ---- cairo <-> fs_image --------------------------------------------------------------- */

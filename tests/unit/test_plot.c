@@ -623,5 +623,7 @@ int main(void) {
         cmocka_unit_test(test_overlay),           cmocka_unit_test(test_surface_conversion),
         cmocka_unit_test(test_boxes),             cmocka_unit_test(test_contact_sheet),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    fs_plot_cleanup();
+    return failed;
 }
