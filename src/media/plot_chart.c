@@ -70,6 +70,10 @@ static void axis_make(axis *a, double lo, double hi, int fixed, int target) {
         if (fabs(t) < step * 1e-9) t = 0; /* no "-0.0" */
         a->ticks[a->n_ticks++] = t;
     }
+    if (a->n_ticks == 0) { /* rounding ate every tick of a fixed range: mark its ends */
+        a->ticks[a->n_ticks++] = lo;
+        a->ticks[a->n_ticks++] = hi;
+    }
     a->decimals = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
     if (a->decimals > 12) a->decimals = 12;
 }
@@ -311,6 +315,12 @@ fs_err fs_plot_chart(const fs_chart *c, fs_plot **out, fs_msg *msg) {
 
     double x0, x1, y0, y1;
     data_range(c, &x0, &x1, &y0, &y1);
+    if (!isfinite(x1 - x0) || !isfinite(y1 - y0)) {
+        cairo_destroy(cr);
+        fs_plot_free(p);
+        return fs_fail(msg, FS_ERR_INVALID, "chart \"%s\": the data spans more than a double "
+                       "can hold (x %g .. %g, y %g .. %g)", c->title ? c->title : "", x0, x1, y0, y1);
+    }
     frame f;
     double top = PAD + (title_h > 0 ? title_h + 10 : 4);
     double bottom = TICK_LEN + TICK_GAP + tick_h + (c->x_label && *c->x_label ? label_h + 8 : 0) + PAD;

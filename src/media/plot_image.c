@@ -258,8 +258,10 @@ fs_err fs_draw_boxes(fs_image *img, const fs_box *boxes, size_t n, int line_widt
         fs_image drawn;
         err = fs_image_from_surface(s, &drawn, msg);
         if (!err) {
-            fs_image_free(img);
-            *img = drawn;
+            /* Same size: copy back, so img->rgb stays the caller's buffer. */
+            assert(drawn.w == img->w && drawn.h == img->h);
+            memcpy(img->rgb, drawn.rgb, (size_t)img->w * img->h * 3);
+            fs_image_free(&drawn);
         }
     }
     cairo_surface_destroy(s);

@@ -236,6 +236,46 @@ static void test_groups(void **state) {
     assert_int_equal(fs_groups_mean(holes, y, s, 6, &g, &msg), FS_ERR_INVALID);
 }
 
+/* AUC is the probability that a random positive outranks a random negative, ties counting
+ * half: count it pair by pair, on scores with many ties. */
+static void test_auc_pairwise(void **state) {
+    (void)state;
+    enum { N = 300 };
+    int y[N];
+    double s[N];
+    uint32_t r = 7;
+    for (int i = 0; i < N; i++) {
+        r = r * 1664525u + 1013904223u;
+        y[i] = (r >> 16) % 3 == 0;
+        r = r * 1664525u + 1013904223u;
+        s[i] = ((r >> 16) % 20) / 20.0 + 0.1 * y[i];
+    }
+    double wins = 0, pairs = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            if (y[i] == 1 && y[j] == 0) {
+                wins += s[i] > s[j] ? 1 : s[i] == s[j] ? 0.5 : 0;
+                pairs++;
+            }
+    fs_msg msg;
+    double auc;
+    assert_int_equal(fs_roc_auc(y, s, N, &auc, &msg), FS_OK);
+    assert_float_equal(auc, wins / pairs, 1e-12);
+    /* The AUC does not depend on how the ROC points are thinned. */
+    fs_roc full, thin;
+    assert_int_equal(fs_roc_curve(y, s, N, 0, &full, &msg), FS_OK);
+    assert_int_equal(fs_roc_curve(y, s, N, 1, &thin, &msg), FS_OK);
+    assert_true(thin.n <= full.n);
+    double area = 0;
+    for (size_t i = 1; i < thin.n; i++)
+        area += (thin.fpr[i] - thin.fpr[i - 1]) * (thin.tpr[i] + thin.tpr[i - 1]) / 2;
+    assert_float_equal(area, auc, 1e-12);
+    assert_float_equal(thin.fpr[thin.n - 1], 1.0, 0);
+    assert_float_equal(thin.tpr[thin.n - 1], 1.0, 0);
+    fs_roc_free(&full);
+    fs_roc_free(&thin);
+}
+
 /* ---- scikit-learn cross-check ---------------------------------------------------------- */
 
 static void load_case(json_t *c, int **y, double **s, size_t *n) {
@@ -322,7 +362,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_example),     cmocka_unit_test(test_hand_extremes),
         cmocka_unit_test(test_degenerate),       cmocka_unit_test(test_report_json_seed),
-        cmocka_unit_test(test_groups),           cmocka_unit_test(test_sklearn_cross_check),
+        cmocka_unit_test(test_groups),           cmocka_unit_test(test_auc_pairwise),
+        cmocka_unit_test(test_sklearn_cross_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

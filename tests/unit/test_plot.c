@@ -263,11 +263,50 @@ static void test_chart_bad_input(void **state) {
     assert_int_equal(fs_plot_chart(&cb, &p, &msg), FS_OK);
     fs_plot_free(p);
 
+    double span_x[2] = {-1e308, 1e308};
+    big.x = span_x;
+    big.n = 2;
+    assert_int_equal(fs_plot_chart(&cb, &p, &msg), FS_ERR_INVALID);
+    assert_non_null(strstr(msg.text, "spans"));
+
     uint8_t *png = (uint8_t *)&msg;
     size_t len = 1;
     assert_int_equal(fs_plot_png(NULL, &png, &len, &msg), FS_ERR_INVALID);
     assert_null(png);
     assert_int_equal(len, 0);
+}
+
+/* Random charts, with NaN, infinities, negative and repeated values, up to 14 series (the
+ * palette cycles): each renders or is refused, never more. */
+static void test_chart_random(void **state) {
+    (void)state;
+    uint32_t r = 99;
+    double xs[14][50], ys[14][50];
+    fs_series s[14];
+    for (int round = 0; round < 40; round++) {
+        size_t ns = 1 + round % 14;
+        for (size_t i = 0; i < ns; i++) {
+            size_t n = 1 + (round * 7 + i) % 50;
+            for (size_t k = 0; k < n; k++) {
+                r = r * 1103515245u + 12345u;
+                int kind = (r >> 16) % 16;
+                xs[i][k] = kind == 0 ? NAN : (double)k - (round % 3) * 10;
+                ys[i][k] = kind == 1 ? INFINITY : kind == 2 ? -1e-7 : ((r >> 8) % 1000) / 100.0 - 3;
+            }
+            s[i] = (fs_series){.name = i % 3 ? "series" : NULL, .x = xs[i], .y = ys[i], .n = n,
+                               .markers = round % 2, .dashed = i % 4 == 3};
+        }
+        fs_chart c = {.title = "random", .series = s, .n_series = ns, .legend = round % 3,
+                      .fix_y = round % 5 == 0, .y_min = -1, .y_max = 1, .diagonal = round % 4 == 0};
+        fs_plot *p;
+        fs_msg msg;
+        fs_err err = fs_plot_chart(&c, &p, &msg);
+        assert_true(err == FS_OK || err == FS_ERR_INVALID);
+        if (err == FS_OK) {
+            assert_int_equal(fs_plot_width(p), FS_CHART_WIDTH_DEFAULT);
+            fs_plot_free(p);
+        }
+    }
 }
 
 /* ---- feature maps ----------------------------------------------------------------------- */
@@ -517,8 +556,10 @@ static void test_boxes(void **state) {
         {.x = 150, .y = 100, .w = 80, .h = 80, .track_id = 2}, /* runs off the image */
         {.x = 500, .y = 500, .w = 10, .h = 10},                /* wholly outside: skipped */
     };
+    uint8_t *buffer = img.rgb;
     assert_int_equal(fs_draw_boxes(&img, boxes, 3, 3, &msg), FS_OK);
     assert_int_equal(img.w, 200);
+    assert_ptr_equal(img.rgb, buffer); /* drawn in place */
     /* Outline: 3 pixels inside each edge of [40, 100) x [50, 120). */
     for (int t = 0; t < 3; t++) {
         assert_true(near(px(&img, 40 + t, 80), red, 0));
@@ -619,6 +660,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chart_loss_curves), cmocka_unit_test(test_chart_roc),
         cmocka_unit_test(test_chart_timeline),    cmocka_unit_test(test_chart_bad_input),
+        cmocka_unit_test(test_chart_random),
         cmocka_unit_test(test_feature_maps),      cmocka_unit_test(test_colormap),
         cmocka_unit_test(test_overlay),           cmocka_unit_test(test_surface_conversion),
         cmocka_unit_test(test_boxes),             cmocka_unit_test(test_contact_sheet),
