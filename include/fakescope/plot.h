@@ -46,34 +46,34 @@ void fs_plot_free(fs_plot *p);
 
 /* ---- line chart ---- */
 typedef struct fs_series {
-    const char *name;     /* legend entry; NULL or "" keeps the series out of the legend */
-    const double *x, *y;  /* n points; a point with a non-finite coordinate is skipped and
-                           * breaks the line there */
+    const char *name;    /* legend entry; NULL or "" keeps the series out of the legend */
+    const double *x, *y; /* n points; a point with a non-finite coordinate is skipped and
+                          * breaks the line there */
     size_t n;
-    uint32_t color;       /* FS_RGB(...) or FS_COLOR_AUTO */
-    double line_width;    /* pixels; 0 = 2 */
+    uint32_t color;    /* FS_RGB(...) or FS_COLOR_AUTO */
+    double line_width; /* pixels; 0 = 2 */
     bool dashed;
-    bool markers;         /* a dot on each point */
+    bool markers; /* a dot on each point */
 } fs_series;
 
 typedef enum {
     FS_LEGEND_AUTO = 0, /* the inside corner that hides fewest points, outside when all hide some */
     FS_LEGEND_NONE,
-    FS_LEGEND_OUTSIDE,  /* to the right of the plot area */
+    FS_LEGEND_OUTSIDE, /* to the right of the plot area */
 } fs_legend_pos;
 
 typedef struct fs_chart {
-    int width, height;    /* 0 = FS_CHART_WIDTH/HEIGHT_DEFAULT */
+    int width, height; /* 0 = FS_CHART_WIDTH/HEIGHT_DEFAULT */
     const char *title, *x_label, *y_label;
     const fs_series *series;
     size_t n_series;
-    bool fix_x, fix_y;    /* use [x_min, x_max] / [y_min, y_max] rather than the data's range */
+    bool fix_x, fix_y; /* use [x_min, x_max] / [y_min, y_max] rather than the data's range */
     double x_min, x_max, y_min, y_max;
-    bool hline;           /* a dashed horizontal reference line at hline_y (a threshold) */
+    bool hline; /* a dashed horizontal reference line at hline_y (a threshold) */
     double hline_y;
     const char *hline_label;
-    bool diagonal;        /* dashed y = x (chance line of a ROC curve) */
-    bool markers;         /* markers on every series */
+    bool diagonal; /* dashed y = x (chance line of a ROC curve) */
+    bool markers;  /* markers on every series */
     fs_legend_pos legend;
 } fs_chart;
 
@@ -85,8 +85,8 @@ fs_err fs_plot_chart(const fs_chart *c, fs_plot **out, fs_msg *msg);
  * ceil(sqrt(C)) columns, each channel scaled from its own min (dark) to max (bright) with
  * viridis, its index in the tile's corner. NaN values are drawn grey and ignored by the
  * scaling. title may be NULL. */
-fs_err fs_plot_feature_maps(const float *act, int h, int w, int c, const char *title,
-                            fs_plot **out, fs_msg *msg);
+fs_err fs_plot_feature_maps(const float *act, int h, int w, int c, const char *title, fs_plot **out,
+                            fs_msg *msg);
 
 /* ---- colour maps and images ---- */
 typedef enum { FS_CMAP_VIRIDIS = 0, FS_CMAP_GRAY } fs_colormap;
@@ -102,9 +102,9 @@ fs_err fs_heatmap_overlay(const fs_image *img, const float *map, int mw, int mh,
 /* A rectangle in image pixels (x, y = top-left corner). */
 typedef struct fs_box {
     double x, y, w, h;
-    int track_id;         /* picks the colour when color is FS_COLOR_AUTO */
+    int track_id; /* picks the colour when color is FS_COLOR_AUTO */
     uint32_t color;
-    const char *label;    /* drawn on a tag above the box (inside it when no room); may be NULL */
+    const char *label; /* drawn on a tag above the box (inside it when no room); may be NULL */
 } fs_box;
 /* Draws box outlines (line_width pixels, 0 = 2, drawn inside the rectangle, without
  * anti-aliasing so outline pixels are exactly the box colour) and their labels onto img, in
@@ -114,9 +114,8 @@ fs_err fs_draw_boxes(fs_image *img, const fs_box *boxes, size_t n, int line_widt
 /* N images tiled in a grid (columns = 0 picks ceil(sqrt(n))), each scaled to fit a
  * tile_size x tile_size cell (0 = 256) keeping its aspect ratio, a caption under each (captions
  * and any caption may be NULL), a title on top (may be NULL). out is a new image. */
-fs_err fs_contact_sheet(const fs_image *imgs, const char *const *captions, size_t n,
-                        int columns, int tile_size, const char *title, fs_image *out,
-                        fs_msg *msg);
+fs_err fs_contact_sheet(const fs_image *imgs, const char *const *captions, size_t n, int columns,
+                        int tile_size, const char *title, fs_image *out, fs_msg *msg);
 
 /* Releases the font caches cairo keeps for the life of the process, so a leak checker run at
  * exit reports only real leaks. Call once, at exit, when no thread draws any more. */

@@ -18,8 +18,8 @@
 /* Ten colours that stay apart on white and from each other (blue, orange, green, red,
  * purple, brown, pink, grey, olive, cyan), in the order people expect from plotting tools. */
 static const uint32_t palette[10] = {
-    FS_RGB(31, 119, 180), FS_RGB(255, 127, 14), FS_RGB(44, 160, 44),   FS_RGB(214, 39, 40),
-    FS_RGB(148, 103, 189), FS_RGB(140, 86, 75), FS_RGB(227, 119, 194), FS_RGB(127, 127, 127),
+    FS_RGB(31, 119, 180),  FS_RGB(255, 127, 14), FS_RGB(44, 160, 44),   FS_RGB(214, 39, 40),
+    FS_RGB(148, 103, 189), FS_RGB(140, 86, 75),  FS_RGB(227, 119, 194), FS_RGB(127, 127, 127),
     FS_RGB(188, 189, 34),  FS_RGB(23, 190, 207),
 };
 
@@ -113,8 +113,10 @@ fs_err fs_plot_canvas(int w, int h, const char *what, fs_plot **out, cairo_t **c
     *out = NULL;
     *cr = NULL;
     if (w < 1 || h < 1 || w > FS_PLOT_MAX_SIDE || h > FS_PLOT_MAX_SIDE)
-        return fs_fail(msg, FS_ERR_INVALID, "%s would be %d x %d pixels; each side must be "
-                       "1 to %d", what, w, h, FS_PLOT_MAX_SIDE);
+        return fs_fail(msg, FS_ERR_INVALID,
+                       "%s would be %d x %d pixels; each side must be "
+                       "1 to %d",
+                       what, w, h, FS_PLOT_MAX_SIDE);
     fs_plot *p = calloc(1, sizeof *p);
     if (!p) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a %s", what);
     p->surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h);

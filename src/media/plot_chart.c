@@ -15,14 +15,14 @@
 #define CHART_MIN_WIDTH 240
 #define CHART_MIN_HEIGHT 180
 #define MAX_TICKS 24
-#define PAD 12.0          /* canvas edge to text */
+#define PAD 12.0 /* canvas edge to text */
 #define TICK_LEN 5.0
-#define TICK_GAP 4.0      /* tick to its label */
+#define TICK_GAP 4.0 /* tick to its label */
 #define LEGEND_PAD 8.0
 #define LEGEND_SAMPLE 26.0 /* length of the line sample in a legend entry */
 #define LEGEND_INSET 8.0   /* legend to plot-area edge */
 #define HIT_STEP 3.0       /* pixels between samples when testing what a legend would hide */
-#define CLIP_SLACK 3.0      /* data may overdraw the frame by this much */
+#define CLIP_SLACK 3.0     /* data may overdraw the frame by this much */
 #define COORD_LIMIT 1e5    /* pixel coordinates are clamped here, far outside any canvas */
 
 static const uint32_t ink = FS_RGB(40, 40, 40);
@@ -39,8 +39,10 @@ typedef struct axis {
 /* Heckbert's nice number: 1, 2, 5 or 10 times a power of ten, near x. */
 static double nice_num(double x, int round_it) {
     double e = floor(log10(x)), f = x / pow(10, e), nf;
-    if (round_it) nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
-    else nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+    if (round_it)
+        nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
+    else
+        nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
     return nf * pow(10, e);
 }
 
@@ -79,8 +81,10 @@ static void axis_make(axis *a, double lo, double hi, int fixed, int target) {
 }
 
 static void tick_label(const axis *a, double v, char *buf, size_t cap) {
-    if (fabs(v) >= 1e6 || (v != 0 && fabs(v) < 1e-4)) snprintf(buf, cap, "%.3g", v);
-    else snprintf(buf, cap, "%.*f", a->decimals, v);
+    if (fabs(v) >= 1e6 || (v != 0 && fabs(v) < 1e-4))
+        snprintf(buf, cap, "%.3g", v);
+    else
+        snprintf(buf, cap, "%.*f", a->decimals, v);
 }
 
 typedef struct frame {
@@ -118,8 +122,10 @@ static fs_err check_chart(const fs_chart *c, int *w, int *h, fs_msg *msg) {
     *h = c->height ? c->height : FS_CHART_HEIGHT_DEFAULT;
     if (*w < CHART_MIN_WIDTH || *h < CHART_MIN_HEIGHT || *w > FS_PLOT_MAX_SIDE ||
         *h > FS_PLOT_MAX_SIDE)
-        return fs_fail(msg, FS_ERR_INVALID, "a chart of %d x %d pixels is outside %d x %d .. "
-                       "%d x %d", *w, *h, CHART_MIN_WIDTH, CHART_MIN_HEIGHT, FS_PLOT_MAX_SIDE,
+        return fs_fail(msg, FS_ERR_INVALID,
+                       "a chart of %d x %d pixels is outside %d x %d .. "
+                       "%d x %d",
+                       *w, *h, CHART_MIN_WIDTH, CHART_MIN_HEIGHT, FS_PLOT_MAX_SIDE,
                        FS_PLOT_MAX_SIDE);
     if (!c->series || c->n_series == 0)
         return fs_fail(msg, FS_ERR_INVALID, "chart \"%s\" has no series", c->title ? c->title : "");
@@ -276,8 +282,10 @@ static void draw_series(cairo_t *cr, const fs_chart *c, const frame *f) {
                 continue;
             }
             double x = px_x(f, s->x[k]), y = px_y(f, s->y[k]);
-            if (pen_down) cairo_line_to(cr, x, y);
-            else cairo_move_to(cr, x, y);
+            if (pen_down)
+                cairo_line_to(cr, x, y);
+            else
+                cairo_move_to(cr, x, y);
             pen_down = 1;
         }
         cairo_stroke(cr);
@@ -318,12 +326,15 @@ fs_err fs_plot_chart(const fs_chart *c, fs_plot **out, fs_msg *msg) {
     if (!isfinite(x1 - x0) || !isfinite(y1 - y0)) {
         cairo_destroy(cr);
         fs_plot_free(p);
-        return fs_fail(msg, FS_ERR_INVALID, "chart \"%s\": the data spans more than a double "
-                       "can hold (x %g .. %g, y %g .. %g)", c->title ? c->title : "", x0, x1, y0, y1);
+        return fs_fail(msg, FS_ERR_INVALID,
+                       "chart \"%s\": the data spans more than a double "
+                       "can hold (x %g .. %g, y %g .. %g)",
+                       c->title ? c->title : "", x0, x1, y0, y1);
     }
     frame f;
     double top = PAD + (title_h > 0 ? title_h + 10 : 4);
-    double bottom = TICK_LEN + TICK_GAP + tick_h + (c->x_label && *c->x_label ? label_h + 8 : 0) + PAD;
+    double bottom =
+        TICK_LEN + TICK_GAP + tick_h + (c->x_label && *c->x_label ? label_h + 8 : 0) + PAD;
     axis_make(&f.y, y0, y1, c->fix_y, (int)fmax(3, (h - top - bottom) / 55));
     fs_plot_font(cr, PLOT_TICK_SIZE, 0);
     double ytw = 0;
@@ -360,8 +371,10 @@ fs_err fs_plot_chart(const fs_chart *c, fs_plot **out, fs_msg *msg) {
             long cost = legend_cost(c, &f, lx, ly, lg.w, lg.h);
             if (best < 0 || cost < best) best = cost;
         }
-        if (best > 0 && lg.w < w / 3.0) outside = 1; /* every corner hides data: move out */
-        else break;
+        if (best > 0 && lg.w < w / 3.0)
+            outside = 1; /* every corner hides data: move out */
+        else
+            break;
     }
 
     /* Grid and frame. */
@@ -461,8 +474,8 @@ fs_err fs_plot_chart(const fs_chart *c, fs_plot **out, fs_msg *msg) {
             long best = -1;
             lx = ly = 0;
             for (int k = 0; k < 4; k++) {
-                double cx = k % 2 == 0 ? f.left + f.width - lg.w - LEGEND_INSET
-                                       : f.left + LEGEND_INSET;
+                double cx =
+                    k % 2 == 0 ? f.left + f.width - lg.w - LEGEND_INSET : f.left + LEGEND_INSET;
                 double cy = k < 2 ? f.top + LEGEND_INSET : f.top + f.height - lg.h - LEGEND_INSET;
                 long cost = legend_cost(c, &f, cx, cy, lg.w, lg.h);
                 if (best < 0 || cost < best) {

@@ -46,8 +46,8 @@ static cairo_surface_t *channel_surface(const float *act, int h, int w, int c, i
         uint32_t *row = (uint32_t *)(void *)(data + (size_t)y * stride);
         for (int x = 0; x < w; x++) {
             float v = act[((size_t)y * w + x) * c + k];
-            uint32_t rgb = isfinite(v) ? fs_colormap_rgb(FS_CMAP_VIRIDIS, (v - lo) * scale)
-                                       : nan_grey;
+            uint32_t rgb =
+                isfinite(v) ? fs_colormap_rgb(FS_CMAP_VIRIDIS, (v - lo) * scale) : nan_grey;
             row[x] = 0xFF000000u | (rgb & 0xFFFFFFu);
         }
     }
@@ -55,16 +55,18 @@ static cairo_surface_t *channel_surface(const float *act, int h, int w, int c, i
     return s;
 }
 
-fs_err fs_plot_feature_maps(const float *act, int h, int w, int c, const char *title,
-                            fs_plot **out, fs_msg *msg) {
+fs_err fs_plot_feature_maps(const float *act, int h, int w, int c, const char *title, fs_plot **out,
+                            fs_msg *msg) {
     assert(out);
     *out = NULL;
     if (!act || h < 1 || w < 1 || c < 1)
-        return fs_fail(msg, FS_ERR_INVALID, "feature maps of %d x %d x %d: nothing to draw", h,
-                       w, c);
+        return fs_fail(msg, FS_ERR_INVALID, "feature maps of %d x %d x %d: nothing to draw", h, w,
+                       c);
     if (c > FMAP_MAX_CHANNELS || (size_t)h * w * c > FMAP_MAX_VALUES || h > 32767 || w > 32767)
-        return fs_fail(msg, FS_ERR_LIMIT, "feature maps of %d x %d x %d are too large to draw "
-                       "(at most %d channels)", h, w, c, FMAP_MAX_CHANNELS);
+        return fs_fail(msg, FS_ERR_LIMIT,
+                       "feature maps of %d x %d x %d are too large to draw "
+                       "(at most %d channels)",
+                       h, w, c, FMAP_MAX_CHANNELS);
     int cols = (int)ceil(sqrt((double)c));
     int rows = (c + cols - 1) / cols;
     /* Small maps grow by a whole factor (crisp pixels); large ones shrink to the target. */
@@ -84,8 +86,10 @@ fs_err fs_plot_feature_maps(const float *act, int h, int w, int c, const char *t
     fs_plot_font(m, PLOT_SMALL_SIZE, 0);
     double note_h = fs_plot_font_height(m) + 8;
     char note[160];
-    snprintf(note, sizeof note, "%d channels of %d x %d; each tile scaled to its own range "
-             "(dark = min, bright = max)", c, h, w);
+    snprintf(note, sizeof note,
+             "%d channels of %d x %d; each tile scaled to its own range "
+             "(dark = min, bright = max)",
+             c, h, w);
     double note_w = fs_plot_text_width(m, note);
     cairo_destroy(m);
     cairo_surface_destroy(scratch);
@@ -106,7 +110,8 @@ fs_err fs_plot_feature_maps(const float *act, int h, int w, int c, const char *t
     fs_plot_font(cr, PLOT_SMALL_SIZE, 0);
     double lab_h = fs_plot_font_height(cr);
     for (int k = 0; k < c && !err; k++) {
-        double tx = round(x0 + (k % cols) * (tw + GRID_GAP)), ty = round(y0 + (k / cols) * (th + GRID_GAP));
+        double tx = round(x0 + (k % cols) * (tw + GRID_GAP)),
+               ty = round(y0 + (k / cols) * (th + GRID_GAP));
         cairo_surface_t *s = channel_surface(act, h, w, c, k);
         if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
             err = fs_fail(msg, FS_ERR_NOMEM, "out of memory drawing channel %d", k);
@@ -188,8 +193,9 @@ fs_err fs_heatmap_overlay(const fs_image *img, const float *map, int mw, int mh,
             double fx = fmin(fmax((x + 0.5) * sx - 0.5, 0), mw - 1);
             int x0 = (int)fx, x1 = x0 + 1 < mw ? x0 + 1 : x0;
             double wx = fx - x0;
-            double v = (1 - wy) * ((1 - wx) * map_at(map, mw, x0, y0) + wx * map_at(map, mw, x1, y0)) +
-                       wy * ((1 - wx) * map_at(map, mw, x0, y1) + wx * map_at(map, mw, x1, y1));
+            double v =
+                (1 - wy) * ((1 - wx) * map_at(map, mw, x0, y0) + wx * map_at(map, mw, x1, y0)) +
+                wy * ((1 - wx) * map_at(map, mw, x0, y1) + wx * map_at(map, mw, x1, y1));
             const uint8_t *c = lut[(int)lrint(v * 255)];
             size_t o = ((size_t)y * img->w + x) * 3;
             for (int k = 0; k < 3; k++)
@@ -248,8 +254,10 @@ fs_err fs_draw_boxes(fs_image *img, const fs_box *boxes, size_t n, int line_widt
         cairo_rectangle(cr, tx, ty, tw, th);
         cairo_fill(cr);
         cairo_set_antialias(cr, CAIRO_ANTIALIAS_DEFAULT);
-        if (dark_text_on(color)) cairo_set_source_rgb(cr, 0, 0, 0);
-        else cairo_set_source_rgb(cr, 1, 1, 1);
+        if (dark_text_on(color))
+            cairo_set_source_rgb(cr, 0, 0, 0);
+        else
+            cairo_set_source_rgb(cr, 1, 1, 1);
         fs_plot_text(cr, tx + 4, ty + 2, 0, b->label);
     }
     err = fs_plot_check(cr, "boxes", msg);
@@ -270,9 +278,8 @@ fs_err fs_draw_boxes(fs_image *img, const fs_box *boxes, size_t n, int line_widt
 
 /* ---- contact sheet -------------------------------------------------------------------- */
 
-fs_err fs_contact_sheet(const fs_image *imgs, const char *const *captions, size_t n,
-                        int columns, int tile_size, const char *title, fs_image *out,
-                        fs_msg *msg) {
+fs_err fs_contact_sheet(const fs_image *imgs, const char *const *captions, size_t n, int columns,
+                        int tile_size, const char *title, fs_image *out, fs_msg *msg) {
     assert(out);
     memset(out, 0, sizeof *out);
     if (!imgs || n == 0) return fs_fail(msg, FS_ERR_INVALID, "no images for a contact sheet");
@@ -303,8 +310,10 @@ fs_err fs_contact_sheet(const fs_image *imgs, const char *const *captions, size_
     long long height = 2LL * SHEET_MARGIN + (long long)ceil(title_h) +
                        rows * (long long)(tile + ceil(cap_h)) + (rows - 1LL) * SHEET_GAP;
     if (width > FS_PLOT_MAX_SIDE || height > FS_PLOT_MAX_SIDE)
-        return fs_fail(msg, FS_ERR_LIMIT, "contact sheet would be %lld x %lld pixels; at most %d "
-                       "a side", width, height, FS_PLOT_MAX_SIDE);
+        return fs_fail(msg, FS_ERR_LIMIT,
+                       "contact sheet would be %lld x %lld pixels; at most %d "
+                       "a side",
+                       width, height, FS_PLOT_MAX_SIDE);
     fs_plot *p;
     cairo_t *cr;
     fs_err err = fs_plot_canvas((int)width, (int)height, "contact sheet", &p, &cr, msg);

@@ -5,7 +5,7 @@ confusion_matrix, roc_curve with and without drop_intermediate, roc_auc_score,
 average_precision_score) plus the equal error rate found by root finding on the interpolated
 ROC curve (scipy's brentq), an independent route to the same number.
 
-test_metrics.c compares libfakescope's figures with this file, so the cross-check runs in every
+test_metrics_binary.c compares libfakescope's figures with this file, so the cross-check runs in every
 build without scikit-learn installed. Regenerate after changing the cases:
     apt-get install python3-sklearn      # Debian 12: scikit-learn 1.2
     /usr/bin/python3 tests/tools/metrics_check.py > tests/unit/data/metrics_sklearn.json

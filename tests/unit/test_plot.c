@@ -7,7 +7,7 @@
 #include "fs_test.h"
 
 #include "fakescope/image.h"
-#include "fakescope/metrics.h"
+#include "fakescope/binary_metrics.h"
 #include "fakescope/plot.h"
 
 #include <math.h>
@@ -25,8 +25,8 @@ static int is_white(const uint8_t *p) {
 }
 
 static int near(const uint8_t *p, uint32_t rgb, int tol) {
-    return abs(p[0] - (int)((rgb >> 16) & 255)) <= tol && abs(p[1] - (int)((rgb >> 8) & 255)) <= tol &&
-           abs(p[2] - (int)(rgb & 255)) <= tol;
+    return abs(p[0] - (int)((rgb >> 16) & 255)) <= tol &&
+           abs(p[1] - (int)((rgb >> 8) & 255)) <= tol && abs(p[2] - (int)(rgb & 255)) <= tol;
 }
 
 /* Encodes the plot as PNG, decodes it back (proving the PNG is valid), checks it equals the
@@ -99,11 +99,18 @@ static void test_chart_loss_curves(void **state) {
     }
     fs_series s[2] = {
         {.name = "train loss", .x = ep, .y = train, .n = EPOCHS, .color = FS_RGB(220, 20, 20)},
-        {.name = "validation loss", .x = ep, .y = val, .n = EPOCHS, .color = FS_RGB(20, 20, 220),
+        {.name = "validation loss",
+         .x = ep,
+         .y = val,
+         .n = EPOCHS,
+         .color = FS_RGB(20, 20, 220),
          .markers = true},
     };
-    fs_chart c = {.title = "MesoNet training", .x_label = "epoch", .y_label = "binary cross-entropy",
-                  .series = s, .n_series = 2};
+    fs_chart c = {.title = "MesoNet training",
+                  .x_label = "epoch",
+                  .y_label = "binary cross-entropy",
+                  .series = s,
+                  .n_series = 2};
     fs_plot *p;
     fs_msg msg;
     if (fs_plot_chart(&c, &p, &msg)) fail_msg("%s", msg.text);
@@ -113,7 +120,8 @@ static void test_chart_loss_curves(void **state) {
     /* Both series are visible, and the plot area is not blank. */
     assert_true(count_pixels(&img, 0, 0, img.w, img.h, is_red) > 200);
     assert_true(count_pixels(&img, 0, 0, img.w, img.h, is_blue) > 200);
-    assert_true(count_pixels(&img, img.w / 4, img.h / 4, 3 * img.w / 4, 3 * img.h / 4, not_white) > 500);
+    assert_true(count_pixels(&img, img.w / 4, img.h / 4, 3 * img.w / 4, 3 * img.h / 4, not_white) >
+                500);
     /* Loss falls: red is high on the left and low on the right. */
     size_t red_top_left = count_pixels(&img, 0, 0, img.w / 3, img.h / 2, is_red);
     size_t red_top_right = count_pixels(&img, 2 * img.w / 3, 0, img.w, img.h / 2, is_red);
@@ -156,10 +164,20 @@ static void test_chart_roc(void **state) {
     snprintf(name_b, sizeof name_b, "MesoInception4 (AUC %.3f)", auc_b);
     fs_series s[2] = {{.name = name_a, .x = a.fpr, .y = a.tpr, .n = a.n},
                       {.name = name_b, .x = b.fpr, .y = b.tpr, .n = b.n}};
-    fs_chart c = {.title = "ROC curve", .x_label = "false positive rate",
-                  .y_label = "true positive rate", .series = s, .n_series = 2, .fix_x = true,
-                  .x_min = 0, .x_max = 1, .fix_y = true, .y_min = 0, .y_max = 1, .diagonal = true,
-                  .width = 600, .height = 560};
+    fs_chart c = {.title = "ROC curve",
+                  .x_label = "false positive rate",
+                  .y_label = "true positive rate",
+                  .series = s,
+                  .n_series = 2,
+                  .fix_x = true,
+                  .x_min = 0,
+                  .x_max = 1,
+                  .fix_y = true,
+                  .y_min = 0,
+                  .y_max = 1,
+                  .diagonal = true,
+                  .width = 600,
+                  .height = 560};
     fs_plot *p;
     if (fs_plot_chart(&c, &p, &msg)) fail_msg("%s", msg.text);
     fs_image img = png_roundtrip(p, "chart_roc.png");
@@ -188,10 +206,20 @@ static void test_chart_timeline(void **state) {
     fs_series s[3] = {{.name = "Meso4", .x = t, .y = m1, .n = FRAMES},
                       {.name = "MesoInception4", .x = t, .y = m2, .n = FRAMES},
                       {.name = "Xception", .x = t, .y = m3, .n = FRAMES}};
-    fs_chart c = {.title = "P(fake) along the video", .x_label = "time (s)", .y_label = "P(fake)",
-                  .series = s, .n_series = 3, .fix_y = true, .y_min = 0, .y_max = 1,
-                  .hline = true, .hline_y = 0.5, .hline_label = "threshold 0.5", .markers = true,
-                  .width = 900, .height = 420};
+    fs_chart c = {.title = "P(fake) along the video",
+                  .x_label = "time (s)",
+                  .y_label = "P(fake)",
+                  .series = s,
+                  .n_series = 3,
+                  .fix_y = true,
+                  .y_min = 0,
+                  .y_max = 1,
+                  .hline = true,
+                  .hline_y = 0.5,
+                  .hline_label = "threshold 0.5",
+                  .markers = true,
+                  .width = 900,
+                  .height = 420};
     fs_plot *p;
     fs_msg msg;
     if (fs_plot_chart(&c, &p, &msg)) fail_msg("%s", msg.text);
@@ -229,7 +257,8 @@ static void test_chart_bad_input(void **state) {
     assert_int_equal(fs_plot_chart(&c, &p, &msg), FS_OK);
     fs_plot_free(p);
     double one_x = 3, one_y = 7;
-    fs_series single = {.name = "one", .x = &one_x, .y = &one_y, .n = 1, .color = FS_RGB(230, 0, 0)};
+    fs_series single = {
+        .name = "one", .x = &one_x, .y = &one_y, .n = 1, .color = FS_RGB(230, 0, 0)};
     c.series = &single;
     assert_int_equal(fs_plot_chart(&c, &p, &msg), FS_OK);
     fs_image img;
@@ -293,11 +322,21 @@ static void test_chart_random(void **state) {
                 xs[i][k] = kind == 0 ? NAN : (double)k - (round % 3) * 10;
                 ys[i][k] = kind == 1 ? INFINITY : kind == 2 ? -1e-7 : ((r >> 8) % 1000) / 100.0 - 3;
             }
-            s[i] = (fs_series){.name = i % 3 ? "series" : NULL, .x = xs[i], .y = ys[i], .n = n,
-                               .markers = round % 2, .dashed = i % 4 == 3};
+            s[i] = (fs_series){.name = i % 3 ? "series" : NULL,
+                               .x = xs[i],
+                               .y = ys[i],
+                               .n = n,
+                               .markers = round % 2,
+                               .dashed = i % 4 == 3};
         }
-        fs_chart c = {.title = "random", .series = s, .n_series = ns, .legend = round % 3,
-                      .fix_y = round % 5 == 0, .y_min = -1, .y_max = 1, .diagonal = round % 4 == 0};
+        fs_chart c = {.title = "random",
+                      .series = s,
+                      .n_series = ns,
+                      .legend = round % 3,
+                      .fix_y = round % 5 == 0,
+                      .y_min = -1,
+                      .y_max = 1,
+                      .diagonal = round % 4 == 0};
         fs_plot *p;
         fs_msg msg;
         fs_err err = fs_plot_chart(&c, &p, &msg);
@@ -385,8 +424,8 @@ static void test_feature_maps(void **state) {
         for (int x = 0; x < N; x++)
             for (int k = 0; k < K; k++) {
                 double a = k * M_PI / K, r2 = (x - 32) * (x - 32) + (y - 28) * (y - 28);
-                nat[(y * N + x) * K + k] = (float)(sin((x * cos(a) + y * sin(a)) / 3.0) *
-                                                   exp(-r2 / (600.0 + 200 * k)));
+                nat[(y * N + x) * K + k] =
+                    (float)(sin((x * cos(a) + y * sin(a)) / 3.0) * exp(-r2 / (600.0 + 200 * k)));
             }
     if (fs_plot_feature_maps(nat, N, N, K, "Meso4 conv1 activations", &p, &msg))
         fail_msg("%s", msg.text);
@@ -492,7 +531,8 @@ static void test_overlay(void **state) {
     for (int y = 0; y < 14; y++)
         for (int x = 0; x < 14; x++)
             cam[y * 14 + x] = (float)exp(-((x - 9.0) * (x - 9.0) + (y - 5.0) * (y - 5.0)) / 8.0);
-    assert_int_equal(fs_heatmap_overlay(&face, cam, 14, 14, 0.5, FS_CMAP_VIRIDIS, &out, &msg), FS_OK);
+    assert_int_equal(fs_heatmap_overlay(&face, cam, 14, 14, 0.5, FS_CMAP_VIRIDIS, &out, &msg),
+                     FS_OK);
     save_image(&out, "overlay.png");
     fs_image_free(&out);
     fs_image_free(&face);
@@ -596,15 +636,17 @@ static void test_boxes(void **state) {
 static void test_contact_sheet(void **state) {
     (void)state;
     fs_msg msg;
-    const uint8_t colours[5][3] = {{200, 30, 30}, {30, 200, 30}, {30, 30, 200}, {200, 200, 30},
-                                   {30, 200, 200}};
+    const uint8_t colours[5][3] = {
+        {200, 30, 30}, {30, 200, 30}, {30, 30, 200}, {200, 200, 30}, {30, 200, 200}};
     fs_image imgs[5];
     for (int i = 0; i < 5; i++)
         imgs[i] = solid(i == 1 ? 320 : 100, i == 1 ? 80 : 150, colours[i][0], colours[i][1],
                         colours[i][2]);
-    const char *captions[5] = {"t=0.0s", "t=1.2s", NULL, "t=3.6s", "a caption much too long for its tile"};
+    const char *captions[5] = {"t=0.0s", "t=1.2s", NULL, "t=3.6s",
+                               "a caption much too long for its tile"};
     fs_image sheet;
-    if (fs_contact_sheet(imgs, captions, 5, 0, 120, "frames", &sheet, &msg)) fail_msg("%s", msg.text);
+    if (fs_contact_sheet(imgs, captions, 5, 0, 120, "frames", &sheet, &msg))
+        fail_msg("%s", msg.text);
     /* 3 columns x 2 rows of 120-pixel tiles. */
     assert_true(sheet.w > 3 * 120 && sheet.w < 3 * 120 + 80);
     assert_true(sheet.h > 2 * 120 && sheet.h < 2 * 120 + 140);
@@ -642,8 +684,9 @@ static void test_contact_sheet(void **state) {
     char capbuf[6][32];
     for (int i = 0; i < 6; i++) {
         frames[i] = gradient_image(320, 240);
-        fs_box b[2] = {{.x = 60 + 10 * i, .y = 50, .w = 90, .h = 110, .track_id = 0, .label = "#0"},
-                       {.x = 190, .y = 70 - 5 * i, .w = 80, .h = 100, .track_id = 1, .label = "#1"}};
+        fs_box b[2] = {
+            {.x = 60 + 10 * i, .y = 50, .w = 90, .h = 110, .track_id = 0, .label = "#0"},
+            {.x = 190, .y = 70 - 5 * i, .w = 80, .h = 100, .track_id = 1, .label = "#1"}};
         assert_int_equal(fs_draw_boxes(&frames[i], b, 2, 3, &msg), FS_OK);
         snprintf(capbuf[i], sizeof capbuf[i], "t=%.1fs", i * 1.2);
         caps[i] = capbuf[i];
@@ -658,12 +701,12 @@ static void test_contact_sheet(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_chart_loss_curves), cmocka_unit_test(test_chart_roc),
-        cmocka_unit_test(test_chart_timeline),    cmocka_unit_test(test_chart_bad_input),
-        cmocka_unit_test(test_chart_random),
-        cmocka_unit_test(test_feature_maps),      cmocka_unit_test(test_colormap),
-        cmocka_unit_test(test_overlay),           cmocka_unit_test(test_surface_conversion),
-        cmocka_unit_test(test_boxes),             cmocka_unit_test(test_contact_sheet),
+        cmocka_unit_test(test_chart_loss_curves),  cmocka_unit_test(test_chart_roc),
+        cmocka_unit_test(test_chart_timeline),     cmocka_unit_test(test_chart_bad_input),
+        cmocka_unit_test(test_chart_random),       cmocka_unit_test(test_feature_maps),
+        cmocka_unit_test(test_colormap),           cmocka_unit_test(test_overlay),
+        cmocka_unit_test(test_surface_conversion), cmocka_unit_test(test_boxes),
+        cmocka_unit_test(test_contact_sheet),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     fs_plot_cleanup();

@@ -4,7 +4,7 @@
  * tests/unit/data/metrics_sklearn.json (written by tests/tools/metrics_check.py). */
 #include "fs_test.h"
 
-#include "fakescope/metrics.h"
+#include "fakescope/binary_metrics.h"
 
 #include <math.h>
 
@@ -17,15 +17,15 @@ static const double doc_s[] = {0.1, 0.4, 0.35, 0.8};
 static void test_hand_example(void **state) {
     (void)state;
     fs_msg msg;
-    fs_metrics m;
-    assert_int_equal(fs_metrics_compute(doc_y, doc_s, 4, 0.5, &m, &msg), FS_OK);
+    fs_binary_metrics m;
+    assert_int_equal(fs_binary_metrics_compute(doc_y, doc_s, 4, 0.5, &m, &msg), FS_OK);
     assert_int_equal(m.confusion.tn, 2);
     assert_int_equal(m.confusion.fp, 0);
     assert_int_equal(m.confusion.fn, 1);
     assert_int_equal(m.confusion.tp, 1);
     assert_float_equal(m.accuracy, 0.75, EPS);
     assert_float_equal(m.roc_auc, 0.75, EPS);
-    /* Thresholds 0.8, 0.4, 0.35, 0.1: precision 1, 1/2, 2/3, 1/2 and recall steps 1/2, 0, 1/2, 0. */
+    /* Thresholds 0.8, 0.4, 0.35, 0.1: precision 1, 1/2, 2/3, 1/2; recall steps 1/2, 0, 1/2, 0. */
     assert_float_equal(m.average_precision, 0.5 * 1 + 0.5 * (2.0 / 3), EPS);
     /* ROC (0,0) (0,.5) (.5,.5): FPR = FNR = 0.5 exactly at the point of threshold 0.4. */
     assert_float_equal(m.eer, 0.5, EPS);
@@ -72,19 +72,19 @@ static void test_hand_extremes(void **state) {
     const double good[] = {0.2, 0.9, 0.1, 0.7, 0.6, 0.3};
     const double bad[] = {0.8, 0.1, 0.9, 0.3, 0.4, 0.7};
     const double same[] = {0.6, 0.6, 0.6, 0.6, 0.6, 0.6};
-    fs_metrics m;
-    assert_int_equal(fs_metrics_compute(y, good, 6, 0.5, &m, &msg), FS_OK);
+    fs_binary_metrics m;
+    assert_int_equal(fs_binary_metrics_compute(y, good, 6, 0.5, &m, &msg), FS_OK);
     assert_float_equal(m.roc_auc, 1.0, EPS);
     assert_float_equal(m.average_precision, 1.0, EPS);
     assert_float_equal(m.eer, 0.0, EPS);
     assert_float_equal(m.accuracy, 1.0, EPS);
-    assert_int_equal(fs_metrics_compute(y, bad, 6, 0.5, &m, &msg), FS_OK);
+    assert_int_equal(fs_binary_metrics_compute(y, bad, 6, 0.5, &m, &msg), FS_OK);
     assert_float_equal(m.roc_auc, 0.0, EPS);
     assert_float_equal(m.eer, 1.0, EPS);
     assert_float_equal(m.accuracy, 0.0, EPS);
     /* Precision along the ranking: 0/1, 0/2, 0/3, 1/4, 2/5, 3/6 at recall steps of 1/3. */
     assert_float_equal(m.average_precision, (0.25 + 0.4 + 0.5) / 3, EPS);
-    assert_int_equal(fs_metrics_compute(y, same, 6, 0.5, &m, &msg), FS_OK);
+    assert_int_equal(fs_binary_metrics_compute(y, same, 6, 0.5, &m, &msg), FS_OK);
     /* One tie: the ROC is the diagonal, precision is the prevalence. */
     assert_float_equal(m.roc_auc, 0.5, EPS);
     assert_float_equal(m.average_precision, 0.5, EPS);
@@ -109,23 +109,23 @@ static void test_hand_extremes(void **state) {
 static void test_degenerate(void **state) {
     (void)state;
     fs_msg msg;
-    fs_metrics m;
+    fs_binary_metrics m;
     const int neg[] = {0, 0, 0};
     const int pos[] = {1, 1, 1};
     const double s[] = {0.2, 0.7, 0.4};
-    assert_int_equal(fs_metrics_compute(neg, s, 3, 0.5, &m, &msg), FS_OK);
+    assert_int_equal(fs_binary_metrics_compute(neg, s, 3, 0.5, &m, &msg), FS_OK);
     assert_true(isnan(m.roc_auc));
     assert_true(isnan(m.average_precision));
     assert_true(isnan(m.eer));
-    assert_int_equal(m.flags, FS_METRICS_NO_POSITIVE);
+    assert_int_equal(m.flags, FS_BINARY_NO_POSITIVE);
     assert_float_equal(m.accuracy, 2.0 / 3, EPS);
     /* Class 1 has no support and one false positive: all zero, not NaN. */
     assert_float_equal(m.report.cls[1].precision, 0.0, EPS);
     assert_float_equal(m.report.cls[1].recall, 0.0, EPS);
     assert_int_equal(m.report.cls[1].support, 0);
 
-    assert_int_equal(fs_metrics_compute(pos, s, 3, 0.5, &m, &msg), FS_OK);
-    assert_int_equal(m.flags, FS_METRICS_NO_NEGATIVE);
+    assert_int_equal(fs_binary_metrics_compute(pos, s, 3, 0.5, &m, &msg), FS_OK);
+    assert_int_equal(m.flags, FS_BINARY_NO_NEGATIVE);
     assert_true(isnan(m.roc_auc));
     assert_float_equal(m.average_precision, 1.0, EPS);
 
@@ -139,17 +139,17 @@ static void test_degenerate(void **state) {
     assert_null(roc.fpr);
 
     /* JSON keeps undefined figures as null rather than failing on NaN. */
-    json_t *j = fs_metrics_json(&m, NULL, FS_METRICS_DECIMALS);
+    json_t *j = fs_binary_metrics_json(&m, NULL, FS_REPORT_DECIMALS);
     assert_non_null(j);
     assert_true(json_is_null(json_object_get(j, "roc_auc")));
     assert_true(json_is_real(json_object_get(j, "average_precision")));
     json_decref(j);
 
     /* Bad input is refused with a message that says where. */
-    assert_int_equal(fs_metrics_compute(neg, s, 0, 0.5, &m, &msg), FS_ERR_INVALID);
+    assert_int_equal(fs_binary_metrics_compute(neg, s, 0, 0.5, &m, &msg), FS_ERR_INVALID);
     assert_non_null(strstr(msg.text, "no samples"));
     const int bad_label[] = {0, 2, 1};
-    assert_int_equal(fs_metrics_compute(bad_label, s, 3, 0.5, &m, &msg), FS_ERR_INVALID);
+    assert_int_equal(fs_binary_metrics_compute(bad_label, s, 3, 0.5, &m, &msg), FS_ERR_INVALID);
     assert_non_null(strstr(msg.text, "index 1"));
     const double nan_score[] = {0.1, 0.2, NAN};
     assert_int_equal(fs_roc_auc(neg, nan_score, 3, &auc, &msg), FS_ERR_INVALID);
@@ -164,7 +164,7 @@ static void test_report_json_seed(void **state) {
     (void)state;
     fs_confusion c = {.tn = 730, .fp = 43, .fn = 30, .tp = 1142};
     fs_report r = fs_report_from_confusion(&c);
-    json_t *j = fs_report_json(&r, NULL, FS_METRICS_DECIMALS);
+    json_t *j = fs_report_json(&r, NULL, FS_REPORT_DECIMALS);
     assert_non_null(j);
     char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(15));
     assert_string_equal(text,
@@ -177,14 +177,14 @@ static void test_report_json_seed(void **state) {
 
     /* Full precision and class names. */
     const char *names[2] = {"real", "fake"};
-    j = fs_report_json(&r, names, FS_METRICS_FULL);
+    j = fs_report_json(&r, names, FS_REPORT_FULL);
     json_t *rows = json_object_get(j, "rows");
     assert_int_equal(json_array_size(rows), 5);
     assert_string_equal(json_string_value(json_array_get(json_array_get(rows, 1), 0)), "fake");
-    assert_float_equal(json_real_value(json_array_get(json_array_get(rows, 1), 1)),
-                       1142.0 / 1185, EPS);
-    assert_float_equal(json_real_value(json_array_get(json_array_get(rows, 2), 3)),
-                       1872.0 / 1945, EPS);
+    assert_float_equal(json_real_value(json_array_get(json_array_get(rows, 1), 1)), 1142.0 / 1185,
+                       EPS);
+    assert_float_equal(json_real_value(json_array_get(json_array_get(rows, 2), 3)), 1872.0 / 1945,
+                       EPS);
     json_decref(j);
 
     /* Rounding is that of the decimal printout of the binary value: 0.125 -> 0.12 (half to
@@ -221,8 +221,8 @@ static void test_groups(void **state) {
     fs_groups_free(&g);
 
     /* Video level: b (fake, 0.6) above a (real, 0.3) and below c (real, 0.7): AUC 1/2. */
-    fs_metrics m;
-    assert_int_equal(fs_metrics_by_group(ids, y, s, 6, 0.5, &m, &msg), FS_OK);
+    fs_binary_metrics m;
+    assert_int_equal(fs_binary_metrics_by_group(ids, y, s, 6, 0.5, &m, &msg), FS_OK);
     assert_int_equal(m.n, 3);
     assert_float_equal(m.roc_auc, 0.5, EPS);
     assert_int_equal(m.confusion.tp, 1);
@@ -293,15 +293,15 @@ static void load_case(json_t *c, int **y, double **s, size_t *n) {
 static void check_curve(const fs_roc *roc, json_t *want, const char *name) {
     json_t *fpr = json_object_get(want, "fpr"), *tpr = json_object_get(want, "tpr");
     json_t *thr = json_object_get(want, "thresholds");
-    if (roc->n != json_array_size(fpr)) fail_msg("%s: %zu ROC points, sklearn has %zu", name,
-                                                 roc->n, json_array_size(fpr));
+    if (roc->n != json_array_size(fpr))
+        fail_msg("%s: %zu ROC points, sklearn has %zu", name, roc->n, json_array_size(fpr));
     assert_true(isinf(roc->thresholds[0]));
     for (size_t i = 0; i < roc->n; i++) {
         assert_float_equal(roc->fpr[i], json_number_value(json_array_get(fpr, i)), EPS);
         assert_float_equal(roc->tpr[i], json_number_value(json_array_get(tpr, i)), EPS);
         if (i > 0)
-            assert_float_equal(roc->thresholds[i],
-                               json_number_value(json_array_get(thr, i - 1)), EPS);
+            assert_float_equal(roc->thresholds[i], json_number_value(json_array_get(thr, i - 1)),
+                               EPS);
     }
 }
 
@@ -320,11 +320,11 @@ static void test_sklearn_cross_check(void **state) {
         size_t n;
         load_case(c, &y, &s, &n);
         fs_msg msg;
-        fs_metrics m;
+        fs_binary_metrics m;
         double thr = json_number_value(json_object_get(c, "threshold"));
-        if (fs_metrics_compute(y, s, n, thr, &m, &msg)) fail_msg("%s: %s", name, msg.text);
-        printf("%-24s n=%-4zu auc=%.6f ap=%.6f eer=%.6f\n", name, n, m.roc_auc,
-               m.average_precision, m.eer);
+        if (fs_binary_metrics_compute(y, s, n, thr, &m, &msg)) fail_msg("%s: %s", name, msg.text);
+        printf("%-24s n=%-4zu auc=%.6f ap=%.6f eer=%.6f\n", name, n, m.roc_auc, m.average_precision,
+               m.eer);
         assert_float_equal(m.roc_auc, json_number_value(json_object_get(c, "roc_auc")), EPS);
         assert_float_equal(m.average_precision,
                            json_number_value(json_object_get(c, "average_precision")), EPS);
@@ -332,10 +332,14 @@ static void test_sklearn_cross_check(void **state) {
         assert_float_equal(m.eer, json_number_value(json_object_get(c, "eer")), 1e-9);
         assert_float_equal(m.accuracy, json_number_value(json_object_get(c, "accuracy")), EPS);
         json_t *cm = json_object_get(c, "confusion");
-        assert_int_equal(m.confusion.tn, json_integer_value(json_array_get(json_array_get(cm, 0), 0)));
-        assert_int_equal(m.confusion.fp, json_integer_value(json_array_get(json_array_get(cm, 0), 1)));
-        assert_int_equal(m.confusion.fn, json_integer_value(json_array_get(json_array_get(cm, 1), 0)));
-        assert_int_equal(m.confusion.tp, json_integer_value(json_array_get(json_array_get(cm, 1), 1)));
+        assert_int_equal(m.confusion.tn,
+                         json_integer_value(json_array_get(json_array_get(cm, 0), 0)));
+        assert_int_equal(m.confusion.fp,
+                         json_integer_value(json_array_get(json_array_get(cm, 0), 1)));
+        assert_int_equal(m.confusion.fn,
+                         json_integer_value(json_array_get(json_array_get(cm, 1), 0)));
+        assert_int_equal(m.confusion.tp,
+                         json_integer_value(json_array_get(json_array_get(cm, 1), 1)));
         json_t *rows = json_object_get(c, "report");
         const fs_report_row *mine[4] = {&m.report.cls[0], &m.report.cls[1], &m.report.macro,
                                         &m.report.weighted};
@@ -360,9 +364,12 @@ static void test_sklearn_cross_check(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hand_example),     cmocka_unit_test(test_hand_extremes),
-        cmocka_unit_test(test_degenerate),       cmocka_unit_test(test_report_json_seed),
-        cmocka_unit_test(test_groups),           cmocka_unit_test(test_auc_pairwise),
+        cmocka_unit_test(test_hand_example),
+        cmocka_unit_test(test_hand_extremes),
+        cmocka_unit_test(test_degenerate),
+        cmocka_unit_test(test_report_json_seed),
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_auc_pairwise),
         cmocka_unit_test(test_sklearn_cross_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

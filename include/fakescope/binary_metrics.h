@@ -1,7 +1,7 @@
-/* metrics (detect/): figures of a binary classifier from (true label, score) pairs: accuracy,
- * confusion matrix, the classification report of the model cards, ROC curve and AUC, average
- * precision, equal error rate, and video-level aggregation of frame scores. Pure arithmetic:
- * no I/O, no global state, safe from any thread.
+/* binary_metrics (detect/): figures of a binary classifier from (true label, score) pairs:
+ * accuracy, confusion matrix, the classification report of the model cards, ROC curve and AUC,
+ * average precision, equal error rate, and video-level aggregation of frame scores. Pure
+ * arithmetic: no I/O, no global state, safe from any thread.
  *
  * Conventions: a label is 0 (negative, "real") or 1 (positive, "fake"); a score is P(positive)
  * and only its order matters to the ranking figures. A sample is predicted positive when
@@ -12,14 +12,14 @@
  * Errors: FS_ERR_INVALID for empty input, a label other than 0/1 or a non-finite score (the
  * message names the index). A figure that is undefined for the data (AUC when one class is
  * absent) is NaN and a flag says why; that is not an error. */
-#ifndef FAKESCOPE_METRICS_H
-#define FAKESCOPE_METRICS_H
+#ifndef FAKESCOPE_BINARY_METRICS_H
+#define FAKESCOPE_BINARY_METRICS_H
 
 #include "fakescope/core.h"
 
 #include <jansson.h>
 
-#define FS_METRICS_THRESHOLD_DEFAULT 0.5
+#define FS_BINARY_THRESHOLD_DEFAULT 0.5
 
 /* Rows are the true class, columns the predicted class, as scikit-learn's confusion_matrix:
  * [[tn, fp], [fn, tp]]. */
@@ -46,24 +46,24 @@ typedef struct fs_report {
 
 /* Why a figure is NaN. */
 enum {
-    FS_METRICS_NO_POSITIVE = 1 << 0, /* no sample of class 1: AUC, AP and EER undefined */
-    FS_METRICS_NO_NEGATIVE = 1 << 1, /* no sample of class 0: AUC and EER undefined */
+    FS_BINARY_NO_POSITIVE = 1 << 0, /* no sample of class 1: AUC, AP and EER undefined */
+    FS_BINARY_NO_NEGATIVE = 1 << 1, /* no sample of class 0: AUC and EER undefined */
 };
 
 /* Every figure at once. */
-typedef struct fs_metrics {
+typedef struct fs_binary_metrics {
     size_t n;
     int64_t positives, negatives;
     double threshold;
     fs_confusion confusion;
-    double accuracy;          /* (tp + tn) / n */
+    double accuracy; /* (tp + tn) / n */
     fs_report report;
     double roc_auc;           /* NaN unless both classes are present */
     double average_precision; /* NaN without positives */
     double eer;               /* equal error rate, NaN unless both classes are present */
     double eer_threshold;     /* score threshold of the ROC point nearest to the EER */
-    unsigned flags;           /* FS_METRICS_NO_* */
-} fs_metrics;
+    unsigned flags;           /* FS_BINARY_NO_* */
+} fs_binary_metrics;
 
 /* ---- single figures ---- */
 fs_err fs_confusion_at(const int *labels, const double *scores, size_t n, double threshold,
@@ -101,8 +101,8 @@ fs_err fs_roc_curve(const int *labels, const double *scores, size_t n, int drop_
 void fs_roc_free(fs_roc *roc);
 
 /* ---- everything ---- */
-fs_err fs_metrics_compute(const int *labels, const double *scores, size_t n, double threshold,
-                          fs_metrics *out, fs_msg *msg);
+fs_err fs_binary_metrics_compute(const int *labels, const double *scores, size_t n,
+                                 double threshold, fs_binary_metrics *out, fs_msg *msg);
 
 /* ---- per-group aggregation (video level) ---- */
 /* One entry per distinct id, in order of first appearance: the mean score of its samples
@@ -118,25 +118,26 @@ typedef struct fs_groups {
 fs_err fs_groups_mean(const char *const *ids, const int *labels, const double *scores, size_t n,
                       fs_groups *out, fs_msg *msg);
 void fs_groups_free(fs_groups *g);
-/* fs_groups_mean, then fs_metrics_compute on the group means. */
-fs_err fs_metrics_by_group(const char *const *ids, const int *labels, const double *scores,
-                           size_t n, double threshold, fs_metrics *out, fs_msg *msg);
+/* fs_groups_mean, then fs_binary_metrics_compute on the group means. */
+fs_err fs_binary_metrics_by_group(const char *const *ids, const int *labels, const double *scores,
+                                  size_t n, double threshold, fs_binary_metrics *out, fs_msg *msg);
 
 /* ---- JSON ---- */
-/* Decimals of the model cards' report (seed 000); FS_METRICS_FULL keeps full precision. A value
+/* Decimals of the model cards' report (seed 000); FS_REPORT_FULL keeps full precision. A value
  * rounded to 2 decimals is the double nearest to that decimal, which jansson prints as such
  * with JSON_REAL_PRECISION(15) (its default of 17 digits shows 0.96 as 0.95999999999999996). */
-#define FS_METRICS_DECIMALS 2
-#define FS_METRICS_FULL (-1)
+#define FS_REPORT_DECIMALS 2
+#define FS_REPORT_FULL (-1)
 
 /* The report as {"rows": [...], "columns": ["", "precision", "recall", "f1-score", "support"]}
  * with rows [name, p, r, f1, support] for each class, ["accuracy", "", "", acc, total],
  * ["macro avg", ...] and ["weighted avg", ...]. names[0], names[1] name the classes; NULL
- * gives "0" and "1". decimals: 0..10, or FS_METRICS_FULL. New reference, NULL on NOMEM. */
+ * gives "0" and "1". decimals: 0..10, or FS_REPORT_FULL. New reference, NULL on NOMEM. */
 json_t *fs_report_json(const fs_report *r, const char *const names[2], int decimals);
 /* {"n", "positives", "negatives", "threshold", "accuracy", "roc_auc", "average_precision",
  *  "eer", "eer_threshold", "confusion": [[tn, fp], [fn, tp]], "report": {...}}; undefined
  * figures are null. New reference, NULL on NOMEM. */
-json_t *fs_metrics_json(const fs_metrics *m, const char *const names[2], int decimals);
+json_t *fs_binary_metrics_json(const fs_binary_metrics *m, const char *const names[2],
+                               int decimals);
 
 #endif

@@ -1,10 +1,10 @@
-/* metrics.c: the figures by which detect/ and the eval command judge a classifier. Everything
- * ranks samples once: scores sorted from high to low, then one sweep over the distinct scores
- * accumulates true and false positives, which is all the ROC curve, its area, average
- * precision and the equal error rate need. Counts stay integers as long as possible so the
- * figures are exact ratios of counts, computed the way scikit-learn computes them (that is
+/* metrics_binary.c: the figures by which detect/ and the eval command judge a classifier.
+ * Everything ranks samples once: scores sorted from high to low, then one sweep over the
+ * distinct scores accumulates true and false positives, which is all the ROC curve, its area,
+ * average precision and the equal error rate need. Counts stay integers as long as possible so
+ * the figures are exact ratios of counts, computed the way scikit-learn computes them (that is
  * the reference the tests compare with). */
-#include "fakescope/metrics.h"
+#include "fakescope/binary_metrics.h"
 
 #include <assert.h>
 #include <math.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* Beyond this a report value printed with more decimals says nothing more. */
-#define METRICS_MAX_DECIMALS 10
+#define REPORT_MAX_DECIMALS 10
 
 typedef struct ranked {
     double score;
@@ -23,13 +23,12 @@ typedef struct ranked {
 /* Checks labels and scores; counts the classes. */
 static fs_err check_input(const int *labels, const double *scores, size_t n, int64_t *pos,
                           int64_t *neg, fs_msg *msg) {
-    if (n == 0 || !labels || !scores)
-        return fs_fail(msg, FS_ERR_INVALID, "no samples to measure");
+    if (n == 0 || !labels || !scores) return fs_fail(msg, FS_ERR_INVALID, "no samples to measure");
     int64_t p = 0;
     for (size_t i = 0; i < n; i++) {
         if (labels[i] != 0 && labels[i] != 1)
-            return fs_fail(msg, FS_ERR_INVALID, "label %d at index %zu is not 0 or 1",
-                           labels[i], i);
+            return fs_fail(msg, FS_ERR_INVALID, "label %d at index %zu is not 0 or 1", labels[i],
+                           i);
         if (!isfinite(scores[i]))
             return fs_fail(msg, FS_ERR_INVALID, "score at index %zu is not a finite number", i);
         p += labels[i];
@@ -101,11 +100,15 @@ fs_err fs_confusion_at(const int *labels, const double *scores, size_t n, double
     for (size_t i = 0; i < n; i++) {
         int pred = scores[i] >= threshold;
         if (labels[i]) {
-            if (pred) out->tp++;
-            else out->fn++;
+            if (pred)
+                out->tp++;
+            else
+                out->fn++;
         } else {
-            if (pred) out->fp++;
-            else out->tn++;
+            if (pred)
+                out->fp++;
+            else
+                out->tn++;
         }
     }
     return FS_OK;
@@ -271,8 +274,10 @@ fs_err fs_roc_curve(const int *labels, const double *scores, size_t n, int drop_
     fs_err err = check_input(labels, scores, n, &pos, &neg, msg);
     if (err) return err;
     if (pos == 0 || neg == 0)
-        return fs_fail(msg, FS_ERR_INVALID, "a ROC curve needs both classes; all %zu samples "
-                       "are of class %d", n, pos ? 1 : 0);
+        return fs_fail(msg, FS_ERR_INVALID,
+                       "a ROC curve needs both classes; all %zu samples "
+                       "are of class %d",
+                       n, pos ? 1 : 0);
     sweep s;
     if ((err = sweep_build(labels, scores, n, &s, msg))) return err;
     out->fpr = malloc((s.k + 1) * sizeof(double));
@@ -306,8 +311,8 @@ fs_err fs_roc_curve(const int *labels, const double *scores, size_t n, int drop_
 
 /* ---- everything ----------------------------------------------------------------------- */
 
-fs_err fs_metrics_compute(const int *labels, const double *scores, size_t n, double threshold,
-                          fs_metrics *out, fs_msg *msg) {
+fs_err fs_binary_metrics_compute(const int *labels, const double *scores, size_t n,
+                                 double threshold, fs_binary_metrics *out, fs_msg *msg) {
     assert(out);
     memset(out, 0, sizeof *out);
     out->roc_auc = out->average_precision = out->eer = out->eer_threshold = NAN;
@@ -322,8 +327,8 @@ fs_err fs_metrics_compute(const int *labels, const double *scores, size_t n, dou
     out->threshold = threshold;
     out->report = fs_report_from_confusion(&out->confusion);
     out->accuracy = out->report.accuracy;
-    if (pos == 0) out->flags |= FS_METRICS_NO_POSITIVE;
-    if (neg == 0) out->flags |= FS_METRICS_NO_NEGATIVE;
+    if (pos == 0) out->flags |= FS_BINARY_NO_POSITIVE;
+    if (neg == 0) out->flags |= FS_BINARY_NO_NEGATIVE;
     sweep s;
     if ((err = sweep_build(labels, scores, n, &s, msg))) {
         memset(out, 0, sizeof *out);
@@ -353,7 +358,7 @@ static int by_id_then_index(const void *a, const void *b) {
 }
 
 typedef struct group_span {
-    size_t first; /* index of the first sample, for the output order */
+    size_t first;        /* index of the first sample, for the output order */
     size_t start, count; /* run in the sorted member array */
 } group_span;
 
@@ -396,8 +401,10 @@ fs_err fs_groups_mean(const char *const *ids, const int *labels, const double *s
         size_t j = i;
         while (j < n && strcmp(m[j].id, m[i].id) == 0) {
             if (labels[m[j].index] != labels[m[i].index]) {
-                err = fs_fail(msg, FS_ERR_INVALID, "group \"%s\" mixes labels 0 and 1 "
-                              "(indices %zu and %zu)", m[i].id, m[i].index, m[j].index);
+                err = fs_fail(msg, FS_ERR_INVALID,
+                              "group \"%s\" mixes labels 0 and 1 "
+                              "(indices %zu and %zu)",
+                              m[i].id, m[i].index, m[j].index);
                 goto done;
             }
             j++;
@@ -432,14 +439,14 @@ done:
     return err;
 }
 
-fs_err fs_metrics_by_group(const char *const *ids, const int *labels, const double *scores,
-                           size_t n, double threshold, fs_metrics *out, fs_msg *msg) {
+fs_err fs_binary_metrics_by_group(const char *const *ids, const int *labels, const double *scores,
+                                  size_t n, double threshold, fs_binary_metrics *out, fs_msg *msg) {
     assert(out);
     memset(out, 0, sizeof *out);
     fs_groups g;
     fs_err err = fs_groups_mean(ids, labels, scores, n, &g, msg);
     if (err) return err;
-    err = fs_metrics_compute(g.labels, g.scores, g.n, threshold, out, msg);
+    err = fs_binary_metrics_compute(g.labels, g.scores, g.n, threshold, out, msg);
     fs_groups_free(&g);
     return err;
 }
@@ -467,8 +474,8 @@ static json_t *report_row(const char *name, const fs_report_row *r, int decimals
 
 json_t *fs_report_json(const fs_report *r, const char *const names[2], int decimals) {
     assert(r);
-    if (decimals > METRICS_MAX_DECIMALS) decimals = METRICS_MAX_DECIMALS;
-    if (decimals < 0) decimals = FS_METRICS_FULL;
+    if (decimals > REPORT_MAX_DECIMALS) decimals = REPORT_MAX_DECIMALS;
+    if (decimals < 0) decimals = FS_REPORT_FULL;
     const char *n0 = names && names[0] ? names[0] : "0";
     const char *n1 = names && names[1] ? names[1] : "1";
     json_t *rows = json_pack("[o,o,[s,s,s,o,I],o,o]", report_row(n0, &r->cls[0], decimals),
@@ -481,18 +488,18 @@ json_t *fs_report_json(const fs_report *r, const char *const names[2], int decim
                      "f1-score", "support");
 }
 
-json_t *fs_metrics_json(const fs_metrics *m, const char *const names[2], int decimals) {
+json_t *fs_binary_metrics_json(const fs_binary_metrics *m, const char *const names[2],
+                               int decimals) {
     assert(m);
     json_t *report = fs_report_json(&m->report, names, decimals);
     if (!report) return NULL;
     const fs_confusion *c = &m->confusion;
-    return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:[[I,I],[I,I]],s:o}", "n",
-                     (json_int_t)m->n, "positives", (json_int_t)m->positives, "negatives",
-                     (json_int_t)m->negatives, "threshold", real_or_null(m->threshold, -1),
-                     "accuracy", real_or_null(m->accuracy, decimals), "roc_auc",
-                     real_or_null(m->roc_auc, decimals), "average_precision",
-                     real_or_null(m->average_precision, decimals), "eer",
-                     real_or_null(m->eer, decimals), "eer_threshold",
-                     real_or_null(m->eer_threshold, -1), "confusion", (json_int_t)c->tn,
-                     (json_int_t)c->fp, (json_int_t)c->fn, (json_int_t)c->tp, "report", report);
+    return json_pack(
+        "{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:[[I,I],[I,I]],s:o}", "n", (json_int_t)m->n,
+        "positives", (json_int_t)m->positives, "negatives", (json_int_t)m->negatives, "threshold",
+        real_or_null(m->threshold, -1), "accuracy", real_or_null(m->accuracy, decimals), "roc_auc",
+        real_or_null(m->roc_auc, decimals), "average_precision",
+        real_or_null(m->average_precision, decimals), "eer", real_or_null(m->eer, decimals),
+        "eer_threshold", real_or_null(m->eer_threshold, -1), "confusion", (json_int_t)c->tn,
+        (json_int_t)c->fp, (json_int_t)c->fn, (json_int_t)c->tp, "report", report);
 }
