@@ -54,7 +54,7 @@ static void axis_make(axis *a, double lo, double hi, int fixed, int target) {
         hi += d;
     }
     if (target < 2) target = 2;
-    double step = nice_num(nice_num(hi - lo, 0) / (target - 1), 1);
+    double step = nice_num((hi - lo) / (target - 1), 1);
     /* The steps must not outnumber the tick array, whatever the range. */
     while ((hi - lo) / step > MAX_TICKS - 2) step = nice_num(step * 2, 1);
     if (!fixed) {
@@ -450,8 +450,17 @@ fs_err fs_plot_chart(const fs_chart *c, fs_plot **out, fs_msg *msg) {
 
     /* Title and axis labels. */
     if (title_h > 0) {
-        fs_plot_font(cr, PLOT_TITLE_SIZE, 1);
-        fs_plot_text(cr, f.left + f.width / 2, PAD, 0.5, c->title);
+        /* Centred over the plot area; a long title shifts, then shrinks, to stay whole. */
+        double size = PLOT_TITLE_SIZE;
+        fs_plot_font(cr, size, 1);
+        double tw = fs_plot_text_width(cr, c->title);
+        if (tw > w - 2 * PAD) {
+            size = fmax(PLOT_SMALL_SIZE, size * (w - 2 * PAD) / tw);
+            fs_plot_font(cr, size, 1);
+            tw = fs_plot_text_width(cr, c->title);
+        }
+        double cx = fmin(fmax(f.left + f.width / 2, PAD + tw / 2), w - PAD - tw / 2);
+        fs_plot_text(cr, cx, PAD, 0.5, c->title);
     }
     fs_plot_font(cr, PLOT_LABEL_SIZE, 0);
     if (c->x_label && *c->x_label)
