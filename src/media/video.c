@@ -596,6 +596,8 @@ static fs_err plan_targets(const fs_video *v, const fs_video_sampling *s, double
     int max = v->limits.max_frames;
     int64_t n;
     if (s->mode == FS_VIDEO_SAMPLE_COUNT) {
+        if (s->count < 0)
+            return fs_fail(msg, FS_ERR_INVALID, "frame count must not be negative (%d)", s->count);
         n = s->count > 0 ? s->count : FS_VIDEO_SAMPLE_COUNT_DEFAULT;
         if (n > max)
             return fs_fail(msg, FS_ERR_LIMIT, "%lld frames asked, more than the limit of %d",

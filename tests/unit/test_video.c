@@ -305,6 +305,11 @@ static void every_k_seconds(void **state) {
     assert_int_equal(fr.n, 0);
     s.every_s = NAN;
     assert_int_equal(fs_video_sample_all(v, &s, &fr, &m), FS_ERR_INVALID);
+    s.mode = FS_VIDEO_SAMPLE_COUNT;
+    s.count = -1;
+    assert_int_equal(fs_video_sample_all(v, &s, &fr, &m), FS_ERR_INVALID);
+    s.mode = (fs_video_sample_mode)7;
+    assert_int_equal(fs_video_sample_all(v, &s, &fr, &m), FS_ERR_INVALID);
     fs_video_close(v);
 }
 
