@@ -81,7 +81,8 @@ fs_err fs_aug_policy_check(const fs_aug_policy *policy, fs_msg *msg);
 /* Applies a random chain in this order: flip, affine, colour, grayscale, blur, rescale, JPEG
  * (geometry first, then appearance, compression last as in real uploads). The rng advances by
  * the same number of draws whatever is chosen, so later draws do not depend on earlier coin
- * flips. Changes img in place. */
+ * flips. Changes img in place; on failure (only a bad policy or out of memory) img is still a
+ * valid image of the same size but may hold the first steps of the chain. */
 fs_err fs_aug_apply(fs_image *img, const fs_aug_policy *policy, fs_rng *rng, fs_aug_work *work,
                     fs_msg *msg);
 

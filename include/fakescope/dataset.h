@@ -126,7 +126,8 @@ void fs_loader_free(fs_loader *ld);
  * decoded item, 0 for a failure (its row is zeros; videos are failures here). Each item's
  * random choices come from a seed derived from (seed, epoch, index[i]) only, so the batch is
  * the same whatever the thread timing or batch composition. Fails only on invalid arguments
- * or when every item failed (FS_ERR_FORMAT with the last reason); per-file errors are counted. */
+ * or when every item failed (FS_ERR_FORMAT with the last reason); per-file errors are counted.
+ * One caller at a time per loader (the workers are shared by its batches). */
 fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, const size_t *index, size_t n,
                       uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg);
 void fs_loader_stats_get(fs_loader *ld, fs_loader_stats *st);
