@@ -155,12 +155,23 @@ typedef struct mask_shape {
 
 /* Hard deformed ellipse, then the soft edge, then the blend ratio. tmp holds w*h floats. */
 static void draw_mask(float *m, float *tmp, int w, int h, const mask_shape *s) {
+    double cph[MASK_HARMONICS], sph[MASK_HARMONICS];
+    for (int k = 0; k < MASK_HARMONICS; k++) cph[k] = cos(s->phase[k]), sph[k] = sin(s->phase[k]);
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++) {
             double dx = (x - s->cx) / s->rx, dy = (y - s->cy) / s->ry;
-            double rho = sqrt(dx * dx + dy * dy), th = atan2(dy, dx), bound = 1.0;
-            for (int k = 0; k < MASK_HARMONICS; k++)
-                bound += s->amp[k] * cos((k + 2) * th + s->phase[k]);
+            double rho = sqrt(dx * dx + dy * dy), bound = 1.0;
+            if (rho > 0) {
+                /* cos(k theta + phase) from cos/sin of theta by angle addition, no trig calls */
+                const double c1 = dx / rho, s1 = dy / rho;
+                double ck = c1 * c1 - s1 * s1, sk = 2 * c1 * s1; /* k = 2 */
+                for (int k = 0; k < MASK_HARMONICS; k++) {
+                    bound += s->amp[k] * (ck * cph[k] - sk * sph[k]);
+                    const double cn = ck * c1 - sk * s1;
+                    sk = sk * c1 + ck * s1;
+                    ck = cn;
+                }
+            }
             m[(size_t)y * w + x] = rho <= bound ? 1.0f : 0.0f;
         }
     }
