@@ -65,7 +65,8 @@ typedef struct fs_split_config {
  * keeps its split when files are added, then applies the policy's overrides. FS_ERR_INVALID
  * for bad fractions or an unknown policy. */
 fs_err fs_dataset_split(fs_dataset *ds, const fs_split_config *cfg, fs_msg *msg);
-/* The override a policy imposes on a group, or -1 for none (exposed for tests and docs). */
+/* The override a policy imposes on a group, or -1 for none (exposed for tests and docs).
+ * Every policy pins web-real-faces:augmented to train (docs/training-data.md says why). */
 int fs_split_override(const char *policy, const char *group);
 const char *fs_split_name(fs_split s);        /* "train", "val", "test" */
 const char *fs_item_kind_name(fs_item_kind k); /* "image", "video" */

@@ -533,8 +533,18 @@ static const char *const FFPP_TRAIN_IDS[] = {"183", "253", "469", "481"};
 static const char *const FFPP_HELD_OUT_IDS[] = {"585", "599", "672", "720"};
 #define FFPP_LAST_TRAIN_ACTOR 9
 
+/* Groups pinned to a split under every policy. web-real-faces' augmented variants come from
+ * photos that are also in the set under other names: in test they would be near-copies of
+ * training photos, so they are training material only. */
+static const struct { const char *group; fs_split split; } PINNED[] = {
+    {"web-real-faces:augmented", FS_SPLIT_TRAIN},
+};
+
 int fs_split_override(const char *policy, const char *group) {
-    if (!policy || strcmp(policy, "ffpp-suggested") != 0 || !group) return -1;
+    if (!group) return -1;
+    for (size_t i = 0; i < sizeof PINNED / sizeof PINNED[0]; i++)
+        if (strcmp(group, PINNED[i].group) == 0) return PINNED[i].split;
+    if (!policy || strcmp(policy, "ffpp-suggested") != 0) return -1;
     const char *colon = strchr(group, ':');
     if (!colon || strncmp(group, "ffpp", 4) != 0) return -1;
     const char *id = colon + 1;

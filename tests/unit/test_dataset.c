@@ -295,6 +295,11 @@ static void test_split_ffpp_suggested(void **state) {
     assert_int_equal(fs_split_override("ffpp-suggested", "ffpp-c40:866"), -1);
     assert_int_equal(fs_split_override("ffpp-suggested", "mesonet-real-faces:183"), -1);
     assert_int_equal(fs_split_override("hash", "ffpp-c40:183"), -1);
+    /* pinned under every policy */
+    assert_int_equal(fs_split_override(NULL, "web-real-faces:augmented"), FS_SPLIT_TRAIN);
+    assert_int_equal(fs_split_override("hash", "web-real-faces:augmented"), FS_SPLIT_TRAIN);
+    assert_int_equal(fs_split_override("ffpp-suggested", "web-real-faces:augmented"), FS_SPLIT_TRAIN);
+    assert_int_equal(fs_split_override("hash", "web-real-faces:12"), -1);
     assert_int_equal(fs_split_override(NULL, "ffpp-c40:183"), -1);
 
     char *root = make_tmp();
