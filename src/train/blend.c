@@ -35,8 +35,8 @@ static const double BLEND_RATIOS[] = {0.25, 0.5, 0.75, 1.0, 1.0, 1.0};
 
 fs_blend_params fs_blend_params_default(void) {
     return (fs_blend_params){
-        .hue_shift = 0.02, .sat_shift = 0.2, .val_shift = 0.15, .contrast_shift = 0.15,
-        .channel_gain = 0.08,
+        .hue_shift = 0.02, .sat_shift = 0.15, .val_shift = 0.15, .contrast_shift = 0.15,
+        .channel_gain = 0.05,
         .p_blur = 0.35, .blur_sigma_min = 0.6, .blur_sigma_max = 1.8,
         .p_sharpen = 0.35, .sharpen_min = 0.3, .sharpen_max = 1.2,
         .scale_min = 0.95, .scale_max = 1.05, .shift = 0.03,
