@@ -108,7 +108,7 @@ typedef struct fs_loader_config {
     fs_image_limits limits;
 } fs_loader_config;
 
-/* Defaults: 256x256, threads = CPU count, seed 0, scale 1/255, no augmentation, no blending. */
+/* Defaults: 256x256, threads = CPU count (at most 64), seed 0, scale 1/255, no augmentation, no blending. */
 fs_loader_config fs_loader_config_default(void);
 
 typedef struct fs_loader fs_loader;
@@ -122,15 +122,15 @@ typedef struct fs_loader_stats {
 fs_err fs_loader_create(const fs_loader_config *cfg, fs_loader **out, fs_msg *msg);
 void fs_loader_free(fs_loader *ld);
 
-/* Decodes items[index[i]] for i < n into x (n * height * width * 3 floats, NHWC) and labels
+/* Decodes items[index[i]] for i < n (each index < nitems) into x (n * height * width * 3 floats, NHWC) and labels
  * into y (n floats: 0 or 1, 1 for a blended real); ok (n bytes, may be NULL) gets 1 per
  * decoded item, 0 for a failure (its row is zeros; videos are failures here). Each item's
  * random choices come from a seed derived from (seed, epoch, index[i]) only, so the batch is
  * the same whatever the thread timing or batch composition. Fails only on invalid arguments
  * or when every item failed (FS_ERR_FORMAT with the last reason); per-file errors are counted.
  * One caller at a time per loader (the workers are shared by its batches). */
-fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, const size_t *index, size_t n,
-                      uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg);
+fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, size_t nitems, const size_t *index,
+                      size_t n, uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg);
 void fs_loader_stats_get(fs_loader *ld, fs_loader_stats *st);
 
 /* A permutation of 0..n-1 for an epoch (Fisher-Yates from (seed, epoch)). */

@@ -140,6 +140,9 @@ typedef struct scan_ctx {
     fs_dataset *ds;
     const char *source; /* pooled */
     int label;
+    /* folders on the current path, so a link back to an ancestor is not walked again */
+    dev_t dev[SCAN_MAX_DEPTH + 2];
+    ino_t ino[SCAN_MAX_DEPTH + 2];
     char path[SCAN_PATH_MAX];
 } scan_ctx;
 
@@ -158,6 +161,13 @@ static fs_err walk(scan_ctx *ctx, size_t len, int depth, fs_msg *msg) {
     if (depth > SCAN_MAX_DEPTH)
         return fs_fail(msg, FS_ERR_LIMIT, "%s: folders nested deeper than %d levels", ctx->path,
                        SCAN_MAX_DEPTH);
+    struct stat st;
+    if (stat(ctx->path, &st) != 0)
+        return fs_fail(msg, FS_ERR_IO, "cannot read folder %s: %s", ctx->path, strerror(errno));
+    for (int i = 0; i < depth; i++)
+        if (ctx->dev[i] == st.st_dev && ctx->ino[i] == st.st_ino) return FS_OK; /* a link loop */
+    ctx->dev[depth] = st.st_dev;
+    ctx->ino[depth] = st.st_ino;
     DIR *d = opendir(ctx->path);
     if (!d) return fs_fail(msg, FS_ERR_IO, "cannot open folder %s: %s", ctx->path, strerror(errno));
     fs_err err = FS_OK;

@@ -47,15 +47,16 @@ struct fs_loader {
     int shutdown;
 
     job cur;
-    uint64_t generation; /* bumped per job */
-    size_t next, remaining;
+    size_t next, remaining; /* next position to claim; positions not yet finished */
 
     fs_loader_stats stats; /* guarded by mu */
 };
 
 fs_loader_config fs_loader_config_default(void) {
     return (fs_loader_config){
-        .width = 256, .height = 256, .threads = fs_cpu_count(), .seed = 0,
+        .width = 256, .height = 256,
+        .threads = fs_cpu_count() < LOADER_MAX_THREADS ? fs_cpu_count() : LOADER_MAX_THREADS,
+        .seed = 0,
         .scale = 1.0f / 255.0f, .augment = NULL, .blend_prob = 0.0, .blend = NULL,
         .limits = fs_image_limits_default(),
     };
@@ -109,14 +110,12 @@ static void *worker(void *arg) {
     fs_loader *ld = arg;
     fs_aug_work work = {0};
     const size_t row_len = (size_t)ld->cfg.width * ld->cfg.height * 3;
-    uint64_t seen = 0;
     pthread_mutex_lock(&ld->mu);
     for (;;) {
-        while (!ld->shutdown && (ld->generation == seen || ld->next >= ld->cur.n))
-            pthread_cond_wait(&ld->work_cv, &ld->mu);
+        /* Between jobs next == cur.n: nothing to claim until fill posts the next batch. */
+        while (!ld->shutdown && ld->next >= ld->cur.n) pthread_cond_wait(&ld->work_cv, &ld->mu);
         if (ld->shutdown) break;
         const size_t i = ld->next++;
-        if (ld->next >= ld->cur.n) seen = ld->generation; /* nothing left to claim */
         const job j = ld->cur;
         pthread_mutex_unlock(&ld->mu);
 
@@ -204,18 +203,21 @@ void fs_loader_free(fs_loader *ld) {
     free(ld);
 }
 
-fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, const size_t *index, size_t n,
-                      uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg) {
+fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, size_t nitems, const size_t *index,
+                      size_t n, uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg) {
     assert(ld);
     if (n == 0) return FS_OK;
     if (!items || !index || !x || !y)
         return fs_fail(msg, FS_ERR_INVALID, "loader needs items, indices and output buffers");
+    for (size_t i = 0; i < n; i++)
+        if (index[i] >= nitems)
+            return fs_fail(msg, FS_ERR_INVALID, "batch position %zu asks for item %zu of %zu", i,
+                           index[i], nitems);
     pthread_mutex_lock(&ld->mu);
     const uint64_t failed_before = ld->stats.failed;
     ld->cur = (job){items, index, n, epoch, x, y, ok};
     ld->next = 0;
     ld->remaining = n;
-    ld->generation++;
     pthread_cond_broadcast(&ld->work_cv);
     while (ld->remaining > 0) pthread_cond_wait(&ld->done_cv, &ld->mu);
     const uint64_t failed = ld->stats.failed - failed_before;

@@ -79,6 +79,16 @@ static void test_scan_classes_kinds_and_order(void **state) {
     assert_string_equal(find(&ds, "/real/deep/er/a.png")->group, "myset:er/a");
     assert_string_equal(fs_dataset_group_rule("myset"), "default");
 
+    /* a link back to an ancestor folder is not followed round the loop */
+    char link[1200];
+    snprintf(link, sizeof link, "%s/real/deep/er/loop", set);
+    assert_int_equal(symlink("../..", link), 0);
+    fs_dataset looped = {0};
+    assert_int_equal(fs_dataset_scan(&looped, set, NULL, &msg), FS_OK);
+    assert_int_equal(looped.count, 7);
+    fs_dataset_free(&looped);
+    unlink(link);
+
     /* the same source twice is a conflict, and leaves the dataset alone */
     assert_int_equal(fs_dataset_scan(&ds, set, NULL, &msg), FS_ERR_CONFLICT);
     assert_int_equal(ds.count, 7);

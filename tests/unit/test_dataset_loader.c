@@ -94,7 +94,7 @@ static batch run(int threads, uint64_t seed, uint64_t epoch, const fs_aug_policy
     fs_msg msg;
     assert_int_equal(fs_loader_create(&cfg, &ld, &msg), FS_OK);
     batch b = {calloc(n * ROW, sizeof(float)), calloc(n, sizeof(float)), calloc(n, 1)};
-    assert_int_equal(fs_loader_fill(ld, ds.items, index, n, epoch, b.x, b.y, b.ok, &msg), FS_OK);
+    assert_int_equal(fs_loader_fill(ld, ds.items, ds.count, index, n, epoch, b.x, b.y, b.ok, &msg), FS_OK);
     if (st) fs_loader_stats_get(ld, st);
     fs_loader_free(ld);
     return b;
@@ -208,10 +208,13 @@ static void test_failures_and_refusals(void **state) {
     fs_msg msg;
     assert_int_equal(fs_loader_create(&cfg, &ld, &msg), FS_OK);
     float x[2 * ROW], y[2];
-    assert_int_equal(fs_loader_fill(ld, ds.items, bad, 2, 0, x, y, NULL, &msg), FS_ERR_FORMAT);
+    assert_int_equal(fs_loader_fill(ld, ds.items, ds.count, bad, 2, 0, x, y, NULL, &msg), FS_ERR_FORMAT);
     assert_non_null(strstr(msg.text, "no item"));
-    assert_int_equal(fs_loader_fill(ld, ds.items, bad, 0, 0, x, y, NULL, &msg), FS_OK);
-    assert_int_equal(fs_loader_fill(ld, NULL, bad, 2, 0, x, y, NULL, &msg), FS_ERR_INVALID);
+    assert_int_equal(fs_loader_fill(ld, ds.items, ds.count, bad, 0, 0, x, y, NULL, &msg), FS_OK);
+    assert_int_equal(fs_loader_fill(ld, NULL, 0, bad, 2, 0, x, y, NULL, &msg), FS_ERR_INVALID);
+    size_t beyond[1] = {ds.count};
+    assert_int_equal(fs_loader_fill(ld, ds.items, ds.count, beyond, 1, 0, x, y, NULL, &msg),
+                     FS_ERR_INVALID);
     fs_loader_free(ld);
 
     fs_loader_config c = cfg;
