@@ -326,12 +326,36 @@ static void test_policy_apply(void **state) {
     fs_aug_work_free(&work);
 }
 
+/* Every operation on degenerate sizes (one pixel, one row, one column) keeps the size. */
+static void test_odd_sizes(void **state) {
+    (void)state;
+    static const int sizes[][2] = {{1, 1}, {1, 7}, {7, 1}, {3, 2}, {2, 300}};
+    fs_aug_policy all = fs_aug_policy_default();
+    all.p_flip = all.p_affine = all.p_color = all.p_grayscale = all.p_blur = all.p_jpeg =
+        all.p_rescale = 1.0;
+    all.sigma_max = 8.0; /* kernels far wider than the image */
+    fs_aug_work work = {0};
+    fs_msg msg;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (uint64_t seed = 0; seed < 8; seed++) {
+            fs_image img = make_image(sizes[i][0], sizes[i][1], noise);
+            fs_rng rng;
+            fs_rng_seed(&rng, seed);
+            assert_int_equal(fs_aug_apply(&img, &all, &rng, &work, &msg), FS_OK);
+            assert_int_equal(img.w, sizes[i][0]);
+            assert_int_equal(img.h, sizes[i][1]);
+            fs_image_free(&img);
+        }
+    }
+    fs_aug_work_free(&work);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rng),         cmocka_unit_test(test_flip),
         cmocka_unit_test(test_affine),      cmocka_unit_test(test_color),
         cmocka_unit_test(test_blur),        cmocka_unit_test(test_jpeg_and_rescale),
-        cmocka_unit_test(test_policy_apply),
+        cmocka_unit_test(test_policy_apply), cmocka_unit_test(test_odd_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -126,6 +126,29 @@ static void test_blend_box_and_refusals(void **state) {
     p.scale_min = 1.2;
     p.scale_max = 1.1;
     assert_int_equal(fs_blend_self(&in, NULL, &p, &rng, NULL, &out, NULL, &msg), FS_ERR_INVALID);
+    /* the smallest accepted crop and a thin one, with every range at its widest */
+    fs_blend_params wide = fs_blend_params_default();
+    wide.mask_rx_max = wide.mask_ry_max = 1.0;
+    wide.mask_deform = 0.5;
+    wide.mask_sigma_max = 0.25;
+    wide.shift = 0.25;
+    wide.blur_sigma_max = 16;
+    const int shapes[][2] = {{8, 8}, {8, 200}, {300, 9}};
+    for (size_t i = 0; i < 3; i++) {
+        fs_image small = make_image(shapes[i][0], shapes[i][1]);
+        float *m = malloc((size_t)shapes[i][0] * shapes[i][1] * sizeof *m);
+        for (uint64_t seed = 0; seed < 10; seed++) {
+            fs_rng_seed(&rng, seed);
+            assert_int_equal(fs_blend_self(&small, NULL, &wide, &rng, NULL, &out, m, &msg), FS_OK);
+            for (size_t k = 0; k < (size_t)shapes[i][0] * shapes[i][1]; k++) {
+                assert_true(m[k] >= 0.0f && m[k] <= 1.0f);
+                if (m[k] == 0.0f) assert_memory_equal(out.rgb + k * 3, small.rgb + k * 3, 3);
+            }
+            fs_image_free(&out);
+        }
+        free(m);
+        fs_image_free(&small);
+    }
     fs_image tiny = make_image(4, 4);
     assert_int_equal(fs_blend_self(&tiny, NULL, NULL, &rng, NULL, &out, NULL, &msg), FS_ERR_INVALID);
     fs_image_free(&tiny);

@@ -6,9 +6,11 @@
 #define _XOPEN_SOURCE 700
 #include "fs_test.h"
 
+#include "fakescope/augment.h"
 #include "fakescope/dataset.h"
 
 #include <ftw.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -471,6 +473,67 @@ static void test_manifest_bad_rows(void **state) {
     free(root);
 }
 
+/* Mutated manifests, re-signed so the parser (not the digest) sees them: every outcome is a
+ * clean read or a clean refusal (the sanitizer build checks the memory side). */
+static void test_manifest_mutations(void **state) {
+    (void)state;
+    static const char body[] =
+        "path,label,kind,source,group,split\n"
+        "\"a,b.jpg\",0,image,s,s:a,train\n"
+        "c/d.png,1,video,s,\"s:\"\"q\"\"\",val\n"
+        "e.webp,0,image,s,s:e,test\n";
+    static const char alphabet[] = ",\"\n\r01a:";
+    char *root = make_tmp();
+    char path[1100];
+    snprintf(path, sizeof path, "%s/m.csv", root);
+    fs_rng rng;
+    fs_rng_seed(&rng, 2024);
+    char mutated[sizeof body + 8];
+    int ok = 0, refused = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t len = sizeof body - 1;
+        memcpy(mutated, body, len);
+        int edits = 1 + fs_rng_below(&rng, 3);
+        for (int e = 0; e < edits && len > 0; e++) {
+            size_t at = (size_t)fs_rng_below(&rng, (int)len);
+            switch (fs_rng_below(&rng, 3)) {
+            case 0: mutated[at] = alphabet[fs_rng_below(&rng, (int)sizeof alphabet - 1)]; break;
+            case 1: memmove(mutated + at, mutated + at + 1, len - at - 1), len--; break;
+            default: len = at; break; /* truncate */
+            }
+        }
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        assert_true(EVP_Digest(mutated, len, md, &mdlen, EVP_sha256(), NULL));
+        char file[sizeof body + 128];
+        int n = snprintf(file, sizeof file, "# fakescope-manifest v1 sha256=");
+        for (int i = 0; i < 32; i++) n += snprintf(file + n, sizeof file - (size_t)n, "%02x", md[i]);
+        file[n++] = '\n';
+        memcpy(file + n, mutated, len);
+        fs_msg msg;
+        assert_int_equal(fs_write_file(path, file, (size_t)n + len, &msg), FS_OK);
+        fs_dataset ds = {0};
+        msg.text[0] = '\0';
+        if (fs_manifest_read(&ds, path, "/r", NULL, &msg) == FS_OK) {
+            ok++;
+            for (size_t i = 0; i < ds.count; i++) {
+                assert_true(strncmp(ds.items[i].path, "/r/", 3) == 0 && ds.items[i].path[3]);
+                assert_true(ds.items[i].source[0] && ds.items[i].group[0]);
+                assert_in_range(ds.items[i].label, 0, 1);
+                assert_in_range(ds.items[i].split, 0, FS_SPLIT_COUNT - 1);
+            }
+        } else {
+            refused++;
+            assert_true(msg.text[0] != '\0');
+            assert_int_equal(ds.count, 0);
+        }
+        fs_dataset_free(&ds);
+    }
+    assert_true(ok > 0 && refused > 0);
+    rm_tree(root);
+    free(root);
+}
+
 /* ---- the shared data -------------------------------------------------------------------- */
 
 static void test_shared_sets(void **state) {
@@ -561,6 +624,7 @@ int main(void) {
         cmocka_unit_test(test_split_ffpp_suggested),
         cmocka_unit_test(test_manifest_round_trip),
         cmocka_unit_test(test_manifest_bad_rows),
+        cmocka_unit_test(test_manifest_mutations),
         cmocka_unit_test(test_shared_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
