@@ -7,8 +7,9 @@
  *          dense layer runs over the flattened feature map in NHWC order (h, w, c)
  *   batch norm: "<layer>.weight" (gamma), ".bias" (beta), ".running_mean", ".running_var"
  * String metadata (safetensors "__metadata__") carries at least "arch"; the Keras importer
- * adds "source" and "dense_leaky" ("true"/"false": a LeakyReLU(0.1) after the 16-unit dense
- * layer, as the file's layer list says).
+ * adds "source", "dense_leaky" ("true"/"false": a LeakyReLU(0.1) after the 16-unit dense
+ * layer, as the file's layer list says), "bn_eps" ("0.001", Keras's batch-norm epsilon) and
+ * "keras_version".
  *
  * Ownership: fs_weights owns every name, shape and data buffer; fs_weights_free releases all
  * (safe on a zeroed struct). Lookups return borrowed pointers valid until free. */
@@ -74,9 +75,11 @@ fs_err fs_weights_check_arch(const fs_weights *w, const char *arch, fs_msg *msg)
 /* "[16, 3, 3, 3]" into buf. */
 void fs_weights_format_shape(int ndim, const int64_t *shape, char *buf, size_t cap);
 
-/* safetensors. Only F32 tensors are accepted (F16/BF16 are converted on read). The reader
- * validates the header (JSON, offsets inside the file, no overlap, sizes match dtype*shape)
- * and answers FS_ERR_FORMAT with the reason on any mismatch. */
+/* safetensors. Tensors are held as F32 (F16, BF16 and F64 are converted on read; the writer
+ * writes F32, names sorted, header padded with spaces to 8 bytes). The reader validates the
+ * header (JSON, offsets inside the file, tensors tiling the data without gap or overlap, sizes
+ * matching dtype * shape, at most FS_WEIGHT_MAX_DIMS dimensions and FS_WEIGHTS_MAX_TENSORS
+ * tensors) and answers FS_ERR_FORMAT with the reason on any mismatch. */
 fs_err fs_weights_read_safetensors(const uint8_t *data, size_t len, fs_weights *out, fs_msg *msg);
 fs_err fs_weights_load_safetensors(const char *path, fs_weights *out, fs_msg *msg);
 fs_err fs_weights_write_safetensors(const fs_weights *w, uint8_t **out, size_t *len, fs_msg *msg);

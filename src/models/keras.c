@@ -570,6 +570,9 @@ fs_err fs_weights_import_keras(const char *path, const char *arch, fs_weights *o
         err = fs_weights_set_meta(out, "arch", arch, msg);
         if (!err) err = fs_weights_set_meta(out, "source", base ? base + 1 : path, msg);
         if (!err) err = fs_weights_set_meta(out, "dense_leaky", k.leaky ? "true" : "false", msg);
+        /* Weight-only files keep no layer config; MesoNet's BatchNormalization layers use the
+         * Keras default epsilon, which differs from PyTorch's 1e-5. */
+        if (!err) err = fs_weights_set_meta(out, "bn_eps", "0.001", msg);
         if (!err && k.keras_version[0])
             err = fs_weights_set_meta(out, "keras_version", k.keras_version, msg);
     }

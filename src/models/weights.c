@@ -113,6 +113,7 @@ fs_err fs_weights_add(fs_weights *w, const char *name, int ndim, const int64_t *
     }
     /* At least one byte so that an empty tensor still owns a distinct, freeable buffer. */
     size_t bytes = (size_t)count * sizeof(float);
+    assert(data || bytes == 0);
     float *copy = malloc(bytes ? bytes : 1);
     if (!copy) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for tensor %s", name);
     if (bytes) memcpy(copy, data, bytes);

@@ -418,6 +418,7 @@ static void check_import(const char *file, const char *arch, int ntensors, const
     assert_string_equal(fs_weights_meta(&w, "source"), file);
     assert_string_equal(fs_weights_meta(&w, "dense_leaky"), leaky);
     assert_string_equal(fs_weights_meta(&w, "keras_version"), "2.1.5");
+    assert_string_equal(fs_weights_meta(&w, "bn_eps"), "0.001");
     assert_int_equal(fs_weights_check_arch(&w, arch, &m), FS_OK);
 
     /* Every dataset of the dump: transposed shape, first values, min/max/mean. */
