@@ -8,10 +8,10 @@
  * number formats), so reading a manifest and writing it again gives the same bytes, the same
  * digest. */
 #include "fakescope/dataset.h"
+#include "fakescope/sha256.h"
 #include "train/dataset_internal.h"
 
 #include <assert.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +63,7 @@ static void buf_field(buf *b, const char *s) {
 }
 
 static fs_err sha256_hex(const void *data, size_t len, char hex[65], fs_msg *msg) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-        return fs_fail(msg, FS_ERR_INTERNAL, "SHA-256 failed");
-    for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return FS_OK;
+    return fs_sha256_hex(data, len, hex) ? fs_fail(msg, FS_ERR_INTERNAL, "SHA-256 failed") : FS_OK;
 }
 
 /* Root without trailing slashes; "" when none. */
