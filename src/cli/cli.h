@@ -15,5 +15,6 @@ typedef struct fs_cli_command {
 } fs_cli_command;
 
 /* Subcommands, one file each in src/cli/. */
+int fs_cli_faces(int argc, char **argv);
 
 #endif

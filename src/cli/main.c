@@ -6,6 +6,7 @@
 
 static const fs_cli_command commands[] = {
     /* one line per subcommand: {"name", "summary", fs_cli_name}, */
+    {"faces", "find faces in images with an OpenCV cascade", fs_cli_faces},
     {NULL, NULL, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
