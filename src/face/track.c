@@ -63,13 +63,15 @@ size_t fs_nms(const fs_rectf *boxes, const float *scores, size_t n, float iou_th
 
 /* ---- crops ---- */
 
+static long floor_half(long v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
 fs_box fs_face_crop_box(fs_box face, float margin, int frame_w, int frame_h) {
     if (!(margin >= 0)) margin = 0;
     int side0 = face.w > face.h ? face.w : face.h;
     long side = lrint(side0 * (1.0 + margin));
     /* centre kept in doubled coordinates to stay exact for odd sizes */
     long cx2 = 2L * face.x + face.w, cy2 = 2L * face.y + face.h;
-    long x0 = (cx2 - side) / 2, y0 = (cy2 - side) / 2;
+    long x0 = floor_half(cx2 - side), y0 = floor_half(cy2 - side);
     long x1 = x0 + side, y1 = y0 + side;
     if (x0 < 0) x0 = 0;
     if (y0 < 0) y0 = 0;
