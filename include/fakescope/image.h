@@ -30,7 +30,7 @@ const char *fs_image_format_name(fs_image_format f);
 /* Decodes an encoded image (JPEG with EXIF orientation applied, PNG, WebP) into RGB8.
  * Grayscale, palette and alpha images become RGB (alpha dropped). Errors: FS_ERR_FORMAT for
  * unknown, corrupt or truncated data; FS_ERR_LIMIT past the limits (checked from the header,
- * before any pixel buffer is allocated); FS_ERR_NOMEM. */
+ * before any pixel buffer is allocated); FS_ERR_UNSUPPORTED for an animated WebP; FS_ERR_NOMEM. */
 fs_err fs_image_decode(const uint8_t *data, size_t len, const fs_image_limits *limits,
                        fs_image *out, fs_msg *msg);
 /* Reads and decodes a file; messages name the file. */
@@ -41,10 +41,11 @@ fs_err fs_image_load(const char *path, const fs_image_limits *limits, fs_image *
 fs_err fs_image_alloc(fs_image *img, int w, int h, fs_msg *msg);
 void fs_image_free(fs_image *img);
 
-/* Resizes src into a new dst of w x h: bilinear when enlarging or shrinking by less than 2x,
+/* Resizes src into a new dst (not src itself) of w x h: bilinear when enlarging or shrinking by less than 2x,
  * area averaging when shrinking more (so small faces from large frames do not alias). */
 fs_err fs_image_resize(const fs_image *src, int w, int h, fs_image *dst, fs_msg *msg);
-/* Copies the rectangle (x, y, w, h), clipped to the image, into a new image. */
+/* Copies the rectangle (x, y, w, h), clipped to the image, into a new image (not src itself).
+ * FS_ERR_INVALID when the rectangle does not overlap the image. */
 fs_err fs_image_crop(const fs_image *src, int x, int y, int w, int h, fs_image *dst,
                      fs_msg *msg);
 

@@ -4,6 +4,8 @@
 #ifndef FS_CLI_H
 #define FS_CLI_H
 
+#include <stddef.h>
+
 #define FS_EXIT_OK 0
 #define FS_EXIT_INPUT 1
 #define FS_EXIT_USAGE 2
@@ -15,6 +17,13 @@ typedef struct fs_cli_command {
 } fs_cli_command;
 
 /* Subcommands, one file each in src/cli/. */
+int fs_cli_models(int argc, char **argv); /* models.c */
+int fs_cli_serve(int argc, char **argv); /* serve.c */
+int fs_cli_keys(int argc, char **argv);  /* keys.c */
+
+/* The data directory when neither --data nor FAKESCOPE_DATA is given:
+ * $HOME/.local/share/fakescope (serve.c). Writes into buf and returns it. */
+const char *fs_cli_default_data_dir(char *buf, size_t cap);
 int fs_cli_faces(int argc, char **argv);
 
 #endif

@@ -6,6 +6,9 @@
 
 static const fs_cli_command commands[] = {
     /* one line per subcommand: {"name", "summary", fs_cli_name}, */
+    {"models", "list model cards, import the original MesoNet Keras weights", fs_cli_models},
+    {"serve", "run the HTTP API server", fs_cli_serve},
+    {"keys", "create, list and revoke API keys", fs_cli_keys},
     {"faces", "find faces in images with an OpenCV cascade", fs_cli_faces},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,295 @@
+/* models.c: `fakescope models list|import`, the command-line face of the model registry.
+ * `list` shows the cards found in the model folders; `import` turns an original MesoNet Keras
+ * file into a safetensors file plus its card, ready for the registry. */
+#include "cli/cli.h"
+#include "fakescope/card.h"
+#include "fakescope/uuid.h"
+#include "fakescope/weights.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MODELS_PATH_CAP 4096
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: fakescope models list [--dir DIR]... [--json]\n"
+            "       fakescope models import --arch ARCH FILE.h5 -o DIR [--name NAME]\n"
+            "                               [--description TEXT] [--force] [--json]\n"
+            "\n"
+            "list    Show the models whose card (NAME.json) and weights file are both present.\n"
+            "        --dir DIR   scan DIR instead of the default folders (repeatable); the\n"
+            "                    defaults are each folder of $FAKESCOPE_MODELS (':'-separated)\n"
+            "                    and then the models/ folder of the source tree\n"
+            "        --json      print a JSON array of the cards, each with card_path and\n"
+            "                    weights_path added\n"
+            "        Cards that do not parse or whose weights are missing are skipped with a\n"
+            "        warning on stderr.\n"
+            "\n"
+            "import  Convert an original MesoNet Keras HDF5 weight file into DIR/NAME.safetensors\n"
+            "        and its card DIR/NAME.json.\n"
+            "        --arch ARCH         meso4 or mesoinception4 (checked against the file)\n"
+            "        -o, --output DIR    destination folder (created if needed)\n"
+            "        --name NAME         model name and file stem (default: the file's stem);\n"
+            "                            letters, digits, '.', '_', '-'\n"
+            "        --description TEXT  the card's description\n"
+            "        --force             replace existing files of the same name\n"
+            "        --json              print the card written\n"
+            "        The original files output P(real) (labels df=0, real=1): the card says\n"
+            "        \"output\": \"p_real\", so fakescope reports P(fake) = 1 - sigmoid. Metrics are\n"
+            "        left null until measured with `fakescope eval`. HDF5 files must be trusted.\n"
+            "\n"
+            "Exit status: 0 success, 1 the input or a file failed, 2 usage error.\n");
+}
+
+/* ---- list ------------------------------------------------------------------------------- */
+
+static int cmd_list(int argc, char **argv) {
+    static const struct option opts[] = {{"dir", required_argument, NULL, 'd'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *dirs[FS_REGISTRY_MAX_DIRS];
+    size_t ndirs = 0;
+    int json = 0, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "d:jh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            if (ndirs == FS_REGISTRY_MAX_DIRS) {
+                fprintf(stderr, "fakescope models list: at most %d --dir\n", FS_REGISTRY_MAX_DIRS);
+                return FS_EXIT_USAGE;
+            }
+            dirs[ndirs++] = optarg;
+            break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return FS_EXIT_OK;
+        default: usage(stderr); return FS_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fakescope models list: unexpected argument '%s'\n", argv[optind]);
+        return FS_EXIT_USAGE;
+    }
+    fs_registry *reg;
+    fs_msg m;
+    if (fs_registry_open(ndirs ? dirs : NULL, ndirs, &reg, &m)) {
+        fprintf(stderr, "fakescope models list: %s\n", m.text);
+        return FS_EXIT_INPUT;
+    }
+    int rc = FS_EXIT_OK;
+    size_t n = fs_registry_count(reg);
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < n; i++) {
+            const fs_model_entry *e = fs_registry_at(reg, i);
+            char *text = NULL;
+            json_t *card = NULL;
+            if (!fs_card_to_json(&e->card, &text, &m)) card = json_loads(text, 0, NULL);
+            free(text);
+            if (!card) {
+                rc = FS_EXIT_INPUT;
+                continue;
+            }
+            json_object_set_new(card, "card_path", json_string(e->card_path));
+            json_object_set_new(card, "weights_path", json_string(e->weights_path));
+            json_array_append_new(arr, card);
+        }
+        char *out = arr ? json_dumps(arr, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
+        if (out) {
+            puts(out);
+            free(out);
+        } else {
+            rc = FS_EXIT_INPUT;
+        }
+        json_decref(arr);
+    } else if (n == 0) {
+        printf("no models found in");
+        for (size_t i = 0; i < fs_registry_dir_count(reg); i++)
+            printf(" %s", fs_registry_dir(reg, i));
+        printf("%s\n", fs_registry_dir_count(reg) ? "" : " any folder (set FAKESCOPE_MODELS)");
+    } else {
+        printf("%-24s %-15s %-7s %-9s %-36s %s\n", "NAME", "ARCH", "OUTPUT", "ACCURACY", "ID",
+               "WEIGHTS");
+        for (size_t i = 0; i < n; i++) {
+            const fs_model_entry *e = fs_registry_at(reg, i);
+            char acc[16] = "-";
+            if (e->card.metrics.present)
+                snprintf(acc, sizeof acc, "%.4f", e->card.metrics.accuracy);
+            printf("%-24s %-15s %-7s %-9s %-36s %s\n", e->card.name, e->card.architecture,
+                   e->card.output, acc, e->card.id, e->weights_path);
+        }
+    }
+    fs_registry_free(reg);
+    return rc;
+}
+
+/* ---- import ----------------------------------------------------------------------------- */
+
+static void now_iso(char *buf, size_t cap) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The file's stem: "dir/Meso4_DF.h5" -> "Meso4_DF". */
+static void stem_of(const char *path, char *buf, size_t cap) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(buf, cap, "%s", base);
+    char *dot = strrchr(buf, '.');
+    if (dot && dot != buf) *dot = '\0';
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int cmd_import(int argc, char **argv) {
+    static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
+                                         {"output", required_argument, NULL, 'o'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"description", required_argument, NULL, 'D'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *arch = NULL, *dir = NULL, *name = NULL, *desc = NULL;
+    int force = 0, json = 0, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "a:o:n:D:fjh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a': arch = optarg; break;
+        case 'o': dir = optarg; break;
+        case 'n': name = optarg; break;
+        case 'D': desc = optarg; break;
+        case 'f': force = 1; break;
+        case 'j': json = 1; break;
+        case 'h': usage(stdout); return FS_EXIT_OK;
+        default: usage(stderr); return FS_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1 || !arch || !dir) {
+        fprintf(stderr, "fakescope models import: needs --arch ARCH, -o DIR and one FILE.h5\n"
+                        "(see fakescope models --help)\n");
+        return FS_EXIT_USAGE;
+    }
+    if (strcmp(arch, "meso4") && strcmp(arch, "mesoinception4")) {
+        fprintf(stderr, "fakescope models import: --arch must be meso4 or mesoinception4\n");
+        return FS_EXIT_USAGE;
+    }
+    const char *src = argv[optind];
+    char stem[FS_CARD_NAME_MAX * 4];
+    if (!name) {
+        stem_of(src, stem, sizeof stem);
+        name = stem;
+    }
+    if (!fs_card_name_valid(name)) {
+        fprintf(stderr,
+                "fakescope models import: name '%s' is not usable (1-%d of A-Z a-z 0-9 . _ -); "
+                "give --name\n",
+                name, FS_CARD_NAME_MAX);
+        return FS_EXIT_USAGE;
+    }
+    char wpath[MODELS_PATH_CAP], cpath[MODELS_PATH_CAP], wfile[sizeof stem + 16];
+    snprintf(wfile, sizeof wfile, "%s.safetensors", name);
+    if (snprintf(wpath, sizeof wpath, "%s/%s", dir, wfile) >= (int)sizeof wpath ||
+        snprintf(cpath, sizeof cpath, "%s/%s.json", dir, name) >= (int)sizeof cpath) {
+        fprintf(stderr, "fakescope models import: output path too long\n");
+        return FS_EXIT_USAGE;
+    }
+    if (!force && (exists(wpath) || exists(cpath))) {
+        fprintf(stderr, "fakescope models import: %s or %s exists (use --force to replace)\n",
+                wpath, cpath);
+        return FS_EXIT_INPUT;
+    }
+
+    fs_msg m;
+    fs_weights w;
+    if (fs_weights_import_keras(src, arch, &w, &m)) {
+        fprintf(stderr, "fakescope models import: %s\n", m.text);
+        return FS_EXIT_INPUT;
+    }
+    int rc = FS_EXIT_INPUT;
+    fs_card card = {0};
+    char *training = NULL, created[32], desc_buf[512];
+    if (fs_mkdirs(dir, &m) || fs_weights_save_safetensors(&w, wpath, &m) ||
+        fs_sha256_file(wpath, card.sha256, &m) || fs_uuid_v4(card.id, &m))
+        goto done;
+    const char *source = fs_weights_meta(&w, "source");
+    const char *kv = fs_weights_meta(&w, "keras_version");
+    const char *leaky = fs_weights_meta(&w, "dense_leaky");
+    json_t *tr = json_pack("{s:s, s:s, s:s, s:b, s:s}", "origin",
+                           "original MesoNet release (Afchar et al., 2018), trained with Keras",
+                           "source_file", source ? source : "", "keras_version", kv ? kv : "unknown",
+                           "dense_leaky", leaky && !strcmp(leaky, "true"), "data",
+                           "not recorded in the file; see the MesoNet paper");
+    training = tr ? json_dumps(tr, JSON_COMPACT) : NULL;
+    json_decref(tr);
+    if (!desc) {
+        snprintf(desc_buf, sizeof desc_buf,
+                 "MesoNet %s weights from the original Keras release (%s), imported as-is",
+                 strcmp(arch, "meso4") ? "MesoInception-4" : "Meso-4", source ? source : src);
+        desc = desc_buf;
+    }
+    now_iso(created, sizeof created);
+    /* Original files: sigmoid = P(class 1) = P(real), class 0 = df (the fake class). */
+    card.name = (char *)name;
+    card.description = (char *)desc;
+    card.architecture = (char *)arch;
+    card.labels[0] = "df";
+    card.labels[1] = "real";
+    card.fake_label = "df";
+    card.output = "p_real";
+    card.input_width = card.input_height = 256;
+    card.preprocessing = "rgb/255";
+    card.training_json = training;
+    card.metrics_note = "not measured yet: run fakescope eval on a held-out set";
+    card.weights = wfile;
+    card.source = (char *)(source ? source : src);
+    card.created = created;
+    if (fs_card_save(&card, cpath, &m)) {
+        unlink(wpath); /* a weights file without its card would be skipped anyway */
+        goto done;
+    }
+    rc = FS_EXIT_OK;
+    if (json) {
+        char *text;
+        if (!fs_card_to_json(&card, &text, &m)) {
+            puts(text);
+            free(text);
+        }
+    } else {
+        printf("imported %s as %s model '%s' (id %s)\n  weights %s\n  card    %s\n", src, arch,
+               name, card.id, wpath, cpath);
+    }
+done:
+    if (rc) fprintf(stderr, "fakescope models import: %s\n", m.text);
+    free(training);
+    fs_weights_free(&w);
+    return rc;
+}
+
+int fs_cli_models(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return FS_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return FS_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "list")) return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import")) return cmd_import(argc - 1, argv + 1);
+    fprintf(stderr, "fakescope models: unknown action '%s' (list, import)\n\n", argv[1]);
+    usage(stderr);
+    return FS_EXIT_USAGE;
+}
