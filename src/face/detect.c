@@ -192,8 +192,16 @@ typedef struct lbp_opt {
     int ofs[16]; /* the 4x4 grid of corners of the 3x3 blocks, row by row */
 } lbp_opt;
 
+/* A depth-1 Haar tree with its feature and both leaf values resolved: the common case
+ * (frontalface_default), evaluated without the general tree walk. */
+typedef struct stump {
+    const haar_opt *f;
+    float threshold, left, right;
+} stump;
+
 typedef struct scan {
     const fs_cascade *c;
+    stump *stumps; /* non-NULL when every tree of a Haar cascade is a single split */
     int stride;
     const uint32_t *sum, *sqsum, *tilted;
     haar_opt *haar;
@@ -239,6 +247,19 @@ static int run_window(const scan *S, int x, int y) {
         if (!(nf > 0.)) return -1;
         vnf = (float)(1. / sqrt(nf));
         if (!(S->norm_area * vnf < VARIANCE_MIN_RATIO)) return -1;
+    }
+    if (S->stumps) {
+        const stump *sp = S->stumps;
+        for (int si = 0; si < c->stage_count; si++) {
+            const fs_cascade_stage *st = &c->stages[si];
+            double sum = 0;
+            for (const stump *end = sp + st->tree_count; sp < end; sp++) {
+                float v = haar_value(sp->f, ps, pt) * vnf;
+                sum += v < sp->threshold ? sp->left : sp->right;
+            }
+            if (sum < st->threshold) return -si;
+        }
+        return 1;
     }
     for (int si = 0; si < c->stage_count; si++) {
         const fs_cascade_stage *st = &c->stages[si];
@@ -296,6 +317,21 @@ static fs_err prepare_features(scan *S) {
             }
         }
         corner_ofs(S->nofs, 1, 1, c->win_w - 2, c->win_h - 2, S->stride);
+        int all_stumps = 1;
+        for (int i = 0; i < c->tree_count && all_stumps; i++) all_stumps = c->trees[i].node_count == 1;
+        if (all_stumps) {
+            S->stumps = malloc(sizeof *S->stumps * (size_t)c->tree_count);
+            if (!S->stumps) return FS_ERR_NOMEM;
+            for (int i = 0; i < c->tree_count; i++) {
+                const fs_cascade_tree *t = &c->trees[i];
+                const fs_cascade_node *nd = &c->nodes[t->first_node];
+                /* a stump's children are both leaves (<= 0), checked by the loader */
+                assert(nd->left <= 0 && nd->right <= 0);
+                S->stumps[i] = (stump){&S->haar[nd->feature], nd->threshold,
+                                       c->leaves[t->first_leaf - nd->left],
+                                       c->leaves[t->first_leaf - nd->right]};
+            }
+        }
         S->norm_area = (double)(c->win_w - 2) * (c->win_h - 2);
     } else {
         S->lbp = calloc((size_t)c->feature_count, sizeof *S->lbp);
@@ -407,7 +443,7 @@ fs_err fs_face_candidates(const fs_cascade *c, const uint8_t *gray, int w, int h
             }
     }
 done:
-    free(scales), free(level), free(sum), free(sqsum), free(tilted), free(S.haar), free(S.lbp);
+    free(scales), free(level), free(sum), free(sqsum), free(tilted), free(S.haar), free(S.lbp), free(S.stumps);
     if (err) {
         free(found.v);
         return err;
