@@ -461,6 +461,14 @@ static int similar(fs_box a, fs_box b, double eps) {
            abs(a.x + a.w - b.x - b.w) <= delta && abs(a.y + a.h - b.y - b.h) <= delta;
 }
 
+static int by_left_edge(const void *pa, const void *pb, void *ctx) {
+    const fs_box *rects = ctx;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int xa = rects[a].x, xb = rects[b].x;
+    if (xa != xb) return xa < xb ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
 static size_t find_root(size_t *parent, size_t i) {
     while (parent[i] != i) {
         parent[i] = parent[parent[i]];
@@ -481,13 +489,21 @@ long fs_face_group(const fs_box *rects, size_t n, int group_threshold, double ep
         free(parent), free(label), free(acc);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) parent[i] = i;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (similar(rects[i], rects[j], eps)) {
-                size_t a = find_root(parent, i), b = find_root(parent, j);
-                if (a != b) parent[a < b ? b : a] = a < b ? a : b;
+    /* Connected components of the similarity graph. Similar rectangles have left edges within
+     * eps * (w + h) / 2 of each other (bounded by either one's own size), so a sweep over the
+     * rectangles sorted by x compares only near neighbours instead of all n^2 pairs; the
+     * components, and so the result, are the same. label[] holds the sorted order here. */
+    for (size_t i = 0; i < n; i++) parent[i] = i, label[i] = i;
+    qsort_r(label, n, sizeof *label, by_left_edge, (void *)rects);
+    for (size_t a = 0; a < n; a++) {
+        const fs_box ra = rects[label[a]];
+        double reach = eps * ((double)ra.w + ra.h) * 0.5;
+        for (size_t b = a + 1; b < n && rects[label[b]].x - ra.x <= reach; b++)
+            if (similar(ra, rects[label[b]], eps)) {
+                size_t r1 = find_root(parent, label[a]), r2 = find_root(parent, label[b]);
+                if (r1 != r2) parent[r1 < r2 ? r2 : r1] = r1 < r2 ? r1 : r2;
             }
+    }
     /* classes numbered by first member, as OpenCV's partition does */
     size_t nclasses = 0;
     for (size_t i = 0; i < n; i++) label[i] = SIZE_MAX;
