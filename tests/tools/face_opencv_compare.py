@@ -78,7 +78,7 @@ def datasets(data, quick, frames_per_video, tmp):
     dvids = sorted(glob.glob(os.path.join(data, "dfdc/videos/*/*.mp4")))
     fvids = sorted(glob.glob(os.path.join(data, "ffpp-c40/*/*/*.mp4")))
     if quick:
-        frames, dvids, fvids = frames[-1:], dvids[:1], fvids[:2]
+        frames, dvids, fvids = frames[-1:], dvids[:1], fvids[:1]
     sets.append(("mesonet/test_images", mesonet))
     sets.append(("dfdc/frames", frames))
     for name, vids in (("dfdc/videos", dvids), ("ffpp-c40", fvids)):
