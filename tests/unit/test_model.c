@@ -1,0 +1,245 @@
+/* Architectures and networks: the weight table check, the fused forward against the reference
+ * forward on random weights (both kernel paths, 1 and 2 threads, odd batches), plan reuse
+ * without allocation, feature-map activations, and, when the shared data is there, the four
+ * original Keras MesoNet files against the reference outputs. */
+#include "fs_test.h"
+#include "fakescope/model.h"
+
+#include <malloc.h>
+#include <math.h>
+#include <strings.h>
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+static float frand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((rng >> 40) / (double)(1 << 24)) * 2.0f - 1.0f;
+}
+
+/* Builds weights for arch with random values of a sensible scale, filled directly into the
+ * public struct (freed by free_weights). */
+static void random_weights(const fs_arch *a, int leaky, fs_weights *w) {
+    memset(w, 0, sizeof *w);
+    w->items = calloc(a->n_tensors + 1, sizeof *w->items);
+    w->count = w->cap = a->n_tensors;
+    for (size_t i = 0; i < a->n_tensors; i++) {
+        const fs_arch_tensor *t = &a->tensors[i];
+        fs_weight *it = &w->items[i];
+        it->name = strdup(t->name);
+        it->ndim = t->ndim;
+        it->count = 1;
+        for (int d = 0; d < t->ndim; d++) it->shape[d] = t->shape[d], it->count *= t->shape[d];
+        it->data = malloc((size_t)it->count * sizeof(float));
+        int fan_in = t->ndim == 4 ? (int)(t->shape[1] * t->shape[2] * t->shape[3])
+                                  : t->ndim == 2 ? (int)t->shape[1] : 1;
+        const char *n = t->name;
+        for (int64_t j = 0; j < it->count; j++) {
+            float r = frand();
+            if (strstr(n, "running_var")) r = 0.5f + 0.5f * fabsf(r);
+            else if (strstr(n, "bn") && strstr(n, ".weight")) r = 0.8f + 0.4f * fabsf(r);
+            else if (strstr(n, "running_mean") || strstr(n, ".bias")) r *= 0.1f;
+            else r *= sqrtf(6.0f / (float)fan_in);
+            it->data[j] = r;
+        }
+    }
+    w->meta_keys = calloc(2, sizeof(char *));
+    w->meta_values = calloc(2, sizeof(char *));
+    w->meta_keys[0] = strdup("arch"), w->meta_values[0] = strdup(a->name);
+    w->meta_keys[1] = strdup("dense_leaky"), w->meta_values[1] = strdup(leaky ? "true" : "false");
+    w->meta_count = 2;
+}
+
+static void free_weights(fs_weights *w) {
+    for (size_t i = 0; i < w->count; i++) free(w->items[i].name), free(w->items[i].data);
+    for (size_t i = 0; i < w->meta_count; i++) free(w->meta_keys[i]), free(w->meta_values[i]);
+    free(w->items), free(w->meta_keys), free(w->meta_values);
+    memset(w, 0, sizeof *w);
+}
+
+static float *random_images(const fs_arch *a, int n) {
+    size_t count = (size_t)n * a->input_h * a->input_w * a->input_c;
+    float *x = malloc(count * sizeof(float));
+    for (size_t i = 0; i < count; i++) x[i] = (frand() + 1.0f) * 0.5f; /* [0, 1) as pixels */
+    return x;
+}
+
+static void arch_table_and_validation(void **state) {
+    (void)state;
+    const fs_arch *m4 = fs_arch_find("meso4"), *mi = fs_arch_find("MesoInception4");
+    assert_non_null(m4), assert_non_null(mi);
+    assert_ptr_equal(fs_arch_find("mesoinception"), mi);
+    assert_null(fs_arch_find("resnet"));
+    assert_int_equal(m4->input_h, 256), assert_int_equal(m4->n_conv_layers, 4);
+    assert_int_equal(mi->n_conv_layers, 16);
+    assert_int_equal(m4->conv_layers[1].filters, 8), assert_int_equal(m4->conv_layers[1].kh, 5);
+    /* the figures the benchmark quotes: 0.120 and 0.114 GFLOP per image */
+    assert_float_equal(fs_arch_flops(m4) / 1e9, 0.120, 0.0015);
+    assert_float_equal(fs_arch_flops(mi) / 1e9, 0.114, 0.0015);
+    size_t n = 0;
+    for (const fs_arch *const *a = fs_arch_list(); *a; a++) n++;
+    assert_int_equal(n, 2);
+
+    fs_weights w;
+    fs_msg m;
+    random_weights(m4, 0, &w);
+    assert_int_equal(fs_arch_validate(m4, &w, &m), FS_OK);
+    assert_int_equal(fs_arch_validate(mi, &w, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "MesoInception4"));
+    /* wrong shape */
+    w.items[2].shape[0] = 7;
+    assert_int_equal(fs_arch_validate(m4, &w, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "bn1.weight has shape [7], expected [8]"));
+    w.items[2].shape[0] = 8;
+    /* missing (dense2.bias is last), then unexpected */
+    w.count--;
+    assert_int_equal(fs_arch_validate(m4, &w, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "dense2.bias [1] is missing"));
+    w.count++;
+    free(w.items[0].name);
+    w.items[0].name = strdup("conv0.weight");
+    assert_int_equal(fs_arch_validate(m4, &w, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "conv1.weight"));
+    fs_net *net;
+    assert_int_equal(fs_net_create(&w, NULL, &net, &m), FS_ERR_FORMAT);
+    assert_null(net);
+    assert_int_equal(fs_net_create(&w, "vgg", &net, &m), FS_ERR_NOTFOUND);
+    free_weights(&w);
+}
+
+static double rel(double a, double b) { return fabs(a - b) / fmax(1.0, fabs(b)); }
+
+/* The fused, planned forward equals the reference forward, for every combination of kernel
+ * path, thread count and batch split. */
+static void check_arch(const char *name, int leaky) {
+    const fs_arch *a = fs_arch_find(name);
+    fs_weights w;
+    random_weights(a, leaky, &w);
+    fs_net *net;
+    fs_msg m;
+    assert_int_equal(fs_net_create(&w, NULL, &net, &m), FS_OK);
+    free_weights(&w); /* the net keeps its own copy */
+    assert_int_equal(fs_net_dense_leaky(net), leaky);
+    enum { B = 3 };
+    float *x = random_images(a, B);
+    size_t img = (size_t)a->input_h * a->input_w * a->input_c;
+    float ref_raw[B], ref_logit[B];
+    for (int b = 0; b < B; b++)
+        assert_int_equal(fs_net_forward_ref(net, x + b * img, &ref_raw[b], &ref_logit[b], &m), FS_OK);
+    for (int portable = 0; portable <= 1; portable++)
+        for (int threads = 1; threads <= 2; threads++) {
+            fs_net_opts o = {.threads = threads, .max_batch = B, .portable = portable};
+            fs_net_ctx *ctx;
+            assert_int_equal(fs_net_ctx_create(net, &o, &ctx, &m), FS_OK);
+            float raw[B], logit[B];
+            for (int batch = 1; batch <= B; batch += 2) {
+                assert_int_equal(fs_net_forward(ctx, x, batch, raw, logit, &m), FS_OK);
+                for (int b = 0; b < batch; b++) {
+                    if (rel(logit[b], ref_logit[b]) > 1e-4)
+                        fail_msg("%s portable=%d threads=%d batch=%d image %d: logit %.6f vs reference %.6f",
+                                 name, portable, threads, batch, b, logit[b], ref_logit[b]);
+                    assert_float_equal(raw[b], fs_nn_sigmoid(logit[b]), 1e-7);
+                }
+            }
+            assert_int_equal(fs_net_forward(ctx, x, B + 1, raw, logit, &m), FS_ERR_INVALID);
+            assert_int_equal(fs_net_forward(ctx, x, 0, raw, logit, &m), FS_ERR_INVALID);
+            fs_net_ctx_free(ctx);
+        }
+    /* the logits must depend on the input: two different images, two different answers */
+    assert_true(fabs(ref_logit[0] - ref_logit[1]) > 1e-6);
+    free(x);
+    fs_net_free(net);
+}
+
+static void meso4_fused_equals_reference(void **state) {
+    (void)state;
+    check_arch("meso4", 0);
+    check_arch("meso4", 1);
+}
+
+static void mesoinception4_fused_equals_reference(void **state) {
+    (void)state;
+    check_arch("mesoinception4", 1);
+}
+
+static void plan_reuse_is_stable_and_does_not_allocate(void **state) {
+    (void)state;
+    const fs_arch *a = fs_arch_find("mesoinception4");
+    fs_weights w;
+    random_weights(a, 1, &w);
+    fs_net *net;
+    assert_int_equal(fs_net_create(&w, NULL, &net, NULL), FS_OK);
+    free_weights(&w);
+    fs_net_opts o = {.threads = 2, .max_batch = 4};
+    fs_net_ctx *ctx;
+    assert_int_equal(fs_net_ctx_create(net, &o, &ctx, NULL), FS_OK);
+    assert_true(fs_net_ctx_bytes(ctx) > 0);
+    float *x = random_images(a, 4);
+    float r1[4], r2[4], r3[4];
+    assert_int_equal(fs_net_forward(ctx, x, 4, r1, NULL, NULL), FS_OK);
+    struct mallinfo2 before = mallinfo2();
+    assert_int_equal(fs_net_forward(ctx, x, 4, r2, NULL, NULL), FS_OK);
+    assert_int_equal(fs_net_forward(ctx, x, 1, r3, NULL, NULL), FS_OK);
+    struct mallinfo2 after = mallinfo2();
+    assert_int_equal(before.uordblks, after.uordblks); /* no heap growth in the hot path */
+    assert_memory_equal(r1, r2, sizeof r1);            /* bit-identical on reuse */
+    assert_memory_equal(r1, r3, sizeof(float));        /* row split == whole image */
+    free(x);
+    fs_net_ctx_free(ctx);
+    fs_net_free(net);
+}
+
+static void activations_of_conv_layers(void **state) {
+    (void)state;
+    const fs_arch *a = fs_arch_find("meso4");
+    fs_weights w;
+    random_weights(a, 0, &w);
+    fs_net *net;
+    assert_int_equal(fs_net_create(&w, "meso4", &net, NULL), FS_OK);
+    float *x = random_images(a, 1);
+    fs_tensor t;
+    fs_msg m;
+    assert_int_equal(fs_net_activation(net, x, "conv2", &t, &m), FS_OK);
+    assert_int_equal(t.h, 128), assert_int_equal(t.w, 128), assert_int_equal(t.c, 8);
+    for (size_t i = 0; i < fs_tensor_count(&t); i++) assert_true(t.data[i] >= 0); /* after ReLU */
+    fs_tensor_free(&t);
+    /* conv1's activation is conv + bias + ReLU of the input itself */
+    assert_int_equal(fs_net_activation(net, x, "conv1", &t, &m), FS_OK);
+    const fs_weight *cw = &w.items[0], *cb = &w.items[1];
+    assert_string_equal(cw->name, "conv1.weight");
+    int yx[3][2] = {{0, 0}, {100, 37}, {255, 255}};
+    for (int i = 0; i < 3; i++)
+        for (int co = 0; co < 8; co++) {
+            int y = yx[i][0], xx = yx[i][1];
+            double acc = cb->data[co];
+            for (int ci = 0; ci < 3; ci++)
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        int iy = y - 1 + ky, ix = xx - 1 + kx;
+                        if (iy < 0 || iy > 255 || ix < 0 || ix > 255) continue;
+                        acc += cw->data[((co * 3 + ci) * 3 + ky) * 3 + kx] * x[(iy * 256 + ix) * 3 + ci];
+                    }
+            assert_float_equal(FS_AT(&t, 0, y, xx, co), acc > 0 ? acc : 0, 1e-5);
+        }
+    fs_tensor_free(&t);
+    for (size_t i = 0; i < a->n_conv_layers; i++) {
+        assert_int_equal(fs_net_activation(net, x, a->conv_layers[i].name, &t, &m), FS_OK);
+        assert_int_equal(t.h, a->conv_layers[i].out_h);
+        assert_int_equal(t.c, a->conv_layers[i].filters);
+        fs_tensor_free(&t);
+    }
+    assert_int_equal(fs_net_activation(net, x, "dense1", &t, &m), FS_ERR_NOTFOUND);
+    assert_null(t.data);
+    free(x);
+    free_weights(&w);
+    fs_net_free(net);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(arch_table_and_validation),
+        cmocka_unit_test(meso4_fused_equals_reference),
+        cmocka_unit_test(mesoinception4_fused_equals_reference),
+        cmocka_unit_test(plan_reuse_is_stable_and_does_not_allocate),
+        cmocka_unit_test(activations_of_conv_layers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
