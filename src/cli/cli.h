@@ -15,6 +15,7 @@ typedef struct fs_cli_command {
 } fs_cli_command;
 
 /* Subcommands, one file each in src/cli/. */
+int fs_cli_scan(int argc, char **argv);
 int fs_cli_models(int argc, char **argv); /* models.c */
 int fs_cli_bench(int argc, char **argv);
 int fs_cli_faces(int argc, char **argv);

@@ -9,6 +9,7 @@ static const fs_cli_command commands[] = {
     {"models", "list model cards, import the original MesoNet Keras weights", fs_cli_models},
     {"bench", "forward-pass throughput of a network, and the FMA peak", fs_cli_bench},
     {"faces", "find faces in images with an OpenCV cascade", fs_cli_faces},
+    {"scan", "judge videos and images face by face with one or more models", fs_cli_scan},
     {NULL, NULL, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
