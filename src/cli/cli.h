@@ -4,6 +4,8 @@
 #ifndef FS_CLI_H
 #define FS_CLI_H
 
+#include <stddef.h>
+
 #define FS_EXIT_OK 0
 #define FS_EXIT_INPUT 1
 #define FS_EXIT_USAGE 2
@@ -19,5 +21,11 @@ int fs_cli_scan(int argc, char **argv);
 int fs_cli_models(int argc, char **argv); /* models.c */
 int fs_cli_bench(int argc, char **argv);
 int fs_cli_faces(int argc, char **argv);
+int fs_cli_serve(int argc, char **argv); /* serve.c */
+int fs_cli_keys(int argc, char **argv);  /* keys.c */
+
+/* The data directory when neither --data nor FAKESCOPE_DATA is given:
+ * $HOME/.local/share/fakescope (serve.c). Writes into buf and returns it. */
+const char *fs_cli_default_data_dir(char *buf, size_t cap);
 
 #endif

@@ -10,6 +10,8 @@ static const fs_cli_command commands[] = {
     {"bench", "forward-pass throughput of a network, and the FMA peak", fs_cli_bench},
     {"faces", "find faces in images with an OpenCV cascade", fs_cli_faces},
     {"scan", "judge videos and images face by face with one or more models", fs_cli_scan},
+    {"serve", "run the HTTP API server", fs_cli_serve},
+    {"keys", "create, list and revoke API keys", fs_cli_keys},
     {NULL, NULL, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

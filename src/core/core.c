@@ -142,8 +142,12 @@ fs_err fs_read_file(const char *path, size_t max_bytes, uint8_t **data, size_t *
 }
 
 fs_err fs_write_file(const char *path, const void *data, size_t len, fs_msg *msg) {
+    /* The temporary name is unique per process, thread and call, so concurrent writers of the
+     * same path never share (and truncate) one temporary file: the last rename wins whole. */
+    static atomic_ulong counter;
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d.%ld.%lu", path, (int)getpid(), (long)gettid(),
+                 atomic_fetch_add(&counter, 1)) >= (int)sizeof tmp)
         return fs_fail(msg, FS_ERR_INVALID, "path too long: %s", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return fs_fail(msg, FS_ERR_IO, "%s: %s", tmp, strerror(errno));

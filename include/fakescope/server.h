@@ -1,0 +1,131 @@
+/* server: fakescope's HTTP front door on libmicrohttpd: routing, request context, body and
+ * multipart handling with size limits, JSON and file responses, request ids, access log, auth,
+ * metrics and graceful shutdown. API dialects (one source file each in src/server/) register
+ * routes and translate between their wire format and the core; no inference happens here.
+ *
+ * Threads: libmicrohttpd runs an internal epoll loop with a pool of `workers` threads; a
+ * handler runs on one of them and may block (inference) up to its deadline. The server, its
+ * store and metrics are shared read-mostly; a fs_req belongs to one thread.
+ *
+ * Every answer carries a Request-Id header and produces one stderr log line:
+ *   METHOD PATH STATUS BYTES MS id=REQUEST_ID     (never credentials, never the query string) */
+#ifndef FAKESCOPE_SERVER_H
+#define FAKESCOPE_SERVER_H
+
+#include <jansson.h>
+
+#include "fakescope/core.h"
+#include "fakescope/http.h"
+#include "fakescope/metrics.h"
+#include "fakescope/store.h"
+
+/* Limits and defaults, overridable through fs_server_config. */
+#define FS_SERVER_DEFAULT_PORT 8080
+#define FS_SERVER_DEFAULT_HOST "127.0.0.1"
+#define FS_SERVER_DEFAULT_MAX_BODY ((size_t)16 << 20) /* 16 MiB */
+#define FS_SERVER_DEFAULT_TIMEOUT_S 120               /* per-request deadline */
+#define FS_SERVER_IDLE_TIMEOUT_S 30                   /* MHD connection inactivity timeout */
+#define FS_SERVER_MAX_WORKERS 256
+#define FS_SERVER_SHUTDOWN_GRACE_MS 30000
+#define FS_SERVER_MAX_FORM_FIELDS 64
+
+typedef struct fs_server_config {
+    const char *host;          /* address to bind, IPv4 dotted quad or IPv6 literal */
+    int port;                  /* 0 picks a free port; fs_server_port tells which */
+    int workers;               /* request threads; 0 means one per CPU */
+    size_t max_body;           /* largest request body accepted, bytes */
+    int request_timeout_s;     /* deadline handlers check through fs_req_expired */
+    const char *data_dir;      /* the store's directory */
+    const char *dataset_dir;   /* images the explorer dialect serves (may be NULL) */
+    const char *models_dir;    /* trained models (may be NULL) */
+    const char *web_dir;       /* static files served at / (NULL: none) */
+    const char *openapi_path;  /* served at GET /openapi.yaml (NULL: 404) */
+    int allow_private_urls;    /* let imageUrl fetches reach private addresses */
+    int require_key_for_explorer;
+} fs_server_config;
+
+void fs_server_config_defaults(fs_server_config *cfg);
+
+typedef struct fs_server fs_server;
+typedef struct fs_req fs_req;
+/* A route handler: reads the request, answers with exactly one fs_reply_* call. A handler that
+ * returns without answering produces a 500. */
+typedef void (*fs_handler)(fs_req *req);
+
+/* Creates a server (not yet listening) with the infrastructure routes registered: GET /healthz,
+ * GET /metrics, GET /openapi.yaml, the admin keys API and, when web_dir is set, static files.
+ * The store is borrowed and must outlive the server. cfg's strings are copied. */
+fs_err fs_server_create(const fs_server_config *cfg, fs_store *store, fs_server **out, fs_msg *msg);
+/* Registers a route (before fs_server_start). See fakescope/http.h for pattern syntax. */
+fs_err fs_server_route(fs_server *s, const char *method, const char *pattern, const char *name,
+                       fs_handler handler, fs_msg *msg);
+/* Binds and starts serving. */
+fs_err fs_server_start(fs_server *s, fs_msg *msg);
+/* The bound port (useful after port 0). */
+int fs_server_port(const fs_server *s);
+const fs_server_config *fs_server_config_of(const fs_server *s);
+fs_store *fs_server_store(fs_server *s);
+fs_metrics *fs_server_metrics(fs_server *s);
+/* Stops accepting connections, lets requests in flight finish for up to grace_ms, then stops.
+ * Returns the number of requests still running when the grace period ended (0 normally). */
+int fs_server_shutdown(fs_server *s, int grace_ms);
+/* Frees a server (shutting it down first if needed). */
+void fs_server_free(fs_server *s);
+
+/* ---- the request, as a handler sees it (all strings borrowed, valid during the call) ---- */
+fs_server *fs_req_server(fs_req *r);
+const char *fs_req_method(const fs_req *r);
+const char *fs_req_path(const fs_req *r);
+const char *fs_req_id(const fs_req *r);
+const char *fs_req_route(const fs_req *r);                    /* route name */
+const char *fs_req_param(const fs_req *r, const char *name);  /* path parameter */
+const char *fs_req_header(fs_req *r, const char *name);       /* case-insensitive */
+const char *fs_req_query(fs_req *r, const char *name);        /* decoded query argument */
+const uint8_t *fs_req_body(const fs_req *r, size_t *len);     /* raw body; empty for multipart */
+/* The body parsed as JSON (cached; borrowed). NULL with msg filled when it is not JSON. */
+json_t *fs_req_json(fs_req *r, fs_msg *msg);
+/* Milliseconds left before the request's deadline (negative once passed). */
+double fs_req_remaining_ms(const fs_req *r);
+int fs_req_expired(const fs_req *r);
+
+typedef struct fs_form_field {
+    char *name;
+    char *filename;     /* NULL for a plain field */
+    char *content_type; /* NULL when the client sent none */
+    uint8_t *data;      /* NUL-terminated for convenience; len excludes the NUL */
+    size_t len;
+} fs_form_field;
+/* multipart/form-data or urlencoded fields, in arrival order. */
+size_t fs_req_form_count(const fs_req *r);
+const fs_form_field *fs_req_form_at(const fs_req *r, size_t i);
+const fs_form_field *fs_req_form(const fs_req *r, const char *name); /* first with that name */
+
+/* ---- answers ---- */
+/* JSON body; steals the reference to body. */
+void fs_reply_json(fs_req *r, unsigned status, json_t *body);
+/* Bytes copied into the response. */
+void fs_reply_bytes(fs_req *r, unsigned status, const char *content_type, const void *data, size_t len);
+/* {"error": {"code": code, "message": ..., "request_id": ...}} */
+void fs_reply_error(fs_req *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* A file streamed from disk (content type from its extension when content_type is NULL).
+ * Answers 404 itself when the file cannot be opened. */
+void fs_reply_file(fs_req *r, const char *path, const char *content_type);
+/* A file below root named by rel (a route's tail parameter), through fs_static_resolve:
+ * 403 for a path that tries to leave root, 404 when absent, else the file. For /media/...,
+ * web/ and any other folder a dialect serves. */
+void fs_reply_static(fs_req *r, const char *root, const char *rel);
+/* Adds a header to the answer; call after fs_reply_*. */
+void fs_reply_header(fs_req *r, const char *name, const char *value);
+/* Maps an fs_err to the HTTP status dialects use by default (FS_ERR_LIMIT -> 413, ...). */
+unsigned fs_http_status_for(fs_err err);
+
+/* ---- auth ---- */
+/* Extracts credentials (see fs_credentials_parse; body_token from the dialect, may be NULL). */
+fs_cred_source fs_req_credentials(fs_req *r, const char *body_token, char *out, size_t cap);
+/* Verifies the request's key. On success returns FS_OK and fills info (may be NULL). On
+ * failure answers 401 (missing, unknown or revoked key) or 403 (need_admin but not admin) and
+ * returns FS_ERR_AUTH: the handler must then return without replying again. */
+fs_err fs_req_authenticate(fs_req *r, const char *body_token, int need_admin, fs_key_info *info);
+
+#endif

@@ -1,0 +1,146 @@
+/* store: fakescope's persistent state: SQLite (WAL) tables for models, API keys, media, results
+ * and tasks, plus a content-addressed blob folder. One interface so another database can go
+ * behind it later; the SQL is kept portable.
+ *
+ * Layout of a data directory:  DIR/fakescope.db (+ -wal, -shm)   DIR/blobs/ab/cdef...
+ *
+ * Durability: journal_mode=WAL with synchronous=FULL. NORMAL would already survive kill -9 (a
+ * commit in WAL mode has reached the OS before it returns), but could lose the last commits on
+ * power loss; FULL fsyncs the WAL on each commit, so "a committed result is there after
+ * restart" holds for machine crashes too. Our writes are few (keys, results, task state), so the
+ * extra fsync is cheap.
+ *
+ * Threads: one connection guarded by a mutex; every function may be called from any thread.
+ * SQLite serialises writers anyway and our queries are short; a pool can replace the mutex
+ * without changing this interface.
+ *
+ * Ownership: fs_store_open creates, fs_store_close releases. Lists and strings returned through
+ * out-parameters are malloc'd and freed by the caller with free() (lists: one free). */
+#ifndef FAKESCOPE_STORE_H
+#define FAKESCOPE_STORE_H
+
+#include "fakescope/core.h"
+#include "fakescope/sha256.h"
+
+typedef struct fs_store fs_store;
+
+#define FS_STORE_BUSY_TIMEOUT_MS 5000
+#define FS_STORE_DB_NAME "fakescope.db"
+
+/* Opens (creating if needed) DIR, its database and blob folder, and applies pending migrations,
+ * each in its own transaction. Reopening an up-to-date store changes nothing. */
+fs_err fs_store_open(const char *data_dir, fs_store **out, fs_msg *msg);
+void fs_store_close(fs_store *s);
+const char *fs_store_dir(const fs_store *s);
+/* Number of migrations applied (the schema version). */
+int fs_store_schema_version(fs_store *s);
+/* Number of migrations compiled into this binary. */
+int fs_store_schema_latest(void);
+
+/* ---- API keys: the secret is shown once; only its SHA-256 is stored ---- */
+#define FS_KEY_PREFIX "fsk_"
+#define FS_KEY_SECRET_BYTES 32                       /* from getrandom */
+#define FS_KEY_SECRET_LEN (4 + 2 * FS_KEY_SECRET_BYTES) /* "fsk_" + 64 hex */
+#define FS_KEY_DISPLAY_LEN 12                        /* "fsk_" + 8 hex, shown in lists */
+#define FS_KEY_NAME_MAX 128
+
+typedef struct fs_key_info {
+    int64_t id;
+    char name[FS_KEY_NAME_MAX + 1];
+    char prefix[FS_KEY_DISPLAY_LEN + 1];
+    int64_t created;    /* unix seconds */
+    int64_t revoked_at; /* unix seconds, 0 while valid */
+    int is_admin;
+} fs_key_info;
+
+/* Creates a key named name (1..FS_KEY_NAME_MAX printable bytes). Writes the secret into
+ * secret (FS_KEY_SECRET_LEN + 1 bytes) and the row into info (either may be NULL). */
+fs_err fs_store_key_create(fs_store *s, const char *name, int is_admin, fs_key_info *info,
+                           char secret[FS_KEY_SECRET_LEN + 1], fs_msg *msg);
+/* All keys, oldest first, revoked ones included. Caller frees *keys. */
+fs_err fs_store_key_list(fs_store *s, fs_key_info **keys, size_t *n, fs_msg *msg);
+/* Marks a key revoked. FS_ERR_NOTFOUND if no such id; revoking twice keeps the first time. */
+fs_err fs_store_key_revoke(fs_store *s, int64_t id, fs_msg *msg);
+/* Checks a presented secret: FS_OK and the key's row when it names a valid, unrevoked key;
+ * FS_ERR_AUTH otherwise (unknown, malformed or revoked: the message says which). Hashes are
+ * compared in constant time. */
+fs_err fs_store_key_verify(fs_store *s, const char *secret, fs_key_info *info, fs_msg *msg);
+/* Number of keys ever created (revoked included). */
+fs_err fs_store_key_count(fs_store *s, int64_t *n, fs_msg *msg);
+/* 1 when the SHA-256 of secret equals the 64-hex digest hash_hex; constant time in the secret. */
+int fs_key_hash_matches(const char *hash_hex, const char *secret);
+
+/* ---- blobs: DIR/blobs/ab/cdef... named by the SHA-256 of their bytes ---- */
+/* Stores bytes (atomically; an existing blob is kept) and writes its hex digest into hex. */
+fs_err fs_store_blob_put(fs_store *s, const void *data, size_t len, char hex[FS_SHA256_HEX],
+                         fs_msg *msg);
+/* Reads a blob and checks its digest: FS_ERR_NOTFOUND if absent, FS_ERR_FORMAT if the file no
+ * longer hashes to its name, FS_ERR_INVALID for a malformed hex name. Caller frees *data. */
+fs_err fs_store_blob_get(fs_store *s, const char *hex, size_t max_bytes, uint8_t **data,
+                         size_t *len, fs_msg *msg);
+/* Path of a blob (whether or not it exists); FS_ERR_INVALID for a malformed hex name. */
+fs_err fs_store_blob_path(const fs_store *s, const char *hex, char *path, size_t cap, fs_msg *msg);
+
+/* ---- media: one row per distinct content ---- */
+typedef struct fs_media_info {
+    char sha256[FS_SHA256_HEX];
+    int64_t size;
+    char mime[96];
+    char blob_path[1024];
+    int64_t created;
+} fs_media_info;
+/* Stores bytes as a blob and records them (idempotent: the same bytes give the same row). */
+fs_err fs_store_media_put(fs_store *s, const void *data, size_t len, const char *mime,
+                          fs_media_info *info, fs_msg *msg);
+fs_err fs_store_media_get(fs_store *s, const char *sha256, fs_media_info *info, fs_msg *msg);
+
+/* ---- results: JSON keyed by (media sha256, settings key); the last write wins ---- */
+fs_err fs_store_result_put(fs_store *s, const char *sha256, const char *settings,
+                           const char *json, fs_msg *msg);
+/* FS_ERR_NOTFOUND when absent. Caller frees *json. */
+fs_err fs_store_result_get(fs_store *s, const char *sha256, const char *settings, char **json,
+                           fs_msg *msg);
+
+/* ---- models ---- */
+typedef struct fs_model_row {
+    char id[64];
+    char name[128];
+    char arch[64];
+    char *card_json;     /* owned by the row; fs_model_rows_free releases it */
+    char weights_path[1024];
+    char weights_sha256[FS_SHA256_HEX];
+    int64_t created;
+} fs_model_row;
+/* Inserts or replaces the model with row->id (created is set when 0). */
+fs_err fs_store_model_put(fs_store *s, const fs_model_row *row, fs_msg *msg);
+fs_err fs_store_model_list(fs_store *s, fs_model_row **rows, size_t *n, fs_msg *msg);
+void fs_model_rows_free(fs_model_row *rows, size_t n);
+
+/* ---- tasks: the job queue's rows ---- */
+typedef enum { FS_TASK_QUEUED, FS_TASK_RUNNING, FS_TASK_DONE, FS_TASK_FAILED } fs_task_status;
+#define FS_TASK_ID_LEN 32 /* hex */
+typedef struct fs_task {
+    char id[FS_TASK_ID_LEN + 1];
+    char kind[64];
+    fs_task_status status;
+    double progress; /* 0..1 */
+    char error[FS_MSG_MAX];
+    char input_ref[256];
+    char result_ref[256];
+    int64_t created, updated;
+    int attempts;
+} fs_task;
+const char *fs_task_status_name(fs_task_status st);
+/* Queues a task; writes the new id into task_id (FS_TASK_ID_LEN + 1 bytes). */
+fs_err fs_store_task_create(fs_store *s, const char *kind, const char *input_ref,
+                            char task_id[FS_TASK_ID_LEN + 1], fs_msg *msg);
+fs_err fs_store_task_get(fs_store *s, const char *id, fs_task *task, fs_msg *msg);
+/* Claims the oldest queued task (status -> running, attempts + 1). FS_ERR_NOTFOUND when the
+ * queue is empty. The only place a task is claimed, so a multi-node backend changes one query. */
+fs_err fs_store_task_claim(fs_store *s, fs_task *task, fs_msg *msg);
+fs_err fs_store_task_progress(fs_store *s, const char *id, double progress, fs_msg *msg);
+/* Finishes a task: done (result_ref set) or failed (error set). */
+fs_err fs_store_task_finish(fs_store *s, const char *id, int ok, const char *result_ref,
+                            const char *error, fs_msg *msg);
+
+#endif

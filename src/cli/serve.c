@@ -1,0 +1,202 @@
+/* serve.c: `fakescope serve`: reads the configuration (flags > FAKESCOPE_* environment >
+ * defaults), opens the store, makes the first admin key on a fresh store, starts the server,
+ * prints "listening on http://HOST:PORT" and waits for SIGTERM or SIGINT, then lets requests in
+ * flight finish before exiting. Signals are blocked in every thread and taken with sigwait here,
+ * so no handler runs in async-signal context. */
+#include "cli/cli.h"
+#include "fakescope/server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SERVE_PORT_MAX 65535
+
+const char *fs_cli_default_data_dir(char *buf, size_t cap) {
+    const char *home = getenv("HOME");
+    snprintf(buf, cap, "%s/.local/share/fakescope", home && *home ? home : ".");
+    return buf;
+}
+
+static void usage(FILE *out, const fs_server_config *d) {
+    char data[PATH_MAX];
+    fprintf(out,
+            "usage: fakescope serve [OPTIONS]\n\n"
+            "Runs the HTTP API. Prints \"listening on http://HOST:PORT\" once ready; SIGTERM or\n"
+            "SIGINT stop it after requests in flight finish. Each option can also be set by the\n"
+            "environment variable shown; a flag wins over the environment.\n\n"
+            "  --port P                     TCP port, 0 picks a free one  [FAKESCOPE_PORT, %d]\n"
+            "  --host H                     address to bind               [FAKESCOPE_HOST, %s]\n"
+            "  --data DIR                   database and blobs            [FAKESCOPE_DATA, %s]\n"
+            "  --dataset DIR                images for the explorer       [FAKESCOPE_DATASET, none]\n"
+            "  --models DIR                 trained models                [FAKESCOPE_MODELS, none]\n"
+            "  --web DIR                    static files served at /      [FAKESCOPE_WEB, %s]\n"
+            "  --openapi FILE               served at /openapi.yaml       [FAKESCOPE_OPENAPI, %s]\n"
+            "  --workers N                  request threads, 0 = one per CPU [FAKESCOPE_WORKERS, 0]\n"
+            "  --max-body BYTES             largest request body          [FAKESCOPE_MAX_BODY, %zu]\n"
+            "  --timeout S                  per-request deadline, seconds [FAKESCOPE_TIMEOUT, %d]\n"
+            "  --allow-private-urls         let imageUrl reach private addresses [FAKESCOPE_ALLOW_PRIVATE_URLS, off]\n"
+            "  --require-key-for-explorer   explorer routes need an API key [FAKESCOPE_REQUIRE_KEY_FOR_EXPLORER, off]\n"
+            "  -h, --help                   this text\n\n"
+            "On the first start with no API keys, an admin key is created and printed once.\n",
+            d->port, d->host, fs_cli_default_data_dir(data, sizeof data), d->web_dir ? d->web_dir : "none",
+            d->openapi_path ? d->openapi_path : "none", d->max_body, d->request_timeout_s);
+}
+
+/* Parses a whole decimal number in [lo, hi]. */
+static int parse_num(const char *what, const char *s, long long lo, long long hi, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "fakescope serve: %s must be a whole number in [%lld, %lld], got '%s'\n", what, lo, hi, s);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int parse_bool(const char *s) {
+    return s && (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"));
+}
+
+enum { OPT_PORT = 256, OPT_HOST, OPT_DATA, OPT_DATASET, OPT_MODELS, OPT_WEB, OPT_OPENAPI,
+       OPT_WORKERS, OPT_MAX_BODY, OPT_TIMEOUT, OPT_PRIVATE, OPT_EXPLORER_KEY };
+
+/* Applies one setting (from the environment or a flag). Returns 0 on a bad value. */
+static int apply(fs_server_config *c, int opt, const char *v) {
+    long long n;
+    switch (opt) {
+    case OPT_PORT: if (!parse_num("--port", v, 0, SERVE_PORT_MAX, &n)) return 0; c->port = (int)n; break;
+    case OPT_HOST: c->host = v; break;
+    case OPT_DATA: c->data_dir = v; break;
+    case OPT_DATASET: c->dataset_dir = v; break;
+    case OPT_MODELS: c->models_dir = v; break;
+    case OPT_WEB: c->web_dir = *v ? v : NULL; break;
+    case OPT_OPENAPI: c->openapi_path = *v ? v : NULL; break;
+    case OPT_WORKERS: if (!parse_num("--workers", v, 0, FS_SERVER_MAX_WORKERS, &n)) return 0; c->workers = (int)n; break;
+    case OPT_MAX_BODY: if (!parse_num("--max-body", v, 1, (long long)1 << 40, &n)) return 0; c->max_body = (size_t)n; break;
+    case OPT_TIMEOUT: if (!parse_num("--timeout", v, 1, 86400, &n)) return 0; c->request_timeout_s = (int)n; break;
+    case OPT_PRIVATE: c->allow_private_urls = parse_bool(v); break;
+    case OPT_EXPLORER_KEY: c->require_key_for_explorer = parse_bool(v); break;
+    }
+    return 1;
+}
+
+static const struct { const char *env; int opt; } env_table[] = {
+    {"FAKESCOPE_PORT", OPT_PORT},         {"FAKESCOPE_HOST", OPT_HOST},
+    {"FAKESCOPE_DATA", OPT_DATA},         {"FAKESCOPE_DATASET", OPT_DATASET},
+    {"FAKESCOPE_MODELS", OPT_MODELS},     {"FAKESCOPE_WEB", OPT_WEB},
+    {"FAKESCOPE_OPENAPI", OPT_OPENAPI},   {"FAKESCOPE_WORKERS", OPT_WORKERS},
+    {"FAKESCOPE_MAX_BODY", OPT_MAX_BODY}, {"FAKESCOPE_TIMEOUT", OPT_TIMEOUT},
+    {"FAKESCOPE_ALLOW_PRIVATE_URLS", OPT_PRIVATE},
+    {"FAKESCOPE_REQUIRE_KEY_FOR_EXPLORER", OPT_EXPLORER_KEY},
+};
+
+/* On a store with no keys at all, makes an admin key so the operator can get in. */
+static int first_admin_key(fs_store *store) {
+    int64_t n;
+    fs_msg msg;
+    if (fs_store_key_count(store, &n, &msg) != FS_OK) {
+        fprintf(stderr, "fakescope serve: %s\n", msg.text);
+        return 0;
+    }
+    if (n > 0) return 1;
+    fs_key_info k;
+    char secret[FS_KEY_SECRET_LEN + 1];
+    if (fs_store_key_create(store, "admin", 1, &k, secret, &msg) != FS_OK) {
+        fprintf(stderr, "fakescope serve: cannot create the first admin key: %s\n", msg.text);
+        return 0;
+    }
+    printf("first start: created admin API key %lld \"admin\"; it is shown only this once:\n"
+           "admin key: %s\n", (long long)k.id, secret);
+    fflush(stdout);
+    memset(secret, 0, sizeof secret);
+    return 1;
+}
+
+int fs_cli_serve(int argc, char **argv) {
+    fs_server_config cfg;
+    fs_server_config_defaults(&cfg);
+    char data[PATH_MAX];
+    cfg.data_dir = fs_cli_default_data_dir(data, sizeof data);
+    for (size_t i = 0; i < sizeof env_table / sizeof env_table[0]; i++) {
+        const char *v = getenv(env_table[i].env);
+        if (v && *v && !apply(&cfg, env_table[i].opt, v)) {
+            fprintf(stderr, "fakescope serve: bad value in %s\n", env_table[i].env);
+            return FS_EXIT_USAGE;
+        }
+    }
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, OPT_PORT},       {"host", required_argument, NULL, OPT_HOST},
+        {"data", required_argument, NULL, OPT_DATA},       {"dataset", required_argument, NULL, OPT_DATASET},
+        {"models", required_argument, NULL, OPT_MODELS},   {"web", required_argument, NULL, OPT_WEB},
+        {"openapi", required_argument, NULL, OPT_OPENAPI}, {"workers", required_argument, NULL, OPT_WORKERS},
+        {"max-body", required_argument, NULL, OPT_MAX_BODY}, {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"allow-private-urls", no_argument, NULL, OPT_PRIVATE},
+        {"require-key-for-explorer", no_argument, NULL, OPT_EXPLORER_KEY},
+        {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fs_server_config d;
+            fs_server_config_defaults(&d);
+            usage(stdout, &d);
+            return FS_EXIT_OK;
+        }
+        if (c == '?') {
+            fprintf(stderr, "see `fakescope serve --help`\n");
+            return FS_EXIT_USAGE;
+        }
+        if (!apply(&cfg, c, (c == OPT_PRIVATE || c == OPT_EXPLORER_KEY) ? "1" : optarg)) return FS_EXIT_USAGE;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "fakescope serve: unexpected argument '%s'\n", argv[optind]);
+        return FS_EXIT_USAGE;
+    }
+
+    /* Block the stop signals before any thread exists so every thread inherits the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    fs_msg msg;
+    fs_store *store = NULL;
+    if (fs_store_open(cfg.data_dir, &store, &msg) != FS_OK) {
+        fprintf(stderr, "fakescope serve: %s\n", msg.text);
+        return FS_EXIT_INPUT;
+    }
+    fs_server *srv = NULL;
+    int rc = FS_EXIT_INPUT;
+    if (!first_admin_key(store)) goto out;
+    if (fs_server_create(&cfg, store, &srv, &msg) != FS_OK || fs_server_start(srv, &msg) != FS_OK) {
+        fprintf(stderr, "fakescope serve: %s\n", msg.text);
+        goto out;
+    }
+    const char *host = fs_server_config_of(srv)->host;
+    int v6 = strchr(host, ':') != NULL;
+    printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", host, v6 ? "]" : "", fs_server_port(srv));
+    fflush(stdout);
+    fs_log(FS_LOG_INFO, "serving %s with %d worker(s), body limit %zu bytes, data in %s",
+           host, fs_server_config_of(srv)->workers, fs_server_config_of(srv)->max_body, cfg.data_dir);
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0) {}
+    fs_log(FS_LOG_INFO, "received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    int left = fs_server_shutdown(srv, FS_SERVER_SHUTDOWN_GRACE_MS);
+    fs_log(FS_LOG_INFO, "stopped");
+    rc = left == 0 ? FS_EXIT_OK : FS_EXIT_INPUT;
+out:
+    fs_server_free(srv);
+    fs_store_close(store);
+    return rc;
+}
