@@ -112,7 +112,7 @@ int fs_cli_bench(int argc, char **argv) {
     int batch = 1, threads = 0, json = 0, peak = 0, portable = 0;
     double seconds = 3.0;
     char *end;
-    optind = 1;
+    optind = 0;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
         switch (c) {
         case 'a': arch_name = optarg; break;

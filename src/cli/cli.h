@@ -27,5 +27,8 @@ int fs_cli_keys(int argc, char **argv);  /* keys.c */
 /* The data directory when neither --data nor FAKESCOPE_DATA is given:
  * $HOME/.local/share/fakescope (serve.c). Writes into buf and returns it. */
 const char *fs_cli_default_data_dir(char *buf, size_t cap);
+int fs_cli_bench(int argc, char **argv);
+int fs_cli_predict(int argc, char **argv);
+int fs_cli_models(int argc, char **argv); /* models.c */
 
 #endif

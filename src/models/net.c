@@ -55,7 +55,7 @@ static fs_err add_op(fs_net *net, const op_spec *s, fs_msg *msg) {
     net_op *op = &net->ops[net->n_ops];
     fs_fconv_desc d = {.kind = s->kind, .cin = s->cin, .cout = s->cout, .k = s->k,
                        .dil = s->dil, .relu = 1, .pool = s->pool, .weight = s->weight,
-                       .bias = s->bias, .bn_eps = FS_NN_BN_EPS};
+                       .bias = s->bias, .bn_eps = net->bn_eps};
     if (s->bn) {
         char name[64];
         snprintf(name, sizeof name, "%s.weight", s->bn);
@@ -209,6 +209,18 @@ fs_err fs_net_create(const fs_weights *w, const char *arch_name, fs_net **out, f
     net->leaky = leaky && !strcmp(leaky, "true");
     const char *output = meta(w, "output");
     net->output_fake = output && !strcmp(output, "p_fake");
+    net->bn_eps = FS_NN_BN_EPS;
+    const char *eps = meta(w, "bn_eps");
+    if (eps) {
+        char *end;
+        float v = strtof(eps, &end);
+        if (*end || !(v > 0.0f) || v > 1.0f) {
+            free(net);
+            return fs_fail(msg, FS_ERR_FORMAT, "weights metadata bn_eps '%s' is not a small "
+                                               "positive number", eps);
+        }
+        net->bn_eps = v;
+    }
     assert(arch->n_tensors <= NET_MAX_TENSORS);
     for (size_t i = 0; i < arch->n_tensors; i++) {
         const fs_weight *src = NULL;
@@ -369,8 +381,10 @@ static void load_input(const fs_net_ctx *ctx, int set, const float *img, int r0,
         if (v.cs == 1) {
             memcpy(v.p + y * v.ys, src, (size_t)w * c * sizeof(float));
         } else {
-            for (int x = 0; x < w; x++)
-                for (int ch = 0; ch < c; ch++) v.p[ch * v.cs + y * v.ys + x] = src[x * c + ch];
+            for (int ch = 0; ch < c; ch++) { /* planar: one contiguous row per channel */
+                float *dst = v.p + ch * v.cs + y * v.ys;
+                for (int x = 0; x < w; x++) dst[x] = src[x * c + ch];
+            }
         }
     }
 }

@@ -33,6 +33,7 @@ struct fs_net {
     const fs_arch *arch;
     net_kind kind;
     int leaky, output_fake;
+    float bn_eps; /* metadata "bn_eps", else Keras's 1e-3 */
     net_tensor tensors[NET_MAX_TENSORS];
     size_t n_tensors;
     net_buf bufs[NET_MAX_BUFS];

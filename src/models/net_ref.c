@@ -57,7 +57,7 @@ static fs_tensor bn_pool(ref_run *r, const char *bn, int pool, fs_tensor *x) {
     snprintf(n[2], 64, "%s.running_mean", bn);
     snprintf(n[3], 64, "%s.running_var", bn);
     fs_nn_batchnorm(x, fs_net_tensor(r->net, n[0]), fs_net_tensor(r->net, n[1]),
-                    fs_net_tensor(r->net, n[2]), fs_net_tensor(r->net, n[3]), FS_NN_BN_EPS);
+                    fs_net_tensor(r->net, n[2]), fs_net_tensor(r->net, n[3]), r->net->bn_eps);
     r->err = fs_tensor_alloc(&out, x->n, fs_nn_same_out(x->h, pool), fs_nn_same_out(x->w, pool),
                              x->c, r->msg);
     if (!r->err) fs_nn_maxpool(x, pool, pool, &out);

@@ -3,7 +3,10 @@
  * without allocation, feature-map activations, and, when the shared data is there, the four
  * original Keras MesoNet files against the reference outputs. */
 #include "fs_test.h"
+#include "fakescope/image.h"
 #include "fakescope/model.h"
+
+#include <jansson.h>
 
 #include <malloc.h>
 #include <math.h>
@@ -233,6 +236,82 @@ static void activations_of_conv_layers(void **state) {
     fs_net_free(net);
 }
 
+/* The four original Keras files, imported, give reference.json's outputs on the reference
+ * PNGs within 1e-4, through the fused path (both kernel paths) and the reference path. */
+static void keras_files_match_reference_outputs(void **state) {
+    (void)state;
+    char refdir[512], path[1024];
+    if (!fs_test_shared("mesonet/reference/reference.json", refdir, sizeof refdir)) {
+        skip();
+        return;
+    }
+    json_error_t jerr;
+    json_t *ref = json_load_file(refdir, 0, &jerr);
+    assert_non_null(ref);
+    json_t *results = json_object_get(ref, "results");
+    assert_non_null(results);
+    *strrchr(refdir, '/') = '\0';
+    static const char *const files[4][2] = {{"Meso4_DF.h5", "meso4"},
+                                            {"Meso4_F2F.h5", "meso4"},
+                                            {"MesoInception_DF.h5", "mesoinception4"},
+                                            {"MesoInception_F2F.h5", "mesoinception4"}};
+    int checked = 0;
+    double worst = 0;
+    for (int f = 0; f < 4; f++) {
+        snprintf(path, sizeof path, "%s/../weights/%s", refdir, files[f][0]);
+        fs_weights w = {0};
+        fs_msg m;
+        if (fs_weights_import_keras(path, files[f][1], &w, &m)) fail_msg("%s: %s", path, m.text);
+        assert_int_equal(fs_arch_validate(fs_arch_find(files[f][1]), &w, &m), FS_OK);
+        fs_net *net;
+        if (fs_net_create(&w, NULL, &net, &m)) fail_msg("%s: %s", path, m.text);
+        fs_weights_free(&w);
+        /* the graph follows each file's layer list: no LeakyReLU in Meso4 files */
+        assert_int_equal(fs_net_dense_leaky(net), f >= 2);
+        assert_int_equal(fs_net_output_is_fake(net), 0);
+        fs_net_ctx *fast, *portable;
+        fs_net_opts o = {.threads = 2};
+        assert_int_equal(fs_net_ctx_create(net, &o, &fast, &m), FS_OK);
+        o.portable = 1, o.threads = 1;
+        assert_int_equal(fs_net_ctx_create(net, &o, &portable, &m), FS_OK);
+        json_t *per_file = json_object_get(results, files[f][0]);
+        assert_non_null(per_file);
+        const char *png;
+        json_t *want;
+        json_object_foreach(per_file, png, want) {
+            snprintf(path, sizeof path, "%s/%s", refdir, png);
+            fs_image img;
+            fs_image_limits lim = fs_image_limits_default();
+            if (fs_image_load(path, &lim, &img, &m)) fail_msg("%s: %s", path, m.text);
+            assert_int_equal(img.w, 256), assert_int_equal(img.h, 256);
+            float *x = malloc(256 * 256 * 3 * sizeof(float));
+            fs_image_to_float(&img, 1.0f / 255.0f, x);
+            fs_image_free(&img);
+            double p_real = json_real_value(json_object_get(want, "p_real"));
+            double logit = json_real_value(json_object_get(want, "logit"));
+            float raw[3], lg[3];
+            assert_int_equal(fs_net_forward(fast, x, 1, &raw[0], &lg[0], &m), FS_OK);
+            assert_int_equal(fs_net_forward(portable, x, 1, &raw[1], &lg[1], &m), FS_OK);
+            assert_int_equal(fs_net_forward_ref(net, x, &raw[2], &lg[2], &m), FS_OK);
+            static const char *const how[3] = {"fused", "portable", "reference"};
+            for (int i = 0; i < 3; i++) {
+                double e = fmax(fabs(raw[i] - p_real), fabs(lg[i] - logit));
+                if (e > worst) worst = e;
+                if (e > 1e-4)
+                    fail_msg("%s on %s (%s): p_real %.7f logit %.6f, expected %.7f / %.6f",
+                             files[f][0], png, how[i], raw[i], lg[i], p_real, logit);
+            }
+            checked++;
+            free(x);
+        }
+        fs_net_ctx_free(fast), fs_net_ctx_free(portable);
+        fs_net_free(net);
+    }
+    assert_int_equal(checked, 20);
+    printf("largest deviation from reference.json: %.2e\n", worst);
+    json_decref(ref);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(arch_table_and_validation),
@@ -240,6 +319,7 @@ int main(void) {
         cmocka_unit_test(mesoinception4_fused_equals_reference),
         cmocka_unit_test(plan_reuse_is_stable_and_does_not_allocate),
         cmocka_unit_test(activations_of_conv_layers),
+        cmocka_unit_test(keras_files_match_reference_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
