@@ -27,12 +27,18 @@ static void faces_usage(FILE *out) {
             "  --max-side N     shrink images whose longest side exceeds N before detecting,\n"
             "                   boxes are given in original pixels; 0 = full resolution\n"
             "                   (default %d)\n"
+            "  --crops DIR      also save each face as DIR/<image>_face<N>.png: a square %.0f%%\n"
+            "                   larger than the box (see --margin), clipped to the frame,\n"
+            "                   resized to --crop-size\n"
+            "  --margin F       crop margin as a fraction of the face side (default %.1f)\n"
+            "  --crop-size N    crop side in pixels (default 256)\n"
             "  --json           one JSON object per image: {\"file\", \"width\", \"height\", \"ms\",\n"
             "                   \"faces\": [{\"x\", \"y\", \"w\", \"h\", \"neighbors\"}]} or {\"file\", \"error\"}\n"
             "  -h, --help       this text\n\n"
             "Exit status: 0 success, 1 some image could not be read, 2 usage error.\n",
             FS_CASCADE_DEFAULT_NAME, FS_FACE_SCALE_MIN, FS_FACE_SCALE_MAX, FS_FACE_SCALE_DEFAULT,
-            FS_FACE_NEIGHBORS_DEFAULT, FS_FACE_MAX_SIDE_DEFAULT);
+            FS_FACE_NEIGHBORS_DEFAULT, FS_FACE_MAX_SIDE_DEFAULT, FS_FACE_MARGIN_DEFAULT * 100,
+            FS_FACE_MARGIN_DEFAULT);
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -81,17 +87,41 @@ static void print_faces(int json, const char *file, const fs_image *img, const f
     }
 }
 
+/* Saves the crops of one image's faces; returns 0 or -1 with msg set. */
+static int save_crops(const char *dir, const char *file, const fs_image *img, const fs_face *f,
+                      size_t n, float margin, int size, fs_msg *msg) {
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    size_t stem = strcspn(base, ".");
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        fs_image crop = {0};
+        if (fs_face_crop(img, f[i].box, margin, size, size, &crop, NULL, msg)) return -1;
+        snprintf(path, sizeof path, "%s/%.*s_face%zu.png", dir, (int)stem, base, i);
+        fs_err err = fs_image_save(&crop, path, msg);
+        fs_image_free(&crop);
+        if (err) return -1;
+    }
+    return 0;
+}
+
 int fs_cli_faces(int argc, char **argv) {
-    enum { OPT_CASCADE = 256, OPT_SCALE, OPT_NEIGHBORS, OPT_MIN, OPT_MAX, OPT_MAXSIDE, OPT_JSON };
+    enum {
+        OPT_CASCADE = 256, OPT_SCALE, OPT_NEIGHBORS, OPT_MIN, OPT_MAX, OPT_MAXSIDE, OPT_JSON,
+        OPT_CROPS, OPT_MARGIN, OPT_CROPSIZE
+    };
     static const struct option opts[] = {
         {"cascade", required_argument, 0, OPT_CASCADE}, {"scale", required_argument, 0, OPT_SCALE},
         {"neighbors", required_argument, 0, OPT_NEIGHBORS},
         {"min-size", required_argument, 0, OPT_MIN},   {"max-size", required_argument, 0, OPT_MAX},
         {"max-side", required_argument, 0, OPT_MAXSIDE}, {"json", no_argument, 0, OPT_JSON},
+        {"crops", required_argument, 0, OPT_CROPS},    {"margin", required_argument, 0, OPT_MARGIN},
+        {"crop-size", required_argument, 0, OPT_CROPSIZE},
         {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0}};
     fs_face_params p = fs_face_params_default();
-    const char *cascade_name = NULL;
-    int json = 0, c;
+    const char *cascade_name = NULL, *crop_dir = NULL;
+    float margin = FS_FACE_MARGIN_DEFAULT;
+    int json = 0, c, crop_size = 256;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -123,6 +153,20 @@ int fs_cli_faces(int argc, char **argv) {
             break;
         }
         case OPT_JSON: json = 1; break;
+        case OPT_CROPS: crop_dir = optarg; break;
+        case OPT_MARGIN:
+            margin = strtof(optarg, &end);
+            if (end == optarg || *end || !(margin >= 0 && margin <= 4)) {
+                fprintf(stderr, "fakescope faces: --margin must be in [0, 4]\n");
+                return FS_EXIT_USAGE;
+            }
+            break;
+        case OPT_CROPSIZE:
+            if (parse_int(optarg, 8, 4096, &crop_size)) {
+                fprintf(stderr, "fakescope faces: --crop-size must be in [8, 4096]\n");
+                return FS_EXIT_USAGE;
+            }
+            break;
         case 'h': faces_usage(stdout); return FS_EXIT_OK;
         default:
             fprintf(stderr, "fakescope faces: unknown option %s\n\n", argv[optind - 1]);
@@ -140,6 +184,10 @@ int fs_cli_faces(int argc, char **argv) {
     }
     fs_msg msg = {{0}};
     char path[4096];
+    if (crop_dir && fs_mkdirs(crop_dir, &msg)) {
+        fprintf(stderr, "fakescope faces: %s\n", msg.text);
+        return FS_EXIT_USAGE;
+    }
     fs_cascade *cascade = NULL;
     if (fs_cascade_find(cascade_name, path, sizeof path, &msg) ||
         fs_cascade_load(path, &cascade, &msg)) {
@@ -163,6 +211,10 @@ int fs_cli_faces(int argc, char **argv) {
             failed = 1;
         } else {
             print_faces(json, argv[i], &img, faces, n, fs_now_ms() - t0);
+            if (crop_dir && save_crops(crop_dir, argv[i], &img, faces, n, margin, crop_size, &msg)) {
+                fprintf(stderr, "fakescope faces: %s\n", msg.text);
+                failed = 1;
+            }
         }
         free(faces);
         fs_image_free(&img);

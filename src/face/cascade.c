@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <pthread.h>
+
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
@@ -441,9 +443,14 @@ static int read_cascade(loader *L, const xmlNode *root) {
     return 0;
 }
 
+/* libxml2 wants its global state set up once before threads parse concurrently. */
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+static void xml_init(void) { xmlInitParser(); }
+
 fs_err fs_cascade_parse(const char *xml, size_t len, const char *name, fs_cascade **out,
                         fs_msg *msg) {
     *out = NULL;
+    pthread_once(&xml_once, xml_init);
     if (!name) name = "cascade";
     if (len > FS_CASCADE_MAX_BYTES || len > INT_MAX)
         return fs_fail(msg, FS_ERR_LIMIT, "%s: %zu bytes is more than the %zu accepted", name,

@@ -192,8 +192,16 @@ typedef struct lbp_opt {
     int ofs[16]; /* the 4x4 grid of corners of the 3x3 blocks, row by row */
 } lbp_opt;
 
+/* A depth-1 Haar tree with its feature and both leaf values resolved: the common case
+ * (frontalface_default), evaluated without the general tree walk. */
+typedef struct stump {
+    const haar_opt *f;
+    float threshold, left, right;
+} stump;
+
 typedef struct scan {
     const fs_cascade *c;
+    stump *stumps; /* non-NULL when every tree of a Haar cascade is a single split */
     int stride;
     const uint32_t *sum, *sqsum, *tilted;
     haar_opt *haar;
@@ -239,6 +247,19 @@ static int run_window(const scan *S, int x, int y) {
         if (!(nf > 0.)) return -1;
         vnf = (float)(1. / sqrt(nf));
         if (!(S->norm_area * vnf < VARIANCE_MIN_RATIO)) return -1;
+    }
+    if (S->stumps) {
+        const stump *sp = S->stumps;
+        for (int si = 0; si < c->stage_count; si++) {
+            const fs_cascade_stage *st = &c->stages[si];
+            double sum = 0;
+            for (const stump *end = sp + st->tree_count; sp < end; sp++) {
+                float v = haar_value(sp->f, ps, pt) * vnf;
+                sum += v < sp->threshold ? sp->left : sp->right;
+            }
+            if (sum < st->threshold) return -si;
+        }
+        return 1;
     }
     for (int si = 0; si < c->stage_count; si++) {
         const fs_cascade_stage *st = &c->stages[si];
@@ -296,6 +317,21 @@ static fs_err prepare_features(scan *S) {
             }
         }
         corner_ofs(S->nofs, 1, 1, c->win_w - 2, c->win_h - 2, S->stride);
+        int all_stumps = 1;
+        for (int i = 0; i < c->tree_count && all_stumps; i++) all_stumps = c->trees[i].node_count == 1;
+        if (all_stumps) {
+            S->stumps = malloc(sizeof *S->stumps * (size_t)c->tree_count);
+            if (!S->stumps) return FS_ERR_NOMEM;
+            for (int i = 0; i < c->tree_count; i++) {
+                const fs_cascade_tree *t = &c->trees[i];
+                const fs_cascade_node *nd = &c->nodes[t->first_node];
+                /* a stump's children are both leaves (<= 0), checked by the loader */
+                assert(nd->left <= 0 && nd->right <= 0);
+                S->stumps[i] = (stump){&S->haar[nd->feature], nd->threshold,
+                                       c->leaves[t->first_leaf - nd->left],
+                                       c->leaves[t->first_leaf - nd->right]};
+            }
+        }
         S->norm_area = (double)(c->win_w - 2) * (c->win_h - 2);
     } else {
         S->lbp = calloc((size_t)c->feature_count, sizeof *S->lbp);
@@ -407,7 +443,7 @@ fs_err fs_face_candidates(const fs_cascade *c, const uint8_t *gray, int w, int h
             }
     }
 done:
-    free(scales), free(level), free(sum), free(sqsum), free(tilted), free(S.haar), free(S.lbp);
+    free(scales), free(level), free(sum), free(sqsum), free(tilted), free(S.haar), free(S.lbp), free(S.stumps);
     if (err) {
         free(found.v);
         return err;
@@ -423,6 +459,14 @@ static int similar(fs_box a, fs_box b, double eps) {
     double delta = eps * ((a.w < b.w ? a.w : b.w) + (a.h < b.h ? a.h : b.h)) * 0.5;
     return abs(a.x - b.x) <= delta && abs(a.y - b.y) <= delta &&
            abs(a.x + a.w - b.x - b.w) <= delta && abs(a.y + a.h - b.y - b.h) <= delta;
+}
+
+static int by_left_edge(const void *pa, const void *pb, void *ctx) {
+    const fs_box *rects = ctx;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int xa = rects[a].x, xb = rects[b].x;
+    if (xa != xb) return xa < xb ? -1 : 1;
+    return (a > b) - (a < b);
 }
 
 static size_t find_root(size_t *parent, size_t i) {
@@ -445,13 +489,21 @@ long fs_face_group(const fs_box *rects, size_t n, int group_threshold, double ep
         free(parent), free(label), free(acc);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) parent[i] = i;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (similar(rects[i], rects[j], eps)) {
-                size_t a = find_root(parent, i), b = find_root(parent, j);
-                if (a != b) parent[a < b ? b : a] = a < b ? a : b;
+    /* Connected components of the similarity graph. Similar rectangles have left edges within
+     * eps * (w + h) / 2 of each other (bounded by either one's own size), so a sweep over the
+     * rectangles sorted by x compares only near neighbours instead of all n^2 pairs; the
+     * components, and so the result, are the same. label[] holds the sorted order here. */
+    for (size_t i = 0; i < n; i++) parent[i] = i, label[i] = i;
+    qsort_r(label, n, sizeof *label, by_left_edge, (void *)rects);
+    for (size_t a = 0; a < n; a++) {
+        const fs_box ra = rects[label[a]];
+        double reach = eps * ((double)ra.w + ra.h) * 0.5;
+        for (size_t b = a + 1; b < n && rects[label[b]].x - ra.x <= reach; b++)
+            if (similar(ra, rects[label[b]], eps)) {
+                size_t r1 = find_root(parent, label[a]), r2 = find_root(parent, label[b]);
+                if (r1 != r2) parent[r1 < r2 ? r2 : r1] = r1 < r2 ? r1 : r2;
             }
+    }
     /* classes numbered by first member, as OpenCV's partition does */
     size_t nclasses = 0;
     for (size_t i = 0; i < n; i++) label[i] = SIZE_MAX;

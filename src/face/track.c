@@ -178,7 +178,7 @@ fs_err fs_tracker_update(fs_tracker *t, int frame, const fs_box *boxes, size_t n
             float iou = fs_box_iou(boxes[b], t->tracks[k].last);
             if (iou >= t->iou_threshold) pairs[np++] = (pair){iou, b, k};
         }
-    qsort(pairs, np, sizeof *pairs, by_iou_desc);
+    if (np) qsort(pairs, np, sizeof *pairs, by_iou_desc);
     for (size_t i = 0; i < n; i++) ids[i] = -1;
     for (size_t i = 0; i < np; i++) {
         pair p = pairs[i];

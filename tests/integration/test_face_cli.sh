@@ -33,6 +33,9 @@ if [ -f "$img" ] && [ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface
     out=$("$FAKESCOPE" faces --json "$img") || fail "faces failed on $img"
     n=$(echo "$out" | grep -o '"neighbors"' | wc -l)
     [ "$n" -eq 1 ] || fail "expected one face in $img, got: $out"
+    "$FAKESCOPE" faces --crops "$tmp/crops" --crop-size 64 "$img" >/dev/null || fail "--crops failed"
+    [ -s "$tmp/crops/real00240_face0.png" ] || fail "no crop written"
+    "$FAKESCOPE" faces --margin 9 "$img" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--margin 9 accepted"
 else
     echo "skipped the real-photo check: no shared data or cascades"
 fi

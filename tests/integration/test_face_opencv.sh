@@ -17,5 +17,5 @@ tool="$FS_SOURCE_DIR/tests/tools/face_opencv_compare.py"
 # the pipeline's cascade and OpenCV's default neighbours, then an LBP cascade with 5
 "$PY" "$tool" --fakescope "$FAKESCOPE" --data "$FS_SHARED_DATA" --quick --check || exit 1
 "$PY" "$tool" --fakescope "$FAKESCOPE" --data "$FS_SHARED_DATA" --quick --check \
-    --cascade lbpcascade_frontalface_improved.xml --neighbors 5 || exit 1
+    --cascade lbpcascade_frontalface_improved.xml --neighbors 5 --sets mesonet,ffpp || exit 1
 echo "ok"

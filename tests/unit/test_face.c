@@ -138,6 +138,51 @@ static void test_cascade_debian_files(void **state) {
     }
 }
 
+/* Truncated and corrupted copies of a real cascade are refused or loaded, never crash (the
+ * sanitizer build turns any bad read into a failure). */
+static void test_cascade_corrupt(void **state) {
+    (void)state;
+    char path[512];
+    fs_msg msg = {{0}};
+    if (fs_cascade_find("haarcascade_frontalface_alt2.xml", path, sizeof path, &msg)) skip();
+    uint8_t *xml = NULL;
+    size_t len = 0;
+    assert_int_equal(fs_read_file(path, FS_CASCADE_MAX_BYTES, &xml, &len, &msg), FS_OK);
+    srand(11);
+    for (int trial = 0; trial < 24; trial++) {
+        size_t cut = (size_t)rand() % len;
+        fs_cascade *c = NULL;
+        /* a cut file is malformed XML (the root is never closed) */
+        assert_int_equal(fs_cascade_parse((const char *)xml, cut, "cut.xml", &c, &msg),
+                         FS_ERR_FORMAT);
+        assert_null(c);
+        /* flip a few digits or signs into other characters */
+        uint8_t *copy = malloc(len);
+        memcpy(copy, xml, len);
+        for (int k = 0; k < 8; k++) {
+            size_t at = (size_t)rand() % len;
+            copy[at] = (uint8_t)"-9 .e<0"[rand() % 7];
+        }
+        fs_err err = fs_cascade_parse((const char *)copy, len, "flip.xml", &c, &msg);
+        if (err == FS_OK) {
+            uint8_t img[64 * 48];
+            for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)(i * 37);
+            fs_face *f = NULL;
+            size_t n = 0;
+            fs_face_params p = fs_face_params_default();
+            p.min_neighbors = 0;
+            assert_int_equal(fs_face_detect_gray(c, img, 64, 48, 64, &p, &f, &n, &msg), FS_OK);
+            free(f);
+            fs_cascade_free(c);
+        } else {
+            assert_null(c);
+            assert_true(msg.text[0] != 0);
+        }
+        free(copy);
+    }
+    free(xml);
+}
+
 /* ---- building blocks ---- */
 
 static void test_integral_hand(void **state) {
@@ -488,6 +533,11 @@ static void test_detect_photo_threads(void **state) {
     assert_true(ns >= 1);
     assert_true(fs_box_iou(small[0].box, f) > 0.7f);
     free(small);
+    /* an image smaller than the window has no faces and is no error */
+    fs_image tiny = {10, 10, img.rgb};
+    assert_int_equal(fs_face_detect(c, &tiny, NULL, &small, &ns, &msg), FS_OK);
+    assert_int_equal(ns, 0);
+    assert_null(small);
     /* bad parameters are refused */
     p.scale_factor = 1.0;
     assert_int_equal(fs_face_detect(c, &img, &p, &small, &ns, &msg), FS_ERR_INVALID);
@@ -502,6 +552,7 @@ int main(void) {
         cmocka_unit_test(test_cascade_errors),
         cmocka_unit_test(test_cascade_load_missing),
         cmocka_unit_test(test_cascade_debian_files),
+        cmocka_unit_test(test_cascade_corrupt),
         cmocka_unit_test(test_integral_hand),
         cmocka_unit_test(test_integral_tilted_definition),
         cmocka_unit_test(test_resize_hand),
