@@ -59,7 +59,8 @@ typedef struct fs_video_info {
     char container[32];  /* demuxer name, "mov,mp4,m4a,3gp,3g2,mj2" trimmed to fit */
     int seekable;        /* 1 when frames can be reached by seeking */
 } fs_video_info;
-/* Facts about the opened video; the pointer lives as long as v. */
+/* Facts about the opened video; the pointer lives as long as v. For a stream that states no
+ * duration, duration_s and frame_count are 0 until the first fs_video_sample counts them. */
 const fs_video_info *fs_video_get_info(const fs_video *v);
 
 /* ---- sampling ---- */
@@ -75,7 +76,7 @@ typedef enum {
 } fs_video_strategy;
 
 typedef struct fs_video_frame {
-    int64_t index; /* frame number from 0 (counted when decoding sequentially, else time*fps) */
+    int64_t index; /* frame number from 0: round(time_s * fps), or counted without timestamps */
     double time_s; /* presentation time from the start of the stream */
     fs_image image; /* RGB8 */
 } fs_video_frame;
@@ -105,19 +106,21 @@ fs_video_sampling fs_video_sampling_default(void);
  *   slices, so neither the first black frame nor the very last frame is favoured). A video
  *   with fewer than n frames (by its stated frame count) gives each of its frames once.
  * - EVERY k: t_j = j * k for every t_j < D (ceil(D / k) frames).
- * - Unknown duration: frames are counted first (demuxing only), then the same rules are
- *   applied to frame numbers.
+ * - Unknown duration (raw streams, or one guessed from the bit rate): packets are counted
+ *   first by demuxing alone, D comes from their timestamps (or frames / fps), then as above.
  * Each target t gives the frame on screen at t: the first frame later than t - 1/fps (exact
  * for constant frame rates; within one frame period otherwise), each frame at most once. So
  * COUNT n over a clip of n frames gives every frame, and EVERY 1 s gives frames 0, fps, 2 fps...
  * Frames are reached by seeking to the keyframe before a target when a keyframe lies between
  * the current position and it, and by decoding forward (skipping non-reference frames that
  * will not be kept) otherwise.
- * Data that ends before the last target is FS_ERR_FORMAT ("truncated"). */
+ * Data that ends more than max(0.5 s, 3 frames) before the duration is FS_ERR_FORMAT
+ * ("truncated"); a damaged frame in the middle is skipped. s may be NULL for the defaults.
+ * Each call starts again from the beginning of the video. */
 fs_err fs_video_sample(fs_video *v, const fs_video_sampling *s, fs_video_frame_fn on_frame,
                        void *ctx, fs_msg *msg);
 
-/* The same, collecting the frames in an array. */
+/* The same, collecting the frames in an array (empty on failure). */
 typedef struct fs_video_frames {
     fs_video_frame *frames;
     int n;

@@ -73,6 +73,7 @@ struct fs_video {
     double last_time;    /* time of the last decoded frame */
     int errors;
     int frames_ok;       /* frames decoded since open */
+    int seeks;           /* in the current sampling call, for the debug log */
     char last_error[128];
 };
 
@@ -165,7 +166,8 @@ static void trim_copy(char *dst, size_t cap, const char *src) {
 }
 
 static double ts_seconds(const fs_video *v, int64_t ts) {
-    return (double)(ts - v->start_pts) * av_q2d(v->st->time_base);
+    /* in doubles: damaged timestamps near the int64 limits must not overflow */
+    return ((double)ts - (double)v->start_pts) * av_q2d(v->st->time_base);
 }
 
 /* Pre: v->avio is set up. Fills everything else or returns an error (v is then closed by the
@@ -179,7 +181,8 @@ static fs_err open_container(fs_video *v, fs_msg *msg) {
     fmt->io_open = refuse_io_open;
     int r = avformat_open_input(&fmt, "", NULL, NULL); /* frees fmt on failure */
     if (r < 0) {
-        if (r == AVERROR(ENOMEM)) return fs_fail(msg, FS_ERR_NOMEM, "out of memory opening video");
+        /* ENOMEM here nearly always comes from a damaged size field asking for gigabytes, so
+         * it is reported as what the input is, not as a server fault. */
         return fs_fail(msg, FS_ERR_FORMAT, "not a media file, an unknown format, or a file "
                        "cut short before its index (%s)", averr(r, eb, sizeof eb));
     }
@@ -399,13 +402,19 @@ static fs_err count_frames(fs_video *v, double deadline, fs_msg *msg) {
             n++;
             if (v->pkt->pts != AV_NOPTS_VALUE) {
                 if (v->pkt->pts < first) first = v->pkt->pts;
-                int64_t e = v->pkt->pts + (v->pkt->duration > 0 ? v->pkt->duration : 0);
+                int64_t d = v->pkt->duration > 0 ? v->pkt->duration : 0;
+                int64_t e = v->pkt->pts > INT64_MAX - d ? INT64_MAX : v->pkt->pts + d;
                 if (e > end) end = e;
             }
         }
         av_packet_unref(v->pkt);
         if (deadline > 0 && fs_now_ms() > deadline)
             return fs_fail(msg, FS_ERR_TIMEOUT, "decode time limit reached while counting frames");
+        /* Stop counting as soon as the frames alone say the video is too long. */
+        double fps = v->info.fps > 0 ? v->info.fps : FALLBACK_FPS;
+        if ((double)n / fps > v->limits.max_duration_s)
+            return fs_fail(msg, FS_ERR_LIMIT, "video lasts more than the limit of %.0f s",
+                           v->limits.max_duration_s);
     }
     if (n == 0) return fs_fail(msg, FS_ERR_FORMAT, "no video frames in the stream");
     fs_video_info *in = &v->info;
@@ -414,7 +423,7 @@ static fs_err count_frames(fs_video *v, double deadline, fs_msg *msg) {
     v->has_pts = end > first;
     if (v->has_pts) {
         v->start_pts = first;
-        in->duration_s = (double)(end - first) * av_q2d(v->st->time_base);
+        in->duration_s = ((double)end - (double)first) * av_q2d(v->st->time_base);
     } else {
         in->duration_s = (double)n / in->fps;
     }
@@ -426,11 +435,29 @@ static fs_err count_frames(fs_video *v, double deadline, fs_msg *msg) {
 
 enum { NEXT_FRAME = 0, NEXT_EOF = 1 };
 
+/* The target times of one sampling call. */
+typedef struct {
+    const double *t; /* ascending */
+    int n;
+    double period;   /* 1 / fps */
+} plan;
+
+/* Whether a frame presented at time p could be the frame on screen at some target, i.e. lies
+ * in (t_k - period, t_k] for some k. Every other frame may be dropped by the decoder if
+ * nothing refers to it. */
+static int wanted(const plan *pl, double p) {
+    int lo = 0, hi = pl->n; /* first k with t_k >= p */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (pl->t[mid] + TIME_EPSILON_S < p) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < pl->n && p >= pl->t[lo] - pl->period + TIME_EPSILON_S;
+}
+
 /* Decodes until one frame is available in v->frame (NEXT_FRAME), the stream ends (NEXT_EOF),
- * or an error. Packets that present before skip_before (seconds) may be dropped by the
- * decoder if nothing refers to them. */
-static int next_frame(fs_video *v, double skip_before, double deadline, fs_err *err,
-                      fs_msg *msg) {
+ * or an error. */
+static int next_frame(fs_video *v, const plan *pl, double deadline, fs_err *err, fs_msg *msg) {
     char eb[AV_ERROR_MAX_STRING_SIZE];
     for (;;) {
         int r = avcodec_receive_frame(v->dec, v->frame);
@@ -467,7 +494,9 @@ static int next_frame(fs_video *v, double skip_before, double deadline, fs_err *
             av_packet_unref(v->pkt);
             continue;
         }
-        int skip = v->pkt->pts != AV_NOPTS_VALUE && ts_seconds(v, v->pkt->pts) < skip_before;
+        /* Decided per packet, in decode order: frames still in the decoder's reorder and
+         * thread queues when a target is met must not all be decoded in full. */
+        int skip = v->pkt->pts != AV_NOPTS_VALUE && !wanted(pl, ts_seconds(v, v->pkt->pts));
         v->dec->skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
         if (v->pkt->dts != AV_NOPTS_VALUE) v->last_dts = v->pkt->dts;
         r = avcodec_send_packet(v->dec, v->pkt);
@@ -490,9 +519,10 @@ static double frame_time(fs_video *v) {
 static int should_seek(fs_video *v, double t, int64_t *seek_ts) {
     double margin = SEEK_MARGIN_FRAMES / (v->info.fps > 0 ? v->info.fps : FALLBACK_FPS);
     double tb = av_q2d(v->st->time_base);
-    int64_t ts = v->start_pts + (int64_t)floor((t - margin) / tb);
-    if (ts < v->start_pts) ts = v->start_pts;
-    *seek_ts = ts;
+    double off = tb > 0 ? floor((t - margin) / tb) : 0.0;
+    /* clamp in doubles before converting: the sum must stay representable */
+    double ts = (double)v->start_pts + (off > 0 ? off : 0.0);
+    *seek_ts = ts < 9e18 ? (int64_t)ts : v->start_pts;
     if (v->draining) return 1; /* the decoder ran dry: only a seek can resume it */
     if (v->last_dts == INT64_MIN) return 0; /* at the start already */
     int n = avformat_index_get_entries_count(v->st);
@@ -503,6 +533,16 @@ static int should_seek(fs_video *v, double t, int64_t *seek_ts) {
         return e && e->timestamp > v->last_dts;
     }
     return t - ts_seconds(v, v->last_dts) > SEEK_GAP_NO_INDEX_S;
+}
+
+/* swscale assumes BT.601 limited range unless told; streams that state their matrix (BT.709
+ * HD, BT.2020) or full range get it applied, so flagged colours come out right. */
+static void apply_colorspace(struct SwsContext *sws, const AVFrame *f) {
+    int full = f->color_range == AVCOL_RANGE_JPEG;
+    if (f->colorspace == AVCOL_SPC_UNSPECIFIED && !full) return;
+    int cs = f->colorspace == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : (int)f->colorspace;
+    sws_setColorspaceDetails(sws, sws_getCoefficients(cs), full,
+                             sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
 }
 
 static fs_err emit(fs_video *v, const fs_video_sampling *s, double t, fs_video_frame_fn on_frame,
@@ -528,24 +568,23 @@ static fs_err emit(fs_video *v, const fs_video_sampling *s, double t, fs_video_f
     if (!v->sws)
         return fs_fail(msg, FS_ERR_UNSUPPORTED, "cannot convert %s frames to RGB",
                        av_get_pix_fmt_name(f->format) ? av_get_pix_fmt_name(f->format) : "?");
+    apply_colorspace(v->sws, f);
     fs_video_frame fr;
     memset(&fr, 0, sizeof fr);
     fr.time_s = t;
     fr.index = v->info.fps > 0 && v->has_pts ? llround(t * v->info.fps) : v->decoded - 1;
-    fr.image.w = w;
-    fr.image.h = h;
-    fr.image.rgb = malloc((size_t)w * (size_t)h * 3);
-    if (!fr.image.rgb) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a %dx%d frame", w, h);
+    fs_err e = fs_image_alloc(&fr.image, w, h, msg);
+    if (e != FS_OK) return e;
     uint8_t *dst[4] = {fr.image.rgb, NULL, NULL, NULL};
     int dst_stride[4] = {w * 3, 0, 0, 0};
     int r = sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst,
                       dst_stride);
     if (r <= 0) {
-        free(fr.image.rgb);
+        fs_image_free(&fr.image);
         return fs_fail(msg, FS_ERR_INTERNAL, "frame conversion to RGB failed");
     }
-    fs_err e = on_frame(ctx, &fr, msg);
-    free(fr.image.rgb); /* NULL when the callback took the image */
+    e = on_frame(ctx, &fr, msg);
+    fs_image_free(&fr.image); /* zeroed when the callback took the image */
     return e;
 }
 
@@ -557,6 +596,8 @@ static fs_err plan_targets(const fs_video *v, const fs_video_sampling *s, double
     int max = v->limits.max_frames;
     int64_t n;
     if (s->mode == FS_VIDEO_SAMPLE_COUNT) {
+        if (s->count < 0)
+            return fs_fail(msg, FS_ERR_INVALID, "frame count must not be negative (%d)", s->count);
         n = s->count > 0 ? s->count : FS_VIDEO_SAMPLE_COUNT_DEFAULT;
         if (n > max)
             return fs_fail(msg, FS_ERR_LIMIT, "%lld frames asked, more than the limit of %d",
@@ -593,6 +634,7 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
     double last_emitted = -INFINITY;
     int can_seek = v->info.seekable && s->strategy != FS_VIDEO_SEQUENTIAL;
     const double period = 1.0 / (v->info.fps > 0 ? v->info.fps : FALLBACK_FPS);
+    const plan pl = {t, n, period};
     while (done < n) {
         if (decide) {
             decide = 0;
@@ -606,6 +648,7 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
             if (seek) {
                 int r = av_seek_frame(v->fmt, v->stream, ts, AVSEEK_FLAG_BACKWARD);
                 if (r >= 0) {
+                    v->seeks++;
                     avcodec_flush_buffers(v->dec);
                     v->draining = 0;
                     v->last_dts = INT64_MIN + 1; /* not "at the start" any more */
@@ -620,7 +663,7 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
         /* The frame on screen at t[done] is the first one later than t[done] - period. */
         double from = t[done] - period + TIME_EPSILON_S;
         fs_err err = FS_OK;
-        int r = next_frame(v, from, deadline, &err, msg);
+        int r = next_frame(v, &pl, deadline, &err, msg);
         if (r < 0) return err;
         if (r == NEXT_EOF) {
             if (v->frames_ok == 0)
@@ -660,7 +703,12 @@ fs_err fs_video_sample(fs_video *v, const fs_video_sampling *s, fs_video_frame_f
     double *t = NULL;
     int n = 0;
     if (e == FS_OK) e = plan_targets(v, s, &t, &n, msg);
+    int decoded_before = v->frames_ok;
+    double t0 = fs_now_ms();
+    v->seeks = 0;
     if (e == FS_OK) e = sample_targets(v, s, t, n, deadline, on_frame, ctx, msg);
+    fs_log(FS_LOG_DEBUG, "%s: %d targets, %d frames decoded, %d seeks, %.1f ms", v->name, n,
+           v->frames_ok - decoded_before, v->seeks, fs_now_ms() - t0);
     free(t);
     if (e != FS_OK) fs_msg_prefix(msg, "%s: ", v->name);
     return e;
@@ -698,7 +746,7 @@ fs_err fs_video_sample_all(fs_video *v, const fs_video_sampling *s, fs_video_fra
 
 void fs_video_frames_free(fs_video_frames *f) {
     if (!f) return;
-    for (int i = 0; i < f->n; i++) free(f->frames[i].image.rgb);
+    for (int i = 0; i < f->n; i++) fs_image_free(&f->frames[i].image);
     free(f->frames);
     memset(f, 0, sizeof *f);
 }
