@@ -39,6 +39,13 @@ fs_err fs_detector_add_entry(fs_detector *d, const fs_model_entry *e, fs_msg *ms
  * metadata (Keras MesoNet files: the sigmoid is P(real)). name is how results name the model. */
 fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weights *w,
                                const char *arch, fs_msg *msg);
+/* Adds a network the detector borrows (it must outlive the detector): how fs_engine shares
+ * one loaded network among many scanners. */
+struct fs_net;
+fs_err fs_detector_add_net(fs_detector *d, const char *name, const struct fs_net *net,
+                           int output_is_fake, fs_msg *msg);
+/* Uses a cascade the detector borrows (it must outlive the detector). */
+void fs_detector_set_cascade(fs_detector *d, const fs_cascade *c);
 /* Loads the face cascade (NULL: the default frontal-face cascade). Done lazily on the first
  * scan that needs faces when not called. */
 fs_err fs_detector_load_cascade(fs_detector *d, const char *cascade, fs_msg *msg);

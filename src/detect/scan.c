@@ -17,14 +17,16 @@
 
 typedef struct detector_model {
     char name[FS_DETECT_NAME_MAX];
-    fs_net *net;
+    const fs_net *net;
+    int owns_net;
     int output_is_fake; /* 1: the sigmoid is P(fake); 0: it is P(real) */
 } detector_model;
 
 struct fs_detector {
     int n_models;
     detector_model models[FS_DETECT_MAX_MODELS];
-    fs_cascade *cascade;
+    const fs_cascade *cascade;
+    int owns_cascade;
 };
 
 struct fs_scanner {
@@ -42,27 +44,42 @@ fs_err fs_detector_create(fs_detector **out, fs_msg *msg) {
 
 void fs_detector_free(fs_detector *d) {
     if (!d) return;
-    for (int i = 0; i < d->n_models; i++) fs_net_free(d->models[i].net);
-    fs_cascade_free(d->cascade);
+    for (int i = 0; i < d->n_models; i++)
+        if (d->models[i].owns_net) fs_net_free((fs_net *)d->models[i].net);
+    if (d->owns_cascade) fs_cascade_free((fs_cascade *)d->cascade);
     free(d);
 }
 
-static fs_err add_net(fs_detector *d, const char *name, fs_net *net, int output_is_fake,
-                      fs_msg *msg) {
-    if (d->n_models >= FS_DETECT_MAX_MODELS) {
-        fs_net_free(net);
-        return fs_fail(msg, FS_ERR_LIMIT, "at most %d models per scan", FS_DETECT_MAX_MODELS);
+/* Adds a network; with owns set, the detector frees it (also when adding fails). */
+static fs_err add_net(fs_detector *d, const char *name, const fs_net *net, int owns,
+                      int output_is_fake, fs_msg *msg) {
+    fs_err err = FS_OK;
+    if (d->n_models >= FS_DETECT_MAX_MODELS)
+        err = fs_fail(msg, FS_ERR_LIMIT, "at most %d models per scan", FS_DETECT_MAX_MODELS);
+    for (int i = 0; !err && i < d->n_models; i++)
+        if (!strcmp(d->models[i].name, name))
+            err = fs_fail(msg, FS_ERR_INVALID, "model '%s' given twice", name);
+    if (err) {
+        if (owns) fs_net_free((fs_net *)net);
+        return err;
     }
-    for (int i = 0; i < d->n_models; i++)
-        if (!strcmp(d->models[i].name, name)) {
-            fs_net_free(net);
-            return fs_fail(msg, FS_ERR_INVALID, "model '%s' given twice", name);
-        }
     detector_model *m = &d->models[d->n_models++];
     snprintf(m->name, sizeof m->name, "%s", name);
     m->net = net;
+    m->owns_net = owns;
     m->output_is_fake = output_is_fake;
     return FS_OK;
+}
+
+fs_err fs_detector_add_net(fs_detector *d, const char *name, const fs_net *net,
+                           int output_is_fake, fs_msg *msg) {
+    return add_net(d, name, net, 0, output_is_fake, msg);
+}
+
+void fs_detector_set_cascade(fs_detector *d, const fs_cascade *c) {
+    if (d->owns_cascade) fs_cascade_free((fs_cascade *)d->cascade);
+    d->cascade = c;
+    d->owns_cascade = 0;
 }
 
 fs_err fs_detector_add_entry(fs_detector *d, const fs_model_entry *e, fs_msg *msg) {
@@ -78,7 +95,7 @@ fs_err fs_detector_add_entry(fs_detector *d, const fs_model_entry *e, fs_msg *ms
     }
     /* The card is the authority on what the output means. */
     int is_fake = fs_card_p_fake(&e->card, 1.0) > 0.5;
-    return add_net(d, e->card.name, net, is_fake, msg);
+    return add_net(d, e->card.name, net, 1, is_fake, msg);
 }
 
 fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weights *w,
@@ -86,7 +103,7 @@ fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weight
     fs_net *net = NULL;
     fs_err err = fs_net_create(w, arch, &net, msg);
     if (err) return err;
-    return add_net(d, name, net, fs_net_output_is_fake(net), msg);
+    return add_net(d, name, net, 1, fs_net_output_is_fake(net), msg);
 }
 
 fs_err fs_detector_load_cascade(fs_detector *d, const char *cascade, fs_msg *msg) {
@@ -96,8 +113,9 @@ fs_err fs_detector_load_cascade(fs_detector *d, const char *cascade, fs_msg *msg
     fs_cascade *c = NULL;
     err = fs_cascade_load(path, &c, msg);
     if (err) return err;
-    fs_cascade_free(d->cascade);
+    if (d->owns_cascade) fs_cascade_free((fs_cascade *)d->cascade);
     d->cascade = c;
+    d->owns_cascade = 1;
     return FS_OK;
 }
 
