@@ -10,9 +10,9 @@
  *  - fs_scan_result: everything one scan found; owned by the caller, released with
  *    fs_scan_result_free (safe on a zeroed struct).
  *
- * The whole-media verdict pools, for each sampled frame and model, the highest P(fake) among
- * the frame's faces: a video is as suspicious as its most suspicious face (docs/verdicts.md).
- * Per-person verdicts are kept beside it. Media in which no face is found has status
+ * The whole-media verdict is the verdict of its main person: the track with the largest total
+ * detection strength (1 + cascade neighbours, summed over the sampled frames), so a weak stray
+ * detection cannot decide a video (docs/verdicts.md). Every person's verdict is kept beside it. Media in which no face is found has status
  * FS_VERDICT_NO_FACE, never a neutral score, unless the caller asks to judge whole images. */
 #ifndef FAKESCOPE_DETECT_H
 #define FAKESCOPE_DETECT_H
@@ -125,6 +125,7 @@ typedef struct fs_scan_result {
     fs_scan_frame *frames;
     int n_people;
     fs_scan_person *people;
+    int main_person;           /* track judged by `overall`; -1 when no face was found */
     fs_verdict_report overall; /* status NO_FACE when no frame had a face */
     int whole_image;           /* 1 when the picture itself was judged (no face crop) */
     fs_scan_timing timing;
@@ -143,6 +144,15 @@ fs_err fs_scan_memory(fs_scanner *s, const uint8_t *data, size_t len, const fs_s
 /* Scans a list of decoded frames as one clip (frame i has index i, time 0). */
 fs_err fs_scan_images(fs_scanner *s, const fs_image *frames, int n, const fs_scan_opts *o,
                       fs_scan_result *out, fs_msg *msg);
+
+/* Evidence pictures of a scan (media/plot underneath). The timeline draws, per model, the
+ * P(fake) of each sampled frame (the highest among its faces; gaps where no face was found)
+ * against time, with the threshold line. The contact sheet tiles the sampled frames (needs
+ * keep_thumbs) with every face box drawn in its person's colour and labelled with the person
+ * and the first model's P(fake). Both return new images the caller frees. */
+fs_err fs_scan_timeline(const fs_scan_result *r, const char *title, double threshold,
+                        fs_image *out, fs_msg *msg);
+fs_err fs_scan_sheet(const fs_scan_result *r, const char *title, fs_image *out, fs_msg *msg);
 
 /* One JSON object (jansson, new reference) in the shape of the command-line contract:
  * status, media, models, frames, people, verdicts, summaries, timing. NULL on allocation

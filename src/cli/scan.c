@@ -11,6 +11,7 @@
 #include "cli/progress.h"
 #include "fakescope/detect.h"
 #include "fakescope/model.h"
+#include "fakescope/plot.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -36,6 +37,9 @@ static void usage(FILE *out) {
             "  --whole-if-no-face   judge a still image whole when it has no face\n"
             "output:\n"
             "  --json               one JSON object per file (frames, people, verdicts, timing)\n"
+            "  --timeline OUT.png   draw P(fake) per sampled frame per model (several files:\n"
+            "                       OUT-1.png, OUT-2.png, ...)\n"
+            "  --sheet OUT.jpg      the sampled frames with the judged face boxes (.jpg or .png)\n"
             "  --threshold P        P(fake) at or above which a score says fake (default 0.5)\n"
             "  --threads N          threads per model (default: all cores)\n"
             "  -h, --help           this text\n\n"
@@ -77,6 +81,35 @@ static void print_text(const fs_scan_result *r, const char *file) {
            r->timing.decode_ms, r->timing.faces_ms, r->timing.inference_ms, r->timing.total_ms);
 }
 
+/* OUT.png for one file; OUT-N.png for the Nth of several. */
+static void numbered_path(const char *path, int nth, char *buf, size_t cap) {
+    if (nth == 0) {
+        snprintf(buf, cap, "%s", path);
+        return;
+    }
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) dot = path + strlen(path);
+    snprintf(buf, cap, "%.*s-%d%s", (int)(dot - path), path, nth, dot);
+}
+
+static fs_err write_picture(const fs_scan_result *r, const char *path, int nth, const char *file,
+                            int sheet, double threshold) {
+    char out[4096];
+    numbered_path(path, nth, out, sizeof out);
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    fs_image img = {0};
+    fs_msg msg;
+    fs_err err = sheet ? fs_scan_sheet(r, base, &img, &msg)
+                       : fs_scan_timeline(r, base, threshold, &img, &msg);
+    if (!err) err = fs_image_save(&img, out, &msg);
+    fs_image_free(&img);
+    if (err)
+        fprintf(stderr, "%s: cannot write %s: %s\n", file, out, msg.text);
+    return err;
+}
+
 static void on_progress(void *ctx, const char *stage, int done, int total) {
     fs_progress_update(ctx, stage, done, total);
 }
@@ -91,7 +124,7 @@ static int split_models(char *list, char **names, int cap) {
 int fs_cli_scan(int argc, char **argv) {
     enum { O_MODELS = 256, O_MODELS_DIR, O_WEIGHTS, O_ARCH, O_FRAMES, O_EVERY, O_CASCADE,
            O_SCALE, O_NEIGHBORS, O_MIN_FACE, O_MARGIN, O_WHOLE, O_WHOLE_NF, O_JSON,
-           O_THRESHOLD, O_THREADS };
+           O_THRESHOLD, O_THREADS, O_TIMELINE, O_SHEET };
     static const struct option longopts[] = {
         {"models", required_argument, 0, O_MODELS}, {"models-dir", required_argument, 0, O_MODELS_DIR},
         {"weights", required_argument, 0, O_WEIGHTS}, {"arch", required_argument, 0, O_ARCH},
@@ -101,8 +134,10 @@ int fs_cli_scan(int argc, char **argv) {
         {"margin", required_argument, 0, O_MARGIN}, {"whole", no_argument, 0, O_WHOLE},
         {"whole-if-no-face", no_argument, 0, O_WHOLE_NF}, {"json", no_argument, 0, O_JSON},
         {"threshold", required_argument, 0, O_THRESHOLD}, {"threads", required_argument, 0, O_THREADS},
+        {"timeline", required_argument, 0, O_TIMELINE}, {"sheet", required_argument, 0, O_SHEET},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char *models_arg = NULL, *weights = NULL, *arch = NULL, *cascade = NULL;
+    const char *timeline = NULL, *sheet = NULL;
     const char *dirs[FS_REGISTRY_MAX_DIRS];
     size_t ndirs = 0;
     int json = 0, threads = 0;
@@ -186,6 +221,8 @@ int fs_cli_scan(int argc, char **argv) {
                 return FS_EXIT_USAGE;
             }
             break;
+        case O_TIMELINE: timeline = optarg; break;
+        case O_SHEET: sheet = optarg; break;
         case 'h': usage(stdout); return FS_EXIT_OK;
         default: usage(stderr); return FS_EXIT_USAGE;
         }
@@ -247,6 +284,7 @@ int fs_cli_scan(int argc, char **argv) {
     if (o.crop != FS_CROP_WHOLE && fs_detector_load_cascade(det, cascade, &msg)) goto fatal;
     if (fs_scanner_create(det, threads, &scanner, &msg)) goto fatal;
 
+    o.keep_thumbs = sheet != NULL;
     fs_progress bar;
     fs_progress_init(&bar, stderr);
     o.progress = on_progress;
@@ -270,6 +308,11 @@ int fs_cli_scan(int argc, char **argv) {
             }
             continue;
         }
+        int nth = argc - optind > 1 ? i - optind + 1 : 0;
+        if (timeline && write_picture(&r, timeline, nth, argv[i], 0, o.threshold) != FS_OK)
+            status = FS_EXIT_INPUT;
+        if (sheet && write_picture(&r, sheet, nth, argv[i], 1, o.threshold) != FS_OK)
+            status = FS_EXIT_INPUT;
         if (json) {
             json_t *j = fs_scan_result_json(&r, argv[i]);
             char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -290,5 +333,6 @@ done:
     fs_scanner_free(scanner);
     fs_detector_free(det);
     fs_registry_free(reg);
+    fs_plot_cleanup();
     return status;
 }

@@ -380,7 +380,24 @@ static fs_err finish(scan_run *run, double t_start, fs_msg *msg) {
         if (err) return err;
         if (p->n_frames > 0) r->n_people++;
     }
-    fs_err err = aggregate(r, -1, thr, &r->overall, NULL, msg);
+    /* The media's verdict is its main person's: the track with the largest total detection
+     * strength (cascade neighbours summed over frames). A stray detection on a shirt or a
+     * poster is weak and short-lived, so it cannot decide a video; every person still gets
+     * their own verdict. Whole-picture judgements have a single track. */
+    int main_track = -1;
+    long best = -1;
+    for (int t = 0; t < tracks; t++) {
+        long strength = 0;
+        for (int f = 0; f < r->n_frames; f++)
+            for (int i = 0; i < r->frames[f].n_faces; i++)
+                if (r->frames[f].faces[i].track == t) strength += 1 + r->frames[f].faces[i].neighbors;
+        if (strength > best) {
+            best = strength;
+            main_track = t;
+        }
+    }
+    r->main_person = main_track;
+    fs_err err = aggregate(r, main_track, thr, &r->overall, NULL, msg);
     if (err) return err;
     r->timing.total_ms = fs_now_ms() - t_start;
     /* Decoding is whatever the pipeline did besides finding faces and running models. */

@@ -102,6 +102,7 @@ json_t *fs_scan_result_json(const fs_scan_result *r, const char *file) {
                                                 verdicts_json(&pe->report)));
     }
     json_object_set_new(o, "people", people);
+    json_object_set_new(o, "main_person", r->main_person >= 0 ? json_integer(r->main_person) : json_null());
     json_object_set_new(o, "summaries", report_models_json(&r->overall));
     json_object_set_new(o, "verdicts", verdicts_json(&r->overall));
     json_object_set_new(o, "timing",
