@@ -34,6 +34,16 @@ for v in "$FS_SHARED_DATA"/dfdc/videos/*/*.mp4; do
     check "$name: timing split" "jq -e '.timing | .decode>=0 and .faces>0 and .inference>0 and .total>=.faces+.inference' '$out' >/dev/null"
 done
 
+# --- evidence pictures and the main person ------------------------------------------------
+real=$(ls "$FS_SHARED_DATA"/dfdc/videos/real/*.mp4 | head -1)
+"$FAKESCOPE" scan --models-dir "$tmp/models" --frames 6 --json --timeline "$tmp/tl.png" \
+    --sheet "$tmp/sheet.png" "$real" > "$tmp/real.json"
+png_size() { python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); assert d[:8]==b"\x89PNG\r\n\x1a\n"; print(*struct.unpack(">II", d[16:24]))' "$1"; }
+check "timeline is a PNG chart" "[ \"\$(png_size '$tmp/tl.png')\" = '800 500' ]"
+check "sheet is a PNG of the frames" "png_size '$tmp/sheet.png' >/dev/null && [ \$(stat -c %s '$tmp/sheet.png') -gt 20000 ]"
+check "main person is the strongest track and its verdict is the video's" \
+    "jq -e '.main_person as \$m | (.people[] | select(.person==\$m) | .verdicts) == .verdicts' '$tmp/real.json' >/dev/null"
+
 # --- no face anywhere: explicit status, never a silent 0.5 ---------------------------------
 ffmpeg -loglevel error -f lavfi -i "color=c=gray:s=320x240:d=2" -pix_fmt yuv420p "$tmp/noface.mp4"
 "$FAKESCOPE" scan --models-dir "$tmp/models" --frames 4 --json "$tmp/noface.mp4" > "$tmp/noface.json"
