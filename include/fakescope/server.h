@@ -65,6 +65,10 @@ fs_err fs_server_start(fs_server *s, fs_msg *msg);
 int fs_server_port(const fs_server *s);
 const fs_server_config *fs_server_config_of(const fs_server *s);
 fs_store *fs_server_store(fs_server *s);
+/* The dialects' shared state (models, jobs, ...), set before fs_server_start and borrowed:
+ * handlers reach it through fs_server_app(fs_req_server(req)). */
+void fs_server_set_app(fs_server *s, void *app);
+void *fs_server_app(fs_server *s);
 fs_metrics *fs_server_metrics(fs_server *s);
 /* Stops accepting connections, lets requests in flight finish for up to grace_ms, then stops.
  * Returns the number of requests still running when the grace period ended (0 normally). */

@@ -17,9 +17,10 @@ typedef struct fs_cli_command {
 } fs_cli_command;
 
 /* Subcommands, one file each in src/cli/. */
-int fs_cli_bench(int argc, char **argv);
-int fs_cli_predict(int argc, char **argv);
+int fs_cli_scan(int argc, char **argv);
 int fs_cli_models(int argc, char **argv); /* models.c */
+int fs_cli_bench(int argc, char **argv);
+int fs_cli_faces(int argc, char **argv);
 int fs_cli_serve(int argc, char **argv); /* serve.c */
 int fs_cli_keys(int argc, char **argv);  /* keys.c */
 int fs_cli_faces(int argc, char **argv); /* faces.c */
@@ -27,5 +28,8 @@ int fs_cli_faces(int argc, char **argv); /* faces.c */
 /* The data directory when neither --data nor FAKESCOPE_DATA is given:
  * $HOME/.local/share/fakescope (serve.c). Writes into buf and returns it. */
 const char *fs_cli_default_data_dir(char *buf, size_t cap);
+int fs_cli_bench(int argc, char **argv);
+int fs_cli_predict(int argc, char **argv);
+int fs_cli_models(int argc, char **argv); /* models.c */
 
 #endif

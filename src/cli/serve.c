@@ -5,6 +5,7 @@
  * so no handler runs in async-signal context. */
 #include "cli/cli.h"
 #include "fakescope/server.h"
+#include "server/app.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -177,9 +178,25 @@ int fs_cli_serve(int argc, char **argv) {
         return FS_EXIT_INPUT;
     }
     fs_server *srv = NULL;
+    fs_app app = {0};
     int rc = FS_EXIT_INPUT;
     if (!first_admin_key(store)) goto out;
-    if (fs_server_create(&cfg, store, &srv, &msg) != FS_OK || fs_server_start(srv, &msg) != FS_OK) {
+    const char *model_dirs[1] = {cfg.models_dir};
+    fs_engine_config ecfg = {.model_dirs = cfg.models_dir ? model_dirs : NULL,
+                             .n_model_dirs = cfg.models_dir ? 1 : 0};
+    if (fs_engine_create(&ecfg, &app.engine, &msg) != FS_OK) {
+        fprintf(stderr, "fakescope serve: %s\n", msg.text);
+        goto out;
+    }
+    if (fs_server_create(&cfg, store, &srv, &msg) != FS_OK) {
+        fprintf(stderr, "fakescope serve: %s\n", msg.text);
+        goto out;
+    }
+    app.server = srv;
+    app.store = store;
+    app.cfg = fs_server_config_of(srv);
+    fs_server_set_app(srv, &app);
+    if (fs_app_register_routes(&app, &msg) != FS_OK || fs_server_start(srv, &msg) != FS_OK) {
         fprintf(stderr, "fakescope serve: %s\n", msg.text);
         goto out;
     }
@@ -197,6 +214,8 @@ int fs_cli_serve(int argc, char **argv) {
     rc = left == 0 ? FS_EXIT_OK : FS_EXIT_INPUT;
 out:
     fs_server_free(srv);
+    fs_app_release(&app);
+    fs_engine_free(app.engine);
     fs_store_close(store);
     return rc;
 }

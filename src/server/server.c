@@ -39,6 +39,7 @@ typedef struct handler_slot {
 
 struct fs_server {
     fs_server_config cfg;
+    void *app; /* the dialects' shared state (fs_server_set_app), borrowed */
     char *strings[8]; /* owned copies of cfg's strings */
     fs_store *store;
     fs_metrics *metrics;
@@ -571,6 +572,8 @@ fs_err fs_server_start(fs_server *s, fs_msg *msg) {
 int fs_server_port(const fs_server *s) { return s->port; }
 const fs_server_config *fs_server_config_of(const fs_server *s) { return &s->cfg; }
 fs_store *fs_server_store(fs_server *s) { return s->store; }
+void fs_server_set_app(fs_server *s, void *app) { s->app = app; }
+void *fs_server_app(fs_server *s) { return s->app; }
 fs_metrics *fs_server_metrics(fs_server *s) { return s->metrics; }
 
 int fs_server_shutdown(fs_server *s, int grace_ms) {

@@ -1,0 +1,163 @@
+/* detect (detect/): the pipeline that turns media into a verdict with its evidence:
+ * decode (image, or sampled video frames) -> find faces -> track people -> crop -> run every
+ * model -> aggregate per person and for the whole media -> verdicts by heuristic.
+ *
+ * Objects:
+ *  - fs_detector: the models and the face cascade, loaded once, read-only afterwards, so any
+ *    number of threads may share one (like the fs_net inside it).
+ *  - fs_scanner: what one thread needs to run a detector (a network context per model, with
+ *    its planned buffers). One scanner serves one caller at a time; make one per worker.
+ *  - fs_scan_result: everything one scan found; owned by the caller, released with
+ *    fs_scan_result_free (safe on a zeroed struct).
+ *
+ * The whole-media verdict is the verdict of its main person: the track with the largest total
+ * detection strength (1 + cascade neighbours, summed over the sampled frames), so a weak stray
+ * detection cannot decide a video (docs/verdicts.md). Every person's verdict is kept beside it. Media in which no face is found has status
+ * FS_VERDICT_NO_FACE, never a neutral score, unless the caller asks to judge whole images. */
+#ifndef FAKESCOPE_DETECT_H
+#define FAKESCOPE_DETECT_H
+
+#include "fakescope/card.h"
+#include "fakescope/core.h"
+#include "fakescope/face.h"
+#include "fakescope/image.h"
+#include "fakescope/verdict.h"
+#include "fakescope/video.h"
+
+#define FS_DETECT_MAX_MODELS FS_VERDICT_MAX_MODELS
+#define FS_DETECT_MAX_FACES 16      /* faces judged per frame: the largest ones are kept */
+#define FS_DETECT_NAME_MAX 64
+
+typedef struct fs_detector fs_detector;
+
+/* An empty detector; add models, then use it. Not thread-safe until the last add. */
+fs_err fs_detector_create(fs_detector **out, fs_msg *msg);
+void fs_detector_free(fs_detector *d);
+/* Adds a registry model (weights checked against the card's SHA-256; P(fake) follows the card). */
+fs_err fs_detector_add_entry(fs_detector *d, const fs_model_entry *e, fs_msg *msg);
+/* Adds weights directly (e.g. --weights FILE --arch A); P(fake) follows the weights' "output"
+ * metadata (Keras MesoNet files: the sigmoid is P(real)). name is how results name the model. */
+fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weights *w,
+                               const char *arch, fs_msg *msg);
+/* Adds a network the detector borrows (it must outlive the detector): how fs_engine shares
+ * one loaded network among many scanners. */
+struct fs_net;
+fs_err fs_detector_add_net(fs_detector *d, const char *name, const struct fs_net *net,
+                           int output_is_fake, fs_msg *msg);
+/* Uses a cascade the detector borrows (it must outlive the detector). */
+void fs_detector_set_cascade(fs_detector *d, const fs_cascade *c);
+/* Loads the face cascade (NULL: the default frontal-face cascade). Done lazily on the first
+ * scan that needs faces when not called. */
+fs_err fs_detector_load_cascade(fs_detector *d, const char *cascade, fs_msg *msg);
+int fs_detector_model_count(const fs_detector *d);
+const char *fs_detector_model_name(const fs_detector *d, int i);
+const char *fs_detector_model_arch(const fs_detector *d, int i);
+
+/* How a scan looks at the media. */
+typedef enum {
+    FS_CROP_FACES = 0,     /* judge face crops only; no face -> NO_FACE */
+    FS_CROP_WHOLE,         /* judge the whole picture, resized to the model input */
+    FS_CROP_FACES_OR_WHOLE /* face crops; a still image without a face is judged whole */
+} fs_crop_mode;
+
+typedef void (*fs_scan_progress_fn)(void *ctx, const char *stage, int done, int total);
+
+typedef struct fs_scan_opts {
+    fs_video_sampling sampling; /* frames of a video (count or every k s) */
+    fs_video_limits video_limits;
+    fs_image_limits image_limits;
+    fs_face_params face;        /* cascade parameters */
+    float margin;               /* crop margin around a face (0.3 = 30%) */
+    fs_crop_mode crop;
+    double threshold;           /* P(fake) at or above which a score says fake; 0 = 0.5 */
+    int keep_thumbs;            /* keep a small copy of each sampled frame (contact sheets) */
+    int thumb_side;             /* longest side of those copies; 0 = 320 */
+    int keep_crops;             /* keep each face crop at model input size (plots, Grad-CAM) */
+    fs_scan_progress_fn progress;
+    void *progress_ctx;
+} fs_scan_opts;
+/* Defaults: 32 evenly spaced frames, default cascade parameters, 30% margin, faces only. */
+fs_scan_opts fs_scan_opts_default(void);
+
+typedef struct fs_scanner fs_scanner;
+/* threads: per network context (<= 0: all CPUs). */
+fs_err fs_scanner_create(fs_detector *d, int threads, fs_scanner **out, fs_msg *msg);
+void fs_scanner_free(fs_scanner *s);
+
+typedef struct fs_scan_face {
+    fs_box box;       /* the face, in frame pixels (the whole frame in FS_CROP_WHOLE) */
+    fs_box crop;      /* the region the models saw */
+    int track;        /* person id, 0.. (stable across frames) */
+    int neighbors;    /* cascade windows merged into the box: detection strength */
+    float p_fake[FS_DETECT_MAX_MODELS];
+    float raw[FS_DETECT_MAX_MODELS]; /* the network's own sigmoid output */
+    fs_image crop_img; /* only with keep_crops: the model input, input size RGB8 */
+} fs_scan_face;
+
+typedef struct fs_scan_frame {
+    int64_t index;     /* frame number in the video (0 for an image, i for a frame list) */
+    double time_s;     /* presentation time; 0 for images and frame lists */
+    int n_faces;
+    fs_scan_face *faces;
+    double faces_ms;   /* face finding in this frame */
+    double model_ms[FS_DETECT_MAX_MODELS]; /* each model's inference on this frame's faces */
+    fs_image thumb;    /* only with keep_thumbs */
+    float thumb_scale; /* thumb pixels per frame pixel */
+} fs_scan_frame;
+
+typedef struct fs_scan_person {
+    int track;
+    int n_frames;            /* frames in which this person has a face */
+    fs_verdict_report report; /* per model summaries and verdicts over this person's frames */
+} fs_scan_person;
+
+typedef struct fs_scan_timing {
+    double decode_ms, faces_ms, inference_ms, total_ms;
+} fs_scan_timing;
+
+typedef struct fs_scan_result {
+    int is_video;
+    int width, height;        /* of the picture */
+    fs_video_info video;      /* when is_video */
+    int n_models;
+    char models[FS_DETECT_MAX_MODELS][FS_DETECT_NAME_MAX];
+    int n_frames;
+    fs_scan_frame *frames;
+    int n_people;
+    fs_scan_person *people;
+    int main_person;           /* track judged by `overall`; -1 when no face was found */
+    fs_verdict_report overall; /* status NO_FACE when no frame had a face */
+    int whole_image;           /* 1 when the picture itself was judged (no face crop) */
+    fs_scan_timing timing;
+} fs_scan_result;
+
+void fs_scan_result_free(fs_scan_result *r);
+
+/* Scans a file: an image (by content) or else a video. Errors: those of the decoders
+ * (FS_ERR_FORMAT for what is neither a decodable image nor video, FS_ERR_UNSUPPORTED for a
+ * file with no video stream, FS_ERR_LIMIT, ...); NO_FACE is not an error but a status. */
+fs_err fs_scan_file(fs_scanner *s, const char *path, const fs_scan_opts *o, fs_scan_result *out,
+                    fs_msg *msg);
+/* The same on bytes in memory (uploads). */
+fs_err fs_scan_memory(fs_scanner *s, const uint8_t *data, size_t len, const fs_scan_opts *o,
+                      fs_scan_result *out, fs_msg *msg);
+/* Scans a list of decoded frames as one clip (frame i has index i, time 0). */
+fs_err fs_scan_images(fs_scanner *s, const fs_image *frames, int n, const fs_scan_opts *o,
+                      fs_scan_result *out, fs_msg *msg);
+
+/* Evidence pictures of a scan (media/plot underneath). The timeline draws, per model, the
+ * P(fake) of each sampled frame (the highest among its faces; gaps where no face was found)
+ * against time, with the threshold line. The contact sheet tiles the sampled frames (needs
+ * keep_thumbs) with every face box drawn in its person's colour and labelled with the person
+ * and the first model's P(fake). Both return new images the caller frees. */
+fs_err fs_scan_timeline(const fs_scan_result *r, const char *title, double threshold,
+                        fs_image *out, fs_msg *msg);
+fs_err fs_scan_sheet(const fs_scan_result *r, const char *title, fs_image *out, fs_msg *msg);
+
+/* One JSON object (jansson, new reference) in the shape of the command-line contract:
+ * status, media, models, frames, people, verdicts, summaries, timing. NULL on allocation
+ * failure. */
+struct json_t;
+struct json_t *fs_scan_result_json(const fs_scan_result *r, const char *file);
+
+#endif

@@ -1,0 +1,532 @@
+/* scan.c: the detection pipeline. A scan walks the media frame by frame (one frame for an
+ * image), finds faces, links them into people with the tracker, crops each face to every
+ * model's input, runs the models on the frame's faces as one batch, and finally aggregates the
+ * scores per person and for the whole media with the verdict heuristics.
+ *
+ * Frames are handled as the decoder produces them and then dropped (a 1080p frame is 6 MB),
+ * so memory stays bounded by FS_DETECT_MAX_FACES crops per model plus optional thumbnails,
+ * whatever the length of the video. */
+#include "fakescope/detect.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fakescope/model.h"
+
+typedef struct detector_model {
+    char name[FS_DETECT_NAME_MAX];
+    const fs_net *net;
+    int owns_net;
+    int output_is_fake; /* 1: the sigmoid is P(fake); 0: it is P(real) */
+} detector_model;
+
+struct fs_detector {
+    int n_models;
+    detector_model models[FS_DETECT_MAX_MODELS];
+    const fs_cascade *cascade;
+    int owns_cascade;
+};
+
+struct fs_scanner {
+    fs_detector *det;
+    fs_net_ctx *ctx[FS_DETECT_MAX_MODELS];
+    float *input;   /* FS_DETECT_MAX_FACES model inputs of the largest model */
+    size_t input_floats;
+    fs_tracker *tracker;
+};
+
+fs_err fs_detector_create(fs_detector **out, fs_msg *msg) {
+    *out = calloc(1, sizeof **out);
+    return *out ? FS_OK : fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+}
+
+void fs_detector_free(fs_detector *d) {
+    if (!d) return;
+    for (int i = 0; i < d->n_models; i++)
+        if (d->models[i].owns_net) fs_net_free((fs_net *)d->models[i].net);
+    if (d->owns_cascade) fs_cascade_free((fs_cascade *)d->cascade);
+    free(d);
+}
+
+/* Adds a network; with owns set, the detector frees it (also when adding fails). */
+static fs_err add_net(fs_detector *d, const char *name, const fs_net *net, int owns,
+                      int output_is_fake, fs_msg *msg) {
+    fs_err err = FS_OK;
+    if (d->n_models >= FS_DETECT_MAX_MODELS)
+        err = fs_fail(msg, FS_ERR_LIMIT, "at most %d models per scan", FS_DETECT_MAX_MODELS);
+    for (int i = 0; !err && i < d->n_models; i++)
+        if (!strcmp(d->models[i].name, name))
+            err = fs_fail(msg, FS_ERR_INVALID, "model '%s' given twice", name);
+    if (err) {
+        if (owns) fs_net_free((fs_net *)net);
+        return err;
+    }
+    detector_model *m = &d->models[d->n_models++];
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->net = net;
+    m->owns_net = owns;
+    m->output_is_fake = output_is_fake;
+    return FS_OK;
+}
+
+fs_err fs_detector_add_net(fs_detector *d, const char *name, const fs_net *net,
+                           int output_is_fake, fs_msg *msg) {
+    return add_net(d, name, net, 0, output_is_fake, msg);
+}
+
+void fs_detector_set_cascade(fs_detector *d, const fs_cascade *c) {
+    if (d->owns_cascade) fs_cascade_free((fs_cascade *)d->cascade);
+    d->cascade = c;
+    d->owns_cascade = 0;
+}
+
+fs_err fs_detector_add_entry(fs_detector *d, const fs_model_entry *e, fs_msg *msg) {
+    fs_weights w = {0};
+    fs_err err = fs_model_load_weights(e, &w, msg);
+    if (err) return err;
+    fs_net *net = NULL;
+    err = fs_net_create(&w, e->card.architecture, &net, msg);
+    fs_weights_free(&w);
+    if (err) {
+        fs_msg_prefix(msg, "model %s: ", e->card.name);
+        return err;
+    }
+    /* The card is the authority on what the output means. */
+    int is_fake = fs_card_p_fake(&e->card, 1.0) > 0.5;
+    return add_net(d, e->card.name, net, 1, is_fake, msg);
+}
+
+fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weights *w,
+                               const char *arch, fs_msg *msg) {
+    fs_net *net = NULL;
+    fs_err err = fs_net_create(w, arch, &net, msg);
+    if (err) return err;
+    return add_net(d, name, net, 1, fs_net_output_is_fake(net), msg);
+}
+
+fs_err fs_detector_load_cascade(fs_detector *d, const char *cascade, fs_msg *msg) {
+    char path[4096];
+    fs_err err = fs_cascade_find(cascade, path, sizeof path, msg);
+    if (err) return err;
+    fs_cascade *c = NULL;
+    err = fs_cascade_load(path, &c, msg);
+    if (err) return err;
+    if (d->owns_cascade) fs_cascade_free((fs_cascade *)d->cascade);
+    d->cascade = c;
+    d->owns_cascade = 1;
+    return FS_OK;
+}
+
+int fs_detector_model_count(const fs_detector *d) { return d->n_models; }
+const char *fs_detector_model_name(const fs_detector *d, int i) {
+    return i >= 0 && i < d->n_models ? d->models[i].name : NULL;
+}
+const char *fs_detector_model_arch(const fs_detector *d, int i) {
+    return i >= 0 && i < d->n_models ? fs_net_arch(d->models[i].net)->name : NULL;
+}
+
+fs_scan_opts fs_scan_opts_default(void) {
+    fs_scan_opts o;
+    memset(&o, 0, sizeof o);
+    o.sampling = fs_video_sampling_default();
+    o.video_limits = fs_video_limits_default();
+    o.image_limits = fs_image_limits_default();
+    o.face = fs_face_params_default();
+    o.margin = FS_FACE_MARGIN_DEFAULT;
+    o.crop = FS_CROP_FACES;
+    o.threshold = FS_VERDICT_THRESHOLD_DEFAULT;
+    return o;
+}
+
+fs_err fs_scanner_create(fs_detector *d, int threads, fs_scanner **out, fs_msg *msg) {
+    *out = NULL;
+    if (d->n_models == 0) return fs_fail(msg, FS_ERR_INVALID, "no model to run");
+    fs_scanner *s = calloc(1, sizeof *s);
+    if (!s) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    s->det = d;
+    fs_net_opts no = {.threads = threads, .max_batch = FS_DETECT_MAX_FACES, .portable = 0};
+    for (int i = 0; i < d->n_models; i++) {
+        fs_err err = fs_net_ctx_create(d->models[i].net, &no, &s->ctx[i], msg);
+        if (err) {
+            fs_scanner_free(s);
+            return err;
+        }
+        const fs_arch *a = fs_net_arch(d->models[i].net);
+        size_t n = (size_t)a->input_h * a->input_w * a->input_c * FS_DETECT_MAX_FACES;
+        if (n > s->input_floats) s->input_floats = n;
+    }
+    s->input = malloc(s->input_floats * sizeof *s->input);
+    if (!s->input) {
+        fs_scanner_free(s);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    *out = s;
+    return FS_OK;
+}
+
+void fs_scanner_free(fs_scanner *s) {
+    if (!s) return;
+    for (int i = 0; i < FS_DETECT_MAX_MODELS; i++) fs_net_ctx_free(s->ctx[i]);
+    free(s->input);
+    fs_tracker_free(s->tracker);
+    free(s);
+}
+
+void fs_scan_result_free(fs_scan_result *r) {
+    if (!r) return;
+    for (int f = 0; f < r->n_frames; f++) {
+        fs_scan_frame *fr = &r->frames[f];
+        for (int i = 0; i < fr->n_faces; i++) fs_image_free(&fr->faces[i].crop_img);
+        free(fr->faces);
+        fs_image_free(&fr->thumb);
+    }
+    free(r->frames);
+    free(r->people);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- one frame ---------------------------------------------------------------------------- */
+
+typedef struct scan_run {
+    fs_scanner *s;
+    const fs_scan_opts *o;
+    fs_scan_result *r;
+    int cap_frames;
+    int total_frames; /* for progress; 0 when unknown */
+    int clip;         /* a list of frames: judged like a video */
+} scan_run;
+
+static int face_area_desc(const void *a, const void *b) {
+    const fs_face *x = a, *y = b;
+    long ax = (long)x->box.w * x->box.h, ay = (long)y->box.w * y->box.h;
+    return ax < ay ? 1 : ax > ay ? -1 : 0;
+}
+
+static fs_err make_thumb(const fs_image *img, int side, fs_image *out, float *scale,
+                         fs_msg *msg) {
+    if (side <= 0) side = 320;
+    int longest = img->w > img->h ? img->w : img->h;
+    float k = longest > side ? (float)side / (float)longest : 1.0f;
+    int w = (int)lroundf((float)img->w * k), h = (int)lroundf((float)img->h * k);
+    if (w < 1) w = 1;
+    if (h < 1) h = 1;
+    *scale = (float)w / (float)img->w;
+    return fs_image_resize(img, w, h, out, msg);
+}
+
+/* Runs every model on the faces of one frame. Caller guarantees 1 <= n <= FS_DETECT_MAX_FACES. */
+static fs_err judge_faces(scan_run *run, const fs_image *img, fs_scan_frame *fr, fs_msg *msg) {
+    fs_scanner *s = run->s;
+    fs_detector *d = s->det;
+    for (int m = 0; m < d->n_models; m++) {
+        const fs_arch *a = fs_net_arch(d->models[m].net);
+        size_t per = (size_t)a->input_h * a->input_w * a->input_c;
+        for (int i = 0; i < fr->n_faces; i++) {
+            fs_scan_face *face = &fr->faces[i];
+            fs_image crop = {0};
+            fs_err err;
+            if (run->o->crop == FS_CROP_WHOLE || run->r->whole_image)
+                err = fs_image_resize(img, a->input_w, a->input_h, &crop, msg);
+            else
+                err = fs_face_crop(img, face->box, run->o->margin, a->input_w, a->input_h, &crop,
+                                   &face->crop, msg);
+            if (err) return err;
+            fs_image_to_float(&crop, a->input_scale, s->input + per * (size_t)i);
+            if (run->o->keep_crops && m == 0)
+                face->crop_img = crop; /* kept at the first model's input size */
+            else
+                fs_image_free(&crop);
+        }
+        float raw[FS_DETECT_MAX_FACES];
+        double t0 = fs_now_ms();
+        fs_err err = fs_net_forward(s->ctx[m], s->input, fr->n_faces, raw, NULL, msg);
+        fr->model_ms[m] = fs_now_ms() - t0;
+        run->r->timing.inference_ms += fr->model_ms[m];
+        if (err) return err;
+        for (int i = 0; i < fr->n_faces; i++) {
+            fr->faces[i].raw[m] = raw[i];
+            fr->faces[i].p_fake[m] = d->models[m].output_is_fake ? raw[i] : 1.0f - raw[i];
+        }
+    }
+    return FS_OK;
+}
+
+static fs_err scan_frame(scan_run *run, const fs_image *img, int64_t index, double time_s,
+                         fs_msg *msg) {
+    fs_scan_result *r = run->r;
+    if (r->n_frames == run->cap_frames) {
+        int cap = run->cap_frames ? run->cap_frames * 2 : 32;
+        fs_scan_frame *nf = realloc(r->frames, (size_t)cap * sizeof *nf);
+        if (!nf) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+        r->frames = nf;
+        run->cap_frames = cap;
+    }
+    fs_scan_frame *fr = &r->frames[r->n_frames++];
+    memset(fr, 0, sizeof *fr);
+    fr->index = index;
+    fr->time_s = time_s;
+    if (r->width == 0) {
+        r->width = img->w;
+        r->height = img->h;
+    }
+    if (run->o->keep_thumbs) {
+        fs_err err = make_thumb(img, run->o->thumb_side, &fr->thumb, &fr->thumb_scale, msg);
+        if (err) return err;
+    }
+
+    fs_face *found = NULL;
+    size_t n = 0;
+    if (run->o->crop != FS_CROP_WHOLE) {
+        double t0 = fs_now_ms();
+        fs_err err = fs_face_detect(run->s->det->cascade, img, &run->o->face, &found, &n, msg);
+        fr->faces_ms = fs_now_ms() - t0;
+        r->timing.faces_ms += fr->faces_ms;
+        if (err) return err;
+        if (n > FS_DETECT_MAX_FACES) {
+            qsort(found, n, sizeof *found, face_area_desc);
+            n = FS_DETECT_MAX_FACES;
+        }
+    }
+    int whole = run->o->crop == FS_CROP_WHOLE ||
+                (run->o->crop == FS_CROP_FACES_OR_WHOLE && n == 0 && !r->is_video && !run->clip);
+    if (whole) {
+        r->whole_image = 1;
+        n = 1;
+    }
+    if (n == 0) {
+        free(found);
+        return FS_OK;
+    }
+    fr->faces = calloc(n, sizeof *fr->faces);
+    if (!fr->faces) {
+        free(found);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    fr->n_faces = (int)n;
+    fs_box boxes[FS_DETECT_MAX_FACES];
+    for (size_t i = 0; i < n; i++) {
+        fs_box b = whole ? (fs_box){0, 0, img->w, img->h} : found[i].box;
+        fr->faces[i].box = b;
+        fr->faces[i].crop = b;
+        fr->faces[i].neighbors = whole ? 0 : found[i].neighbors;
+        boxes[i] = b;
+    }
+    free(found);
+    int ids[FS_DETECT_MAX_FACES];
+    fs_err err = fs_tracker_update(run->s->tracker, (int)(r->n_frames - 1), boxes, n, ids, msg);
+    if (err) return err;
+    for (size_t i = 0; i < n; i++) fr->faces[i].track = ids[i];
+    return judge_faces(run, img, fr, msg);
+}
+
+/* ---- aggregation ---------------------------------------------------------------------------- */
+
+/* Fills a verdict report from the frames; track < 0 pools the highest score per frame and model
+ * over all faces, track >= 0 takes that person's face in each frame. */
+static fs_err aggregate(const fs_scan_result *r, int track, double threshold,
+                        fs_verdict_report *out, int *frames_with, fs_msg *msg) {
+    int nf = r->n_frames, nm = r->n_models;
+    double *scores = calloc((size_t)(nf > 0 ? nf : 1) * (size_t)nm, sizeof *scores);
+    unsigned char *has = calloc((size_t)(nf > 0 ? nf : 1), 1);
+    if (!scores || !has) {
+        free(scores);
+        free(has);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    const char *names[FS_DETECT_MAX_MODELS];
+    for (int m = 0; m < nm; m++) names[m] = r->models[m];
+    int with = 0;
+    for (int f = 0; f < nf; f++) {
+        const fs_scan_frame *fr = &r->frames[f];
+        for (int i = 0; i < fr->n_faces; i++) {
+            const fs_scan_face *face = &fr->faces[i];
+            if (track >= 0 && face->track != track) continue;
+            for (int m = 0; m < nm; m++) {
+                double p = face->p_fake[m];
+                double *slot = &scores[(size_t)f * nm + m];
+                if (!has[f] || p > *slot) *slot = p;
+            }
+            has[f] = 1;
+        }
+        with += has[f];
+    }
+    fs_verdict_input in = {.n_frames = nf,
+                           .n_models = nm,
+                           .models = names,
+                           .scores = scores,
+                           .has_face = has,
+                           .threshold = threshold};
+    fs_err err = fs_verdict_compute(&in, out, msg);
+    free(scores);
+    free(has);
+    if (frames_with) *frames_with = with;
+    return err;
+}
+
+static fs_err finish(scan_run *run, double t_start, fs_msg *msg) {
+    fs_scan_result *r = run->r;
+    double thr = run->o->threshold > 0 ? run->o->threshold : FS_VERDICT_THRESHOLD_DEFAULT;
+    int tracks = fs_tracker_count(run->s->tracker);
+    if (tracks > 0) {
+        r->people = calloc((size_t)tracks, sizeof *r->people);
+        if (!r->people) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    for (int t = 0; t < tracks; t++) {
+        fs_scan_person *p = &r->people[r->n_people];
+        p->track = t;
+        fs_err err = aggregate(r, t, thr, &p->report, &p->n_frames, msg);
+        if (err) return err;
+        if (p->n_frames > 0) r->n_people++;
+    }
+    /* The media's verdict is its main person's: the track with the largest total detection
+     * strength (cascade neighbours summed over frames). A stray detection on a shirt or a
+     * poster is weak and short-lived, so it cannot decide a video; every person still gets
+     * their own verdict. Whole-picture judgements have a single track. */
+    int main_track = -1;
+    long best = -1;
+    for (int t = 0; t < tracks; t++) {
+        long strength = 0;
+        for (int f = 0; f < r->n_frames; f++)
+            for (int i = 0; i < r->frames[f].n_faces; i++)
+                if (r->frames[f].faces[i].track == t) strength += 1 + r->frames[f].faces[i].neighbors;
+        if (strength > best) {
+            best = strength;
+            main_track = t;
+        }
+    }
+    r->main_person = main_track;
+    fs_err err = aggregate(r, main_track, thr, &r->overall, NULL, msg);
+    if (err) return err;
+    r->timing.total_ms = fs_now_ms() - t_start;
+    /* Decoding is whatever the pipeline did besides finding faces and running models. */
+    double rest = r->timing.total_ms - r->timing.faces_ms - r->timing.inference_ms;
+    r->timing.decode_ms = rest > 0 ? rest : 0;
+    return FS_OK;
+}
+
+static fs_err begin(fs_scanner *s, const fs_scan_opts *o, fs_scan_result *out, scan_run *run,
+                    fs_msg *msg) {
+    memset(out, 0, sizeof *out);
+    memset(run, 0, sizeof *run);
+    run->s = s;
+    run->o = o;
+    run->r = out;
+    fs_detector *d = s->det;
+    out->n_models = d->n_models;
+    for (int m = 0; m < d->n_models; m++)
+        snprintf(out->models[m], sizeof out->models[m], "%s", d->models[m].name);
+    if (o->crop != FS_CROP_WHOLE && !d->cascade) {
+        /* Lazy load; a detector shared by threads must have it loaded up front. */
+        fs_err err = fs_detector_load_cascade(d, NULL, msg);
+        if (err) return err;
+    }
+    fs_tracker_free(s->tracker);
+    s->tracker = NULL;
+    return fs_tracker_create(FS_TRACK_IOU_DEFAULT, 0, &s->tracker, msg);
+}
+
+static void progress(scan_run *run, const char *stage, int done, int total) {
+    if (run->o->progress) run->o->progress(run->o->progress_ctx, stage, done, total);
+}
+
+static fs_err on_video_frame(void *ctx, fs_video_frame *frame, fs_msg *msg) {
+    scan_run *run = ctx;
+    fs_err err = scan_frame(run, &frame->image, frame->index, frame->time_s, msg);
+    progress(run, "frames", run->r->n_frames, run->total_frames);
+    return err;
+}
+
+static fs_err scan_video(scan_run *run, fs_video *v, double t0, fs_msg *msg) {
+    run->r->is_video = 1;
+    run->r->video = *fs_video_get_info(v);
+    run->r->width = run->r->video.w;
+    run->r->height = run->r->video.h;
+    const fs_video_sampling *sp = &run->o->sampling;
+    if (sp->mode == FS_VIDEO_SAMPLE_COUNT)
+        run->total_frames = sp->count > 0 ? sp->count : FS_VIDEO_SAMPLE_COUNT_DEFAULT;
+    else if (run->r->video.duration_s > 0 && sp->every_s > 0)
+        run->total_frames = (int)ceil(run->r->video.duration_s / sp->every_s);
+    fs_err err = fs_video_sample(v, sp, on_video_frame, run, msg);
+    if (err) return err;
+    return finish(run, t0, msg);
+}
+
+static fs_err scan_image(scan_run *run, const fs_image *img, double t0, fs_msg *msg) {
+    fs_err err = scan_frame(run, img, 0, 0.0, msg);
+    if (err) return err;
+    progress(run, "frames", 1, 1);
+    return finish(run, t0, msg);
+}
+
+fs_err fs_scan_memory(fs_scanner *s, const uint8_t *data, size_t len, const fs_scan_opts *o,
+                      fs_scan_result *out, fs_msg *msg) {
+    double t0 = fs_now_ms();
+    scan_run run;
+    fs_err err = begin(s, o, out, &run, msg);
+    if (!err && fs_image_sniff(data, len) != FS_IMAGE_UNKNOWN) {
+        fs_image img = {0};
+        err = fs_image_decode(data, len, &o->image_limits, &img, msg);
+        if (!err) err = scan_image(&run, &img, t0, msg);
+        fs_image_free(&img);
+    } else if (!err) {
+        fs_video *v = NULL;
+        err = fs_video_open_memory(data, len, &o->video_limits, &v, msg);
+        if (!err) err = scan_video(&run, v, t0, msg);
+        fs_video_close(v);
+    }
+    if (err) fs_scan_result_free(out);
+    return err;
+}
+
+fs_err fs_scan_file(fs_scanner *s, const char *path, const fs_scan_opts *o, fs_scan_result *out,
+                    fs_msg *msg) {
+    /* Sniff the first bytes: images are read whole, videos are streamed by the demuxer. */
+    uint8_t head[16] = {0};
+    size_t got = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        got = fread(head, 1, sizeof head, f);
+        fclose(f);
+    }
+    if (f && fs_image_sniff(head, got) != FS_IMAGE_UNKNOWN) {
+        double t0 = fs_now_ms();
+        scan_run run;
+        fs_err err = begin(s, o, out, &run, msg);
+        fs_image img = {0};
+        if (!err) err = fs_image_load(path, &o->image_limits, &img, msg);
+        if (!err) err = scan_image(&run, &img, t0, msg);
+        fs_image_free(&img);
+        if (err) fs_scan_result_free(out);
+        return err;
+    }
+    double t0 = fs_now_ms();
+    scan_run run;
+    fs_err err = begin(s, o, out, &run, msg);
+    fs_video *v = NULL;
+    if (!err) err = fs_video_open_file(path, &o->video_limits, &v, msg);
+    if (!err) err = scan_video(&run, v, t0, msg);
+    fs_video_close(v);
+    if (err) fs_scan_result_free(out);
+    return err;
+}
+
+fs_err fs_scan_images(fs_scanner *s, const fs_image *frames, int n, const fs_scan_opts *o,
+                      fs_scan_result *out, fs_msg *msg) {
+    double t0 = fs_now_ms();
+    scan_run run;
+    fs_err err = begin(s, o, out, &run, msg);
+    if (!err && n <= 0) err = fs_fail(msg, FS_ERR_INVALID, "no frames given");
+    /* A frame list is a clip: no whole-image fallback, as for a video. */
+    run.clip = n > 1;
+    run.total_frames = n;
+    for (int i = 0; !err && i < n; i++) {
+        err = scan_frame(&run, &frames[i], i, 0.0, msg);
+        if (err) fs_msg_prefix(msg, "frame %d: ", i);
+        progress(&run, "frames", i + 1, n);
+    }
+    if (!err) err = finish(&run, t0, msg);
+    if (err) fs_scan_result_free(out);
+    return err;
+}

@@ -1,0 +1,28 @@
+/* app: the state the API dialects share, built by `fakescope serve` and reached from a handler
+ * with fs_req_app(req). Each dialect registers its routes with its own fs_routes_* function,
+ * called from fs_app_register_routes (src/server/app.c), and keeps any state of its own behind
+ * a pointer here. Everything in it outlives the server's request threads. */
+#ifndef FS_SERVER_APP_H
+#define FS_SERVER_APP_H
+
+#include "fakescope/engine.h"
+#include "fakescope/server.h"
+#include "fakescope/store.h"
+
+typedef struct fs_app {
+    fs_server *server;
+    fs_store *store;
+    fs_engine *engine;             /* models and scanners */
+    const fs_server_config *cfg;
+    struct fs_jobs *jobs;          /* background tasks (jobs/); NULL when not started */
+    struct fs_explorer *explorer;  /* model explorer dialect (seed 000) state */
+} fs_app;
+
+static inline fs_app *fs_req_app(fs_req *r) { return fs_server_app(fs_req_server(r)); }
+
+/* Registers every dialect's routes on app->server (before fs_server_start). */
+fs_err fs_app_register_routes(fs_app *app, fs_msg *msg);
+/* Frees what dialects attached to the app (after the server has stopped). */
+void fs_app_release(fs_app *app);
+
+#endif
