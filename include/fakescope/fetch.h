@@ -36,10 +36,9 @@ fs_fetch_opts fs_fetch_opts_default(void);
 
 /* Fetches url (http, https or data:) into a new malloc'd buffer (caller frees *data).
  * Errors, each with a message naming the cause:
- *  FS_ERR_INVALID     not a URL of an accepted scheme, malformed data: URL, or an address the
- *                     policy refuses
- *  FS_ERR_LIMIT       the body (or its announced Content-Length) is over max_bytes, or more
- *                     than FS_FETCH_MAX_REDIRECTS redirects
+ *  FS_ERR_INVALID     not a URL of an accepted scheme, malformed data: URL, an address the
+ *                     policy refuses, or more than FS_FETCH_MAX_REDIRECTS redirects
+ *  FS_ERR_LIMIT       the body (or its announced Content-Length) is over max_bytes
  *  FS_ERR_TIMEOUT     the time limit passed
  *  FS_ERR_NOTFOUND    the server answered 404 or 410
  *  FS_ERR_IO          cannot resolve or connect, TLS failure, any other HTTP status >= 400 */

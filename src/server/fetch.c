@@ -10,7 +10,9 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "fakescope/base64.h"
 
 #define FETCH_CONNECT_TIMEOUT_MS 5000 /* capped by the whole-transfer limit */
 #define FETCH_USER_AGENT "fakescope-fetch/1"
@@ -74,6 +75,44 @@ int fs_fetch_address_refused(const struct sockaddr *sa) {
 
 /* ---------------------------------------------------------------- data: URLs */
 
+static int is_b64(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+}
+
+/* Base64 of any length (core's decoder is sized for credentials), padded or not. */
+static fs_err decode_b64(const char *in, size_t n, size_t max_bytes, uint8_t **data, size_t *len,
+                         fs_msg *msg) {
+    size_t body = n;
+    while (body > 0 && in[body - 1] == '=') body--;
+    if (n - body > 2 || body % 4 == 1) return fs_fail(msg, FS_ERR_INVALID, "the data: URL is not valid base64");
+    for (size_t i = 0; i < body; i++)
+        if (!is_b64(in[i])) return fs_fail(msg, FS_ERR_INVALID, "the data: URL is not valid base64 (byte %zu)", i);
+    size_t padded = (body + 3) / 4 * 4;
+    size_t decoded = body / 4 * 3 + (body % 4 ? body % 4 - 1 : 0);
+    if (decoded > max_bytes)
+        return fs_fail(msg, FS_ERR_LIMIT, "the data: URL holds %zu bytes; the limit is %zu", decoded, max_bytes);
+    if (padded > INT_MAX) return fs_fail(msg, FS_ERR_LIMIT, "the data: URL is too long");
+    char *tmp = malloc(padded + 1);
+    uint8_t *out = malloc(padded / 4 * 3 + 1);
+    if (!tmp || !out) {
+        free(tmp);
+        free(out);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    memcpy(tmp, in, body);
+    memset(tmp + body, '=', padded - body);
+    int got = EVP_DecodeBlock(out, (const unsigned char *)tmp, (int)padded);
+    free(tmp);
+    if (got < 0 || (size_t)got < decoded) {
+        free(out);
+        return fs_fail(msg, FS_ERR_INVALID, "the data: URL is not valid base64");
+    }
+    *data = out;
+    *len = decoded;
+    return FS_OK;
+}
+
 static fs_err fetch_data_url(const char *url, size_t max_bytes, uint8_t **data, size_t *len,
                              fs_msg *msg) {
     const char *comma = strchr(url, ',');
@@ -85,24 +124,7 @@ static fs_err fetch_data_url(const char *url, size_t max_bytes, uint8_t **data, 
     const char *b64 = comma + 1;
     size_t n = strlen(b64);
     if (n == 0) return fs_fail(msg, FS_ERR_INVALID, "the data: URL holds no data");
-    size_t cap = n / 4 * 3 + 4;
-    if (cap - 4 > max_bytes + 3)
-        return fs_fail(msg, FS_ERR_LIMIT, "the data: URL holds about %zu bytes; the limit is %zu", cap - 4, max_bytes);
-    uint8_t *out = malloc(cap);
-    if (!out) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    size_t got = 0;
-    fs_err e = fs_base64_decode(b64, n, out, cap, &got);
-    if (e) {
-        free(out);
-        return fs_fail(msg, FS_ERR_INVALID, "the data: URL is not valid base64");
-    }
-    if (got > max_bytes) {
-        free(out);
-        return fs_fail(msg, FS_ERR_LIMIT, "the data: URL holds %zu bytes; the limit is %zu", got, max_bytes);
-    }
-    *data = out;
-    *len = got;
-    return FS_OK;
+    return decode_b64(b64, n, max_bytes, data, len, msg);
 }
 
 /* ---------------------------------------------------------------- http(s) */
@@ -211,7 +233,7 @@ static fs_err fetch_http(const char *url, const fs_fetch_opts *o, uint8_t **data
     else if (rc == CURLE_OPERATION_TIMEDOUT)
         e = fs_fail(msg, FS_ERR_TIMEOUT, "the URL did not deliver within %d ms", o->timeout_ms);
     else if (rc == CURLE_TOO_MANY_REDIRECTS)
-        e = fs_fail(msg, FS_ERR_LIMIT, "the URL redirects more than %d times", FS_FETCH_MAX_REDIRECTS);
+        e = fs_fail(msg, FS_ERR_INVALID, "the URL redirects more than %d times", FS_FETCH_MAX_REDIRECTS);
     else if (rc == CURLE_UNSUPPORTED_PROTOCOL)
         e = fs_fail(msg, FS_ERR_INVALID, "the URL redirects to a scheme other than http or https");
     else if (rc != CURLE_OK)
