@@ -73,6 +73,7 @@ struct fs_explorer {
     pthread_t thread;
     int thread_started;
     atomic_int stop;
+    atomic_int drew; /* a plot was drawn: font caches to release at the end */
     fs_app *app;
 };
 
@@ -310,6 +311,7 @@ static fs_err plot_layer(fs_explorer *ex, const fs_model_entry *en, const fs_net
     char title[256];
     snprintf(title, sizeof title, "%s conv %d (%s): %d filters %dx%d", en->card.name, k, layer->name,
              layer->filters, layer->kh, layer->kw);
+    atomic_store(&ex->drew, 1);
     e = fs_explorer_draw_maps(t.data, t.h, t.w, t.c, title, path, msg);
     fs_tensor_free(&t);
     return e;
@@ -528,6 +530,7 @@ fs_err fs_routes_explorer(fs_app *app, fs_msg *msg) {
     if (!ex) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&ex->lock, NULL);
     atomic_init(&ex->stop, 0);
+    atomic_init(&ex->drew, 0);
     ex->app = app;
     ex->reg = fs_engine_registry(app->engine);
     app->explorer = ex;
@@ -569,6 +572,8 @@ void fs_routes_explorer_release(fs_app *app) {
     free(ex->images);
     fs_dataset_free(&ex->ds);
     pthread_mutex_destroy(&ex->lock);
+    /* The server has stopped: no thread draws any more. */
+    if (atomic_load(&ex->drew)) fs_explorer_plot_cleanup();
     free(ex);
     app->explorer = NULL;
 }

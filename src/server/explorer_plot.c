@@ -12,3 +12,5 @@ fs_err fs_explorer_draw_maps(const float *act, int h, int w, int c, const char *
     fs_plot_free(p);
     return e;
 }
+
+void fs_explorer_plot_cleanup(void) { fs_plot_cleanup(); }

@@ -11,4 +11,7 @@
 fs_err fs_explorer_draw_maps(const float *act, int h, int w, int c, const char *title,
                              const char *path, fs_msg *msg);
 
+/* Releases the font caches drawing filled (fs_plot_cleanup), once no thread draws any more. */
+void fs_explorer_plot_cleanup(void);
+
 #endif
