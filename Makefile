@@ -4,6 +4,7 @@ BUILD  ?= build
 ASAN   ?= build-asan
 PORT   ?= 8080
 DATA   ?= $(HOME)/.local/share/fakescope
+DATASET ?=
 SECONDS ?= 60
 
 .PHONY: all deps build test test-release test-asan run bench fuzz clean
@@ -35,7 +36,7 @@ test-asan: deps $(ASAN)/CMakeCache.txt
 		ctest --output-on-failure -j $(JOBS)
 
 run: build
-	@$(BUILD)/fakescope serve --port $(PORT) --data $(DATA)
+	@$(BUILD)/fakescope serve --port $(PORT) --data $(DATA) $(if $(DATASET),--dataset $(DATASET))
 
 bench: build
 	@scripts/deps.sh --bench
