@@ -41,6 +41,7 @@ run: build
 bench: build
 	@scripts/deps.sh --bench
 	@bench/run.sh $(BUILD)/fakescope
+	@bench/http_bench.sh $(BUILD)/fakescope
 
 clean:
 	rm -rf $(BUILD) $(ASAN)
