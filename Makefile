@@ -4,6 +4,7 @@ BUILD  ?= build
 ASAN   ?= build-asan
 PORT   ?= 8080
 DATA   ?= $(HOME)/.local/share/fakescope
+DATASET ?=
 SECONDS ?= 60
 
 .PHONY: all deps build test test-release test-asan run bench fuzz clean
@@ -35,11 +36,12 @@ test-asan: deps $(ASAN)/CMakeCache.txt
 		ctest --output-on-failure -j $(JOBS)
 
 run: build
-	@$(BUILD)/fakescope serve --port $(PORT) --data $(DATA)
+	@$(BUILD)/fakescope serve --port $(PORT) --data $(DATA) $(if $(DATASET),--dataset $(DATASET))
 
 bench: build
 	@scripts/deps.sh --bench
 	@bench/run.sh $(BUILD)/fakescope
+	@bench/http_bench.sh $(BUILD)/fakescope
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -41,6 +41,8 @@ typedef struct fs_server_config {
     const char *web_dir;       /* static files served at / (NULL: none) */
     const char *openapi_path;  /* served at GET /openapi.yaml (NULL: 404) */
     int allow_private_urls;    /* let imageUrl fetches reach private addresses */
+    int fetch_timeout_s;       /* imageUrl download time limit (0: FS_FETCH_TIMEOUT_MS_DEFAULT) */
+    size_t fetch_max_bytes;    /* imageUrl download size limit (0: FS_FETCH_MAX_BYTES_DEFAULT) */
     int require_key_for_explorer;
 } fs_server_config;
 
@@ -52,6 +54,12 @@ typedef struct fs_req fs_req;
  * returns without answering produces a 500. */
 typedef void (*fs_handler)(fs_req *req);
 
+/* A dialect's error shape: the JSON body (new reference) of an error answer on its routes, from
+ * the status, a short code ("payload_too_large") and the message. Once a route has one, every
+ * error on it takes that shape: fs_reply_error from the handler and the server's own early
+ * answers (413 body too large, 400 malformed form body, 401 from fs_req_authenticate). */
+typedef json_t *(*fs_error_shape)(fs_req *r, unsigned status, const char *code, const char *message);
+
 /* Creates a server (not yet listening) with the infrastructure routes registered: GET /healthz,
  * GET /metrics, GET /openapi.yaml, the admin keys API and, when web_dir is set, static files.
  * The store is borrowed and must outlive the server. cfg's strings are copied. */
@@ -59,6 +67,10 @@ fs_err fs_server_create(const fs_server_config *cfg, fs_store *store, fs_server 
 /* Registers a route (before fs_server_start). See fakescope/http.h for pattern syntax. */
 fs_err fs_server_route(fs_server *s, const char *method, const char *pattern, const char *name,
                        fs_handler handler, fs_msg *msg);
+/* The same with the dialect's error shape (NULL: the server's own). */
+fs_err fs_server_route_shaped(fs_server *s, const char *method, const char *pattern,
+                              const char *name, fs_handler handler, fs_error_shape shape,
+                              fs_msg *msg);
 /* Binds and starts serving. */
 fs_err fs_server_start(fs_server *s, fs_msg *msg);
 /* The bound port (useful after port 0). */
@@ -109,7 +121,7 @@ const fs_form_field *fs_req_form(const fs_req *r, const char *name); /* first wi
 void fs_reply_json(fs_req *r, unsigned status, json_t *body);
 /* Bytes copied into the response. */
 void fs_reply_bytes(fs_req *r, unsigned status, const char *content_type, const void *data, size_t len);
-/* {"error": {"code": code, "message": ..., "request_id": ...}} */
+/* {"error": {"code": code, "message": ..., "request_id": ...}}, or the route's error shape. */
 void fs_reply_error(fs_req *r, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* A file streamed from disk (content type from its extension when content_type is NULL).

@@ -4,6 +4,7 @@
  * flight finish before exiting. Signals are blocked in every thread and taken with sigwait here,
  * so no handler runs in async-signal context. */
 #include "cli/cli.h"
+#include "fakescope/fetch.h"
 #include "fakescope/server.h"
 #include "server/app.h"
 
@@ -42,11 +43,14 @@ static void usage(FILE *out, const fs_server_config *d) {
             "  --max-body BYTES             largest request body          [FAKESCOPE_MAX_BODY, %zu]\n"
             "  --timeout S                  per-request deadline, seconds [FAKESCOPE_TIMEOUT, %d]\n"
             "  --allow-private-urls         let imageUrl reach private addresses [FAKESCOPE_ALLOW_PRIVATE_URLS, off]\n"
+            "  --fetch-timeout S            imageUrl download time limit  [FAKESCOPE_FETCH_TIMEOUT, %d]\n"
+            "  --fetch-max-bytes BYTES      imageUrl download size limit  [FAKESCOPE_FETCH_MAX_BYTES, %zu]\n"
             "  --require-key-for-explorer   explorer routes need an API key [FAKESCOPE_REQUIRE_KEY_FOR_EXPLORER, off]\n"
             "  -h, --help                   this text\n\n"
             "On the first start with no API keys, an admin key is created and printed once.\n",
             d->port, d->host, fs_cli_default_data_dir(data, sizeof data), d->web_dir ? d->web_dir : "none",
-            d->openapi_path ? d->openapi_path : "none", d->max_body, d->request_timeout_s);
+            d->openapi_path ? d->openapi_path : "none", d->max_body, d->request_timeout_s,
+            FS_FETCH_TIMEOUT_MS_DEFAULT / 1000, FS_FETCH_MAX_BYTES_DEFAULT);
 }
 
 /* Parses a whole decimal number in [lo, hi]. */
@@ -67,7 +71,8 @@ static int parse_bool(const char *s) {
 }
 
 enum { OPT_PORT = 256, OPT_HOST, OPT_DATA, OPT_DATASET, OPT_MODELS, OPT_WEB, OPT_OPENAPI,
-       OPT_WORKERS, OPT_MAX_BODY, OPT_TIMEOUT, OPT_PRIVATE, OPT_EXPLORER_KEY };
+       OPT_WORKERS, OPT_MAX_BODY, OPT_TIMEOUT, OPT_PRIVATE, OPT_EXPLORER_KEY,
+       OPT_FETCH_TIMEOUT, OPT_FETCH_MAX_BYTES };
 
 /* Applies one setting (from the environment or a flag). Returns 0 on a bad value. */
 static int apply(fs_server_config *c, int opt, const char *v) {
@@ -85,6 +90,8 @@ static int apply(fs_server_config *c, int opt, const char *v) {
     case OPT_TIMEOUT: if (!parse_num("--timeout", v, 1, 86400, &n)) return 0; c->request_timeout_s = (int)n; break;
     case OPT_PRIVATE: c->allow_private_urls = parse_bool(v); break;
     case OPT_EXPLORER_KEY: c->require_key_for_explorer = parse_bool(v); break;
+    case OPT_FETCH_TIMEOUT: if (!parse_num("--fetch-timeout", v, 1, 3600, &n)) return 0; c->fetch_timeout_s = (int)n; break;
+    case OPT_FETCH_MAX_BYTES: if (!parse_num("--fetch-max-bytes", v, 1, (long long)1 << 34, &n)) return 0; c->fetch_max_bytes = (size_t)n; break;
     }
     return 1;
 }
@@ -97,6 +104,7 @@ static const struct { const char *env; int opt; } env_table[] = {
     {"FAKESCOPE_MAX_BODY", OPT_MAX_BODY}, {"FAKESCOPE_TIMEOUT", OPT_TIMEOUT},
     {"FAKESCOPE_ALLOW_PRIVATE_URLS", OPT_PRIVATE},
     {"FAKESCOPE_REQUIRE_KEY_FOR_EXPLORER", OPT_EXPLORER_KEY},
+    {"FAKESCOPE_FETCH_TIMEOUT", OPT_FETCH_TIMEOUT}, {"FAKESCOPE_FETCH_MAX_BYTES", OPT_FETCH_MAX_BYTES},
 };
 
 /* On a store with no keys at all, makes an admin key so the operator can get in. */
@@ -141,6 +149,8 @@ int fs_cli_serve(int argc, char **argv) {
         {"max-body", required_argument, NULL, OPT_MAX_BODY}, {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"allow-private-urls", no_argument, NULL, OPT_PRIVATE},
         {"require-key-for-explorer", no_argument, NULL, OPT_EXPLORER_KEY},
+        {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
+        {"fetch-max-bytes", required_argument, NULL, OPT_FETCH_MAX_BYTES},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
     };
     optind = 1;

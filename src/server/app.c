@@ -2,13 +2,14 @@
 #include "server/app.h"
 
 fs_err fs_app_register_routes(fs_app *app, fs_msg *msg) {
-    (void)app;
-    (void)msg;
-    /* dialects: fs_err err = fs_routes_NAME(app, msg); if (err) return err; */
+    fs_err err;
+    /* dialects: if ((err = fs_routes_NAME(app, msg))) return err; */
+    if ((err = fs_routes_explorer(app, msg))) return err;
+    if ((err = fs_routes_imagecheck(app, msg))) return err;
     return FS_OK;
 }
 
 void fs_app_release(fs_app *app) {
-    (void)app;
     /* dialects: fs_routes_NAME_release(app); */
+    fs_routes_explorer_release(app);
 }

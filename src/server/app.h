@@ -20,6 +20,11 @@ typedef struct fs_app {
 
 static inline fs_app *fs_req_app(fs_req *r) { return fs_server_app(fs_req_server(r)); }
 
+/* dialects (one line each) */
+fs_err fs_routes_explorer(fs_app *app, fs_msg *msg);   /* dialect_explorer.c, seed 000 */
+void fs_routes_explorer_release(fs_app *app);
+fs_err fs_routes_imagecheck(fs_app *app, fs_msg *msg); /* dialect_imagecheck.c, seed 001 */
+
 /* Registers every dialect's routes on app->server (before fs_server_start). */
 fs_err fs_app_register_routes(fs_app *app, fs_msg *msg);
 /* Frees what dialects attached to the app (after the server has stopped). */

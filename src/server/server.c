@@ -35,6 +35,7 @@
 
 typedef struct handler_slot {
     fs_handler fn;
+    fs_error_shape shape; /* NULL: the server's error shape */
 } handler_slot;
 
 struct fs_server {
@@ -60,6 +61,7 @@ struct fs_req {
     char id[FS_REQUEST_ID_MAX + 1];
     const char *route_name;
     fs_handler handler;
+    fs_error_shape shape;
     fs_route_params params;
     char allow[64];
     double start_ms, deadline_ms;
@@ -203,6 +205,13 @@ void fs_reply_error(fs_req *r, unsigned status, const char *code, const char *fm
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    if (r->shape) {
+        json_t *body = r->shape(r, status, code, message);
+        if (body) {
+            fs_reply_json(r, status, body);
+            return;
+        }
+    }
     fs_reply_json(r, status, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "message",
                                        message, "request_id", r->id));
 }
@@ -391,6 +400,7 @@ static fs_req *begin(fs_server *s, struct MHD_Connection *c, const char *url, co
     }
     r->route_name = name;
     r->handler = ((handler_slot *)data)->fn;
+    r->shape = ((handler_slot *)data)->shape;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -500,10 +510,17 @@ static const char *keep(fs_server *s, int slot, const char *v) {
 
 fs_err fs_server_route(fs_server *s, const char *method, const char *pattern, const char *name,
                        fs_handler handler, fs_msg *msg) {
+    return fs_server_route_shaped(s, method, pattern, name, handler, NULL, msg);
+}
+
+fs_err fs_server_route_shaped(fs_server *s, const char *method, const char *pattern,
+                              const char *name, fs_handler handler, fs_error_shape shape,
+                              fs_msg *msg) {
     if (s->daemon) return fs_fail(msg, FS_ERR_INVALID, "routes must be added before the server starts");
     if (s->nhandlers >= SERVER_MAX_ROUTES) return fs_fail(msg, FS_ERR_LIMIT, "too many routes");
     handler_slot *slot = &s->handlers[s->nhandlers];
     slot->fn = handler;
+    slot->shape = shape;
     fs_err e = fs_router_add(s->router, method, pattern, name, slot, msg);
     if (e == FS_OK) s->nhandlers++;
     return e;

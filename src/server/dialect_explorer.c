@@ -1,0 +1,579 @@
+/* dialect_explorer.c: the model explorer API (seed 000): a labelled image folder on the server
+ * (serve --dataset DIR), the registry's models with figures measured on that folder, and
+ * predictions on random images of it with feature-map plots of chosen convolution layers.
+ *
+ *   GET /api/dataset-size/                          {"size": N}
+ *   GET /api/available-models/                      [{model_id, model_name, model_desc,
+ *                                                     loss_curve, accuracy, clr, conv_layers}]
+ *   GET /api/predictions/:modelID/:numImgs[/:convIdx]/
+ *   GET /media/data/<path>  /media/plots/<file>  /media/loss_curves/<model>.png
+ *
+ * Figures (accuracy in percent, classification report with rows "real" and "deepfake") are
+ * measured by a background thread started with the server: each model judges every image of
+ * the dataset whole, resized to its input, the way MesoNet's own face-crop dataset is judged.
+ * They are cached in the store's results table under (dataset digest, weights digest), so a
+ * restart with the same folder and models measures nothing again. Until a model's figures are
+ * ready, its accuracy and clr are null and "metrics_status" says why ("queued", "computing"
+ * with "metrics_progress", "failed"); no request ever waits for them.
+ *
+ * Plots are PNG files in DATA/plots named by a digest of (weights, image, size, mtime, layer),
+ * so asking twice reuses the file and the folder is bounded by models x images x layers.
+ * The routes are public unless the server runs with --require-key-for-explorer. */
+#include "server/app.h"
+
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fakescope/binary_metrics.h"
+#include "fakescope/dataset.h"
+#include "fakescope/model.h"
+#include "fakescope/sha256.h"
+#include "server/explorer_plot.h"
+
+#define EX_MAX_PLOTS 64          /* plots one prediction request may draw (numImgs x layers) */
+#define EX_METRICS_KEY "explorer-metrics-v1 crop=whole threshold=0.5 weights="
+#define EX_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15)) /* 0.96 prints as 0.96 */
+static const char *const ex_class_names[2] = {"real", "deepfake"};
+
+typedef struct fs_explorer fs_explorer;
+
+typedef enum { EX_QUEUED = 0, EX_COMPUTING, EX_READY, EX_FAILED } ex_state;
+
+typedef struct ex_model {
+    ex_state state;
+    size_t done;      /* images judged so far (while computing) */
+    double accuracy;  /* percent */
+    json_t *clr;      /* the report, owned */
+    char error[FS_MSG_MAX];
+} ex_model;
+
+typedef struct ex_image {
+    const fs_item *item;
+    const char *rel; /* path below the dataset root */
+    int64_t size, mtime_ns;
+} ex_image;
+
+struct fs_explorer {
+    char root[PATH_MAX];       /* real path of the dataset folder; "" when none */
+    fs_dataset ds;
+    ex_image *images;
+    size_t n_images;
+    char digest[FS_SHA256_HEX]; /* of every image's path, label, size and mtime */
+    char plots_dir[PATH_MAX];
+    const fs_registry *reg;
+    ex_model *models;          /* one per registry entry, same order; under lock */
+    pthread_mutex_t lock;
+    pthread_t thread;
+    int thread_started;
+    atomic_int stop;
+    atomic_int drew; /* a plot was drawn: font caches to release at the end */
+    fs_app *app;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static void ex_reply(fs_req *r, unsigned status, json_t *body) {
+    char *text = body ? json_dumps(body, EX_JSON_FLAGS) : NULL;
+    json_decref(body);
+    if (!text) {
+        fs_reply_error(r, 500, "internal", "cannot encode the answer");
+        return;
+    }
+    fs_reply_bytes(r, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+/* 0 (after answering 401) when the explorer needs a key and the request has no valid one. */
+static int ex_allowed(fs_req *r) {
+    fs_app *app = fs_req_app(r);
+    if (!app->cfg->require_key_for_explorer) return 1;
+    return fs_req_authenticate(r, NULL, 0, NULL) == FS_OK;
+}
+
+static double round_to(double v, double scale) { return (double)llround(v * scale) / scale; }
+
+/* Appends rel to out as a URL path, percent-encoding all but unreserved bytes and '/'. */
+static void url_path(char *out, size_t cap, const char *prefix, const char *rel) {
+    size_t n = (size_t)snprintf(out, cap, "%s", prefix);
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)rel; *p && n + 4 < cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~/", *p)) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    out[n < cap ? n : cap - 1] = '\0';
+}
+
+/* P(fake) of one dataset image under a scanner, judged whole; with keep, the model input too. */
+static fs_err judge_image(fs_scanner *sc, const ex_image *im, int keep, double *p_fake,
+                          fs_image *input, fs_msg *msg) {
+    fs_scan_opts o = fs_scan_opts_default();
+    o.crop = FS_CROP_WHOLE;
+    o.keep_crops = keep;
+    fs_scan_result res = {0};
+    fs_err e = fs_scan_file(sc, im->item->path, &o, &res, msg);
+    if (!e && (res.n_frames < 1 || res.frames[0].n_faces < 1))
+        e = fs_fail(msg, FS_ERR_FORMAT, "%s: nothing was judged", im->rel);
+    if (!e) {
+        *p_fake = res.frames[0].faces[0].p_fake[0];
+        if (keep && input) {
+            *input = res.frames[0].faces[0].crop_img;
+            res.frames[0].faces[0].crop_img = (fs_image){0};
+        }
+    }
+    fs_scan_result_free(&res);
+    return e;
+}
+
+/* ---------------------------------------------------------------- figures (background) */
+
+static json_t *metrics_from_scores(const int *labels, const double *scores, size_t n, size_t failed,
+                                   fs_msg *msg) {
+    fs_binary_metrics m;
+    if (fs_binary_metrics_compute(labels, scores, n, FS_BINARY_THRESHOLD_DEFAULT, &m, msg)) return NULL;
+    json_t *clr = fs_report_json(&m.report, ex_class_names, FS_REPORT_DECIMALS);
+    if (!clr) return NULL;
+    return json_pack("{s:f, s:o, s:I, s:I}", "accuracy", round_to(100.0 * m.accuracy, 100.0), "clr", clr,
+                     "images", (json_int_t)n, "failed", (json_int_t)failed);
+}
+
+/* Measures one model on the whole dataset; the figures' JSON text (caller frees) or NULL. */
+static char *measure(fs_explorer *ex, size_t mi, const fs_model_entry *en, fs_msg *msg) {
+    const char *names[1] = {en->card.name};
+    fs_scanner *sc = NULL;
+    if (fs_engine_acquire(ex->app->engine, names, 1, &sc, msg)) return NULL;
+    int *labels = malloc(ex->n_images * sizeof *labels);
+    double *scores = malloc(ex->n_images * sizeof *scores);
+    size_t n = 0, failed = 0;
+    char *text = NULL;
+    if (!labels || !scores) {
+        fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < ex->n_images; i++) {
+        if (atomic_load(&ex->stop)) {
+            fs_fail(msg, FS_ERR_INTERNAL, "stopped");
+            goto out;
+        }
+        fs_msg m;
+        double p;
+        if (judge_image(sc, &ex->images[i], 0, &p, NULL, &m) == FS_OK) {
+            labels[n] = ex->images[i].item->label;
+            scores[n++] = p;
+        } else {
+            failed++;
+            fs_log(FS_LOG_WARN, "explorer: %s skipped: %s", ex->images[i].rel, m.text);
+        }
+        pthread_mutex_lock(&ex->lock);
+        ex->models[mi].done = i + 1;
+        pthread_mutex_unlock(&ex->lock);
+    }
+    /* No inference metrics from here: this thread may outlive the server's metrics at shutdown. */
+    json_t *j = metrics_from_scores(labels, scores, n, failed, msg);
+    if (j) text = json_dumps(j, EX_JSON_FLAGS);
+    json_decref(j);
+out:
+    fs_engine_release(ex->app->engine, sc);
+    free(labels);
+    free(scores);
+    return text;
+}
+
+static void set_figures(fs_explorer *ex, size_t mi, const char *text, const char *error) {
+    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+    pthread_mutex_lock(&ex->lock);
+    ex_model *m = &ex->models[mi];
+    if (j && json_is_object(json_object_get(j, "clr"))) {
+        m->state = EX_READY;
+        m->accuracy = json_real_value(json_object_get(j, "accuracy"));
+        m->clr = json_incref(json_object_get(j, "clr"));
+    } else {
+        m->state = EX_FAILED;
+        snprintf(m->error, sizeof m->error, "%s", error ? error : "unreadable cached figures");
+    }
+    pthread_mutex_unlock(&ex->lock);
+    json_decref(j);
+}
+
+static void *figures_thread(void *arg) {
+    fs_explorer *ex = arg;
+    for (size_t i = 0; i < fs_registry_count(ex->reg) && !atomic_load(&ex->stop); i++) {
+        const fs_model_entry *en = fs_registry_at(ex->reg, i);
+        char settings[256];
+        snprintf(settings, sizeof settings, "%s%s", EX_METRICS_KEY, en->card.sha256);
+        char *text = NULL;
+        fs_msg msg;
+        if (fs_store_result_get(ex->app->store, ex->digest, settings, &text, &msg) == FS_OK) {
+            set_figures(ex, i, text, NULL);
+            free(text);
+            continue;
+        }
+        pthread_mutex_lock(&ex->lock);
+        ex->models[i].state = EX_COMPUTING;
+        pthread_mutex_unlock(&ex->lock);
+        double t0 = fs_now_ms();
+        text = measure(ex, i, en, &msg);
+        if (!text) {
+            if (!atomic_load(&ex->stop)) fs_log(FS_LOG_WARN, "explorer: figures of %s failed: %s", en->card.name, msg.text);
+            set_figures(ex, i, NULL, msg.text);
+            continue;
+        }
+        fs_msg m2;
+        if (fs_store_result_put(ex->app->store, ex->digest, settings, text, &m2) != FS_OK)
+            fs_log(FS_LOG_WARN, "explorer: cannot cache the figures of %s: %s", en->card.name, m2.text);
+        fs_log(FS_LOG_INFO, "explorer: measured %s on %zu images in %.0f ms", en->card.name, ex->n_images,
+               fs_now_ms() - t0);
+        set_figures(ex, i, text, NULL);
+        free(text);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static void ex_dataset_size(fs_req *r) {
+    if (!ex_allowed(r)) return;
+    fs_explorer *ex = fs_req_app(r)->explorer;
+    ex_reply(r, 200, json_pack("{s:I}", "size", (json_int_t)ex->n_images));
+}
+
+static json_t *conv_layers_json(const char *arch_name) {
+    json_t *arr = json_array();
+    const fs_arch *a = fs_arch_find(arch_name);
+    for (size_t i = 0; arr && a && i < a->n_conv_layers; i++) {
+        const fs_arch_conv *c = &a->conv_layers[i];
+        json_array_append_new(arr, json_pack("[i, [i, i]]", c->filters, c->kh, c->kw));
+    }
+    return arr;
+}
+
+static void ex_models(fs_req *r) {
+    if (!ex_allowed(r)) return;
+    fs_explorer *ex = fs_req_app(r)->explorer;
+    static const char *const state_names[] = {"queued", "computing", "ready", "failed"};
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < fs_registry_count(ex->reg); i++) {
+        const fs_card *c = &fs_registry_at(ex->reg, i)->card;
+        char curve[FS_CARD_NAME_MAX + 64];
+        snprintf(curve, sizeof curve, "/media/loss_curves/%s.png", c->name);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o}", "model_id", c->id, "model_name", c->name, "model_desc",
+                              c->description ? c->description : "", "loss_curve",
+                              c->loss_curve ? json_string(curve) : json_null());
+        if (!o) continue;
+        pthread_mutex_lock(&ex->lock);
+        const ex_model *m = &ex->models[i];
+        int ready = m->state == EX_READY;
+        json_object_set_new(o, "accuracy", ready ? json_real(m->accuracy) : json_null());
+        json_object_set_new(o, "clr", ready ? json_deep_copy(m->clr) : json_null());
+        json_object_set_new(o, "conv_layers", conv_layers_json(c->architecture));
+        json_object_set_new(o, "metrics_status", json_string(ex->n_images ? state_names[m->state] : "no_dataset"));
+        if (m->state == EX_COMPUTING)
+            json_object_set_new(o, "metrics_progress", json_pack("{s:I, s:I}", "done", (json_int_t)m->done,
+                                                                 "total", (json_int_t)ex->n_images));
+        if (m->state == EX_FAILED) json_object_set_new(o, "metrics_error", json_string(m->error));
+        pthread_mutex_unlock(&ex->lock);
+        json_array_append_new(arr, o);
+    }
+    ex_reply(r, 200, arr);
+}
+
+/* Draws (or finds, when drawn before) the feature-map plot of one layer for one image. */
+static fs_err plot_layer(fs_explorer *ex, const fs_model_entry *en, const fs_net *net,
+                         const float *input, const ex_image *im, int k, char *url, size_t cap,
+                         fs_msg *msg) {
+    const fs_arch_conv *layer = &fs_net_arch(net)->conv_layers[k];
+    char key[PATH_MAX + 256];
+    snprintf(key, sizeof key, "%s|%s|%lld|%lld|%s", en->card.sha256, im->rel, (long long)im->size,
+             (long long)im->mtime_ns, layer->name);
+    char hex[FS_SHA256_HEX];
+    if (fs_sha256_hex(key, strlen(key), hex)) return fs_fail(msg, FS_ERR_INTERNAL, "hashing failed");
+    char file[64], path[PATH_MAX + 64];
+    snprintf(file, sizeof file, "plot_%.16s_conv%d.png", hex, k);
+    snprintf(path, sizeof path, "%s/%s", ex->plots_dir, file);
+    snprintf(url, cap, "/media/plots/%s", file);
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size > 0) return FS_OK;
+    fs_tensor t = {0};
+    fs_err e = fs_net_activation(net, input, layer->name, &t, msg);
+    if (e) return e;
+    char title[256];
+    snprintf(title, sizeof title, "%s conv %d (%s): %d filters %dx%d", en->card.name, k, layer->name,
+             layer->filters, layer->kh, layer->kw);
+    atomic_store(&ex->drew, 1);
+    e = fs_explorer_draw_maps(t.data, t.h, t.w, t.c, title, path, msg);
+    fs_tensor_free(&t);
+    return e;
+}
+
+/* Parses numImgs: a whole number in [1, max]. */
+static int parse_count(const char *s, size_t max, size_t *out) {
+    if (!s || !*s || strlen(s) > 9) return 0;
+    size_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return 0;
+        v = v * 10 + (size_t)(*p - '0');
+    }
+    if (v < 1 || v > max) return 0;
+    *out = v;
+    return 1;
+}
+
+static void ex_predictions(fs_req *r) {
+    if (!ex_allowed(r)) return;
+    fs_app *app = fs_req_app(r);
+    fs_explorer *ex = app->explorer;
+    const char *id = fs_req_param(r, "modelID"), *num = fs_req_param(r, "numImgs");
+    const char *conv = fs_req_param(r, "convIdx");
+    const fs_model_entry *en = id ? fs_registry_find(ex->reg, id) : NULL;
+    if (!en) {
+        fs_reply_error(r, 404, "not_found", "no model with id '%s' (GET /api/available-models lists them)", id ? id : "");
+        return;
+    }
+    size_t n;
+    if (!parse_count(num, ex->n_images, &n)) {
+        if (ex->n_images == 0)
+            fs_reply_error(r, 400, "bad_request", "the server has no dataset (serve --dataset DIR), so there are no images to predict on");
+        else
+            fs_reply_error(r, 400, "bad_request", "numImgs must be a whole number from 1 to %zu (the dataset size), got '%s'",
+                           ex->n_images, num ? num : "");
+        return;
+    }
+    const fs_arch *arch = fs_arch_find(en->card.architecture);
+    int layers[10], n_layers = 0;
+    for (const char *p = conv ? conv : ""; *p; p++) {
+        int k = *p - '0';
+        if (*p < '0' || *p > '9' || !arch || (size_t)k >= arch->n_conv_layers) {
+            fs_reply_error(r, 400, "bad_request", "convIdx must be digits of convolution layers 0 to %zu, got '%s'",
+                           arch ? arch->n_conv_layers - 1 : 0, conv);
+            return;
+        }
+        for (int j = 0; j < n_layers; j++)
+            if (layers[j] == k) {
+                fs_reply_error(r, 400, "bad_request", "convIdx names layer %d twice", k);
+                return;
+            }
+        layers[n_layers++] = k;
+    }
+    if (n * (size_t)n_layers > EX_MAX_PLOTS) {
+        fs_reply_error(r, 400, "bad_request", "%zu images x %d layers is %zu plots; one request draws at most %d",
+                       n, n_layers, n * (size_t)n_layers, EX_MAX_PLOTS);
+        return;
+    }
+    /* n distinct images at random: the first n of a partial Fisher-Yates shuffle. */
+    size_t *order = malloc(ex->n_images * sizeof *order);
+    if (!order) {
+        fs_reply_error(r, 503, "nomem", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < ex->n_images; i++) order[i] = i;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i + arc4random_uniform((uint32_t)(ex->n_images - i));
+        size_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    const char *names[1] = {en->card.name};
+    fs_scanner *sc = NULL;
+    const fs_net *net = NULL;
+    fs_msg msg;
+    fs_err e = fs_engine_acquire(app->engine, names, 1, &sc, &msg);
+    if (!e && n_layers) e = fs_engine_net(app->engine, en->card.name, &net, &msg);
+    json_t *arr = json_array();
+    float *input = NULL;
+    if (!e && n_layers) {
+        const fs_arch *a = fs_net_arch(net);
+        input = malloc((size_t)a->input_h * a->input_w * a->input_c * sizeof *input);
+        if (!input) e = fs_fail(&msg, FS_ERR_NOMEM, "out of memory");
+    }
+    size_t judged = 0;
+    for (size_t i = 0; !e && arr && i < n; i++) {
+        if (fs_req_expired(r)) {
+            e = fs_fail(&msg, FS_ERR_TIMEOUT, "the request deadline passed after %zu of %zu images", i, n);
+            break;
+        }
+        const ex_image *im = &ex->images[order[i]];
+        double p;
+        fs_image in_img = {0};
+        e = judge_image(sc, im, n_layers > 0, &p, &in_img, &msg);
+        if (e) break;
+        judged++;
+        json_t *plots = json_array();
+        if (n_layers) fs_image_to_float(&in_img, fs_net_arch(net)->input_scale, input);
+        fs_image_free(&in_img);
+        for (int j = 0; !e && j < n_layers; j++) {
+            char url[128];
+            e = plot_layer(ex, en, net, input, im, layers[j], url, sizeof url, &msg);
+            if (!e) json_array_append_new(plots, json_string(url));
+        }
+        int fake = p >= FS_BINARY_THRESHOLD_DEFAULT;
+        char img_url[PATH_MAX + 32];
+        url_path(img_url, sizeof img_url, "/media/data/", im->rel);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:f, s:o}", "img_url", img_url, "true_label",
+                                             ex_class_names[im->item->label != 0], "pred_label",
+                                             ex_class_names[fake], "probability",
+                                             round_to(100.0 * (fake ? p : 1.0 - p), 1e4), "plots", plots));
+    }
+    free(input);
+    free(order);
+    if (net) fs_engine_net_release(app->engine, net);
+    if (sc) fs_engine_release(app->engine, sc);
+    fs_metrics_inference(fs_server_metrics(app->server), en->card.name, judged);
+    if (e) {
+        json_decref(arr);
+        fs_reply_error(r, e == FS_ERR_TIMEOUT ? 504 : e == FS_ERR_FORMAT ? 500 : fs_http_status_for(e),
+                       fs_err_name(e), "%s", msg.text);
+        return;
+    }
+    ex_reply(r, 200, arr);
+}
+
+static void ex_media_data(fs_req *r) {
+    if (!ex_allowed(r)) return;
+    fs_explorer *ex = fs_req_app(r)->explorer;
+    const char *rel = fs_req_param(r, "path");
+    /* Only the pictures of the dataset, not notes or licences lying beside them. */
+    if (!ex->root[0] || !rel || strncmp(fs_content_type(rel), "image/", 6)) {
+        fs_reply_error(r, 404, "not_found", "no dataset image %s", rel ? rel : "");
+        return;
+    }
+    fs_reply_static(r, ex->root, rel);
+}
+
+static void ex_media_plots(fs_req *r) {
+    if (!ex_allowed(r)) return;
+    fs_reply_static(r, fs_req_app(r)->explorer->plots_dir, fs_req_param(r, "path"));
+}
+
+static void ex_media_curves(fs_req *r) {
+    if (!ex_allowed(r)) return;
+    fs_explorer *ex = fs_req_app(r)->explorer;
+    const char *file = fs_req_param(r, "path");
+    char name[FS_CARD_NAME_MAX + 1];
+    size_t len = file ? strlen(file) : 0;
+    const fs_model_entry *en = NULL;
+    if (len > 4 && len - 4 <= FS_CARD_NAME_MAX && !strcmp(file + len - 4, ".png")) {
+        snprintf(name, sizeof name, "%.*s", (int)(len - 4), file);
+        en = fs_registry_find(ex->reg, name);
+    }
+    if (!en || !en->card.loss_curve) {
+        fs_reply_error(r, 404, "not_found", "no loss curve %s", file ? file : "");
+        return;
+    }
+    /* The card names its curve relative to the card's folder; it may not leave that folder. */
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", en->card_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    fs_reply_static(r, dir, en->card.loss_curve);
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+/* Scans the dataset folder and computes its digest. */
+static fs_err load_dataset(fs_explorer *ex, const char *dir, fs_msg *msg) {
+    if (!realpath(dir, ex->root)) return fs_fail(msg, FS_ERR_NOTFOUND, "--dataset %s: no such folder", dir);
+    fs_err e = fs_dataset_scan(&ex->ds, ex->root, NULL, msg);
+    if (e) {
+        fs_msg_prefix(msg, "--dataset %s: ", dir);
+        return e;
+    }
+    ex->images = calloc(ex->ds.count ? ex->ds.count : 1, sizeof *ex->images);
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    if (!ex->images || !text) {
+        free(text);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    size_t root_len = strlen(ex->root);
+    for (size_t i = 0; i < ex->ds.count; i++) {
+        const fs_item *it = &ex->ds.items[i];
+        struct stat st;
+        if (it->kind != FS_ITEM_IMAGE || stat(it->path, &st) != 0) continue;
+        ex_image *im = &ex->images[ex->n_images++];
+        im->item = it;
+        im->rel = it->path + root_len + (it->path[root_len] == '/');
+        im->size = st.st_size;
+        im->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        size_t need = strlen(im->rel) + 64;
+        if (len + need > cap) {
+            while (len + need > cap) cap *= 2;
+            char *p = realloc(text, cap);
+            if (!p) {
+                free(text);
+                return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+            }
+            text = p;
+        }
+        len += (size_t)snprintf(text + len, cap - len, "%s\t%d\t%lld\t%lld\n", im->rel, it->label,
+                                (long long)im->size, (long long)im->mtime_ns);
+    }
+    e = fs_sha256_hex(text, len, ex->digest) ? fs_fail(msg, FS_ERR_INTERNAL, "hashing failed") : FS_OK;
+    free(text);
+    return e;
+}
+
+fs_err fs_routes_explorer(fs_app *app, fs_msg *msg) {
+    fs_explorer *ex = calloc(1, sizeof *ex);
+    if (!ex) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&ex->lock, NULL);
+    atomic_init(&ex->stop, 0);
+    atomic_init(&ex->drew, 0);
+    ex->app = app;
+    ex->reg = fs_engine_registry(app->engine);
+    app->explorer = ex;
+    ex->models = calloc(fs_registry_count(ex->reg) + 1, sizeof *ex->models);
+    if (!ex->models) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    snprintf(ex->plots_dir, sizeof ex->plots_dir, "%s/plots", fs_store_dir(app->store));
+    fs_err e = fs_mkdirs(ex->plots_dir, msg);
+    if (!e && app->cfg->dataset_dir && *app->cfg->dataset_dir) e = load_dataset(ex, app->cfg->dataset_dir, msg);
+    if (e) return e;
+    if (ex->n_images)
+        fs_log(FS_LOG_INFO, "explorer: dataset %s with %zu images (digest %.12s); measuring %zu model(s) in the background",
+               ex->root, ex->n_images, ex->digest, fs_registry_count(ex->reg));
+    else
+        fs_log(FS_LOG_INFO, "explorer: no dataset (serve --dataset DIR to explore models on labelled images)");
+    if (ex->n_images && fs_registry_count(ex->reg)) {
+        if (pthread_create(&ex->thread, NULL, figures_thread, ex) != 0)
+            return fs_fail(msg, FS_ERR_INTERNAL, "cannot start the explorer's figures thread");
+        ex->thread_started = 1;
+    }
+    fs_server *s = app->server;
+    if ((e = fs_server_route(s, "GET", "/api/dataset-size", "explorer_dataset_size", ex_dataset_size, msg)) ||
+        (e = fs_server_route(s, "GET", "/api/available-models", "explorer_models", ex_models, msg)) ||
+        (e = fs_server_route(s, "GET", "/api/predictions/:modelID/:numImgs", "explorer_predictions", ex_predictions, msg)) ||
+        (e = fs_server_route(s, "GET", "/api/predictions/:modelID/:numImgs/:convIdx", "explorer_predictions", ex_predictions, msg)) ||
+        (e = fs_server_route(s, "GET", "/media/data/*path", "explorer_media_data", ex_media_data, msg)) ||
+        (e = fs_server_route(s, "GET", "/media/plots/*path", "explorer_media_plots", ex_media_plots, msg)) ||
+        (e = fs_server_route(s, "GET", "/media/loss_curves/*path", "explorer_media_curves", ex_media_curves, msg)))
+        return e;
+    return FS_OK;
+}
+
+void fs_routes_explorer_release(fs_app *app) {
+    fs_explorer *ex = app->explorer;
+    if (!ex) return;
+    atomic_store(&ex->stop, 1);
+    if (ex->thread_started) pthread_join(ex->thread, NULL);
+    for (size_t i = 0; ex->models && i < fs_registry_count(ex->reg); i++) json_decref(ex->models[i].clr);
+    free(ex->models);
+    free(ex->images);
+    fs_dataset_free(&ex->ds);
+    pthread_mutex_destroy(&ex->lock);
+    /* The server has stopped: no thread draws any more. */
+    if (atomic_load(&ex->drew)) fs_explorer_plot_cleanup();
+    free(ex);
+    app->explorer = NULL;
+}
