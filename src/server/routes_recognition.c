@@ -14,7 +14,6 @@
  * REC_TASK_KIND from the store's tasks table; the task's input and result documents are blobs. */
 #include "server/recognition_api.h"
 
-#include "fakescope/base64.h"
 #include "fakescope/face.h"
 #include "fakescope/image.h"
 #include "fakescope/model.h"
@@ -22,6 +21,7 @@
 #include "fakescope/weights.h"
 
 #include <assert.h>
+#include <openssl/evp.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -379,7 +379,7 @@ static int classifier_preprocessing(fs_req *r, json_t *pre) {
         field_error(r, "preprocessing", "preprocessing.margin must be a number in [0, 4]");
         return 0;
     }
-    if (!margin) json_object_set_new(pre, "margin", json_real(FS_FACE_MARGIN_DEFAULT));
+    if (!margin) json_object_set_new(pre, "margin", json_real(round(FS_FACE_MARGIN_DEFAULT * 1e6) / 1e6));
     return 1;
 }
 
@@ -815,6 +815,44 @@ static void version_delete(fs_req *r) {
 
 /* ---- inference -------------------------------------------------------------------------- */
 
+/* Standard or URL-safe base64, whitespace ignored, padding optional, into a malloc'd buffer.
+ * OpenSSL decodes; this adds the alphabet check and the re-padding it lacks. */
+static int base64_decode_any(const char *in, size_t n, uint8_t **out, size_t *out_len) {
+    char *clean = malloc(n + 4);
+    if (!clean) return 0;
+    size_t m = 0, pad = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n && !bad; i++) {
+        char c = in[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (c == '-') c = '+';
+        else if (c == '_') c = '/';
+        bad = pad > 0 || (!isalnum((unsigned char)c) && c != '+' && c != '/');
+        clean[m++] = c;
+    }
+    if (bad || pad > 2 || m == 0 || m % 4 == 1) {
+        free(clean);
+        return 0;
+    }
+    size_t padded = (m + 3) / 4 * 4;
+    memset(clean + m, '=', padded - m);
+    size_t decoded = m / 4 * 3 + (m % 4 ? m % 4 - 1 : 0);
+    uint8_t *buf = malloc(padded / 4 * 3 + 1);
+    int got = buf ? EVP_DecodeBlock(buf, (const unsigned char *)clean, (int)padded) : -1;
+    free(clean);
+    if (got < 0 || (size_t)got < decoded) {
+        free(buf);
+        return 0;
+    }
+    *out = buf;
+    *out_len = decoded;
+    return 1;
+}
+
 /* Decodes an image source: a data URL ("data:image/jpeg;base64,...") or bare base64. */
 static int decode_source(fs_req *r, const char *src, size_t n, size_t i, uint8_t **out,
                          size_t *len) {
@@ -834,18 +872,10 @@ static int decode_source(fs_req *r, const char *src, size_t n, size_t i, uint8_t
         n -= (size_t)(comma + 1 - src);
         src = comma + 1;
     }
-    size_t cap = n / 4 * 3 + 3;
-    uint8_t *buf = malloc(cap ? cap : 1);
-    if (!buf) {
-        fs_reply_error(r, 503, "no_memory", "out of memory");
-        return 0;
-    }
-    if (n == 0 || fs_base64_decode(src, n, buf, cap, len) != FS_OK || *len == 0) {
-        free(buf);
+    if (!base64_decode_any(src, n, out, len) || *len == 0) {
         field_error(r, field, "the source is not valid base64 (nor a data URL)");
         return 0;
     }
-    *out = buf;
     return 1;
 }
 
@@ -1088,8 +1118,10 @@ static fs_err run_task(fs_app *app, const fs_task *t, char result_hex[FS_SHA256_
     json_t *labels = NULL, *pre = NULL, *post = NULL, *outputs = json_array();
     if ((e = fs_rec_version_get(app->store, vid, &v, msg)) != FS_OK ||
         (e = fs_rec_spec_get(app->store, v.spec_id, &spec, msg)) != FS_OK ||
-        (e = fs_rec_network_get(app->store, v.network_id, &net, msg)) != FS_OK)
+        (e = fs_rec_network_get(app->store, v.network_id, &net, msg)) != FS_OK) {
+        if (e == FS_ERR_NOTFOUND) fs_msg_prefix(msg, "the version is gone: ");
         goto done;
+    }
     labels = json_loads(spec.labels_json, 0, NULL);
     pre = json_loads(net.preprocessing_json, 0, NULL);
     post = json_loads(v.post_json, 0, NULL);
@@ -1109,8 +1141,9 @@ static fs_err run_task(fs_app *app, const fs_task *t, char result_hex[FS_SHA256_
         free(xml);
         if (e != FS_OK) goto done;
     }
-    size_t i;
+    size_t i, failed = 0;
     json_t *sha;
+    fs_err first = FS_OK;
     json_array_foreach(media, i, sha) {
         fs_media_info info;
         uint8_t *data = NULL;
@@ -1128,10 +1161,21 @@ static fs_err run_task(fs_app *app, const fs_task *t, char result_hex[FS_SHA256_
                                                          "thresholds"),
                                          data, n, &one, &m2);
         free(data);
-        if (e != FS_OK) one = json_pack("{s:s, s:s}", "error", m2.text, "code", fs_err_name(e));
+        if (e != FS_OK) {
+            one = json_pack("{s:s, s:s}", "error", m2.text, "code", fs_err_name(e));
+            if (failed++ == 0) {
+                first = e;
+                *msg = m2;
+            }
+        }
         json_array_append_new(outputs, one);
         e = FS_OK;
         fs_store_task_progress(app->store, t->id, (double)(i + 1) / json_array_size(media), NULL);
+    }
+    /* A task whose every input failed failed; otherwise each output says how it went. */
+    if (failed == json_array_size(media)) {
+        e = first;
+        goto done;
     }
     json_t *result = json_pack("{s:O}", "outputs", outputs);
     char *text = result ? json_dumps(result, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
@@ -1140,7 +1184,6 @@ static fs_err run_task(fs_app *app, const fs_task *t, char result_hex[FS_SHA256_
              : fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     free(text);
 done:
-    if (e == FS_ERR_NOTFOUND) fs_msg_prefix(msg, "the version is gone: ");
     fs_cascade_free(cascade);
     json_decref(doc);
     json_decref(labels);
