@@ -427,7 +427,11 @@ static void network_create(fs_req *r) {
     const fs_form_field *pref = fs_req_form(r, "preprocessing"), *file = fs_req_form(r, "file");
     if (!name || name->filename) return field_error(r, "name", "name is required (a form field)");
     json_t *tmp = json_stringn((const char *)name->data, name->len);
-    int ok = tmp && valid_text(r, tmp, "name", FS_REC_NAME_MAX, 0);
+    if (!tmp || strlen((const char *)name->data) != name->len) {
+        json_decref(tmp);
+        return field_error(r, "name", "name must be UTF-8 text without NUL bytes");
+    }
+    int ok = valid_text(r, tmp, "name", FS_REC_NAME_MAX, 0);
     json_decref(tmp);
     if (!ok) return;
     if (!arch || arch->filename)
