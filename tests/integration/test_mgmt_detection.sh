@@ -95,4 +95,5 @@ echo "boxes kept by nms_threshold (raw windows, real frame):$counts"
 first=${counts# 1:}
 first=${first%% *}
 [ "$n" -lt "$first" ] || fs_fail "nms_threshold 0 suppressed nothing:$counts"
+fs_stop || fs_fail "server exit status (leaks or a crash under the sanitizers)"
 echo "ok"

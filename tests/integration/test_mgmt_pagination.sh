@@ -103,4 +103,5 @@ for q in limit=0 limit=101 limit=abc limit=-1 offset=-1 offset=x page=0 page=x; 
 done
 api GET /v0.7/recognition/specs/999/versions
 expect_status "versions of an unknown spec" 404
+fs_stop || fs_fail "server exit status (leaks or a crash under the sanitizers)"
 echo "ok"

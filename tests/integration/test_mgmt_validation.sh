@@ -205,4 +205,5 @@ fs_expect "task on text" "$(jf .task.status)" error
 fs_expect "failed task data" "$(jf .task.data)" null
 api GET /v0.7/tasks/0123456789abcdef0123456789abcdef
 expect_status "unknown task" 404
+fs_stop || fs_fail "server exit status (leaks or a crash under the sanitizers)"
 echo "ok"
