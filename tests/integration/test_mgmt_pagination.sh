@@ -103,5 +103,11 @@ for q in limit=0 limit=101 limit=abc limit=-1 offset=-1 offset=x page=0 page=x; 
 done
 api GET /v0.7/recognition/specs/999/versions
 expect_status "versions of an unknown spec" 404
+# Every model-management path is described in docs/openapi.yaml.
+for p in /v0.7/recognition/specs /v0.7/recognition/specs/{id} /v0.7/recognition/specs/{id}/versions \
+    /v0.7/networks /v0.7/networks/{id} /v0.7/recognition/versions /v0.7/recognition/versions/{id} \
+    /v0.7/recognition/versions/{id}/inference /v0.7/tasks/{id}; do
+    grep -qxF "  $p:" "$FS_SOURCE_DIR/docs/openapi.yaml" || fs_fail "docs/openapi.yaml lacks $p"
+done
 fs_stop || fs_fail "server exit status (leaks or a crash under the sanitizers)"
 echo "ok"
