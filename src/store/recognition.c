@@ -229,17 +229,37 @@ static fs_err delete_one(fs_store *s, const char *sql, int64_t id, const char *w
     return e;
 }
 
+/* Takes the next id of a table from its counter (UPDATE ... RETURNING: one statement, so two
+ * processes sharing the file cannot take the same id). Caller must hold the lock. */
+static fs_err next_id(fs_store *s, const char *seq, int64_t *id, fs_msg *msg) {
+    sqlite3_stmt *st;
+    fs_err e = store_prepare(s, "UPDATE rec_sequences SET last = last + 1 WHERE name = ? RETURNING last",
+                             &st, msg);
+    if (e != FS_OK) return e;
+    sqlite3_bind_text(st, 1, seq, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
+    else e = rc == SQLITE_DONE ? fs_fail(msg, FS_ERR_INTERNAL, "store: no sequence '%s'", seq)
+                               : store_sqlite_fail(s, msg, rc, "next id");
+    sqlite3_finalize(st);
+    return e;
+}
+
 /* ---- specs ---- */
 
 fs_err fs_rec_spec_create(fs_store *s, fs_rec_spec *r, fs_msg *msg) {
     r->created_us = r->updated_us = fs_rec_now_us();
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st;
-    fs_err e = store_prepare(s,
-                             "INSERT INTO rec_specs (name, description, detection, labels_json, "
-                             "created_us, updated_us) VALUES (?, ?, ?, ?, ?, ?)",
-                             &st, msg);
+    int64_t id = 0;
+    fs_err e = next_id(s, "spec", &id, msg);
+    if (e == FS_OK)
+        e = store_prepare(s,
+                          "INSERT INTO rec_specs (name, description, detection, labels_json, "
+                          "created_us, updated_us, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          &st, msg);
     if (e == FS_OK) {
+        sqlite3_bind_int64(st, 7, id);
         sqlite3_bind_text(st, 1, r->name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, r->description ? r->description : "", -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(st, 3, r->detection ? 1 : 0);
@@ -247,7 +267,7 @@ fs_err fs_rec_spec_create(fs_store *s, fs_rec_spec *r, fs_msg *msg) {
         sqlite3_bind_int64(st, 5, r->created_us);
         sqlite3_bind_int64(st, 6, r->updated_us);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) r->id = sqlite3_last_insert_rowid(s->db);
+        if (rc == SQLITE_DONE) r->id = id;
         else e = store_sqlite_fail(s, msg, rc, "spec insert");
         sqlite3_finalize(st);
     }
@@ -310,12 +330,16 @@ fs_err fs_rec_network_create(fs_store *s, fs_rec_network *r, fs_msg *msg) {
     r->created_us = fs_rec_now_us();
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st;
-    fs_err e = store_prepare(s,
-                             "INSERT INTO rec_networks (name, architecture, preprocessing_json, "
-                             "output, input_h, input_w, input_c, sha256, size, created_us) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             &st, msg);
+    int64_t id = 0;
+    fs_err e = next_id(s, "network", &id, msg);
+    if (e == FS_OK)
+        e = store_prepare(s,
+                          "INSERT INTO rec_networks (name, architecture, preprocessing_json, "
+                          "output, input_h, input_w, input_c, sha256, size, created_us, id) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          &st, msg);
     if (e == FS_OK) {
+        sqlite3_bind_int64(st, 11, id);
         sqlite3_bind_text(st, 1, r->name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, r->architecture, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, r->preprocessing_json, -1, SQLITE_TRANSIENT);
@@ -327,7 +351,7 @@ fs_err fs_rec_network_create(fs_store *s, fs_rec_network *r, fs_msg *msg) {
         sqlite3_bind_int64(st, 9, r->size);
         sqlite3_bind_int64(st, 10, r->created_us);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) r->id = sqlite3_last_insert_rowid(s->db);
+        if (rc == SQLITE_DONE) r->id = id;
         else e = store_sqlite_fail(s, msg, rc, "network insert");
         sqlite3_finalize(st);
     }
@@ -408,18 +432,21 @@ fs_err fs_rec_version_create(fs_store *s, fs_rec_version *r, fs_msg *msg) {
         e = fs_fail(msg, FS_ERR_NOTFOUND, "network_id: no network with id %lld",
                     (long long)r->network_id);
     sqlite3_stmt *st;
+    int64_t id = 0;
+    if (e == FS_OK) e = next_id(s, "version", &id, msg);
     if (e == FS_OK)
         e = store_prepare(s,
-                          "INSERT INTO rec_versions (spec_id, network_id, post_json, created_us) "
-                          "VALUES (?, ?, ?, ?)",
+                          "INSERT INTO rec_versions (spec_id, network_id, post_json, created_us, id) "
+                          "VALUES (?, ?, ?, ?, ?)",
                           &st, msg);
     if (e == FS_OK) {
+        sqlite3_bind_int64(st, 5, id);
         sqlite3_bind_int64(st, 1, r->spec_id);
         sqlite3_bind_int64(st, 2, r->network_id);
         sqlite3_bind_text(st, 3, r->post_json, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 4, r->created_us);
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE) r->id = sqlite3_last_insert_rowid(s->db);
+        if (rc == SQLITE_DONE) r->id = id;
         else e = store_sqlite_fail(s, msg, rc, "version insert");
         sqlite3_finalize(st);
     }

@@ -87,7 +87,10 @@ static const char *const migrations[] = {
     "  post_json TEXT NOT NULL,"
     "  created_us BIGINT NOT NULL);"
     "CREATE INDEX rec_versions_spec ON rec_versions (spec_id);"
-    "CREATE INDEX rec_versions_network ON rec_versions (network_id);",
+    "CREATE INDEX rec_versions_network ON rec_versions (network_id);"
+    /* ids are never reused (a deleted version's id must stay 404): one counter per table */
+    "CREATE TABLE rec_sequences (name TEXT PRIMARY KEY, last BIGINT NOT NULL);"
+    "INSERT INTO rec_sequences (name, last) VALUES ('spec', 0), ('network', 0), ('version', 0);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -138,6 +138,12 @@ static void versions_pin_specs_and_networks(void **state) {
     fs_rec_network_clear(&nr);
     assert_int_equal(fs_rec_version_delete(s, v.id, &msg), FS_OK);
     assert_int_equal(fs_rec_version_delete(s, v.id, &msg), FS_ERR_NOTFOUND);
+    /* The last id is not handed out again: a deleted version stays deleted. */
+    fs_rec_version again = {.spec_id = spec, .network_id = net, .post_json = "[]"};
+    assert_int_equal(fs_rec_version_create(s, &again, &msg), FS_OK);
+    assert_true(again.id > v.id);
+    assert_int_equal(fs_rec_version_get(s, v.id, &got, &msg), FS_ERR_NOTFOUND);
+    assert_int_equal(fs_rec_version_delete(s, again.id, &msg), FS_OK);
     assert_int_equal(fs_rec_spec_delete(s, spec, &msg), FS_OK);
     assert_int_equal(fs_rec_network_delete(s, net, &msg), FS_OK);
     fs_store_close(s);
