@@ -899,32 +899,38 @@ static void version_inference(fs_req *r) {
         json_array_size(inputs) > REC_INPUTS_MAX)
         return field_error(r, "inputs", "inputs must be an array of 1 to %d objects",
                            REC_INPUTS_MAX);
+    /* Every input is decoded before any is stored, so a refused request stores nothing. */
+    uint8_t *data[REC_INPUTS_MAX] = {0};
+    size_t lens[REC_INPUTS_MAX] = {0}, n_in = json_array_size(inputs), i;
     json_t *media = json_array();
-    size_t i;
-    json_t *in;
-    json_array_foreach(inputs, i, in) {
-        json_t *src = json_object_get(json_object_get(in, "image"), "source");
+    int ok = media != NULL;
+    for (i = 0; ok && i < n_in; i++) {
+        json_t *src = json_object_get(json_object_get(json_array_get(inputs, i), "image"), "source");
         if (!json_is_string(src)) {
             char field[64];
             snprintf(field, sizeof field, "inputs[%zu].image.source", i);
-            json_decref(media);
-            return field_error(r, field, "%s (a string) is required; only image inputs are "
-                                         "supported", field);
+            field_error(r, field, "%s (a string) is required; only image inputs are supported",
+                        field);
+            ok = 0;
+        } else {
+            ok = decode_source(r, json_string_value(src), json_string_length(src), i, &data[i],
+                               &lens[i]);
         }
-        uint8_t *data;
-        size_t len;
-        if (!decode_source(r, json_string_value(src), json_string_length(src), i, &data, &len)) {
-            json_decref(media);
-            return;
-        }
+    }
+    for (i = 0; ok && i < n_in; i++) {
         fs_media_info info;
-        e = fs_store_media_put(app->store, data, len, NULL, &info, &msg);
-        free(data);
-        if (e != FS_OK) {
-            json_decref(media);
-            return reply_err(r, e, &msg);
+        if ((e = fs_store_media_put(app->store, data[i], lens[i], NULL, &info, &msg)) != FS_OK) {
+            reply_err(r, e, &msg);
+            ok = 0;
+        } else {
+            json_array_append_new(media, json_string(info.sha256));
         }
-        json_array_append_new(media, json_string(info.sha256));
+    }
+    for (i = 0; i < n_in; i++) free(data[i]);
+    if (!ok) {
+        if (!media) fs_reply_error(r, 503, "no_memory", "out of memory");
+        json_decref(media);
+        return;
     }
     json_t *doc = json_pack("{s:I, s:o}", "version_id", (json_int_t)id, "media", media);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;

@@ -188,7 +188,9 @@ inf_bad "{\"inputs\": [$(seq -f '{"image": {"source": "aGVsbG8="}}' -s, 1 17)]}"
 inf_bad '{"inputs": [{"video": {"source": "aGVsbG8="}}]}' 'inputs[0].image.source'
 inf_bad '{"inputs": [{"image": {}}]}' 'inputs[0].image.source'
 inf_bad '{"inputs": [{"image": {"source": 5}}]}' 'inputs[0].image.source'
+BLOBS=$(blob_count)
 inf_bad '{"inputs": [{"image": {"source": "aGVsbG8="}}, {"image": {"source": "!!!"}}]}' 'inputs[1].image.source'
+fs_expect "a refused inference stores nothing" "$(blob_count)" "$BLOBS"
 inf_bad '{"inputs": [{"image": {"source": ""}}]}' 'inputs[0].image.source'
 inf_bad '{"inputs": [{"image": {"source": "data:image/png,abc"}}]}' 'inputs[0].image.source'
 inf_bad '{"inputs": [{"image": {"source": "https://example.org/a.jpg"}}]}' 'inputs[0].image.source'
