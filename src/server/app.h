@@ -16,6 +16,7 @@ typedef struct fs_app {
     const fs_server_config *cfg;
     struct fs_jobs *jobs;          /* background tasks (jobs/); NULL when not started */
     struct fs_explorer *explorer;  /* model explorer dialect (seed 000) state */
+    struct fs_recognition *recognition; /* model management dialect (seed 003) state */
 } fs_app;
 
 static inline fs_app *fs_req_app(fs_req *r) { return fs_server_app(fs_req_server(r)); }

@@ -58,6 +58,39 @@ static const char *const migrations[] = {
     "  updated BIGINT NOT NULL,"
     "  attempts INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX tasks_status_created ON tasks (status, created);",
+    /* 2: model management (/v0.7 recognition specs, networks, versions) */
+    "CREATE TABLE rec_specs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  detection INTEGER NOT NULL DEFAULT 0,"
+    "  labels_json TEXT NOT NULL,"
+    "  created_us BIGINT NOT NULL,"
+    "  updated_us BIGINT NOT NULL);"
+    "CREATE TABLE rec_networks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  architecture TEXT NOT NULL,"
+    "  preprocessing_json TEXT NOT NULL,"
+    "  output TEXT NOT NULL,"
+    "  input_h INTEGER NOT NULL,"
+    "  input_w INTEGER NOT NULL,"
+    "  input_c INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  size BIGINT NOT NULL,"
+    "  created_us BIGINT NOT NULL);"
+    "CREATE INDEX rec_networks_sha256 ON rec_networks (sha256);"
+    "CREATE TABLE rec_versions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  spec_id INTEGER NOT NULL REFERENCES rec_specs (id),"
+    "  network_id INTEGER NOT NULL REFERENCES rec_networks (id),"
+    "  post_json TEXT NOT NULL,"
+    "  created_us BIGINT NOT NULL);"
+    "CREATE INDEX rec_versions_spec ON rec_versions (spec_id);"
+    "CREATE INDEX rec_versions_network ON rec_versions (network_id);"
+    /* ids are never reused (a deleted version's id must stay 404): one counter per table */
+    "CREATE TABLE rec_sequences (name TEXT PRIMARY KEY, last BIGINT NOT NULL);"
+    "INSERT INTO rec_sequences (name, last) VALUES ('spec', 0), ('network', 0), ('version', 0);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
