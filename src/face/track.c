@@ -1,0 +1,211 @@
+/* track.c: what happens to boxes after detection: overlap (IoU), non-maximum suppression for
+ * model post-processing, the square crops fed to the models, and the IoU tracker that gives each
+ * person in a video a stable id so that scores can be pooled per person.
+ *
+ * The tracker is deliberately simple (greedy IoU matching against each track's last box): the
+ * frames it sees are sparse samples, motion models would overfit them, and a wrong merge is
+ * visible in the per-person report rather than silently averaged away. */
+#include "fakescope/face.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- overlap ---- */
+
+float fs_rectf_iou(fs_rectf a, fs_rectf b) {
+    if (!(a.w > 0 && a.h > 0 && b.w > 0 && b.h > 0)) return 0.f;
+    float x0 = fmaxf(a.x, b.x), y0 = fmaxf(a.y, b.y);
+    float x1 = fminf(a.x + a.w, b.x + b.w), y1 = fminf(a.y + a.h, b.y + b.h);
+    if (x1 <= x0 || y1 <= y0) return 0.f;
+    float inter = (x1 - x0) * (y1 - y0);
+    return inter / (a.w * a.h + b.w * b.h - inter);
+}
+
+float fs_box_iou(fs_box a, fs_box b) {
+    if (a.w <= 0 || a.h <= 0 || b.w <= 0 || b.h <= 0) return 0.f;
+    long x0 = a.x > b.x ? a.x : b.x, y0 = a.y > b.y ? a.y : b.y;
+    long x1 = (long)a.x + a.w < (long)b.x + b.w ? (long)a.x + a.w : (long)b.x + b.w;
+    long y1 = (long)a.y + a.h < (long)b.y + b.h ? (long)a.y + a.h : (long)b.y + b.h;
+    if (x1 <= x0 || y1 <= y0) return 0.f;
+    double inter = (double)(x1 - x0) * (y1 - y0);
+    return (float)(inter / ((double)a.w * a.h + (double)b.w * b.h - inter));
+}
+
+/* ---- non-maximum suppression ---- */
+
+static int by_score_desc(const void *pa, const void *pb, void *ctx) {
+    const float *scores = ctx;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    /* NaN scores sort last */
+    int na = isnan(scores[a]), nb = isnan(scores[b]);
+    if (na != nb) return na - nb;
+    if (!na && scores[a] != scores[b]) return scores[a] > scores[b] ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+size_t fs_nms(const fs_rectf *boxes, const float *scores, size_t n, float iou_threshold,
+              size_t *keep) {
+    for (size_t i = 0; i < n; i++) keep[i] = i;
+    qsort_r(keep, n, sizeof *keep, by_score_desc, (void *)scores);
+    /* keep[0..kept) are the survivors so far; kept <= i, so the array is compacted in place */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t cand = keep[i];
+        int suppressed = 0;
+        for (size_t j = 0; j < kept && !suppressed; j++)
+            suppressed = fs_rectf_iou(boxes[keep[j]], boxes[cand]) > iou_threshold;
+        if (!suppressed) keep[kept++] = cand;
+    }
+    return kept;
+}
+
+/* ---- crops ---- */
+
+static long floor_half(long v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); }
+
+fs_box fs_face_crop_box(fs_box face, float margin, int frame_w, int frame_h) {
+    if (!(margin >= 0)) margin = 0;
+    int side0 = face.w > face.h ? face.w : face.h;
+    long side = lrint(side0 * (1.0 + margin));
+    /* centre kept in doubled coordinates to stay exact for odd sizes */
+    long cx2 = 2L * face.x + face.w, cy2 = 2L * face.y + face.h;
+    long x0 = floor_half(cx2 - side), y0 = floor_half(cy2 - side);
+    long x1 = x0 + side, y1 = y0 + side;
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > frame_w) x1 = frame_w;
+    if (y1 > frame_h) y1 = frame_h;
+    if (x1 < x0) x1 = x0;
+    if (y1 < y0) y1 = y0;
+    return (fs_box){(int)x0, (int)y0, (int)(x1 - x0), (int)(y1 - y0)};
+}
+
+fs_err fs_face_crop(const fs_image *frame, fs_box face, float margin, int out_w, int out_h,
+                    fs_image *out, fs_box *used, fs_msg *msg) {
+    memset(out, 0, sizeof *out);
+    if (!frame || !frame->rgb || out_w <= 0 || out_h <= 0)
+        return fs_fail(msg, FS_ERR_INVALID, "face crop needs a frame and an output size");
+    fs_box b = fs_face_crop_box(face, margin, frame->w, frame->h);
+    if (used) *used = b;
+    if (b.w <= 0 || b.h <= 0)
+        return fs_fail(msg, FS_ERR_INVALID, "face box (%d, %d, %d, %d) is outside the %dx%d frame",
+                       face.x, face.y, face.w, face.h, frame->w, frame->h);
+    fs_image cut = {0};
+    fs_err err = fs_image_crop(frame, b.x, b.y, b.w, b.h, &cut, msg);
+    if (err) return err;
+    err = fs_image_resize(&cut, out_w, out_h, out, msg);
+    fs_image_free(&cut);
+    return err;
+}
+
+/* ---- tracking ---- */
+
+typedef struct track {
+    fs_box last;
+    int last_frame;
+    int id;
+} track;
+
+struct fs_tracker {
+    float iou_threshold;
+    int max_gap;
+    int next_id;
+    int last_frame;
+    track *tracks; /* live tracks */
+    size_t n, cap;
+};
+
+typedef struct pair {
+    float iou;
+    size_t box, track;
+} pair;
+
+fs_err fs_tracker_create(float iou_threshold, int max_gap, fs_tracker **out, fs_msg *msg) {
+    *out = NULL;
+    if (!(iou_threshold > 0 && iou_threshold <= 1) || max_gap < 0)
+        return fs_fail(msg, FS_ERR_INVALID, "tracker needs 0 < IoU threshold <= 1 and max gap >= 0");
+    fs_tracker *t = calloc(1, sizeof *t);
+    if (!t) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a tracker");
+    t->iou_threshold = iou_threshold;
+    t->max_gap = max_gap;
+    t->last_frame = -1;
+    *out = t;
+    return FS_OK;
+}
+
+void fs_tracker_free(fs_tracker *t) {
+    if (!t) return;
+    free(t->tracks);
+    free(t);
+}
+
+int fs_tracker_count(const fs_tracker *t) { return t->next_id; }
+
+static int by_iou_desc(const void *pa, const void *pb) {
+    const pair *a = pa, *b = pb;
+    if (a->iou != b->iou) return a->iou > b->iou ? -1 : 1;
+    if (a->track != b->track) return a->track < b->track ? -1 : 1;
+    return (a->box > b->box) - (a->box < b->box);
+}
+
+fs_err fs_tracker_update(fs_tracker *t, int frame, const fs_box *boxes, size_t n, int *ids,
+                         fs_msg *msg) {
+    if (frame < t->last_frame)
+        return fs_fail(msg, FS_ERR_INVALID, "tracker frames must not go back (%d after %d)", frame,
+                       t->last_frame);
+    t->last_frame = frame;
+    /* retire tracks unseen for too long */
+    if (t->max_gap > 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < t->n; i++)
+            if (frame - t->tracks[i].last_frame <= t->max_gap) t->tracks[k++] = t->tracks[i];
+        t->n = k;
+    }
+    if (n == 0) return FS_OK;
+    size_t np = 0;
+    pair *pairs = t->n ? malloc(n * t->n * sizeof *pairs) : NULL;
+    char *box_used = calloc(n, 1), *track_used = calloc(t->n ? t->n : 1, 1);
+    if ((t->n && !pairs) || !box_used || !track_used) {
+        free(pairs), free(box_used), free(track_used);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory tracking %zu boxes", n);
+    }
+    for (size_t b = 0; b < n; b++)
+        for (size_t k = 0; k < t->n; k++) {
+            /* a track already extended in this frame cannot take a second box */
+            if (t->tracks[k].last_frame == frame) continue;
+            float iou = fs_box_iou(boxes[b], t->tracks[k].last);
+            if (iou >= t->iou_threshold) pairs[np++] = (pair){iou, b, k};
+        }
+    if (np) qsort(pairs, np, sizeof *pairs, by_iou_desc);
+    for (size_t i = 0; i < n; i++) ids[i] = -1;
+    for (size_t i = 0; i < np; i++) {
+        pair p = pairs[i];
+        if (box_used[p.box] || track_used[p.track]) continue;
+        box_used[p.box] = track_used[p.track] = 1;
+        ids[p.box] = t->tracks[p.track].id;
+    }
+    /* apply matches after matching, so a track's box is not changed mid-frame */
+    for (size_t b = 0; b < n; b++)
+        if (ids[b] >= 0)
+            for (size_t k = 0; k < t->n; k++)
+                if (t->tracks[k].id == ids[b]) {
+                    t->tracks[k].last = boxes[b];
+                    t->tracks[k].last_frame = frame;
+                    break;
+                }
+    free(pairs), free(box_used), free(track_used);
+    for (size_t b = 0; b < n; b++) {
+        if (ids[b] >= 0) continue;
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 8;
+            track *nt = realloc(t->tracks, cap * sizeof *nt);
+            if (!nt) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a new track");
+            t->tracks = nt, t->cap = cap;
+        }
+        ids[b] = t->next_id++;
+        t->tracks[t->n++] = (track){boxes[b], frame, ids[b]};
+    }
+    return FS_OK;
+}

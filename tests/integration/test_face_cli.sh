@@ -1,0 +1,42 @@
+#!/bin/bash
+# `fakescope faces`: usage errors exit 2, unreadable images exit 1 with a JSON error line,
+# a bad cascade is refused with a message naming the problem, and a face is found in a real
+# photo when the shared data is there.
+set -u
+: "${FAKESCOPE:?}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$FAKESCOPE" faces --help | grep -q -- "--neighbors" || fail "--help does not list --neighbors"
+"$FAKESCOPE" faces >/dev/null 2>&1; [ $? -eq 2 ] || fail "no image should be a usage error"
+"$FAKESCOPE" faces --scale 0.9 x.jpg >/dev/null 2>&1; [ $? -eq 2 ] || fail "--scale 0.9 accepted"
+"$FAKESCOPE" faces --neighbors -1 x.jpg >/dev/null 2>&1; [ $? -eq 2 ] || fail "--neighbors -1 accepted"
+
+if [ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ]; then
+    printf 'not an image' > "$tmp/bad.jpg"
+    out=$("$FAKESCOPE" faces --json "$tmp/bad.jpg"); rc=$?
+    [ $rc -eq 1 ] || fail "unreadable image: exit $rc, wanted 1"
+    echo "$out" | grep -q '"error"' || fail "no JSON error line: $out"
+fi
+
+printf '<opencv_storage><cascade><stageType>BOOST</stageType>' > "$tmp/broken.xml"
+msg=$("$FAKESCOPE" faces --cascade "$tmp/broken.xml" "$tmp/bad.jpg" 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "broken cascade: exit $rc, wanted 2"
+echo "$msg" | grep -qi "malformed XML" || fail "broken cascade message: $msg"
+
+"$FAKESCOPE" faces --cascade no_such_cascade "$tmp/bad.jpg" 2>&1 | grep -q "not found" ||
+    fail "a missing cascade is not reported as not found"
+
+img="${FS_SHARED_DATA:-/nonexistent}/mesonet/test_images/real/real00240.jpg"
+if [ -f "$img" ] && [ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ]; then
+    out=$("$FAKESCOPE" faces --json "$img") || fail "faces failed on $img"
+    n=$(echo "$out" | grep -o '"neighbors"' | wc -l)
+    [ "$n" -eq 1 ] || fail "expected one face in $img, got: $out"
+    "$FAKESCOPE" faces --crops "$tmp/crops" --crop-size 64 "$img" >/dev/null || fail "--crops failed"
+    [ -s "$tmp/crops/real00240_face0.png" ] || fail "no crop written"
+    "$FAKESCOPE" faces --margin 9 "$img" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--margin 9 accepted"
+else
+    echo "skipped the real-photo check: no shared data or cascades"
+fi
+echo "ok"
