@@ -50,7 +50,8 @@ if [ -z "${FS_SHARED_DATA:-}" ]; then
 fi
 
 mkdir -p "$BUILD"
-# One fuzz.sh per build dir at a time (make fuzz and the CTest smoke may meet).
+# One configure/build per build dir at a time (make fuzz and the CTest smoke may meet); the
+# runs themselves may overlap.
 exec 9>"$BUILD/.lock"
 flock 9
 
@@ -63,22 +64,31 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
 fi
 cmake --build "$BUILD" --target fuzz_all -j "$JOBS" >"$BUILD/build.log" 2>&1 ||
     { tail -n 40 "$BUILD/build.log"; echo "fuzz: build failed" >&2; exit 1; }
+exec 9>&-
 
 if [ ${#NAMES[@]} -eq 0 ]; then
     for f in "$ROOT"/tests/fuzz/fuzz_*.c; do n=$(basename "$f" .c); NAMES+=("${n#fuzz_}"); done
 fi
 
 # A few small files of the shared data sets as extra seeds, copied into the build dir's corpus
-# (never into the repository). Only the decoders have matching files there.
+# (never into the repository), and Debian's real cascades for the cascade loader.
 seed_shared() { # name corpus_dir
     local data=${FS_SHARED_DATA:-}
-    [ -n "$data" ] && [ -d "$data" ] || return 0
     local pattern
     case "$1" in
-        image) pattern='\( -name *.jpg -o -name *.png -o -name *.webp \)' ;;
-        exif) pattern='-name *.jpg' ;;
+        image) pattern='\( -name "*.jpg" -o -name "*.png" -o -name "*.webp" \)' ;;
+        exif) pattern='-name "*.jpg"' ;;
+        cascade) # Debian's opencv-data: the two smallest real cascades of each feature type.
+            [ -e "$2/.shared-seeded" ] && return 0
+            for f in /usr/share/opencv4/haarcascades/haarcascade_licence_plate_rus_16stages.xml \
+                     /usr/share/opencv4/lbpcascades/lbpcascade_profileface.xml; do
+                [ -f "$f" ] && cp "$f" "$2/system-$(basename "$f")"
+            done
+            touch "$2/.shared-seeded"
+            return 0 ;;
         *) return 0 ;;
     esac
+    [ -n "$data" ] && [ -d "$data" ] || return 0
     [ -e "$2/.shared-seeded" ] && return 0
     eval "find -L \"\$data\" -type f $pattern -size -$SHARED_SEED_MAX" 2>/dev/null | sort |
         awk -v n="$SHARED_SEEDS" 'NR % 97 == 1 && c < n { print; c++ }' |
