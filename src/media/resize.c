@@ -84,6 +84,22 @@ static void axis_fill(axis *a, int src, int dst, double *wf) {
             if (w[t] > w[big]) big = t;
         }
         w[big] += W_ONE - sum; /* exact unit sum: flat stays flat */
+        if (w[big] < 0) {
+            /* Shrinking by more than about sqrt(2 * W_ONE) = 181x (a panorama made into a
+             * model input): the rounding errors of many small weights add up past the largest
+             * weight. Round the running sum instead, so every weight stays non-negative and
+             * they still sum to exactly W_ONE. */
+            double total = 0.0, cum = 0.0;
+            for (int t = shift; t < taps; t++) total += wf[t - shift];
+            assert(total > 0.0);
+            int32_t prev = 0;
+            for (int t = 0; t < taps; t++) {
+                cum += t - shift >= 0 ? wf[t - shift] : 0.0;
+                int32_t next = t == taps - 1 ? W_ONE : (int32_t)lround(cum / total * W_ONE);
+                w[t] = next - prev;
+                prev = next;
+            }
+        }
         assert(w[big] >= 0);
         a->start[i] = start;
     }
