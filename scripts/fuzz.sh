@@ -103,15 +103,18 @@ seed_shared() { # name corpus_dir
     touch "$2/.shared-seeded"
 }
 
-mkdir -p "$BUILD/artifacts" "$BUILD/logs" "$BUILD/corpus"
+# The smoke run keeps its corpus, logs and crashes apart, so it can run beside `make fuzz`.
+RUN=$BUILD
+[ $SMOKE -eq 1 ] && RUN=$BUILD/smoke
+mkdir -p "$RUN/artifacts" "$RUN/logs" "$RUN/corpus"
 printf '%-24s %12s %8s %8s %8s  %s\n' target executions cov ft crashes result
 failed=0
 for name in "${NAMES[@]}"; do
     bin="$BUILD/fuzz_$name"
     if [ ! -x "$bin" ]; then echo "fuzz: no target fuzz_$name" >&2; failed=1; continue; fi
-    corpus="$BUILD/corpus/$name"
-    art="$BUILD/artifacts/$name"
-    log="$BUILD/logs/$name.log"
+    corpus="$RUN/corpus/$name"
+    art="$RUN/artifacts/$name"
+    log="$RUN/logs/$name.log"
     mkdir -p "$corpus" "$art"
     seed_shared "$name" "$corpus"
     seeds=()
@@ -124,11 +127,12 @@ for name in "${NAMES[@]}"; do
         -print_final_stats=1 -artifact_prefix="$art/" ${FS_FUZZ_ARGS:-} \
         "$corpus" "${seeds[@]}" >"$log" 2>&1
     rc=$?
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    stat=$(grep -E '^#[0-9]+.* cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
+    # -a: the libraries' own messages may quote binary input.
+    execs=$(grep -a '^stat::number_of_executed_units:' "$log" | tail -n 1 | sed 's/.*: *//')
+    stat=$(grep -aE '^#[0-9]+.* cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$stat")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$stat")
-    crashes=$(grep -c 'Test unit written to' "$log")
+    crashes=$(grep -ac 'Test unit written to' "$log")
     result=ok
     if [ $rc -ne 0 ] || [ "$crashes" -ne 0 ]; then
         result="FAILED (exit $rc; log $log)"
@@ -137,7 +141,7 @@ for name in "${NAMES[@]}"; do
     printf '%-24s %12s %8s %8s %8s  %s\n' "fuzz_$name" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
         "$crashes" "$result"
     if [ "$result" != ok ]; then
-        grep -E 'ERROR: |SUMMARY: |runtime error|Test unit written to' "$log" | head -n 8 | sed 's/^/    /'
+        grep -aE 'ERROR: |SUMMARY: |runtime error|Assertion|Test unit written to' "$log" | head -n 8 | sed 's/^/    /'
     fi
 done
 exit $failed
