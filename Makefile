@@ -43,5 +43,9 @@ bench: build
 	@bench/run.sh $(BUILD)/fakescope
 	@bench/http_bench.sh $(BUILD)/fakescope
 
+# Runs every libFuzzer target (tests/fuzz) for SECONDS each under ASan+UBSan; needs clang.
+fuzz: deps
+	@SECONDS_PER_TARGET=$(SECONDS) scripts/fuzz.sh --jobs $(JOBS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -25,6 +25,8 @@
 #define H_SHIFT (W_BITS - MID_BITS)
 #define V_SHIFT (W_BITS + MID_BITS)
 #define AREA_MIN_SCALE 2.0
+/* Past this, a horizontal-first intermediate (source rows x target width) is avoided. */
+#define MID_MAX_BYTES ((size_t)64 << 20)
 
 /* Weights of one axis: output i reads taps source pixels from start[i], weights in
  * weight[i * taps ...]. Padding taps have weight 0. */
@@ -84,6 +86,22 @@ static void axis_fill(axis *a, int src, int dst, double *wf) {
             if (w[t] > w[big]) big = t;
         }
         w[big] += W_ONE - sum; /* exact unit sum: flat stays flat */
+        if (w[big] < 0) {
+            /* Shrinking by more than about sqrt(2 * W_ONE) = 181x (a panorama made into a
+             * model input): the rounding errors of many small weights add up past the largest
+             * weight. Round the running sum instead, so every weight stays non-negative and
+             * they still sum to exactly W_ONE. */
+            double total = 0.0, cum = 0.0;
+            for (int t = shift; t < taps; t++) total += wf[t - shift];
+            assert(total > 0.0);
+            int32_t prev = 0;
+            for (int t = 0; t < taps; t++) {
+                cum += t - shift >= 0 ? wf[t - shift] : 0.0;
+                int32_t next = t == taps - 1 ? W_ONE : (int32_t)lround(cum / total * W_ONE);
+                w[t] = next - prev;
+                prev = next;
+            }
+        }
         assert(w[big] >= 0);
         a->start[i] = start;
     }
@@ -140,6 +158,15 @@ static void pass_v(const uint16_t *restrict m, size_t row, const int32_t *w, int
     for (size_t k = 0; k < row; k++) d[k] = (uint8_t)(acc[k] >> V_SHIFT);
 }
 
+static fs_err transpose(const fs_image *src, fs_image *dst, fs_msg *msg) {
+    fs_err err = fs_image_alloc(dst, src->h, src->w, msg);
+    if (err) return err;
+    for (int y = 0; y < src->h; y++)
+        for (int x = 0; x < src->w; x++)
+            memcpy(dst->rgb + ((size_t)x * src->h + y) * 3, src->rgb + ((size_t)y * src->w + x) * 3, 3);
+    return FS_OK;
+}
+
 fs_err fs_image_resize(const fs_image *src, int w, int h, fs_image *dst, fs_msg *msg) {
     assert(src && dst);
     if (src == dst) /* zeroing dst would lose src's pixels */
@@ -149,6 +176,19 @@ fs_err fs_image_resize(const fs_image *src, int w, int h, fs_image *dst, fs_msg 
         return fs_fail(msg, FS_ERR_INVALID, "cannot resize an empty image");
     if (w <= 0 || h <= 0)
         return fs_fail(msg, FS_ERR_INVALID, "bad target size %d x %d", w, h);
+    size_t mid_hv = (size_t)src->h * (size_t)w, mid_vh = (size_t)h * (size_t)src->w;
+    if (mid_hv * 3 * sizeof(uint16_t) > MID_MAX_BYTES && mid_vh < mid_hv) {
+        /* A very tall source made wide (a few bytes of PNG can declare 8 x 6,000,000): the
+         * intermediate would be gigabytes and its pass seconds long. The transposed image's
+         * intermediate is target rows x source width instead. */
+        fs_image t = {0}, rt = {0};
+        fs_err err = transpose(src, &t, msg);
+        if (!err) err = fs_image_resize(&t, h, w, &rt, msg);
+        fs_image_free(&t);
+        if (!err) err = transpose(&rt, dst, msg);
+        fs_image_free(&rt);
+        return err;
+    }
     fs_err err = fs_image_alloc(dst, w, h, msg);
     if (err) return err;
     if (w == src->w && h == src->h) {

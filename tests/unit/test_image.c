@@ -936,6 +936,73 @@ static void test_resize_matches_reference(void **state) {
     fs_image_free(&src);
 }
 
+static uint8_t ramp_x(int x, int y, int c) {
+    (void)y;
+    return (uint8_t)(x * 250 / 59999 + c);
+}
+
+static uint8_t ramp_y(int x, int y, int c) {
+    (void)x;
+    return (uint8_t)(y * 250 / 59999 + c);
+}
+
+/* Shrinking by more than ~181x once gave weights whose independent rounding errors summed past
+ * the largest weight, failing an assertion (found by tests/fuzz/fuzz_image). A 60000-pixel
+ * ramp shrunk to 256 must give the area means, along either axis. */
+static void test_resize_extreme_shrink(void **state) {
+    (void)state;
+    fs_image src = make_image(60000, 2, ramp_x);
+    fs_image r = resized(&src, 256, 2);
+    double s = 60000.0 / 256;
+    for (int x = 0; x < 256; x++)
+        for (int c = 0; c < 3; c++) {
+            double v = 0;
+            for (int j = (int)floor(x * s); j < (int)ceil((x + 1) * s) && j < 60000; j++)
+                v += ref_axis_weight(60000, 256, x, j) * ramp_x(j, 0, c);
+            if (fabs(px(&r, x, 1)[c] - v) > 1.0) fail_msg("x %d c %d: %d vs %.2f", x, c, px(&r, x, 1)[c], v);
+        }
+    fs_image_free(&r);
+    fs_image_free(&src);
+    src = make_image(2, 60000, ramp_y);
+    r = resized(&src, 1, 200);
+    s = 60000.0 / 200;
+    for (int y = 0; y < 200; y++) {
+        double v = 0;
+        for (int j = (int)floor(y * s); j < (int)ceil((y + 1) * s) && j < 60000; j++)
+            v += ref_axis_weight(60000, 200, y, j) * ramp_y(0, j, 2);
+        if (fabs(px(&r, 0, y)[2] - v) > 1.0) fail_msg("y %d: %d vs %.2f", y, px(&r, 0, y)[2], v);
+    }
+    fs_image_free(&r);
+    fs_image_free(&src);
+}
+
+static uint8_t ramp_y_small(int x, int y, int c) {
+    return (uint8_t)(y * 200 / 399999 + x * 20 + c);
+}
+
+/* A 2 x 400000 image made 256 x 100 once needed a 600 MB intermediate (source rows x target
+ * width; found by tests/fuzz/fuzz_image as a timeout); it is now resized through its
+ * transpose, and must still give bilinear columns and area-averaged rows. */
+static void test_resize_tall_to_wide(void **state) {
+    (void)state;
+    fs_image src = make_image(2, 400000, ramp_y_small);
+    fs_image r = resized(&src, 256, 100);
+    for (int y = 0; y < 100; y++)
+        for (int x = 0; x < 256; x += 15)
+            for (int c = 0; c < 3; c++) {
+                double v = 0;
+                for (int sx = 0; sx < 2; sx++) {
+                    double wx = ref_axis_weight(2, 256, x, sx);
+                    for (int j = y * 4000; j < (y + 1) * 4000; j++)
+                        v += wx * ref_axis_weight(400000, 100, y, j) * ramp_y_small(sx, j, c);
+                }
+                if (fabs(px(&r, x, y)[c] - v) > 1.0)
+                    fail_msg("(%d,%d,%d): %d vs %.2f", x, y, c, px(&r, x, y)[c], v);
+            }
+    fs_image_free(&r);
+    fs_image_free(&src);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sniff),
@@ -958,6 +1025,8 @@ int main(void) {
         cmocka_unit_test(test_resize_area_block_means),
         cmocka_unit_test(test_resize_no_aliasing),
         cmocka_unit_test(test_resize_matches_reference),
+        cmocka_unit_test(test_resize_extreme_shrink),
+        cmocka_unit_test(test_resize_tall_to_wide),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
