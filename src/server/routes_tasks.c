@@ -1,0 +1,35 @@
+/* routes_tasks.c: GET /v0.7/tasks/{id}, the state of one background task (any kind): status,
+ * progress, error, and the result once done. Shared by every dialect that answers "accepted,
+ * ask later" (the classification dialect, model management). A key is required. */
+#include "server/scan_submit.h"
+
+#include <string.h>
+
+static void task_get(fs_req *r) {
+    if (fs_req_authenticate(r, NULL, 0, NULL) != FS_OK) return;
+    fs_app *app = fs_req_app(r);
+    const char *id = fs_req_param(r, "id");
+    fs_task t;
+    fs_msg msg;
+    fs_err e = fs_store_task_get(app->store, id, &t, &msg);
+    if (e != FS_OK) {
+        fs_reply_error(r, fs_http_status_for(e), e == FS_ERR_NOTFOUND ? "not_found" : fs_err_name(e), "%s",
+                       msg.text);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:s,s:s,s:f,s:i,s:I,s:I}", "id", t.id, "kind", t.kind, "status",
+                          fs_task_status_name(t.status), "progress", t.progress, "attempts", t.attempts,
+                          "created", (json_int_t)t.created, "updated", (json_int_t)t.updated);
+    if (!o) {
+        fs_reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    json_object_set_new(o, "error", t.status == FS_TASK_FAILED && t.error[0] ? json_string(t.error) : json_null());
+    json_t *res = t.status == FS_TASK_DONE ? fs_scan_result_by_ref(app, t.result_ref) : NULL;
+    json_object_set_new(o, "result", res ? res : json_null());
+    fs_reply_json(r, 200, o);
+}
+
+fs_err fs_routes_tasks(fs_app *app, fs_msg *msg) {
+    return fs_server_route(app->server, "GET", "/v0.7/tasks/:id", "tasks_get", task_get, msg);
+}
