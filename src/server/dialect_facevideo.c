@@ -14,10 +14,10 @@
  * (per-person and per-frame scores under "detail"). */
 #include "server/scan_submit.h"
 
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "fakescope/base64.h"
 
 #define FACEVIDEO_FRAMES_DEFAULT 16
 #define FACEVIDEO_VERDICT "Average"
@@ -165,18 +165,53 @@ static void deepfake_video(fs_req *r) {
     run_scan(r, f->data, f->len, f->content_type ? f->content_type : "application/octet-stream", 0);
 }
 
-/* Decodes one base64 frame (a "data:...;base64," prefix is allowed) into a new buffer. */
+/* Decodes one base64 frame into a new buffer. A "data:...;base64," prefix, line breaks and
+ * missing padding are accepted (clients send all three); fs_base64_decode is sized for
+ * credentials, so frames go straight to OpenSSL's block decoder. */
 static fs_err decode_frame(const char *s, uint8_t **out, size_t *len, fs_msg *msg) {
+    *out = NULL;
+    *len = 0;
     const char *mark = strncmp(s, "data:", 5) ? NULL : strstr(s, DATA_URI_MARK);
     if (mark) s = mark + strlen(DATA_URI_MARK);
-    size_t n = strlen(s), cap = n / 4 * 3 + 4;
-    *out = malloc(cap);
-    if (!*out) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    if (fs_base64_decode(s, n, *out, cap, len) != FS_OK || *len == 0) {
+    size_t n = strlen(s);
+    if (n > INT_MAX / 2) return fs_fail(msg, FS_ERR_LIMIT, "frame too large");
+    char *clean = malloc(n + 4);
+    if (!clean) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    size_t body = 0, pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+        if (!ok || pad) { /* a letter after padding is not base64 either */
+            free(clean);
+            return fs_fail(msg, FS_ERR_FORMAT, "not valid base64");
+        }
+        clean[body++] = c;
+    }
+    if (body == 0 || body % 4 == 1 || pad > 2) {
+        free(clean);
+        return fs_fail(msg, FS_ERR_FORMAT, "not valid base64");
+    }
+    size_t padded = (body + 3) / 4 * 4;
+    memset(clean + body, '=', padded - body);
+    size_t decoded = body / 4 * 3 + (body % 4 ? body % 4 - 1 : 0);
+    *out = malloc(padded / 4 * 3 + 1);
+    if (!*out) {
+        free(clean);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    int got = EVP_DecodeBlock(*out, (const unsigned char *)clean, (int)padded);
+    free(clean);
+    if (got < 0 || (size_t)got < decoded) {
         free(*out);
         *out = NULL;
         return fs_fail(msg, FS_ERR_FORMAT, "not valid base64");
     }
+    *len = decoded;
     return FS_OK;
 }
 
