@@ -262,7 +262,11 @@ static void deepfake_images(fs_req *r) {
         } else if ((total += lens[i]) > max) {
             fs_fail(&msg, FS_ERR_LIMIT, "The frames are over %zu bytes in total", max);
             http = 413, status = "FILE_INVALID_FORMAT";
-        } else if (fs_image_sniff(bufs[i], lens[i]) == FS_IMAGE_UNKNOWN) {
+        }
+    }
+    /* The size limit is checked over every frame first: too big is too big, whatever is inside. */
+    for (size_t i = 0; !http && i < n; i++) {
+        if (fs_image_sniff(bufs[i], lens[i]) == FS_IMAGE_UNKNOWN) {
             fs_fail(&msg, FS_ERR_FORMAT, "Frame %zu is not a JPEG, PNG or WebP picture", i);
             http = 400, status = "FILE_INVALID_FORMAT";
         }
