@@ -40,6 +40,7 @@ run: build
 bench: build
 	@scripts/deps.sh --bench
 	@bench/run.sh $(BUILD)/fakescope
+	@bench/video_bench.sh $(BUILD)/fakescope
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -17,6 +17,7 @@
  * form fields or query arguments: `frames` (video frames sampled, default 5), `models` (A,B). */
 #include "server/scan_submit.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,7 +207,7 @@ static void get(fs_req *r, int video) {
                                         "error", colon ? colon + 2 : t.error, "task_id", t.id));
     } else {
         fs_reply_json(r, 202, json_pack("{s:s,s:s,s:s,s:f,s:s}", "hash", lower, "name", name, "status",
-                                        t.status == FS_TASK_RUNNING ? "running" : "pending", "progress", t.progress,
+                                        t.status == FS_TASK_RUNNING ? "running" : "pending", "progress", round(t.progress * 1000) / 1000,
                                         "task_id", t.id));
     }
     json_decref(meta);

@@ -3,6 +3,7 @@
  * ask later" (the classification dialect, model management). A key is required. */
 #include "server/scan_submit.h"
 
+#include <math.h>
 #include <string.h>
 
 static void task_get(fs_req *r) {
@@ -18,7 +19,7 @@ static void task_get(fs_req *r) {
         return;
     }
     json_t *o = json_pack("{s:s,s:s,s:s,s:f,s:i,s:I,s:I}", "id", t.id, "kind", t.kind, "status",
-                          fs_task_status_name(t.status), "progress", t.progress, "attempts", t.attempts,
+                          fs_task_status_name(t.status), "progress", round(t.progress * 1000) / 1000, "attempts", t.attempts,
                           "created", (json_int_t)t.created, "updated", (json_int_t)t.updated);
     if (!o) {
         fs_reply_error(r, 500, "internal", "out of memory");
