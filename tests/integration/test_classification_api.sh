@@ -1,7 +1,8 @@
 #!/bin/bash
 # Classification by hash (seed 004) and GET /v0.7/tasks/{id} against a real server: each shared
 # DFDC video and two FF++ videos posted, the hash answered at once, pending then done, the seed's
-# structure for every field, a repeated upload computed once, images, 404s and keys.
+# structure for every field, a repeated upload computed once, images, 404s and keys, and a
+# full queue answering 503 with Retry-After.
 set -euo pipefail
 : "${FAKESCOPE:?} ${FS_SHARED_DATA:?}"
 D=$FS_SHARED_DATA
@@ -131,5 +132,24 @@ done
 fs_expect "text as video: GET" "$code" 422
 jq -e '.status=="failed" and (.error|length)>0' "$FS_TMP/get" >/dev/null || fs_fail "failed answer: $(cat "$FS_TMP/get")"
 echo "ok: 404, 400, 415 and a failed scan (422) answered"
+fs_stop || fs_fail "the server did not exit cleanly"
+
+# --- a full queue answers 503 with Retry-After (one worker, at most one queued task) --------------
+fs_start --models "$M" --job-workers 1 --queue-max 1
+accepted=0 refused=0
+for v in "$D"/dfdc/videos/*/*.mp4 "$D"/ffpp-c40/real/youtube/469.mp4; do
+    code=$($C -o "$FS_TMP/post" -D "$FS_TMP/hdr" -w '%{http_code}' -H "X-Api-Key: $K" -F "file=@$v" -F frames=7 \
+        "$FS_URL/api/classification_video")
+    case $code in
+    202) accepted=$((accepted + 1)) ;;
+    503) refused=$((refused + 1))
+         tr -d '\r' < "$FS_TMP/hdr" | grep -qi '^retry-after: [0-9]' || fs_fail "503 without Retry-After"
+         fs_expect "queue full code" "$(jq -r .error.code "$FS_TMP/post")" queue_full ;;
+    *) fs_fail "POST with a full queue: $code $(cat "$FS_TMP/post")" ;;
+    esac
+done
+[ $accepted -ge 1 ] && [ $accepted -le 2 ] && [ $refused -ge 2 ] ||
+    fs_fail "queue limit 1 with one worker: $accepted accepted, $refused refused of 4"
+echo "ok: full queue: $accepted accepted, $refused refused with 503 + Retry-After"
 fs_stop || fs_fail "the server did not exit cleanly"
 echo "PASS"
