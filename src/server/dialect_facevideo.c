@@ -3,7 +3,8 @@
  *   POST /face/v1/deepfake/images   JSON {"frames": [base64, ...]} (at most 6 MB decoded in total)
  * Both answer {"read":{"deepfake":{"confidence":P,"value":"real"|"fake"}},"reason":...,
  * "status":"SUCCESS"}, where confidence is the media's P(fake) (the seed's "real" example carries
- * 0.064), taken from the Average verdict over every sampled frame's most suspicious face.
+ * 0.064): the p_fake of the scan's whole-media Average verdict (docs/verdicts.md says whose
+ * scores that pools).
  * Statuses: NO_FILE (400), FILE_INVALID_FORMAT (400; 413 past the size limit), NO_FACE (200:
  * the media was read but has no face to judge, so no guess is made), FAILED (500; 503 with
  * Retry-After when the queue is full; 504 past the request deadline).
