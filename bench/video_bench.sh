@@ -10,7 +10,8 @@
 #
 # Environment: BENCH_VIDEO_REQUESTS per concurrency level (default 40), BENCH_VIDEO_FRAMES
 # (frames sampled per clip, default: the server's default), BENCH_VIDEO_WORKERS (job workers,
-# default 2), FS_SHARED_DATA (default /work/shared/data).
+# default 2), BENCH_VIDEO_CLIENTS (concurrency levels, default "1 4"), FS_SHARED_DATA (default
+# /work/shared/data).
 set -euo pipefail
 BIN=${1:?usage: bench/video_bench.sh path/to/fakescope}
 D=${FS_SHARED_DATA:-/work/shared/data}
@@ -51,7 +52,7 @@ one() {
 
 echo "clips: ${#clips[@]} DFDC 10 s 1920x1080; job workers: $WORKERS; frames: ${BENCH_VIDEO_FRAMES:-server default}; $(nproc) CPUs"
 rss0=$(rss)
-for conc in 1 4; do
+for conc in ${BENCH_VIDEO_CLIENTS:-1 4}; do
     per=$(((N + conc - 1) / conc))
     t0=$(date +%s.%N)
     pids=()
@@ -67,5 +68,6 @@ for conc in 1 4; do
             c, NR, t, NR * 60 / t, a[int(NR * 0.5 + 0.5)], a[int(NR * 0.9 + 0.5)], a[NR] }' "$tmp/lat.$conc"
     echo "  RSS after clients $conc: $(rss) KiB"
 done
+awk '{a[NR] = $2} END {printf "RSS by quarter of the run: %d %d %d %d KiB\n", a[int(NR / 4)], a[int(NR / 2)], a[int(3 * NR / 4)], a[NR]}' "$tmp/rss"
 awk -v r0="$rss0" 'NR == 1 {first = $2} {if ($2 > max) max = $2; last = $2} END {
     printf "RSS: %d KiB idle with models loaded, %d KiB peak, %d KiB at the end (first sample %d KiB)\n", r0, max, last, first }' "$tmp/rss"
