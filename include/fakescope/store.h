@@ -143,4 +143,18 @@ fs_err fs_store_task_progress(fs_store *s, const char *id, double progress, fs_m
 fs_err fs_store_task_finish(fs_store *s, const char *id, int ok, const char *result_ref,
                             const char *error, fs_msg *msg);
 
+/* Tasks in a status (the queue depth is the count of FS_TASK_QUEUED). */
+fs_err fs_store_task_count(fs_store *s, fs_task_status status, int64_t *n, fs_msg *msg);
+/* The newest task of kind with this exact input_ref, whatever its status: how a request joins
+ * work already queued or running instead of starting a duplicate. FS_ERR_NOTFOUND if none. */
+fs_err fs_store_task_find(fs_store *s, const char *kind, const char *input_ref, fs_task *task,
+                          fs_msg *msg);
+/* Puts a running task back in the queue (a transient failure, to be tried again). */
+fs_err fs_store_task_requeue(fs_store *s, const char *id, fs_msg *msg);
+/* At start: every task left running by a crash goes back to the queue, unless it has already
+ * been claimed max_attempts times (then it fails: a task that keeps killing its worker must not
+ * loop forever). Counts what it did in *requeued and *failed (either may be NULL). */
+fs_err fs_store_task_recover(fs_store *s, int max_attempts, int *requeued, int *failed,
+                             fs_msg *msg);
+
 #endif

@@ -5,6 +5,7 @@
  * so no handler runs in async-signal context. */
 #include "cli/cli.h"
 #include "fakescope/fetch.h"
+#include "fakescope/jobs.h"
 #include "fakescope/server.h"
 #include "server/app.h"
 
@@ -46,11 +47,17 @@ static void usage(FILE *out, const fs_server_config *d) {
             "  --fetch-timeout S            imageUrl download time limit  [FAKESCOPE_FETCH_TIMEOUT, %d]\n"
             "  --fetch-max-bytes BYTES      imageUrl download size limit  [FAKESCOPE_FETCH_MAX_BYTES, %zu]\n"
             "  --require-key-for-explorer   explorer routes need an API key [FAKESCOPE_REQUIRE_KEY_FOR_EXPLORER, off]\n"
+            "  --job-workers N              background task threads, 0 = as --workers [FAKESCOPE_JOB_WORKERS, 0]\n"
+            "  --queue-max N                queued tasks before 503 + Retry-After [FAKESCOPE_QUEUE_MAX, %d]\n"
+            "  --job-timeout S              time limit of one task, seconds [FAKESCOPE_JOB_TIMEOUT, %d]\n"
+            "  --video-models A,B           default models of the video checks, none = all [FAKESCOPE_VIDEO_MODELS]\n"
+            "  --video-max-bytes BYTES      largest face-video upload     [FAKESCOPE_VIDEO_MAX_BYTES, %zu]\n"
             "  -h, --help                   this text\n\n"
             "On the first start with no API keys, an admin key is created and printed once.\n",
             d->port, d->host, fs_cli_default_data_dir(data, sizeof data), d->web_dir ? d->web_dir : "none",
             d->openapi_path ? d->openapi_path : "none", d->max_body, d->request_timeout_s,
-            FS_FETCH_TIMEOUT_MS_DEFAULT / 1000, FS_FETCH_MAX_BYTES_DEFAULT);
+            FS_FETCH_TIMEOUT_MS_DEFAULT / 1000, FS_FETCH_MAX_BYTES_DEFAULT,
+            FS_JOBS_DEFAULT_MAX_QUEUED, FS_JOBS_DEFAULT_TIMEOUT_S, (size_t)(6 << 20));
 }
 
 /* Parses a whole decimal number in [lo, hi]. */
@@ -72,7 +79,15 @@ static int parse_bool(const char *s) {
 
 enum { OPT_PORT = 256, OPT_HOST, OPT_DATA, OPT_DATASET, OPT_MODELS, OPT_WEB, OPT_OPENAPI,
        OPT_WORKERS, OPT_MAX_BODY, OPT_TIMEOUT, OPT_PRIVATE, OPT_EXPLORER_KEY,
-       OPT_FETCH_TIMEOUT, OPT_FETCH_MAX_BYTES };
+       OPT_FETCH_TIMEOUT, OPT_FETCH_MAX_BYTES,
+       OPT_JOB_WORKERS, OPT_QUEUE_MAX, OPT_JOB_TIMEOUT, OPT_VIDEO_MODELS, OPT_VIDEO_MAX };
+
+/* The job queue's and video checks' settings (read at start, like fs_server_config). */
+static struct {
+    fs_jobs_config jobs;
+    const char *video_models;
+    size_t video_max_bytes;
+} serve_jobs;
 
 /* Applies one setting (from the environment or a flag). Returns 0 on a bad value. */
 static int apply(fs_server_config *c, int opt, const char *v) {
@@ -92,6 +107,11 @@ static int apply(fs_server_config *c, int opt, const char *v) {
     case OPT_EXPLORER_KEY: c->require_key_for_explorer = parse_bool(v); break;
     case OPT_FETCH_TIMEOUT: if (!parse_num("--fetch-timeout", v, 1, 3600, &n)) return 0; c->fetch_timeout_s = (int)n; break;
     case OPT_FETCH_MAX_BYTES: if (!parse_num("--fetch-max-bytes", v, 1, (long long)1 << 34, &n)) return 0; c->fetch_max_bytes = (size_t)n; break;
+    case OPT_JOB_WORKERS: if (!parse_num("--job-workers", v, 0, FS_JOBS_MAX_WORKERS, &n)) return 0; serve_jobs.jobs.workers = (int)n; break;
+    case OPT_QUEUE_MAX: if (!parse_num("--queue-max", v, 1, 1000000, &n)) return 0; serve_jobs.jobs.max_queued = (int)n; break;
+    case OPT_JOB_TIMEOUT: if (!parse_num("--job-timeout", v, 1, 86400, &n)) return 0; serve_jobs.jobs.timeout_s = (int)n; break;
+    case OPT_VIDEO_MODELS: serve_jobs.video_models = *v ? v : NULL; break;
+    case OPT_VIDEO_MAX: if (!parse_num("--video-max-bytes", v, 1, (long long)1 << 32, &n)) return 0; serve_jobs.video_max_bytes = (size_t)n; break;
     }
     return 1;
 }
@@ -105,6 +125,9 @@ static const struct { const char *env; int opt; } env_table[] = {
     {"FAKESCOPE_ALLOW_PRIVATE_URLS", OPT_PRIVATE},
     {"FAKESCOPE_REQUIRE_KEY_FOR_EXPLORER", OPT_EXPLORER_KEY},
     {"FAKESCOPE_FETCH_TIMEOUT", OPT_FETCH_TIMEOUT}, {"FAKESCOPE_FETCH_MAX_BYTES", OPT_FETCH_MAX_BYTES},
+    {"FAKESCOPE_JOB_WORKERS", OPT_JOB_WORKERS}, {"FAKESCOPE_QUEUE_MAX", OPT_QUEUE_MAX},
+    {"FAKESCOPE_JOB_TIMEOUT", OPT_JOB_TIMEOUT}, {"FAKESCOPE_VIDEO_MODELS", OPT_VIDEO_MODELS},
+    {"FAKESCOPE_VIDEO_MAX_BYTES", OPT_VIDEO_MAX},
 };
 
 /* On a store with no keys at all, makes an admin key so the operator can get in. */
@@ -151,6 +174,10 @@ int fs_cli_serve(int argc, char **argv) {
         {"require-key-for-explorer", no_argument, NULL, OPT_EXPLORER_KEY},
         {"fetch-timeout", required_argument, NULL, OPT_FETCH_TIMEOUT},
         {"fetch-max-bytes", required_argument, NULL, OPT_FETCH_MAX_BYTES},
+        {"job-workers", required_argument, NULL, OPT_JOB_WORKERS}, {"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+        {"job-timeout", required_argument, NULL, OPT_JOB_TIMEOUT},
+        {"video-models", required_argument, NULL, OPT_VIDEO_MODELS},
+        {"video-max-bytes", required_argument, NULL, OPT_VIDEO_MAX},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -206,7 +233,19 @@ int fs_cli_serve(int argc, char **argv) {
     app.store = store;
     app.cfg = fs_server_config_of(srv);
     fs_server_set_app(srv, &app);
-    if (fs_app_register_routes(&app, &msg) != FS_OK || fs_server_start(srv, &msg) != FS_OK) {
+    app.video_models = serve_jobs.video_models;
+    app.video_max_bytes = serve_jobs.video_max_bytes;
+    serve_jobs.jobs.metrics = fs_server_metrics(srv);
+    if (serve_jobs.jobs.workers <= 0) serve_jobs.jobs.workers = fs_server_config_of(srv)->workers;
+    if (fs_jobs_create(store, &serve_jobs.jobs, &app.jobs, &msg) != FS_OK ||
+        fs_jobs_add_scan(app.jobs, app.engine, &msg) != FS_OK) {
+        fprintf(stderr, "fakescope serve: %s\n", msg.text);
+        goto out;
+    }
+    /* Dialects register their task kinds with the jobs while registering routes; the workers
+     * start after that, and before the first request can queue anything. */
+    if (fs_app_register_routes(&app, &msg) != FS_OK || fs_jobs_start(app.jobs, &msg) != FS_OK ||
+        fs_server_start(srv, &msg) != FS_OK) {
         fprintf(stderr, "fakescope serve: %s\n", msg.text);
         goto out;
     }
@@ -220,9 +259,11 @@ int fs_cli_serve(int argc, char **argv) {
     while (sigwait(&stop, &sig) != 0) {}
     fs_log(FS_LOG_INFO, "received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     int left = fs_server_shutdown(srv, FS_SERVER_SHUTDOWN_GRACE_MS);
+    fs_jobs_stop(app.jobs); /* lets the running tasks finish; queued ones wait for the next start */
     fs_log(FS_LOG_INFO, "stopped");
     rc = left == 0 ? FS_EXIT_OK : FS_EXIT_INPUT;
 out:
+    fs_jobs_free(app.jobs); /* before the server: the workers report to its metrics */
     fs_server_free(srv);
     fs_app_release(&app);
     fs_engine_free(app.engine);

@@ -17,6 +17,8 @@ typedef struct fs_app {
     struct fs_jobs *jobs;          /* background tasks (jobs/); NULL when not started */
     struct fs_explorer *explorer;  /* model explorer dialect (seed 000) state */
     struct fs_recognition *recognition; /* model management dialect (seed 003) state */
+    const char *video_models;      /* --video-models A,B: the video checks' default models (NULL: all) */
+    size_t video_max_bytes;        /* --video-max-bytes: largest upload of the face-video check */
 } fs_app;
 
 static inline fs_app *fs_req_app(fs_req *r) { return fs_server_app(fs_req_server(r)); }

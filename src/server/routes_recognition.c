@@ -10,12 +10,13 @@
  * row. A classification version is registered with the engine as "version:<id>" (when created
  * and at start), so the rest of the server can scan with it by that name.
  *
- * Inference runs on one worker thread of this dialect that claims tasks of kind
- * REC_TASK_KIND from the store's tasks table; the task's input and result documents are blobs. */
+ * Inference runs on the server's job workers (jobs/) as tasks of kind REC_TASK_KIND; the task's
+ * input and result documents are blobs, and GET /v0.7/tasks/{id} (routes_tasks.c) shows them. */
 #include "server/recognition_api.h"
 
 #include "fakescope/face.h"
 #include "fakescope/image.h"
+#include "fakescope/jobs.h"
 #include "fakescope/model.h"
 #include "fakescope/recognition.h"
 #include "fakescope/weights.h"
@@ -48,15 +49,7 @@
 
 struct fs_recognition {
     fs_app *app;
-    pthread_t worker;
-    int worker_started;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    int stop;
-    int pending; /* tasks queued since the worker last looked */
 };
-
-static struct fs_recognition *rec_of(fs_req *r) { return fs_req_app(r)->recognition; }
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
@@ -939,45 +932,18 @@ static void version_inference(fs_req *r) {
     e = text ? fs_store_blob_put(app->store, text, strlen(text), hex, &msg)
              : fs_fail(&msg, FS_ERR_NOMEM, "out of memory");
     free(text);
-    if (e == FS_OK) e = fs_store_task_create(app->store, REC_TASK_KIND, hex, task_id, &msg);
-    if (e != FS_OK) return reply_err(r, e, &msg);
-    struct fs_recognition *rec = rec_of(r);
-    pthread_mutex_lock(&rec->lock);
-    rec->pending++;
-    pthread_cond_signal(&rec->wake);
-    pthread_mutex_unlock(&rec->lock);
-    fs_reply_json(r, 200, json_pack("{s:s}", "task_id", task_id));
-}
-
-static void task_get(fs_req *r) {
-    if (!auth(r, 0)) return;
-    const char *id = fs_req_param(r, "id");
-    fs_app *app = fs_req_app(r);
-    fs_task t;
-    fs_msg msg;
-    fs_err e = fs_store_task_get(app->store, id, &t, &msg);
-    if (e != FS_OK) return reply_err(r, e, &msg);
-    const char *status = t.status == FS_TASK_DONE     ? "success"
-                         : t.status == FS_TASK_FAILED ? "error"
-                                                      : "pending";
-    json_t *data = json_null();
-    if (t.status == FS_TASK_DONE && t.result_ref[0]) {
-        uint8_t *bytes;
-        size_t len;
-        if ((e = fs_store_blob_get(app->store, t.result_ref, REC_RESULT_MAX_BYTES, &bytes, &len,
-                                   &msg)) != FS_OK)
-            return reply_err(r, e, &msg);
-        data = json_loadb((const char *)bytes, len, 0, NULL);
-        free(bytes);
-        if (!data) return fs_reply_error(r, 500, "internal", "task %s: unreadable result", id);
+    int joined = 0;
+    if (e == FS_OK) e = fs_jobs_submit(app->jobs, REC_TASK_KIND, hex, task_id, &joined, &msg);
+    if (e == FS_ERR_LIMIT) {
+        /* The shared queue is full: ask the client to come back, as every dialect does. */
+        char after[16];
+        snprintf(after, sizeof after, "%d", FS_JOBS_RETRY_AFTER_S);
+        fs_reply_error(r, 503, "queue_full", "%s", msg.text);
+        fs_reply_header(r, "Retry-After", after);
+        return;
     }
-    json_t *task = json_pack("{s:s, s:s, s:s, s:o, s:o, s:f, s:o, s:o}", "id", t.id, "kind",
-                             t.kind, "status", status, "error",
-                             t.status == FS_TASK_FAILED ? json_string(t.error) : json_null(),
-                             "data", data, "progress", t.progress, "create_date",
-                             iso_date(t.created * 1000000), "update_date",
-                             iso_date(t.updated * 1000000));
-    fs_reply_json(r, 200, json_pack("{s:o}", "task", task));
+    if (e != FS_OK) return reply_err(r, e, &msg);
+    fs_reply_json(r, 200, json_pack("{s:s}", "task_id", task_id));
 }
 
 /* ---- the worker ------------------------------------------------------------------------- */
@@ -1206,44 +1172,14 @@ done:
     return e;
 }
 
-static void *worker_main(void *arg) {
-    struct fs_recognition *rec = arg;
-    fs_app *app = rec->app;
-    for (;;) {
-        pthread_mutex_lock(&rec->lock);
-        while (!rec->stop && rec->pending == 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += REC_WORKER_IDLE_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            if (pthread_cond_timedwait(&rec->wake, &rec->lock, &ts) == ETIMEDOUT) break;
-        }
-        int stop = rec->stop;
-        rec->pending = 0;
-        pthread_mutex_unlock(&rec->lock);
-        if (stop) return NULL;
-        /* Drain the queue; a task queued while we run is found by the next claim. */
-        for (;;) {
-            fs_task t;
-            fs_msg msg;
-            if (fs_store_task_claim(app->store, &t, &msg) != FS_OK) break;
-            char hex[FS_SHA256_HEX] = "";
-            fs_err e = strcmp(t.kind, REC_TASK_KIND)
-                           ? fs_fail(&msg, FS_ERR_UNSUPPORTED, "unknown task kind '%s'", t.kind)
-                           : run_task(app, &t, hex, &msg);
-            fs_msg fin;
-            if (fs_store_task_finish(app->store, t.id, e == FS_OK, hex, e == FS_OK ? NULL : msg.text,
-                                     &fin) != FS_OK)
-                fs_log(FS_LOG_ERROR, "recognition: task %s: %s", t.id, fin.text);
-            pthread_mutex_lock(&rec->lock);
-            stop = rec->stop;
-            pthread_mutex_unlock(&rec->lock);
-            if (stop) return NULL;
-        }
-    }
+/* The jobs queue's handler for REC_TASK_KIND: the result document is a blob. */
+static fs_err rec_job(void *ctx, fs_job_run *run, const fs_task *task, char result_ref[256],
+                      fs_msg *msg) {
+    (void)run;
+    char hex[FS_SHA256_HEX] = "";
+    fs_err e = run_task(ctx, task, hex, msg);
+    if (e == FS_OK) snprintf(result_ref, 256, "%s", hex);
+    return e;
 }
 
 /* ---- registration ----------------------------------------------------------------------- */
@@ -1280,8 +1216,6 @@ fs_err fs_routes_recognition(fs_app *app, fs_msg *msg) {
     struct fs_recognition *rec = calloc(1, sizeof *rec);
     if (!rec) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     rec->app = app;
-    pthread_mutex_init(&rec->lock, NULL);
-    pthread_cond_init(&rec->wake, NULL);
     app->recognition = rec;
     static const struct {
         const char *method, *pattern, *name;
@@ -1303,7 +1237,6 @@ fs_err fs_routes_recognition(fs_app *app, fs_msg *msg) {
         {"GET", "/v0.7/recognition/versions/:id", "rec_version_get", version_get},
         {"DELETE", "/v0.7/recognition/versions/:id", "rec_version_delete", version_delete},
         {"POST", "/v0.7/recognition/versions/:id/inference", "rec_inference", version_inference},
-        {"GET", "/v0.7/tasks/:id", "rec_task_get", task_get},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         fs_err e = fs_server_route(app->server, routes[i].method, routes[i].pattern,
@@ -1311,24 +1244,13 @@ fs_err fs_routes_recognition(fs_app *app, fs_msg *msg) {
         if (e != FS_OK) return e;
     }
     load_versions(app);
-    if (pthread_create(&rec->worker, NULL, worker_main, rec) != 0)
-        return fs_fail(msg, FS_ERR_INTERNAL, "recognition: cannot start the inference worker");
-    rec->worker_started = 1;
-    return FS_OK;
+    /* Inference runs on the shared job workers (registered before they start). */
+    return fs_jobs_handle(app->jobs, REC_TASK_KIND, rec_job, app, msg);
 }
 
 void fs_routes_recognition_release(fs_app *app) {
     struct fs_recognition *rec = app->recognition;
     if (!rec) return;
-    if (rec->worker_started) {
-        pthread_mutex_lock(&rec->lock);
-        rec->stop = 1;
-        pthread_cond_signal(&rec->wake);
-        pthread_mutex_unlock(&rec->lock);
-        pthread_join(rec->worker, NULL);
-    }
-    pthread_cond_destroy(&rec->wake);
-    pthread_mutex_destroy(&rec->lock);
     free(rec);
     app->recognition = NULL;
 }

@@ -282,3 +282,95 @@ fs_err fs_store_task_finish(fs_store *s, const char *id, int ok, const char *res
     pthread_mutex_unlock(&s->lock);
     return e;
 }
+
+fs_err fs_store_task_count(fs_store *s, fs_task_status status, int64_t *n, fs_msg *msg) {
+    *n = 0;
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st;
+    fs_err e = store_prepare(s, "SELECT COUNT(*) FROM tasks WHERE status = ?", &st, msg);
+    if (e == FS_OK) {
+        sqlite3_bind_text(st, 1, fs_task_status_name(status), -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);
+        else e = store_sqlite_fail(s, msg, rc, "count tasks");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return e;
+}
+
+fs_err fs_store_task_find(fs_store *s, const char *kind, const char *input_ref, fs_task *task,
+                          fs_msg *msg) {
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st;
+    fs_err e = store_prepare(s, "SELECT " TASK_COLUMNS " FROM tasks WHERE kind = ? AND input_ref = ? "
+                                "ORDER BY created DESC, updated DESC LIMIT 1", &st, msg);
+    if (e == FS_OK) {
+        sqlite3_bind_text(st, 1, kind ? kind : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, input_ref ? input_ref : "", -1, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) row_to_task(st, task);
+        else if (rc == SQLITE_DONE) e = fs_fail(msg, FS_ERR_NOTFOUND, "no such task");
+        else e = store_sqlite_fail(s, msg, rc, "find task");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return e;
+}
+
+fs_err fs_store_task_requeue(fs_store *s, const char *id, fs_msg *msg) {
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st;
+    fs_err e = store_prepare(s, "UPDATE tasks SET status = 'queued', updated = ? "
+                                "WHERE id = ? AND status = 'running'", &st, msg);
+    if (e == FS_OK) {
+        sqlite3_bind_int64(st, 1, fs_unix_time());
+        sqlite3_bind_text(st, 2, id ? id : "", -1, SQLITE_TRANSIENT);
+        e = step_done(s, st, "requeue task", msg);
+        if (e == FS_OK && sqlite3_changes(s->db) == 0)
+            e = fs_fail(msg, FS_ERR_NOTFOUND, "no running task %s", id ? id : "");
+    }
+    pthread_mutex_unlock(&s->lock);
+    return e;
+}
+
+fs_err fs_store_task_recover(fs_store *s, int max_attempts, int *requeued, int *failed,
+                             fs_msg *msg) {
+    if (requeued) *requeued = 0;
+    if (failed) *failed = 0;
+    if (max_attempts < 1) return fs_fail(msg, FS_ERR_INVALID, "max_attempts must be at least 1");
+    pthread_mutex_lock(&s->lock);
+    char err[FS_MSG_MAX];
+    snprintf(err, sizeof err, "internal: interrupted %d times (the server stopped while it ran); "
+                              "not tried again", max_attempts);
+    fs_err e = FS_OK;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        e = store_sqlite_fail(s, msg, rc, "recover tasks");
+        goto out;
+    }
+    sqlite3_stmt *st;
+    int changed[2] = {0, 0};
+    static const char *const sql[2] = {
+        "UPDATE tasks SET status = 'failed', error = ?, updated = ? WHERE status = 'running' AND attempts >= ?",
+        "UPDATE tasks SET status = 'queued', error = ?, updated = ? WHERE status = 'running' AND attempts < ?",
+    };
+    for (int i = 0; i < 2 && e == FS_OK; i++) {
+        if ((e = store_prepare(s, sql[i], &st, msg)) != FS_OK) break;
+        if (i == 0) sqlite3_bind_text(st, 1, err, -1, SQLITE_TRANSIENT);
+        else sqlite3_bind_null(st, 1);
+        sqlite3_bind_int64(st, 2, fs_unix_time());
+        sqlite3_bind_int(st, 3, max_attempts);
+        e = step_done(s, st, "recover tasks", msg);
+        if (e == FS_OK) changed[i] = sqlite3_changes(s->db);
+    }
+    rc = sqlite3_exec(s->db, e == FS_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    if (e == FS_OK && rc != SQLITE_OK) e = store_sqlite_fail(s, msg, rc, "recover tasks commit");
+    if (e == FS_OK) {
+        if (failed) *failed = changed[0];
+        if (requeued) *requeued = changed[1];
+    }
+out:
+    pthread_mutex_unlock(&s->lock);
+    return e;
+}

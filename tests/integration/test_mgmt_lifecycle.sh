@@ -88,12 +88,12 @@ fs_expect "spec versions id" "$(jf '.results[0].id')" "$VER"
 
 # ---- inference
 infer "$VER" "$REAL_FRAME" "$FAKE_FRAME"
-fs_expect "task status" "$(jf .task.status)" success
-fs_expect "task id" "$(jf .task.id)" "$TASK"
-fs_expect "task error" "$(jf .task.error)" null
-fs_expect "outputs" "$(jf '.task.data.outputs | length')" 2
+fs_expect "task status" "$(jf .status)" done
+fs_expect "task id" "$(jf .id)" "$TASK"
+fs_expect "task error" "$(jf .error)" null
+fs_expect "outputs" "$(jf '.result.outputs | length')" 2
 for i in 0 1; do
-    o=".task.data.outputs[$i].labels"
+    o=".result.outputs[$i].labels"
     fs_expect "output $i labels" "$(jf "[$o.predicted[], $o.discarded[]] | map(.label_name) | sort | join(\",\")")" "fake,real"
     # P(real) + P(fake) = 1; each label's threshold is the version's; predicted means score > threshold.
     jf "[$o.predicted[], $o.discarded[]] | map(.score) | add" |
@@ -103,7 +103,7 @@ for i in 0 1; do
     fs_expect "output $i thresholds" "$(jf "[$o.predicted[], $o.discarded[]] | map(.threshold) | unique | join(\",\")")" 0.5
     fs_expect "output $i label ids" "$(jf "[$o.predicted[], $o.discarded[]] | map(\"\\(.label_id):\\(.label_name)\") | sort | join(\",\")")" "0:real,1:fake"
 done
-P_FAKE_REAL=$(jf '[.task.data.outputs[0].labels | .predicted[], .discarded[] | select(.label_name == "fake") | .score][0]')
+P_FAKE_REAL=$(jf '[.result.outputs[0].labels | .predicted[], .discarded[] | select(.label_name == "fake") | .score][0]')
 echo "P(fake) of the real frame through the API: $P_FAKE_REAL"
 # The same bytes uploaded again with crop "whole": one blob for both networks, and the scores
 # are those of `fakescope predict` (which judges the whole picture) on the same weights.
@@ -120,11 +120,11 @@ V_WHOLE=$(jf .id)
 infer "$V_WHOLE" "$REAL_FRAME" "$FAKE_FRAME"
 i=0
 for f in "$REAL_FRAME" "$FAKE_FRAME"; do
-    api_p=$(jf "[.task.data.outputs[$i].labels | .predicted[], .discarded[] | select(.label_name == \"fake\") | .score][0]")
+    api_p=$(jf "[.result.outputs[$i].labels | .predicted[], .discarded[] | select(.label_name == \"fake\") | .score][0]")
     cli_p=$("$FAKESCOPE" predict --weights "$MESO" --json "$f" | jq -r .p_fake)
     awk -v a="$api_p" -v c="$cli_p" 'BEGIN { d = a - c; if (d < 0) d = -d; exit !(d < 1e-5) }' ||
         fs_fail "whole-image P(fake) of $f: API $api_p, predict $cli_p"
-    fs_expect "whole image flag" "$(jf ".task.data.outputs[$i].whole_image")" true
+    fs_expect "whole image flag" "$(jf ".result.outputs[$i].whole_image")" true
     i=$((i + 1))
 done
 api DELETE "/v0.7/recognition/versions/$V_WHOLE"
@@ -137,9 +137,9 @@ printf '{"inputs": [{"image": {"source": "%s"}}]}' "$(base64 -w0 "$REAL_FRAME")"
 api POST "/v0.7/recognition/versions/$VER/inference" -H 'Content-Type: application/json' --data-binary @"$FS_TMP/req2.json"
 expect_status "bare base64 inference" 200
 wait_task "$(jf .task_id)"
-fs_expect "bare base64 task" "$(jf .task.status)" success
+fs_expect "bare base64 task" "$(jf .status)" done
 fs_expect "bare base64 gives the same score" \
-    "$(jf '[.task.data.outputs[0].labels | .predicted[], .discarded[] | select(.label_name == "fake") | .score][0]')" "$P_FAKE_REAL"
+    "$(jf '[.result.outputs[0].labels | .predicted[], .discarded[] | select(.label_name == "fake") | .score][0]')" "$P_FAKE_REAL"
 
 # ---- in use: 409
 api DELETE "/v0.7/recognition/specs/$SPEC"
@@ -153,9 +153,9 @@ fs_start
 api GET "/v0.7/recognition/versions/$VER"
 expect_status "version after restart" 200
 infer "$VER" "$REAL_FRAME"
-fs_expect "inference after restart" "$(jf .task.status)" success
+fs_expect "inference after restart" "$(jf .status)" done
 fs_expect "same score after restart" \
-    "$(jf '[.task.data.outputs[0].labels | .predicted[], .discarded[] | select(.label_name == "fake") | .score][0]')" "$P_FAKE_REAL"
+    "$(jf '[.result.outputs[0].labels | .predicted[], .discarded[] | select(.label_name == "fake") | .score][0]')" "$P_FAKE_REAL"
 
 # ---- thresholds: strictly greater. Threshold = the score itself: absent; a hair below: present.
 below=$(awk -v s="$P_FAKE_REAL" 'BEGIN { printf "%.17g", s * 0.999 }')
@@ -166,11 +166,11 @@ api_json POST /v0.7/recognition/versions "{\"spec_id\": $SPEC, \"network_id\": $
 expect_status "version below the score" 201
 V_BELOW=$(jf .id)
 infer "$V_AT" "$REAL_FRAME"
-fs_expect "threshold = score: nothing predicted" "$(jf '.task.data.outputs[0].labels.predicted | length')" 0
-fs_expect "threshold = score: fake discarded" "$(jf '[.task.data.outputs[0].labels.discarded[].label_name] | sort | join(",")')" "fake,real"
+fs_expect "threshold = score: nothing predicted" "$(jf '.result.outputs[0].labels.predicted | length')" 0
+fs_expect "threshold = score: fake discarded" "$(jf '[.result.outputs[0].labels.discarded[].label_name] | sort | join(",")')" "fake,real"
 infer "$V_BELOW" "$REAL_FRAME"
-fs_expect "threshold below score: fake predicted" "$(jf '[.task.data.outputs[0].labels.predicted[].label_name] | join(",")')" fake
-fs_expect "threshold below score: real discarded (threshold 1)" "$(jf '[.task.data.outputs[0].labels.discarded[].label_name] | join(",")')" real
+fs_expect "threshold below score: fake predicted" "$(jf '[.result.outputs[0].labels.predicted[].label_name] | join(",")')" fake
+fs_expect "threshold below score: real discarded (threshold 1)" "$(jf '[.result.outputs[0].labels.discarded[].label_name] | join(",")')" real
 
 # ---- deletes
 for v in "$V_AT" "$V_BELOW"; do

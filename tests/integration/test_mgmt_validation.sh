@@ -202,9 +202,9 @@ fs_expect "inference without a key" "$ST" 401
 api_json POST "/v0.7/recognition/versions/$VER/inference" '{"inputs": [{"image": {"source": "aGVsbG8gd29ybGQ="}}]}'
 expect_status "inference on text" 200
 wait_task "$(jf .task_id)"
-fs_expect "task on text" "$(jf .task.status)" error
-[ -n "$(jf .task.error)" ] && [ "$(jf .task.error)" != null ] || fs_fail "failed task without an error: $BODY"
-fs_expect "failed task data" "$(jf .task.data)" null
+fs_expect "task on text" "$(jf .status)" failed
+[ -n "$(jf .error)" ] && [ "$(jf .error)" != null ] || fs_fail "failed task without an error: $BODY"
+fs_expect "failed task data" "$(jf .result)" null
 api GET /v0.7/tasks/0123456789abcdef0123456789abcdef
 expect_status "unknown task" 404
 fs_stop || fs_fail "server exit status (leaks or a crash under the sanitizers)"
