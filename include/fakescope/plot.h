@@ -100,16 +100,16 @@ fs_err fs_heatmap_overlay(const fs_image *img, const float *map, int mw, int mh,
                           fs_colormap cmap, fs_image *out, fs_msg *msg);
 
 /* A rectangle in image pixels (x, y = top-left corner). */
-typedef struct fs_box {
+typedef struct fs_draw_box {
     double x, y, w, h;
     int track_id; /* picks the colour when color is FS_COLOR_AUTO */
     uint32_t color;
     const char *label; /* drawn on a tag above the box (inside it when no room); may be NULL */
-} fs_box;
+} fs_draw_box;
 /* Draws box outlines (line_width pixels, 0 = 2, drawn inside the rectangle, without
  * anti-aliasing so outline pixels are exactly the box colour) and their labels onto img, in
  * place. Boxes partly outside the image are clipped; wholly outside, skipped. */
-fs_err fs_draw_boxes(fs_image *img, const fs_box *boxes, size_t n, int line_width, fs_msg *msg);
+fs_err fs_draw_boxes(fs_image *img, const fs_draw_box *boxes, size_t n, int line_width, fs_msg *msg);
 
 /* N images tiled in a grid (columns = 0 picks ceil(sqrt(n))), each scaled to fit a
  * tile_size x tile_size cell (0 = 256) keeping its aspect ratio, a caption under each (captions

@@ -213,7 +213,7 @@ static int dark_text_on(uint32_t rgb) {
     return 0.299 * r + 0.587 * g + 0.114 * b > 150;
 }
 
-fs_err fs_draw_boxes(fs_image *img, const fs_box *boxes, size_t n, int line_width, fs_msg *msg) {
+fs_err fs_draw_boxes(fs_image *img, const fs_draw_box *boxes, size_t n, int line_width, fs_msg *msg) {
     if (!img || !img->rgb || img->w < 1 || img->h < 1)
         return fs_fail(msg, FS_ERR_INVALID, "no image to draw boxes on");
     if (n > 0 && !boxes) return fs_fail(msg, FS_ERR_INVALID, "no boxes given");
@@ -235,7 +235,7 @@ fs_err fs_draw_boxes(fs_image *img, const fs_box *boxes, size_t n, int line_widt
     fs_plot_font(cr, font, 1);
     double text_h = fs_plot_font_height(cr);
     for (size_t i = 0; i < n; i++) {
-        const fs_box *b = &boxes[i];
+        const fs_draw_box *b = &boxes[i];
         /* Whole pixels: the outline occupies the box's own edge pixels. */
         double x0 = round(b->x), y0 = round(b->y), x1 = round(b->x + b->w), y1 = round(b->y + b->h);
         if (x1 <= 0 || y1 <= 0 || x0 >= img->w || y0 >= img->h || x1 <= x0 || y1 <= y0) continue;

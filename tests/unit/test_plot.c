@@ -591,7 +591,7 @@ static void test_boxes(void **state) {
     fs_msg msg;
     fs_image img = solid(200, 150, 100, 100, 100);
     uint32_t red = FS_RGB(255, 0, 0);
-    fs_box boxes[3] = {
+    fs_draw_box boxes[3] = {
         {.x = 40, .y = 50, .w = 60, .h = 70, .color = red, .label = "person 1: 0.93"},
         {.x = 150, .y = 100, .w = 80, .h = 80, .track_id = 2}, /* runs off the image */
         {.x = 500, .y = 500, .w = 10, .h = 10},                /* wholly outside: skipped */
@@ -623,9 +623,9 @@ static void test_boxes(void **state) {
     assert_true(near(px(&img, 199, 101), fs_plot_palette(2), 0));
     save_image(&img, "boxes.png");
 
-    fs_box bad = {.x = NAN, .y = 0, .w = 1, .h = 1};
+    fs_draw_box bad = {.x = NAN, .y = 0, .w = 1, .h = 1};
     assert_int_equal(fs_draw_boxes(&img, &bad, 1, 2, &msg), FS_ERR_INVALID);
-    bad = (fs_box){.x = 0, .y = 0, .w = -5, .h = 1};
+    bad = (fs_draw_box){.x = 0, .y = 0, .w = -5, .h = 1};
     assert_int_equal(fs_draw_boxes(&img, &bad, 1, 2, &msg), FS_ERR_INVALID);
     assert_int_equal(fs_draw_boxes(&img, NULL, 0, 2, &msg), FS_OK);
     fs_image empty = {0};
@@ -684,7 +684,7 @@ static void test_contact_sheet(void **state) {
     char capbuf[6][32];
     for (int i = 0; i < 6; i++) {
         frames[i] = gradient_image(320, 240);
-        fs_box b[2] = {
+        fs_draw_box b[2] = {
             {.x = 60 + 10 * i, .y = 50, .w = 90, .h = 110, .track_id = 0, .label = "#0"},
             {.x = 190, .y = 70 - 5 * i, .w = 80, .h = 100, .track_id = 1, .label = "#1"}};
         assert_int_equal(fs_draw_boxes(&frames[i], b, 2, 3, &msg), FS_OK);
