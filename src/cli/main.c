@@ -9,6 +9,7 @@ static const fs_cli_command commands[] = {
     {"models", "list model cards, import the original MesoNet Keras weights", fs_cli_models},
     {"serve", "run the HTTP API server", fs_cli_serve},
     {"keys", "create, list and revoke API keys", fs_cli_keys},
+    {"train", "train a MesoNet detector on dataset folders (backward pass in C)", fs_cli_train},
     {NULL, NULL, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
