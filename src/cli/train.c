@@ -92,8 +92,9 @@ static void usage(FILE *out) {
             "  --val-fraction F     share of groups held out for validation (default 0.15)\n"
             "  --test-fraction F    share of groups held out for the final metrics (default 0:\n"
             "                       the card reports the validation split)\n"
-            "  --sbi P              a real training image becomes its self-blended pseudo-fake\n"
-            "                       (label fake) with probability P (default 0)\n"
+            "  --sbi P              a real image becomes its self-blended pseudo-fake (label\n"
+            "                       fake) with probability P (default 0); in the held-out splits\n"
+            "                       the choice is fixed per image\n"
             "  --aug POLICY         none or default (flip, affine, colour, blur, JPEG, rescale;\n"
             "                       default: default)\n"
             "  --optimizer O        adam (default) or sgd (momentum 0.9)\n"
@@ -703,7 +704,10 @@ int fs_cli_train(int argc, char **argv) {
     lc.augment = &aug, lc.blend_prob = o.sbi;
     err = fs_loader_create(&lc, &ltrain, &msg);
     if (err) goto done;
-    lc.augment = NULL, lc.blend_prob = 0;
+    /* held-out images are not augmented, but real ones are self-blended with the same
+     * probability (fixed per item: the loader's epoch is always 0 here), so a set of real
+     * faces alone still gives a two-class validation */
+    lc.augment = NULL;
     err = fs_loader_create(&lc, &lval, &msg);
     if (err) goto done;
 
