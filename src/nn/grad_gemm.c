@@ -8,6 +8,11 @@
 #include "fakescope/train.h"
 #include "train_internal.h"
 
+/* Optimised in debug builds too, so the sanitizer suite stays fast. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O2")
+#endif
+
 void fs_sgemm_portable(int trans_a, int m, int n, int k, const float *a, int lda, const float *b,
                        int ldb, float beta, float *c, int ldc) {
     fs_sgemm_scale(m, n, beta, c, ldc);

@@ -9,6 +9,11 @@
 #include "fakescope/train.h"
 #include "train_internal.h"
 
+/* Optimised in debug builds too, so the sanitizer suite stays fast. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O2")
+#endif
+
 #define KC 256 /* rows of B (and of A^T) per block: 256 x 400 floats of im2col fit in L2 */
 #define MR 6
 

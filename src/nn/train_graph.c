@@ -19,9 +19,11 @@
 
 #include "train_internal.h"
 
-/* The element-wise loops below are written to vectorise; GCC does so at -O2 only when asked. */
+/* The element-wise loops below are written to vectorise; GCC does so at -O2 only when asked.
+ * The kernels are optimised in debug builds too, so the sanitizer suite stays fast (the
+ * sanitizers instrument optimised code all the same). */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("tree-vectorize")
+#pragma GCC optimize("O2", "tree-vectorize")
 #endif
 
 #define BAND_FLOATS 16384 /* im2col floats per band: a band of rows stays in L2 */
@@ -334,6 +336,7 @@ fs_err fs_tnet_finish(fs_tnet *net, fs_msg *msg) {
         }
     }
     net->scratch_floats = scratch;
+    (void)fs_sgemm_uses_avx2(); /* decide the kernel here, before workers race to */
     for (int t = 0; t < net->threads; t++) {
         net->scratch[t] = scratch ? malloc(scratch * sizeof(float)) : NULL;
         net->red[t] = malloc((size_t)net->max_c * 2 * sizeof(double));
