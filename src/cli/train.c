@@ -158,9 +158,17 @@ static void fmt_time(double s, char *buf, size_t cap) {
 }
 
 static void progress(int tty, int epoch, int epochs, size_t done, size_t total, double loss,
-                     double acc, double ips, double eta) {
-    if (!tty) return;
-    enum { BAR = 24 };
+                     double acc, double ips, double eta, size_t batch) {
+    enum { BAR = 24, LOG_PARTS = 10 };
+    if (!tty) { /* a log file gets a line at every tenth of an epoch */
+        const size_t part = total / LOG_PARTS > batch ? total / LOG_PARTS : batch;
+        if (done >= total || (done / part) == ((done - (done < batch ? done : batch)) / part)) return;
+        char etas[32];
+        fmt_time(eta, etas, sizeof etas);
+        fprintf(stderr, "epoch %d/%d %zu/%zu loss %.4f acc %.3f %.1f img/s ETA %s\n", epoch, epochs,
+                done, total, loss, acc, ips, etas);
+        return;
+    }
     char bar[BAR + 1], etas[32];
     const int fill = total ? (int)((double)done / total * BAR) : BAR;
     for (int i = 0; i < BAR; i++) bar[i] = i < fill ? '#' : '.';
@@ -767,7 +775,7 @@ int fs_cli_train(int argc, char **argv) {
             const double ips = el > 0 ? (double)(b + nb) / el : 0;
             const double left = (double)(d.ntrain - (b + nb)) + (double)(o.epochs - epoch - 1) * d.ntrain;
             progress(tty, epoch + 1, o.epochs, b + nb, d.ntrain, loss_sum / (double)seen,
-                     (double)correct / (double)seen, ips, ips > 0 ? left / ips : 0);
+                     (double)correct / (double)seen, ips, ips > 0 ? left / ips : 0, (size_t)o.batch);
         }
         if (err) break;
         if (!seen) {
