@@ -435,17 +435,26 @@ static fs_err reserve(fs_tnet *net, int batch, fs_msg *msg) {
 
 /* ---- convolution ---- */
 
-/* im2col rows of output rows [r0, r1) of one image: col[p][(ky*k+kx)*cin + ci]. */
+/* im2col rows of output rows [r0, r1) of one image: col[p][(ky*k+kx)*cin + ci]. Where a
+ * stride-1, undilated window row lies inside the image its k*cin values are contiguous in the
+ * input and move as one run. */
 static void im2col(const node *n, int hin, int win, int cin, const float *in, int r0, int r1,
                    float *col) {
-    const int k = n->k;
+    const int k = n->k, run = n->stride == 1 && n->dil == 1;
     for (int oy = r0; oy < r1; oy++)
         for (int ox = 0; ox < n->w; ox++) {
             float *dst = col + ((size_t)(oy - r0) * n->w + ox) * n->kdim;
+            const int ix0 = ox * n->stride - n->pad_l;
             for (int ky = 0; ky < k; ky++) {
                 const int iy = oy * n->stride - n->pad_t + ky * n->dil;
+                if (run && iy >= 0 && iy < hin && ix0 >= 0 && ix0 + k <= win) {
+                    const float *src = in + ((size_t)iy * win + ix0) * cin;
+                    for (int i = 0; i < k * cin; i++) dst[i] = src[i];
+                    dst += k * cin;
+                    continue;
+                }
                 for (int kx = 0; kx < k; kx++, dst += cin) {
-                    const int ix = ox * n->stride - n->pad_l + kx * n->dil;
+                    const int ix = ix0 + kx * n->dil;
                     if (iy < 0 || iy >= hin || ix < 0 || ix >= win) {
                         for (int ci = 0; ci < cin; ci++) dst[ci] = 0.0f;
                     } else {
@@ -459,14 +468,21 @@ static void im2col(const node *n, int hin, int win, int cin, const float *in, in
 
 static void col2im_add(const node *n, int hin, int win, int cin, const float *col, int r0, int r1,
                        float *din) {
-    const int k = n->k;
+    const int k = n->k, run = n->stride == 1 && n->dil == 1;
     for (int oy = r0; oy < r1; oy++)
         for (int ox = 0; ox < n->w; ox++) {
             const float *src = col + ((size_t)(oy - r0) * n->w + ox) * n->kdim;
+            const int ix0 = ox * n->stride - n->pad_l;
             for (int ky = 0; ky < k; ky++) {
                 const int iy = oy * n->stride - n->pad_t + ky * n->dil;
+                if (run && iy >= 0 && iy < hin && ix0 >= 0 && ix0 + k <= win) {
+                    float *d = din + ((size_t)iy * win + ix0) * cin;
+                    for (int i = 0; i < k * cin; i++) d[i] += src[i];
+                    src += k * cin;
+                    continue;
+                }
                 for (int kx = 0; kx < k; kx++, src += cin) {
-                    const int ix = ox * n->stride - n->pad_l + kx * n->dil;
+                    const int ix = ix0 + kx * n->dil;
                     if (iy < 0 || iy >= hin || ix < 0 || ix >= win) continue;
                     float *d = din + ((size_t)iy * win + ix) * cin;
                     for (int ci = 0; ci < cin; ci++) d[ci] += src[ci];
@@ -543,26 +559,30 @@ static void pool_forward(fs_tnet *net, node *n, int img) {
     float *out = n->out + (size_t)img * n->size;
     int32_t *arg = n->arg + (size_t)img * n->size;
     const int c = n->c, p = n->pool;
-    for (int oy = 0; oy < n->h; oy++)
-        for (int ox = 0; ox < n->w; ox++)
-            for (int ch = 0; ch < c; ch++) {
-                float best = -INFINITY;
-                int32_t at = -1;
-                for (int dy = 0; dy < p; dy++) {
-                    const int iy = oy * p - n->pool_pt + dy;
-                    if (iy < 0 || iy >= src->h) continue;
-                    for (int dx = 0; dx < p; dx++) {
-                        const int ix = ox * p - n->pool_pl + dx;
-                        if (ix < 0 || ix >= src->w) continue;
-                        const int32_t o = (int32_t)(((size_t)iy * src->w + ix) * c + ch);
-                        if (at < 0 || in[o] > best) best = in[o], at = o;
+    for (int oy = 0; oy < n->h; oy++) {
+        int y0 = oy * p - n->pool_pt, y1 = y0 + p;
+        y0 = y0 < 0 ? 0 : y0, y1 = y1 > src->h ? src->h : y1;
+        for (int ox = 0; ox < n->w; ox++) {
+            int x0 = ox * p - n->pool_pl, x1 = x0 + p;
+            x0 = x0 < 0 ? 0 : x0, x1 = x1 > src->w ? src->w : x1;
+            assert(y0 < y1 && x0 < x1); /* 'same' pads less than a window: never empty */
+            float *best = out + ((size_t)oy * n->w + ox) * c;
+            int32_t *at = arg + ((size_t)oy * n->w + ox) * c;
+            const int32_t first = (int32_t)(((size_t)y0 * src->w + x0) * c);
+            for (int ch = 0; ch < c; ch++) best[ch] = in[first + ch], at[ch] = first + ch;
+            /* scan order y, x: the first maximum wins ties */
+            for (int iy = y0; iy < y1; iy++)
+                for (int ix = x0; ix < x1; ix++) {
+                    const int32_t o = (int32_t)(((size_t)iy * src->w + ix) * c);
+                    const float *v = in + o;
+                    for (int ch = 0; ch < c; ch++) {
+                        const int gt = v[ch] > best[ch];
+                        best[ch] = gt ? v[ch] : best[ch];
+                        at[ch] = gt ? o + ch : at[ch];
                     }
                 }
-                assert(at >= 0);
-                const size_t oi = ((size_t)oy * n->w + ox) * c + ch;
-                out[oi] = best;
-                arg[oi] = at;
-            }
+        }
+    }
 }
 
 /* ---- per-image forward / backward of the simple layers ---- */
