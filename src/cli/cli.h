@@ -17,6 +17,8 @@ typedef struct fs_cli_command {
 } fs_cli_command;
 
 /* Subcommands, one file each in src/cli/. */
+int fs_cli_bench(int argc, char **argv);
+int fs_cli_predict(int argc, char **argv);
 int fs_cli_models(int argc, char **argv); /* models.c */
 int fs_cli_serve(int argc, char **argv); /* serve.c */
 int fs_cli_keys(int argc, char **argv);  /* keys.c */

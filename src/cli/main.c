@@ -6,6 +6,8 @@
 
 static const fs_cli_command commands[] = {
     /* one line per subcommand: {"name", "summary", fs_cli_name}, */
+    {"predict", "judge image files as fake or real with one network", fs_cli_predict},
+    {"bench", "forward-pass throughput of a network, and the FMA peak", fs_cli_bench},
     {"models", "list model cards, import the original MesoNet Keras weights", fs_cli_models},
     {"serve", "run the HTTP API server", fs_cli_serve},
     {"keys", "create, list and revoke API keys", fs_cli_keys},

@@ -1,0 +1,104 @@
+/* model (models/): the MesoNet architectures (Meso4, MesoInception4) built on nn/, their
+ * expected weight tensors, and fast batched inference.
+ *
+ * Three objects:
+ *  - fs_arch: a static description of an architecture (input size, expected tensors and
+ *    shapes, convolution layers for the model explorer). Never freed.
+ *  - fs_net: one loaded network. Built from an fs_weights (copied: the weights may be freed
+ *    afterwards), immutable after fs_net_create, so any number of threads may share it.
+ *  - fs_net_ctx: what one caller thread needs to run a net: a memory plan (one work buffer
+ *    sized up front for max_batch images; nothing is allocated per image) and, when threads
+ *    > 1, its own thread pool. One ctx serves one caller at a time; make one per worker.
+ *
+ * Output: the network's sigmoid output ("raw") and its logit. The original Keras MesoNet
+ * files answer P(real) (class 1 = real); whether a raw output means P(real) or P(fake) is a
+ * fact of the weights (fs_net_output_is_fake), so P(fake) = raw or 1 - raw. */
+#ifndef FAKESCOPE_MODEL_H
+#define FAKESCOPE_MODEL_H
+
+#include "fakescope/core.h"
+#include "fakescope/nn.h"
+#include "fakescope/weights.h"
+
+#define FS_ARCH_MAX_DIMS 4
+#define FS_NET_MAX_BATCH 4096
+
+typedef struct fs_arch_tensor {
+    const char *name; /* "conv1.weight" */
+    int ndim;
+    int64_t shape[FS_ARCH_MAX_DIMS];
+} fs_arch_tensor;
+
+typedef struct fs_arch_conv {
+    const char *name; /* layer name as fs_net_activation takes it: "conv1", "inc1.b2b" */
+    int filters, kh, kw, dilation;
+    int out_h, out_w; /* size of its activation for the architecture's input */
+} fs_arch_conv;
+
+typedef struct fs_arch {
+    const char *name;  /* "meso4", "mesoinception4" */
+    const char *title; /* "Meso4" */
+    int input_h, input_w, input_c;
+    float input_scale; /* pixel byte -> network input: 1/255 */
+    const fs_arch_tensor *tensors;
+    size_t n_tensors;
+    const fs_arch_conv *conv_layers;
+    size_t n_conv_layers;
+} fs_arch;
+
+/* NULL when unknown. Names are case-insensitive; "mesoinception" is accepted too. */
+const fs_arch *fs_arch_find(const char *name);
+/* All architectures, NULL-terminated. */
+const fs_arch *const *fs_arch_list(void);
+/* FS_OK when w holds exactly the tensors arch expects with the expected shapes; otherwise
+ * FS_ERR_FORMAT naming the first missing, misshapen or unexpected tensor. */
+fs_err fs_arch_validate(const fs_arch *arch, const fs_weights *w, fs_msg *msg);
+/* Floating-point operations (2 per multiply-add) of one forward pass of one image. */
+double fs_arch_flops(const fs_arch *arch);
+
+/* ---- a loaded network ---- */
+typedef struct fs_net fs_net;
+
+/* arch_name NULL: taken from the weights' "arch" metadata. Validates the weights against the
+ * architecture. The LeakyReLU after dense1 follows metadata "dense_leaky" ("true"). */
+fs_err fs_net_create(const fs_weights *w, const char *arch_name, fs_net **out, fs_msg *msg);
+void fs_net_free(fs_net *net);
+const fs_arch *fs_net_arch(const fs_net *net);
+int fs_net_dense_leaky(const fs_net *net);
+/* 1 when the raw output is P(fake) (metadata "output" = "p_fake"), 0 when it is P(real), the
+ * MesoNet convention and the default. */
+int fs_net_output_is_fake(const fs_net *net);
+
+/* ---- running it ---- */
+typedef struct fs_net_opts {
+    int threads;   /* <= 0: all online CPUs */
+    int max_batch; /* <= 0: 1 */
+    int portable;  /* 1: portable kernels even when AVX2+FMA is there (tests) */
+} fs_net_opts;
+
+typedef struct fs_net_ctx fs_net_ctx;
+
+fs_err fs_net_ctx_create(const fs_net *net, const fs_net_opts *opts, fs_net_ctx **out,
+                         fs_msg *msg);
+void fs_net_ctx_free(fs_net_ctx *ctx);
+size_t fs_net_ctx_bytes(const fs_net_ctx *ctx); /* the planned work buffer */
+int fs_net_ctx_threads(const fs_net_ctx *ctx);
+fs_isa fs_net_ctx_isa(const fs_net_ctx *ctx);
+
+/* Runs batch images (1 <= batch <= max_batch), each input_h x input_w x input_c float32 NHWC,
+ * already scaled (x = byte * input_scale), contiguous. Writes batch sigmoid outputs to raw and,
+ * when logits is non-NULL, the pre-sigmoid values. */
+fs_err fs_net_forward(fs_net_ctx *ctx, const float *input, int batch, float *raw, float *logits,
+                      fs_msg *msg);
+
+/* ---- reference path (slow, plain layers; for tests and feature maps) ---- */
+/* Runs one image through the reference layers. */
+fs_err fs_net_forward_ref(const fs_net *net, const float *input, float *raw, float *logit,
+                          fs_msg *msg);
+/* Activation of one convolution layer (after its ReLU, before batch norm), as a new
+ * 1 x h x w x filters tensor the caller frees with fs_tensor_free. Layer names are those of
+ * fs_arch.conv_layers; FS_ERR_NOTFOUND otherwise. Thread-safe: it allocates its own buffers. */
+fs_err fs_net_activation(const fs_net *net, const float *input, const char *layer,
+                         fs_tensor *out, fs_msg *msg);
+
+#endif
