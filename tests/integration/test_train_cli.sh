@@ -58,6 +58,16 @@ assert [r[0] for r in m["report"]["rows"]] == ["real", "fake", "accuracy", "macr
 assert c["loss_curve"] == "m_loss.png"
 PY
 
+# the trained model is usable at once: the registry finds it and predict judges with it
+img=$(ls "$T/ds/fake"/* | head -1)
+"$FAKESCOPE" predict --model m --dir "$T/a" --json "$img" > "$T/pred.json" || fail "predict: $(cat "$T/pred.json")"
+python3 - "$T/pred.json" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+assert 0 <= r["p_fake"] <= 1 and r["p_fake"] == r["raw"], r  # output is p_fake
+assert r["label"] == ("fake" if r["p_fake"] >= 0.5 else "real"), r
+PY
+
 # one epoch, then --resume to two: the same bytes as the straight run
 "$FAKESCOPE" train "${COMMON[@]}" --epochs 1 --out "$T/b" > /dev/null 2> "$T/b.err" || fail "train b: $(cat "$T/b.err")"
 "$FAKESCOPE" train "${COMMON[@]}" --epochs 2 --out "$T/b" --resume > /dev/null 2> "$T/b2.err" || fail "resume: $(cat "$T/b2.err")"

@@ -1,26 +1,19 @@
 /* Unit test of the path from training to inference: Meso4 and MesoInception4 trained a few
  * steps, exported with fs_meso_train_export, written to safetensors and read back, then run by
  * the inference engine (fs_net_forward, fused kernels) must give the logits of the training
- * graph's inference-mode forward within 1e-4. It needs the inference engine (model.h); without
- * it the test reports itself skipped. */
+ * graph's inference-mode forward within 1e-4. */
 #include "fs_test.h"
 
 #include "fakescope/train.h"
 
 #include <math.h>
 
-#if __has_include("fakescope/model.h")
 #include "fakescope/model.h"
-#define HAVE_NET 1
-#else
-#define HAVE_NET 0
-#endif
 
 #define SIDE 256
 #define BATCH 3
 
 static void check_arch(const char *arch) {
-#if HAVE_NET
     fs_msg msg;
     fs_tnet *net;
     assert_int_equal(fs_meso_train_create(arch, SIDE, SIDE, 2, 11, &net, &msg), FS_OK);
@@ -77,10 +70,6 @@ static void check_arch(const char *arch) {
     fs_optim_free(opt);
     fs_tnet_free(net);
     free(x);
-#else
-    printf("skipped: %s: the inference engine (fakescope/model.h) is not in this build\n", arch);
-    skip();
-#endif
 }
 
 static void test_meso4(void **state) {
