@@ -17,6 +17,8 @@ static const fs_cli_command commands[] = {
     {"serve", "run the HTTP API server", fs_cli_serve},
     {"keys", "create, list and revoke API keys", fs_cli_keys},
     {"faces", "find faces in images with an OpenCV cascade", fs_cli_faces},
+    {"train", "train a MesoNet detector on dataset folders (backward pass in C)", fs_cli_train},
+    {"train-bench", "training throughput (images/s) on random data", fs_cli_train_bench},
     {NULL, NULL, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

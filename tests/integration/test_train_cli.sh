@@ -1,0 +1,83 @@
+#!/bin/bash
+# `fakescope train` end to end on a ten-image dataset: outputs (weights, card the registry
+# accepts, loss curve, manifest, checkpoint), usage errors exit 2, and a run stopped after one
+# epoch and continued with --resume ends with weights byte-identical to an uninterrupted run.
+set -euo pipefail
+: "${FAKESCOPE:?path of the fakescope binary}"
+SRC="${FS_SHARED_DATA:-/nonexistent}/hardfake-vs-real"
+if [ ! -d "$SRC/real" ] || [ ! -d "$SRC/fake" ]; then
+    echo "skipped: $SRC is absent"
+    exit 77
+fi
+command -v python3 >/dev/null || { echo "skipped: python3 is needed to read the JSON"; exit 77; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+mkdir -p "$T/ds/real" "$T/ds/fake"
+find "$SRC/real" -type f -name '*.jp*g' | sort | head -5 | xargs -I{} cp {} "$T/ds/real/"
+find "$SRC/fake" -type f -name '*.jp*g' | sort | head -5 | xargs -I{} cp {} "$T/ds/fake/"
+[ "$(ls "$T/ds/real" | wc -l)" -eq 5 ] || fail "could not gather test images"
+
+"$FAKESCOPE" train --help | grep -q -- "--resume" || fail "train --help"
+"$FAKESCOPE" --help | grep -q "train" || fail "train missing from fakescope --help"
+set +e
+"$FAKESCOPE" train --data "$T/ds" --out "$T/x" 2>/dev/null; rc=$?
+[ $rc -eq 2 ] || fail "missing --arch exits $rc, not 2"
+"$FAKESCOPE" train --arch meso4 --data "$T/ds" --out "$T/x" --batch 1 2>/dev/null; rc=$?
+[ $rc -eq 2 ] || fail "--batch 1 exits $rc, not 2"
+"$FAKESCOPE" train --arch meso4 --data "$T/nope" --out "$T/x" 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] || fail "missing data folder exits $rc, not 1"
+set -e
+
+COMMON=(--arch meso4 --data "$T/ds" --batch 4 --threads 2 --val-fraction 0.3 --seed 5 --sbi 0.3 --name m)
+"$FAKESCOPE" train "${COMMON[@]}" --epochs 2 --out "$T/a" > "$T/a.out" 2> "$T/a.err" || fail "train: $(cat "$T/a.err")"
+for f in m.safetensors m.json m_loss.png m_manifest.csv m_checkpoint.safetensors m_checkpoint.json; do
+    [ -s "$T/a/$f" ] || fail "$f not written"
+done
+grep -q "epoch 2/2" "$T/a.err" || fail "no epoch lines: $(cat "$T/a.err")"
+head -1 "$T/a/m_manifest.csv" | grep -q "^# fakescope-manifest v1 sha256=" || fail "manifest header"
+
+"$FAKESCOPE" models list --dir "$T/a" --json > "$T/list.json" || fail "registry refused the card"
+python3 - "$T/list.json" "$T/a/m_manifest.csv" <<'PY'
+import json, sys
+models = json.load(open(sys.argv[1]))
+assert len(models) == 1, models
+c = models[0]
+assert c["name"] == "m" and c["architecture"] == "meso4", c
+assert c["labels"] == ["real", "fake"] and c["fake_label"] == "fake" and c["output"] == "p_fake"
+assert c["input_size"] == {"width": 256, "height": 256} and c["preprocessing"] == "rgb/255"
+t = c["training"]
+assert t["epochs"] == 2 and t["seed"] == 5 and len(t["train_loss"]) == 2
+assert "--sbi 0.3" in t["command"]
+digest = open(sys.argv[2]).readline().split("sha256=")[1].strip()
+assert t["manifest_sha256"] == digest
+m = c["metrics"]
+assert 0 <= m["accuracy"] <= 1
+assert [r[0] for r in m["report"]["rows"]] == ["real", "fake", "accuracy", "macro avg", "weighted avg"], m
+assert c["loss_curve"] == "m_loss.png"
+PY
+
+# the trained model is usable at once: the registry finds it and predict judges with it
+img=$(ls "$T/ds/fake"/* | head -1)
+"$FAKESCOPE" predict --model m --dir "$T/a" --json "$img" > "$T/pred.json" || fail "predict: $(cat "$T/pred.json")"
+python3 - "$T/pred.json" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).readline())
+assert 0 <= r["p_fake"] <= 1 and r["p_fake"] == r["raw"], r  # output is p_fake
+assert r["label"] == ("fake" if r["p_fake"] >= 0.5 else "real"), r
+PY
+
+# one epoch, then --resume to two: the same bytes as the straight run
+"$FAKESCOPE" train "${COMMON[@]}" --epochs 1 --out "$T/b" > /dev/null 2> "$T/b.err" || fail "train b: $(cat "$T/b.err")"
+"$FAKESCOPE" train "${COMMON[@]}" --epochs 2 --out "$T/b" --resume > /dev/null 2> "$T/b2.err" || fail "resume: $(cat "$T/b2.err")"
+grep -q "resuming after epoch 1" "$T/b2.err" || fail "resume did not load the checkpoint: $(cat "$T/b2.err")"
+cmp -s "$T/a/m.safetensors" "$T/b/m.safetensors" || fail "resumed weights differ from the straight run"
+cmp -s "$T/a/m_checkpoint.safetensors" "$T/b/m_checkpoint.safetensors" || fail "checkpoints differ"
+
+# resuming with another thread count cannot be exact: refused
+set +e
+"$FAKESCOPE" train "${COMMON[@]/--threads/--threads}" --threads 1 --epochs 3 --out "$T/b" --resume > /dev/null 2> "$T/b3.err"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "threads" "$T/b3.err" || fail "resume with other threads: rc $rc $(cat "$T/b3.err")"
+echo "ok"
