@@ -105,7 +105,7 @@ fs_expect "inferences after repeat" "$(inferences)" "$before"
 echo "ok: a repeated upload is computed once ($before inferences)"
 
 # --- images ------------------------------------------------------------------------------------
-img=$(ls "$D"/dfdc/frames/real/*.jpg | head -n 1)
+img=$(ls "$D"/dfdc/frames/real/*.jpg | sed -n 1,1p)
 code=$(upload image "$img")
 [ "$code" = 202 ] || [ "$code" = 200 ] || fs_fail "POST image: $code"
 h=$(jq -r .hash "$FS_TMP/post")
@@ -143,7 +143,7 @@ for v in "$D"/dfdc/videos/*/*.mp4 "$D"/ffpp-c40/real/youtube/469.mp4; do
     case $code in
     202) accepted=$((accepted + 1)) ;;
     503) refused=$((refused + 1))
-         tr -d '\r' < "$FS_TMP/hdr" | grep -qi '^retry-after: [0-9]' || fs_fail "503 without Retry-After"
+         tr -d '\r' < "$FS_TMP/hdr" | grep -i '^retry-after: [0-9]' >/dev/null || fs_fail "503 without Retry-After"
          fs_expect "queue full code" "$(jq -r .error.code "$FS_TMP/post")" queue_full ;;
     *) fs_fail "POST with a full queue: $code $(cat "$FS_TMP/post")" ;;
     esac

@@ -131,7 +131,7 @@ fs_expect "all frames" "$(postj "$FS_TMP/f.json")" 200
 check_success "frames dfdc/frames (both, one clip)"
 for cls in real fake; do
     # shellcheck disable=SC2046
-    b64json $(ls "$D"/dfdc/crops/$cls/*.png | head -n 4) > "$FS_TMP/f.json"
+    b64json $(ls "$D"/dfdc/crops/$cls/*.png | sed -n 1,4p) > "$FS_TMP/f.json"
     fs_expect "crops $cls" "$(postj "$FS_TMP/f.json")" 200
     jq -e '.status=="SUCCESS" or .status=="NO_FACE"' "$FS_TMP/body" >/dev/null || fs_fail "crops $cls: $(cat "$FS_TMP/body")"
     echo "ok: crops $cls -> $(jq -c '[.status, .read.deepfake]' "$FS_TMP/body")"
@@ -152,6 +152,6 @@ fs_expect "frames over 6 MB" "$(postj "$FS_TMP/f.json")" 413
 echo "ok: frames endpoint statuses"
 
 # Queue depth is exported.
-$C "$FS_URL/metrics" | grep -q '^fakescope_queue_depth 0' || fs_fail "queue depth not back to 0 in /metrics"
+$C "$FS_URL/metrics" | grep '^fakescope_queue_depth 0' >/dev/null || fs_fail "queue depth not back to 0 in /metrics"
 fs_stop || fs_fail "the server did not exit cleanly"
 echo "PASS"

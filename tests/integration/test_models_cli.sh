@@ -14,8 +14,8 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$FAKESCOPE" models --help | grep -q "models import --arch ARCH" || fail "models --help"
-"$FAKESCOPE" --help | grep -q "models" || fail "models missing from fakescope --help"
+"$FAKESCOPE" models --help | grep "models import --arch ARCH" >/dev/null || fail "models --help"
+"$FAKESCOPE" --help | grep "models" >/dev/null || fail "models missing from fakescope --help"
 
 "$FAKESCOPE" models import --arch meso4 "$H5" -o "$T/models" > "$T/out"
 grep -q "Meso4_DF" "$T/out" || fail "import output: $(cat "$T/out")"
@@ -49,7 +49,7 @@ assert hdr["conv1.weight"]["shape"] == [8, 3, 3, 3] and hdr["dense1.weight"]["sh
 PY
 
 # Text listing and FAKESCOPE_MODELS.
-FAKESCOPE_MODELS="$T/models" "$FAKESCOPE" models list | grep -q "^inc-df .*mesoinception4" \
+FAKESCOPE_MODELS="$T/models" "$FAKESCOPE" models list | grep "^inc-df .*mesoinception4" >/dev/null \
     || fail "text list via FAKESCOPE_MODELS"
 
 # Refusals: existing files, wrong architecture, not HDF5, bad usage.

@@ -35,7 +35,7 @@ for v in "$FS_SHARED_DATA"/dfdc/videos/*/*.mp4; do
 done
 
 # --- evidence pictures and the main person ------------------------------------------------
-real=$(ls "$FS_SHARED_DATA"/dfdc/videos/real/*.mp4 | head -1)
+real=$(ls "$FS_SHARED_DATA"/dfdc/videos/real/*.mp4 | sed -n 1,1p)
 "$FAKESCOPE" scan --models-dir "$tmp/models" --frames 6 --json --timeline "$tmp/tl.png" \
     --sheet "$tmp/sheet.png" "$real" > "$tmp/real.json"
 png_size() { python3 -c 'import struct,sys; d=open(sys.argv[1],"rb").read(24); assert d[:8]==b"\x89PNG\r\n\x1a\n"; print(*struct.unpack(">II", d[16:24]))' "$1"; }
@@ -52,7 +52,7 @@ check "grey video: NO_FACE" "jq -e '.status==\"no_face\" and all(.verdicts[]; .s
 # --- bad input: a clear error each, exit status 1, the other files still judged ------------
 echo "this is not a video" > "$tmp/text.mp4"
 : > "$tmp/empty.mp4"
-good=$(ls "$FS_SHARED_DATA"/dfdc/videos/real/*.mp4 | head -1)
+good=$(ls "$FS_SHARED_DATA"/dfdc/videos/real/*.mp4 | sed -n 1,1p)
 head -c 200000 "$good" > "$tmp/truncated.mp4"
 ffmpeg -loglevel error -f lavfi -i "sine=frequency=440:duration=1" -c:a aac "$tmp/audio.mp4"
 ffmpeg -loglevel error -f lavfi -i "color=c=red:s=2x2:d=1" -vf scale=1:1 -c:v mpeg4 "$tmp/tiny.mp4" 2>/dev/null \
@@ -70,7 +70,7 @@ for f in text empty truncated audio missing; do
         "jq -s -e --arg f '$tmp/$f.mp4' 'map(select(.file==\$f)) | length==1 and (.[0] | .status==\"error\" and (.error|length)>10)' '$tmp/bad.json' >/dev/null"
 done
 check "audio-only: says there is no video stream" \
-    "jq -r --arg f '$tmp/audio.mp4' 'select(.file==\$f) | .error' '$tmp/bad.json' | grep -qi 'video stream'"
+    "jq -r --arg f '$tmp/audio.mp4' 'select(.file==\$f) | .error' '$tmp/bad.json' | grep -i 'video stream' >/dev/null"
 check "1x1 video: judged (no face) or refused clearly" \
     "jq -s -e --arg f '$tmp/tiny.mp4' 'map(select(.file==\$f)) | length==1 and (.[0] | .status==\"no_face\" or (.status==\"error\" and (.error|length)>10))' '$tmp/bad.json' >/dev/null"
 check "the image after the bad files was still judged" \

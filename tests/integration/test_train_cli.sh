@@ -15,12 +15,12 @@ trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 mkdir -p "$T/ds/real" "$T/ds/fake"
-find "$SRC/real" -type f -name '*.jp*g' | sort | head -5 | xargs -I{} cp {} "$T/ds/real/"
-find "$SRC/fake" -type f -name '*.jp*g' | sort | head -5 | xargs -I{} cp {} "$T/ds/fake/"
+find "$SRC/real" -type f -name '*.jp*g' | sort | sed -n 1,5p | xargs -I{} cp {} "$T/ds/real/"
+find "$SRC/fake" -type f -name '*.jp*g' | sort | sed -n 1,5p | xargs -I{} cp {} "$T/ds/fake/"
 [ "$(ls "$T/ds/real" | wc -l)" -eq 5 ] || fail "could not gather test images"
 
-"$FAKESCOPE" train --help | grep -q -- "--resume" || fail "train --help"
-"$FAKESCOPE" --help | grep -q "train" || fail "train missing from fakescope --help"
+"$FAKESCOPE" train --help | grep -- "--resume" >/dev/null || fail "train --help"
+"$FAKESCOPE" --help | grep "train" >/dev/null || fail "train missing from fakescope --help"
 set +e
 "$FAKESCOPE" train --data "$T/ds" --out "$T/x" 2>/dev/null; rc=$?
 [ $rc -eq 2 ] || fail "missing --arch exits $rc, not 2"
@@ -36,7 +36,7 @@ for f in m.safetensors m.json m_loss.png m_manifest.csv m_checkpoint.safetensors
     [ -s "$T/a/$f" ] || fail "$f not written"
 done
 grep -q "epoch 2/2" "$T/a.err" || fail "no epoch lines: $(cat "$T/a.err")"
-head -1 "$T/a/m_manifest.csv" | grep -q "^# fakescope-manifest v1 sha256=" || fail "manifest header"
+head -1 "$T/a/m_manifest.csv" | grep "^# fakescope-manifest v1 sha256=" >/dev/null || fail "manifest header"
 
 "$FAKESCOPE" models list --dir "$T/a" --json > "$T/list.json" || fail "registry refused the card"
 python3 - "$T/list.json" "$T/a/m_manifest.csv" <<'PY'
@@ -59,7 +59,7 @@ assert c["loss_curve"] == "m_loss.png"
 PY
 
 # the trained model is usable at once: the registry finds it and predict judges with it
-img=$(ls "$T/ds/fake"/* | head -1)
+img=$(ls "$T/ds/fake"/* | sed -n 1,1p)
 "$FAKESCOPE" predict --model m --dir "$T/a" --json "$img" > "$T/pred.json" || fail "predict: $(cat "$T/pred.json")"
 python3 - "$T/pred.json" <<'PY'
 import json, sys
