@@ -15,6 +15,7 @@
 #include "server/recognition_api.h"
 
 #include "fakescope/face.h"
+#include "fakescope/fetch.h"
 #include "fakescope/image.h"
 #include "fakescope/jobs.h"
 #include "fakescope/model.h"
@@ -46,6 +47,8 @@
 /* Detection score of a box merged from n cascade windows: n / (n + REC_NEIGHBOR_HALF), so a box
  * made of as many windows as OpenCV's default minNeighbors scores 0.5. */
 #define REC_NEIGHBOR_HALF 5.0
+/* Frames sampled from a video input, spread over the clip: as the classification dialect. */
+#define REC_VIDEO_FRAMES 5
 
 struct fs_recognition {
     fs_app *app;
@@ -53,17 +56,34 @@ struct fs_recognition {
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
-/* 400 naming the field at fault: {"error": {"code", "field", "message", "request_id"}}. */
+/* An error naming the field at fault: {"error": {"code", "field", "message", "request_id"}}. */
+static void field_error_v(fs_req *r, unsigned status, const char *code, const char *field,
+                          const char *fmt, va_list ap) {
+    char text[FS_MSG_MAX];
+    vsnprintf(text, sizeof text, fmt, ap);
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "code", code, "field", field, "message", text,
+                          "request_id", fs_req_id(r));
+    fs_reply_json(r, status, json_pack("{s:o}", "error", e));
+}
+
+/* 400 naming the field at fault. */
 __attribute__((format(printf, 3, 4))) static void field_error(fs_req *r, const char *field,
                                                                const char *fmt, ...) {
-    char text[FS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    field_error_v(r, 400, "invalid_field", field, fmt, ap);
     va_end(ap);
-    json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "code", "invalid_field", "field", field,
-                          "message", text, "request_id", fs_req_id(r));
-    fs_reply_json(r, 400, json_pack("{s:o}", "error", e));
+}
+
+/* Another status (413, 503) naming the field, with the error's own code. */
+__attribute__((format(printf, 5, 6))) static void field_error_status(fs_req *r, unsigned status,
+                                                                      const char *code,
+                                                                      const char *field,
+                                                                      const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    field_error_v(r, status, code, field, fmt, ap);
+    va_end(ap);
 }
 
 static void reply_err(fs_req *r, fs_err e, const fs_msg *msg) {
@@ -850,15 +870,38 @@ static int base64_decode_any(const char *in, size_t n, uint8_t **out, size_t *ou
     return 1;
 }
 
-/* Decodes an image source: a data URL ("data:image/jpeg;base64,...") or bare base64. */
-static int decode_source(fs_req *r, const char *src, size_t n, size_t i, uint8_t **out,
+/* The bytes of one input's source, into a malloc'd buffer: an http(s) URL is fetched here, in
+ * the request, with the image check's limits and address policy (so a refused URL is an
+ * answer at once, and the task input names the fetched bytes by their SHA-256); a data URL
+ * ("data:image/jpeg;base64,...") or bare base64 is decoded. field names the source. */
+static int decode_source(fs_req *r, const char *field, const char *src, size_t n, uint8_t **out,
                          size_t *len) {
-    char field[64];
-    snprintf(field, sizeof field, "inputs[%zu].image.source", i);
     if (!strncmp(src, "http://", 7) || !strncmp(src, "https://", 8)) {
-        field_error(r, field, "URL sources are not fetched by this server: send the image as a "
-                              "data URL or base64");
-        return 0;
+        fs_app *app = fs_req_app(r);
+        fs_fetch_opts fo = fs_fetch_opts_default();
+        if (app->cfg->fetch_max_bytes) fo.max_bytes = app->cfg->fetch_max_bytes;
+        if (app->cfg->fetch_timeout_s > 0) fo.timeout_ms = app->cfg->fetch_timeout_s * 1000;
+        double left = fs_req_remaining_ms(r);
+        if (left < fo.timeout_ms) fo.timeout_ms = left > 1 ? (int)left : 1;
+        fo.allow_private = app->cfg->allow_private_urls;
+        fs_msg msg;
+        fs_err e = fs_fetch(src, &fo, out, len, &msg);
+        if (e == FS_ERR_LIMIT || e == FS_ERR_NOMEM) {
+            field_error_status(r, e == FS_ERR_LIMIT ? 413 : 503, fs_err_name(e), field, "%s: %s",
+                               field, msg.text);
+            return 0;
+        }
+        if (e != FS_OK) {
+            field_error(r, field, "%s: %s", field, msg.text);
+            return 0;
+        }
+        if (*len == 0) {
+            free(*out);
+            *out = NULL;
+            field_error(r, field, "%s: the URL answered an empty body", field);
+            return 0;
+        }
+        return 1;
     }
     if (!strncmp(src, "data:", 5)) {
         const char *comma = memchr(src, ',', n);
@@ -870,10 +913,18 @@ static int decode_source(fs_req *r, const char *src, size_t n, size_t i, uint8_t
         src = comma + 1;
     }
     if (!base64_decode_any(src, n, out, len) || *len == 0) {
-        field_error(r, field, "the source is not valid base64 (nor a data URL)");
+        field_error(r, field, "the source is not valid base64, a data URL nor an http(s) URL");
         return 0;
     }
     return 1;
+}
+
+/* 1 when the version's post-processing is a detection (cascade boxes, images only). */
+static int version_is_detection(const fs_rec_version *v) {
+    json_t *post = json_loads(v->post_json, 0, NULL);
+    int det = json_object_get(json_array_get(post, 0), "detection") != NULL;
+    json_decref(post);
+    return det;
 }
 
 static void version_inference(fs_req *r) {
@@ -884,6 +935,7 @@ static void version_inference(fs_req *r) {
     fs_rec_version v;
     fs_err e = fs_rec_version_get(app->store, id, &v, &msg);
     if (e != FS_OK) return reply_err(r, e, &msg);
+    int detection = version_is_detection(&v);
     fs_rec_version_clear(&v);
     json_t *b = body_object(r);
     if (!b) return;
@@ -892,22 +944,31 @@ static void version_inference(fs_req *r) {
         json_array_size(inputs) > REC_INPUTS_MAX)
         return field_error(r, "inputs", "inputs must be an array of 1 to %d objects",
                            REC_INPUTS_MAX);
-    /* Every input is decoded before any is stored, so a refused request stores nothing. */
+    /* Every input is decoded (or fetched) before any is stored, so a refused request stores
+     * nothing. An input is {"image": {"source"}} or, for a classification version,
+     * {"video": {"source"}}; the scan pipeline tells them apart by content in the worker. */
     uint8_t *data[REC_INPUTS_MAX] = {0};
     size_t lens[REC_INPUTS_MAX] = {0}, n_in = json_array_size(inputs), i;
     json_t *media = json_array();
     int ok = media != NULL;
     for (i = 0; ok && i < n_in; i++) {
-        json_t *src = json_object_get(json_object_get(json_array_get(inputs, i), "image"), "source");
+        json_t *in = json_array_get(inputs, i);
+        const char *kind = json_object_get(in, "video") ? "video" : "image";
+        json_t *src = json_object_get(json_object_get(in, kind), "source");
+        char field[64];
+        snprintf(field, sizeof field, "inputs[%zu].%s.source", i, kind);
         if (!json_is_string(src)) {
-            char field[64];
-            snprintf(field, sizeof field, "inputs[%zu].image.source", i);
-            field_error(r, field, "%s (a string) is required; only image inputs are supported",
-                        field);
+            field_error(r, field, "%s (a string) is required: inputs are {\"image\": {\"source\": "
+                                  "...}} or {\"video\": {\"source\": ...}}", field);
+            ok = 0;
+        } else if (detection && !strcmp(kind, "video")) {
+            snprintf(field, sizeof field, "inputs[%zu].video", i);
+            field_error(r, field, "a detection version takes image inputs only; video inputs "
+                                  "need a classification version");
             ok = 0;
         } else {
-            ok = decode_source(r, json_string_value(src), json_string_length(src), i, &data[i],
-                               &lens[i]);
+            ok = decode_source(r, field, json_string_value(src), json_string_length(src),
+                               &data[i], &lens[i]);
         }
     }
     for (i = 0; ok && i < n_in; i++) {
@@ -961,10 +1022,11 @@ static fs_scan_opts scan_opts_for(json_t *pre) {
                                               : FS_CROP_FACES_OR_WHOLE;
     json_t *m = json_object_get(pre, "margin");
     if (m) o.margin = (float)json_number_value(m);
+    o.sampling.count = REC_VIDEO_FRAMES; /* images ignore it */
     return o;
 }
 
-/* One image through a classification version: the labels ("fake": P(fake), "real": 1 - it). */
+/* One image or video through a classification version: the labels ("fake": P(fake), "real": 1 - it). */
 static fs_err run_classification(fs_app *app, int64_t version_id, json_t *labels, json_t *pre,
                                  json_t *thresholds, const uint8_t *data, size_t len,
                                  json_t **out, fs_msg *msg) {
@@ -991,9 +1053,25 @@ static fs_err run_classification(fs_app *app, int64_t version_id, json_t *labels
         double thr = json_number_value(json_array_get(thresholds, i));
         json_array_append_new(score > thr ? pred : disc, label_entry(i, ln, score, thr));
     }
-    *out = json_pack("{s:{s:o, s:o}, s:s, s:b}", "labels", "predicted", pred, "discarded", disc,
-                     "status", fs_verdict_status_name(res.overall.status), "whole_image",
-                     res.whole_image);
+    *out = json_pack("{s:{s:o, s:o}, s:s, s:b, s:s}", "labels", "predicted", pred, "discarded",
+                     disc, "status", fs_verdict_status_name(res.overall.status), "whole_image",
+                     res.whole_image, "media", res.is_video ? "video" : "image");
+    if (*out && res.is_video) {
+        /* A clip is judged as the video dialects judge it: sampled frames, main person. */
+        json_object_set_new(*out, "frames_sampled", json_integer(res.n_frames));
+        json_object_set_new(*out, "people", json_integer(res.n_people));
+        json_object_set_new(*out, "main_person", json_integer(res.main_person));
+    }
+    if (*out && !scored)
+        json_object_set_new(
+            *out, "message",
+            json_string(res.overall.status == FS_VERDICT_NO_FACE
+                            ? (res.is_video ? "no face was found in any sampled frame: the video "
+                                              "is not judged"
+                                            : "no face was found in the image: it is not judged "
+                                              "(a network with crop \"faces_or_whole\" judges "
+                                              "the whole picture)")
+                            : "no face could be scored: the media is not judged"));
     fs_scan_result_free(&res);
     return *out ? FS_OK : fs_fail(msg, FS_ERR_NOMEM, "out of memory");
 }

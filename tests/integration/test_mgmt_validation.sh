@@ -185,7 +185,8 @@ inf_bad '{}' inputs
 inf_bad '{"inputs": []}' inputs
 inf_bad '{"inputs": {}}' inputs
 inf_bad "{\"inputs\": [$(seq -f '{"image": {"source": "aGVsbG8="}}' -s, 1 17)]}" inputs
-inf_bad '{"inputs": [{"video": {"source": "aGVsbG8="}}]}' 'inputs[0].image.source'
+inf_bad '{"inputs": [{"video": {}}]}' 'inputs[0].video.source'
+inf_bad '{"inputs": [{"audio": {"source": "aGVsbG8="}}]}' 'inputs[0].image.source'
 inf_bad '{"inputs": [{"image": {}}]}' 'inputs[0].image.source'
 inf_bad '{"inputs": [{"image": {"source": 5}}]}' 'inputs[0].image.source'
 BLOBS=$(blob_count)
@@ -193,7 +194,9 @@ inf_bad '{"inputs": [{"image": {"source": "aGVsbG8="}}, {"image": {"source": "!!
 fs_expect "a refused inference stores nothing" "$(blob_count)" "$BLOBS"
 inf_bad '{"inputs": [{"image": {"source": ""}}]}' 'inputs[0].image.source'
 inf_bad '{"inputs": [{"image": {"source": "data:image/png,abc"}}]}' 'inputs[0].image.source'
-inf_bad '{"inputs": [{"image": {"source": "https://example.org/a.jpg"}}]}' 'inputs[0].image.source'
+# A URL to a private address: refused by the fetch policy, before any connection.
+inf_bad '{"inputs": [{"image": {"source": "http://10.0.0.1/a.jpg"}}]}' 'inputs[0].image.source'
+inf_bad '{"inputs": [{"video": {"source": "http://192.168.1.1/a.mp4"}}]}' 'inputs[0].video.source'
 api_json POST /v0.7/recognition/versions/999/inference '{"inputs": [{"image": {"source": "aGVsbG8="}}]}'
 expect_status "inference on an unknown version" 404
 ST=$($FS_CURL -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d '{"inputs": [{"image": {"source": "aGVsbG8="}}]}' "$FS_URL/v0.7/recognition/versions/$VER/inference")
