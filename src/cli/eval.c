@@ -232,10 +232,18 @@ static fs_err load_data(const data_arg *args, int nargs, const char *root, uint6
     return e;
 }
 
+/* Full-precision figures, the report rounded as in the model cards. */
+static json_t *figures_json(const fs_binary_metrics *m) {
+    json_t *j = fs_binary_metrics_json(m, CLASS_NAMES, FS_REPORT_FULL);
+    if (j) json_object_set_new(j, "report", fs_report_json(&m->report, CLASS_NAMES,
+                                                           FS_REPORT_DECIMALS));
+    return j;
+}
+
 static json_t *metrics_json(const samples *s, fs_binary_metrics *m, fs_msg *msg) {
     if (fs_binary_metrics_compute(s->labels, s->scores, s->n, FS_BINARY_THRESHOLD_DEFAULT, m, msg))
         return NULL;
-    return fs_binary_metrics_json(m, CLASS_NAMES, FS_REPORT_DECIMALS);
+    return figures_json(m);
 }
 
 /* Per source: n, accuracy and the ranking figures (null for a one-class source). */
@@ -521,7 +529,7 @@ int fs_cli_eval(int argc, char **argv) {
         if (fs_binary_metrics_compute(groups.labels, groups.scores, groups.n,
                                       FS_BINARY_THRESHOLD_DEFAULT, &vm, &msg))
             goto fatal;
-        json_t *vj = fs_binary_metrics_json(&vm, CLASS_NAMES, FS_REPORT_DECIMALS);
+        json_t *vj = figures_json(&vm);
         if (vj) merge_prefixed(doc, vj, "video_");
         json_decref(vj);
     }
