@@ -18,6 +18,7 @@ static const fs_cli_command commands[] = {
     {"keys", "create, list and revoke API keys", fs_cli_keys},
     {"faces", "find faces in images with an OpenCV cascade", fs_cli_faces},
     {"train", "train a MesoNet detector on dataset folders (backward pass in C)", fs_cli_train},
+    {"eval", "figures of one network on labelled folders, splits or manifests", fs_cli_eval},
     {"train-bench", "training throughput (images/s) on random data", fs_cli_train_bench},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,136 @@
+#!/bin/bash
+# `fakescope eval` end to end: usage errors, the figures of the original Meso4_DF weights on the
+# MesoNet test images against `fakescope predict` on the same files (scores, confusion,
+# accuracy, AUC recomputed here), the report's shape, the ROC picture, a split of a folder, a
+# manifest, and videos through the scan pipeline (video-level figures).
+set -euo pipefail
+: "${FAKESCOPE:?}" "${FS_SHARED_DATA:?}"
+PY=python3
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_rc() { # want cmd...
+    local want=$1; shift
+    set +e; "$@" >/dev/null 2>&1; local rc=$?; set -e
+    [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, expected $want"
+}
+TMP=$(mktemp -d /tmp/fs_eval_XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+"$FAKESCOPE" eval --help | grep -q -- "MANIFEST\[:SPLIT\]" || fail "eval --help"
+expect_rc 2 "$FAKESCOPE" eval
+expect_rc 2 "$FAKESCOPE" eval --weights x.h5 --arch meso4
+expect_rc 2 "$FAKESCOPE" eval --weights x.h5 "$TMP"
+expect_rc 2 "$FAKESCOPE" eval --model a --weights x.h5 --arch meso4 "$TMP"
+expect_rc 2 "$FAKESCOPE" eval --weights x.h5 --arch vgg "$TMP"
+expect_rc 2 "$FAKESCOPE" eval --weights x.h5 --arch meso4 --frames 0 "$TMP"
+expect_rc 2 "$FAKESCOPE" eval --weights x.h5 --arch meso4 "$TMP/nothere:hash:nosplit"
+expect_rc 1 "$FAKESCOPE" eval --weights x.h5 --arch meso4 "$TMP/nothere"
+
+W="$FS_SHARED_DATA/mesonet/weights/Meso4_DF.h5"
+IMGS="$FS_SHARED_DATA/mesonet/test_images"
+if [ ! -f "$W" ] || [ ! -d "$IMGS" ]; then
+    echo "skipped: $W or $IMGS is absent"
+    exit 77
+fi
+expect_rc 1 "$FAKESCOPE" eval --weights "$W" --arch meso4 "$TMP" # not a dataset folder
+
+"$FAKESCOPE" eval --weights "$W" --arch meso4 --json --items --out "$TMP/eval.json" \
+    --roc "$TMP/roc.png" "$IMGS" >"$TMP/stdout.json"
+"$FAKESCOPE" predict --weights "$W" --arch meso4 --json "$IMGS"/*/*.jpg >"$TMP/predict.jsonl"
+$PY - "$TMP/stdout.json" "$TMP/eval.json" "$TMP/predict.jsonl" <<'EOF' || fail "eval vs predict"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert json.load(open(sys.argv[2])) == d, "--out differs from stdout"
+pred = {}
+for line in open(sys.argv[3]):
+    p = json.loads(line)
+    pred[p["file"]] = p["p_fake"]
+assert d["model"] == "Meso4_DF.h5" and d["files"] == 4 and d["failed"] == 0, d
+assert d["n"] == 4 and d["positives"] == 2 and d["negatives"] == 2 and d["videos"] == 0, d
+labels, scores = [], []
+for it in d["items"]:
+    assert it["kind"] == "image" and it["samples"] == 1, it
+    assert abs(it["p_fake"] - pred[it["file"]]) < 1e-6, (it, pred[it["file"]])
+    assert it["label"] == ("fake" if "/df/" in it["file"] else "real"), it
+    labels.append(it["label"] == "fake")
+    scores.append(it["p_fake"])
+tp = sum(1 for l, s in zip(labels, scores) if l and s >= 0.5)
+fn = sum(1 for l, s in zip(labels, scores) if l and s < 0.5)
+tn = sum(1 for l, s in zip(labels, scores) if not l and s < 0.5)
+fp = sum(1 for l, s in zip(labels, scores) if not l and s >= 0.5)
+assert d["confusion"] == [[tn, fp], [fn, tp]], (d["confusion"], tn, fp, fn, tp)
+assert abs(d["accuracy"] - (tp + tn) / 4) < 1e-12, d["accuracy"]
+pairs = [(s, t) for s, l in zip(scores, labels) if l for t in
+         [u for u, m in zip(scores, labels) if not m]]
+auc = sum(1.0 if s > t else 0.5 if s == t else 0.0 for s, t in pairs) / len(pairs)
+assert abs(d["roc_auc"] - auc) < 1e-12 and auc == 1.0, (d["roc_auc"], auc)
+assert d["average_precision"] == 1.0 and d["eer"] == 0.0, d
+rep = d["report"]
+assert rep["columns"] == ["", "precision", "recall", "f1-score", "support"], rep
+assert [r[0] for r in rep["rows"]] == ["real", "fake", "accuracy", "macro avg", "weighted avg"], rep
+assert rep["rows"][2] == ["accuracy", "", "", 1.0, 4] and rep["rows"][0] == ["real", 1.0, 1.0, 1.0, 2], rep
+s = d["sources"]["test_images"]
+assert s["n"] == 4 and s["roc_auc"] == 1.0 and "report" not in s, s
+EOF
+head -c 8 "$TMP/roc.png" | od -An -c | grep -q 'P   N   G' || fail "--roc wrote no PNG"
+
+# the text form carries the report rows
+"$FAKESCOPE" eval --weights "$W" --arch meso4 "$IMGS" >"$TMP/text.txt"
+grep -q 'weighted avg' "$TMP/text.txt" && grep -q '^roc_auc  *1.0000' "$TMP/text.txt" ||
+    fail "text report: $(cat "$TMP/text.txt")"
+
+# a split of a folder: every file lands in exactly one of train/val/test
+total=0
+for split in train val test; do
+    set +e
+    out=$("$FAKESCOPE" eval --weights "$W" --arch meso4 --json --val-fraction 0.3 \
+        --test-fraction 0.4 --seed 7 "$IMGS:hash:$split" 2>/dev/null)
+    rc=$?
+    set -e
+    if [ "$rc" -eq 0 ]; then
+        n=$(echo "$out" | $PY -c 'import json,sys; print(json.load(sys.stdin)["n"])')
+        total=$((total + n))
+    fi
+done
+[ "$total" -eq 4 ] || fail "splits hold $total files, expected 4"
+
+# a manifest written by hand: its test split only
+body="$TMP/body.csv"
+printf 'path,label,kind,source,group,split\n' >"$body"
+printf 'df/df00204.jpg,1,image,test_images,test_images:a,test\n' >>"$body"
+printf 'df/df01254.jpg,1,image,test_images,test_images:b,train\n' >>"$body"
+printf 'real/real00240.jpg,0,image,test_images,test_images:c,test\n' >>"$body"
+printf 'real/real00772.jpg,0,image,test_images,test_images:d,train\n' >>"$body"
+{ echo "# fakescope-manifest v1 sha256=$(sha256sum "$body" | cut -d' ' -f1)"; cat "$body"; } \
+    >"$TMP/m.csv"
+"$FAKESCOPE" eval --weights "$W" --arch meso4 --json --items --root "$IMGS" "$TMP/m.csv:test" |
+    $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["n"] == 2 and d["positives"] == 1 and d["roc_auc"] == 1.0, d
+assert sorted(i["file"].rsplit("/", 1)[1] for i in d["items"]) == ["df00204.jpg", "real00240.jpg"], d
+' || fail "manifest split"
+sed -i 's/df00204/df00205/' "$TMP/m.csv" # the digest no longer matches
+expect_rc 1 "$FAKESCOPE" eval --weights "$W" --arch meso4 --root "$IMGS" "$TMP/m.csv"
+
+# videos: frame-level and video-level figures through the scan pipeline
+FF="$FS_SHARED_DATA/ffpp-c40"
+if [ -f "$FF/real/youtube/585.mp4" ] && [ -f "$FF/fake/Deepfakes/585_599.mp4" ]; then
+    mkdir -p "$TMP/vid/real" "$TMP/vid/fake"
+    ln -s "$FF/real/youtube/585.mp4" "$TMP/vid/real/585.mp4"
+    ln -s "$FF/fake/Deepfakes/585_599.mp4" "$TMP/vid/fake/585_599.mp4"
+    "$FAKESCOPE" eval --weights "$W" --arch meso4 --json --items --frames 4 "$TMP/vid" |
+        $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["videos"] == 2 and d["video_n"] == 2 and d["files"] == 2, d
+assert 2 <= d["n"] <= 8 * 16, d
+assert d["video_positives"] == 1 and d["video_negatives"] == 1, d
+assert d["video_roc_auc"] in (0.0, 1.0), d
+for it in d["items"]:
+    assert it["kind"] == "video" and 1 <= it["samples"] <= 4, it
+fake = [i["p_fake"] for i in d["items"] if i["label"] == "fake"][0]
+real = [i["p_fake"] for i in d["items"] if i["label"] == "real"][0]
+assert d["video_roc_auc"] == (1.0 if fake > real else 0.0), d
+' || fail "video figures"
+fi
+echo "ok"
