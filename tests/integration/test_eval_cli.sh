@@ -15,7 +15,7 @@ expect_rc() { # want cmd...
 TMP=$(mktemp -d /tmp/fs_eval_XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 
-"$FAKESCOPE" eval --help | grep -q -- "MANIFEST\[:SPLIT\]" || fail "eval --help"
+"$FAKESCOPE" eval --help | grep -- "MANIFEST\[:SPLIT\]" >/dev/null || fail "eval --help"
 expect_rc 2 "$FAKESCOPE" eval
 expect_rc 2 "$FAKESCOPE" eval --weights x.h5 --arch meso4
 expect_rc 2 "$FAKESCOPE" eval --weights x.h5 "$TMP"
@@ -71,7 +71,7 @@ assert rep["rows"][2] == ["accuracy", "", "", 1.0, 4] and rep["rows"][0] == ["re
 s = d["sources"]["test_images"]
 assert s["n"] == 4 and s["roc_auc"] == 1.0 and "report" not in s, s
 EOF
-head -c 8 "$TMP/roc.png" | od -An -c | grep -q 'P   N   G' || fail "--roc wrote no PNG"
+head -c 8 "$TMP/roc.png" | od -An -c | grep 'P   N   G' >/dev/null || fail "--roc wrote no PNG"
 
 # the text form carries the report rows
 "$FAKESCOPE" eval --weights "$W" --arch meso4 "$IMGS" >"$TMP/text.txt"
