@@ -287,7 +287,7 @@ async function checkImage(file, models) {
     return;
   }
   const read = (body.read && body.read.deepfake) || {};
-  const detail = read.detail || { frames: [], people: [] };
+  const detail = (body.read && body.read.detail) || { frames: [], people: [] };
   showVerdict(read.value === 'fake' ? 'fake' : 'real', read.confidence,
     'Average over the faces of ' + (detail.models || models).join(', ') + '. The bar is P(fake); the mark is 50 %.');
   for (const person of detail.people || [])
@@ -364,8 +364,8 @@ async function frameStrip(file, frames) {
   strip.dataset.faceBoxes = String(total);
 }
 
-/* Inline SVG line chart: x = frame time, y = P(fake) (the frame's most suspicious face). */
-function timeline(frames, models) {
+/* Inline SVG line chart: x = frame time (or order), y = P(fake) of the frame per model. */
+function timeline(frames, models, timed) {
   const W = 640, H = 260, L = 44, R = 12, T = 12, B = 36;
   const NS = 'http://www.w3.org/2000/svg';
   const s = (tag, a) => { const e = document.createElementNS(NS, tag); for (const k in a) e.setAttribute(k, a[k]); return e; };
@@ -386,7 +386,7 @@ function timeline(frames, models) {
     svg.append(tx);
   }
   const xl = s('text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle', 'font-size': 12, fill: '#333' });
-  xl.textContent = 'time in the video (s), ' + x0.toFixed(1) + ' to ' + x1.toFixed(1);
+  xl.textContent = timed ? 'time in the video (s), ' + x0.toFixed(1) + ' to ' + x1.toFixed(1) : 'frame with a face (order)';
   svg.append(xl);
   const legend = el('ul', { class: 'legend' });
   models.forEach((m, i) => {
@@ -424,7 +424,7 @@ async function checkVideo(file, models) {
   let detail = null, faceErr = '';
   try {
     const fv = await api('/face/v1/deepfake' + q, { method: 'POST', body: vd });
-    detail = fv.body.read && fv.body.read.deepfake && fv.body.read.deepfake.detail;
+    detail = fv.body.read && fv.body.read.detail;
     if (fv.body.status === 'NO_FACE') faceErr = 'No face was found in the sampled frames.';
   } catch (e) { faceErr = 'Face boxes are not available: ' + e.message; }
 
@@ -447,14 +447,18 @@ async function checkVideo(file, models) {
     hb.append(el('tr', {}, el('th', { scope: 'row', text: v.heuristic }), el('td', { text: v.classification }),
       el('td', { class: 'num', text: pct(v.confidence) })));
   $('video-extra').hidden = false;
+  /* The chart shows the per-frame scores the verdicts were computed from (classification
+   * results, one entry per frame with a face), at the times the face check reports. */
+  const imgs = (res.results && res.results.images) || [];
+  const withFace = ((detail && detail.frames) || []).filter((f) => (f.faces || []).length);
+  const times = withFace.length === imgs.length ? withFace.map((f) => f.time || 0) : imgs.map((_, i) => i);
+  timeline(imgs.map((fr, i) => ({ index: i, time: times[i], faces: [{ p_fake: Object.fromEntries(fr.map((x) => [x.model, x.classification[0].score])) }] })),
+    Object.keys(cm).length ? Object.keys(cm) : models, withFace.length === imgs.length);
   if (detail) {
-    timeline(detail.frames || [], detail.models || models);
     status('Capturing the sampled frames…');
     await frameStrip(file, detail.frames || []);
   } else {
     $('faces').append(el('p', { class: 'muted', text: faceErr }));
-    const imgs = (res.results && res.results.images) || [];
-    timeline(imgs.map((fr, i) => ({ index: i, time: i, faces: [{ p_fake: Object.fromEntries(fr.map((x) => [x.model, x.classification[0].score])) }] })), Object.keys(cm));
   }
 }
 

@@ -42,7 +42,7 @@ async function imageTruth() {
     return { boxes: 0, verdict: sum / MODELS.length >= 0.5 ? 'fake' : 'real' };
   }
   const d = r.body.read.deepfake;
-  return { boxes: d.detail.frames[0].faces.length, verdict: d.value };
+  return { boxes: r.body.read.detail.frames[0].faces.length, verdict: d.value };
 }
 
 async function videoTruth() {
@@ -50,7 +50,7 @@ async function videoTruth() {
   fd.append('video', new Blob([readFileSync(VIDEO)], { type: 'video/mp4' }), basename(VIDEO));
   const r = await apiJson('/face/v1/deepfake?detail=1&frames=' + FRAMES + '&models=' + MODELS.join(','), { method: 'POST', body: fd });
   if (r.body.status !== 'SUCCESS') return { boxes: 0, verdict: 'none', frames: 0 };
-  const fr = r.body.read.deepfake.detail.frames;
+  const fr = r.body.read.detail.frames;
   return {
     boxes: fr.reduce((n, f) => n + f.faces.length, 0),
     frames: fr.filter((f) => f.faces.length).length,
@@ -71,7 +71,7 @@ async function shoot(page, name) {
 }
 
 async function waitResult(page) {
-  await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: WAIT_MS });
+  await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: WAIT_MS, state: 'attached' });
   return page.getAttribute('#result', 'data-state');
 }
 
@@ -166,7 +166,7 @@ try {
 
   // dataset game
   await page.click('#tab-game');
-  await page.waitForSelector('#game-model option');
+  await page.waitForSelector('#game-model option', { state: 'attached' });
   await page.click('#game-form button[type=submit]');
   await page.waitForSelector('#game-grid li', { timeout: WAIT_MS });
   const n = await page.locator('#game-grid li').count();
