@@ -401,7 +401,8 @@ function timeline(frames, models, timed) {
     legend.append(el('li', {}, el('span', { class: 'swatch', style: 'background:' + col }), m));
   });
   const fig = $('timeline');
-  fig.replaceChildren(svg, legend, el('figcaption', { class: 'muted', text: 'Dashed line: 50 %. Frames without a face have no point.' }));
+  fig.replaceChildren(svg, legend, el('figcaption', { class: 'muted', text: 'Each point is the most suspicious face of the frame; dashed line: 50 %. ' +
+    'The verdicts follow the main person (the strongest face track), so another face can score high without changing them.' }));
 }
 
 async function checkVideo(file, models) {
@@ -490,18 +491,17 @@ async function onCheck(ev) {
 
 /* ------------------------------------------------------------------ explorer */
 
+/* clr is {"columns": ["", "precision", ...], "rows": [["real", 0.9, ...], ...]}. */
 function reportTable(clr) {
   const t = el('table', {}, el('caption', { text: 'Classification report' }));
-  const head = el('tr', {}, el('th', { scope: 'col', text: 'class' }));
-  const cols = ['precision', 'recall', 'f1-score', 'support'];
-  cols.forEach((c) => head.append(el('th', { scope: 'col', text: c })));
+  const cols = Array.isArray(clr.columns) ? clr.columns : [];
+  const head = el('tr');
+  cols.forEach((c, i) => head.append(el('th', { scope: 'col', text: i ? c : 'class' })));
   t.append(el('thead', {}, head));
   const tb = el('tbody');
-  for (const [name, row] of Object.entries(clr)) {
-    const tr = el('tr', {}, el('th', { scope: 'row', text: name }));
-    if (row && typeof row === 'object')
-      cols.forEach((c) => tr.append(el('td', { class: 'num', text: row[c] == null ? '' : String(row[c]) })));
-    else tr.append(el('td', { class: 'num', colspan: '4', text: String(row) }));
+  for (const row of Array.isArray(clr.rows) ? clr.rows : []) {
+    const tr = el('tr', {}, el('th', { scope: 'row', text: String(row[0]) }));
+    row.slice(1).forEach((v) => tr.append(el('td', { class: 'num', text: v == null ? '' : String(v) })));
     tb.append(tr);
   }
   t.append(tb);
@@ -614,12 +614,13 @@ function reveal() {
   round.forEach((p, i) => {
     const g = document.querySelector('input[name="guess-' + i + '"]:checked');
     const mine = g ? g.value : null;
+    const right = mine != null && (mine === 'fake') === (p.true_label !== 'real'); /* the fake class is "deepfake" */
     const a = $('answer-' + i);
     a.replaceChildren(
       el('span', { text: 'Truth: ' + p.true_label + '. ' }),
-      el('span', { class: mine === p.true_label ? 'ok' : 'bad', text: 'You: ' + (mine || 'no guess') + '. ' }),
+      el('span', { class: right ? 'ok' : 'bad', text: 'You: ' + (mine || 'no guess') + '. ' }),
       el('span', { class: p.pred_label === p.true_label ? 'ok' : 'bad', text: 'Model: ' + p.pred_label + ' (' + p.probability.toFixed(1) + ' %)' }));
-    if (mine === p.true_label) you++;
+    if (right) you++;
     if (p.pred_label === p.true_label) model++;
   });
   $('game-score').textContent = 'You: ' + you + ' / ' + round.length + ' right. The model: ' + model + ' / ' + round.length + '.';

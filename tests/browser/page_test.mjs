@@ -155,6 +155,8 @@ try {
   await page.waitForSelector('#model-cards .card');
   const cards = await page.$$eval('#model-cards .card', (x) => x.map((e) => e.dataset.model).sort());
   check('explorer: the models listed', JSON.stringify(cards) === JSON.stringify([...MODELS].sort()), cards.join(','));
+  const reports = await page.$$eval('#model-cards .card table', (ts) => ts.map((t) => t.tBodies[0].rows.length));
+  check(`explorer: classification reports of 5 rows (${reports})`, reports.every((n) => n === 5));
   const first = page.locator('#model-cards .card').first();
   await first.locator('input[type=checkbox]').first().check();
   await first.locator('button[type=submit]').click();
@@ -174,6 +176,10 @@ try {
   await page.click('#game-reveal');
   const score = await page.textContent('#game-score');
   check(`game: ${n} pictures and a score (${score})`, n === 4 && /^You: \d \/ 4 right\. The model: \d \/ 4\.$/.test(score));
+  const truths = await page.$$eval('.answer', (xs) => xs.map((x) => /Truth: (\w+)/.exec(x.textContent)[1]));
+  let right = 0;
+  truths.forEach((t, i) => { if ((i % 2 ? 'real' : 'fake') === (t === 'real' ? 'real' : 'fake')) right++; });
+  check(`game: your score counts ${right} right guesses (${truths})`, score.startsWith(`You: ${right} / 4 right.`));
   check('game: truth and model shown for each', (await page.locator('.answer:has-text("Truth")').count()) === n);
   await shoot(page, 'game');
 
