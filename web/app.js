@@ -27,7 +27,7 @@ const el = (tag, attrs = {}, ...kids) => {
   for (const k of kids) e.append(k);
   return e;
 };
-const pct = (p) => (100 * p).toFixed(1) + ' %';
+const pct = (p) => (100 * p).toFixed(1) + '\u00a0%'; /* no line break before the sign */
 
 /* ------------------------------------------------------------------ key and errors */
 

@@ -122,7 +122,7 @@ try {
   const it = await imageTruth();
   const iv = await page.getAttribute('#result', 'data-verdict');
   check(`image: verdict ${iv} is the API's ${it.verdict}`, iv === it.verdict);
-  check('image: verdict text', /^Likely (fake|real): P\(fake\) \d+\.\d %$/.test(await page.textContent('#verdict-text')));
+  check('image: verdict text', /^Likely (fake|real): P\(fake\) \d+\.\d\u00a0%$/.test(await page.textContent('#verdict-text')));
   const ib = Number(await page.getAttribute('#faces', 'data-face-boxes'));
   check(`image: ${ib} face boxes drawn, the API found ${it.boxes}`, ib === it.boxes);
   check('image: a canvas', (await page.$$('#faces canvas')).length === 1);
