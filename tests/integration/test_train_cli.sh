@@ -15,8 +15,8 @@ trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 mkdir -p "$T/ds/real" "$T/ds/fake"
-find "$SRC/real" -type f -name '*.jp*g' | sort | head -5 | xargs -I{} cp {} "$T/ds/real/"
-find "$SRC/fake" -type f -name '*.jp*g' | sort | head -5 | xargs -I{} cp {} "$T/ds/fake/"
+find "$SRC/real" -type f -name '*.jp*g' | sort | sed -n 1,5p | xargs -I{} cp {} "$T/ds/real/"
+find "$SRC/fake" -type f -name '*.jp*g' | sort | sed -n 1,5p | xargs -I{} cp {} "$T/ds/fake/"
 [ "$(ls "$T/ds/real" | wc -l)" -eq 5 ] || fail "could not gather test images"
 
 "$FAKESCOPE" train --help | grep -q -- "--resume" || fail "train --help"
