@@ -7,7 +7,8 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev curl ca-certificates
 libcmocka-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev libspng-dev libwebp-dev
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libhdf5-dev libsqlite3-dev
-libssl-dev libcurl4-openssl-dev libxml2-dev libcairo2-dev libfontconfig-dev opencv-data ffmpeg jq python3"
+libssl-dev libcurl4-openssl-dev libxml2-dev libcairo2-dev libfontconfig-dev opencv-data ffmpeg jq python3
+chromium"
 
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS python3-torch python3-numpy python3-opencv python3-flask wrk hyperfine"
@@ -17,7 +18,21 @@ missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+
+# The browser test drives Debian's chromium with playwright-core, pinned in tests/browser/
+# (package-lock.json); PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD keeps npm from fetching a browser.
+browser_modules() {
+    local b
+    b="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+    if command -v npm >/dev/null && [ ! -f "$b/node_modules/playwright-core/package.json" ]; then
+        echo "deps: npm ci in tests/browser" >&2
+        (cd "$b" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >/dev/null 2>&1) ||
+            echo "deps: npm ci failed; the browser test will be skipped" >&2
+    fi
+    return 0
+}
+
+[ -z "$missing" ] && { browser_modules; exit 0; }
 
 echo "deps: installing$missing" >&2
 SUDO=""
@@ -26,3 +41,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+browser_modules

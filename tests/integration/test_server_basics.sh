@@ -91,7 +91,9 @@ echo "$metrics" | grep -q '^# TYPE fakescope_inferences_total counter' || fs_fai
 fs_expect "metrics content type" "$(fs_header Content-Type GET /metrics)" "text/plain; version=0.0.4; charset=utf-8"
 
 # A decoded newline in the path cannot forge a log line.
-fs_expect "encoded newline path" "$(fs_status GET '/x%0a2026-01-01T00:00:00.000Z%20info%20FORGED')" 404
+# (404 from the router, or 403 from the static route when web/ is served: it refuses the path)
+code=$(fs_status GET '/x%0a2026-01-01T00:00:00.000Z%20info%20FORGED')
+[ "$code" = 404 ] || [ "$code" = 403 ] || fs_fail "encoded newline path: got '$code', expected 404 or 403"
 fs_stop || fs_fail "server exit status $? after SIGTERM"
 if grep -q '^2026-01-01T00:00:00.000Z info FORGED' "$FS_ERR"; then fs_fail "a client forged a log line"; fi
 
