@@ -5,7 +5,8 @@
 # + PyTorch Meso4 doing the same work) in the same run, with the ratio; plus the resident memory
 # of both servers after the load.
 #
-# Environment: BENCH_HTTP_SECONDS per measurement (default 10), BENCH_HTTP_WORKERS (fakescope
+# Environment: BENCH_HTTP_SECONDS per measurement (default 10), BENCH_HTTP_ROUNDS interleaved
+# rounds whose medians are reported (default 3), BENCH_HTTP_WORKERS (fakescope
 # request threads, default 2), FS_SHARED_DATA (default ../shared/data beside the source tree:
 # Meso4_DF.h5 and a MesoNet test image).
 set -euo pipefail
@@ -14,6 +15,7 @@ BIN=$(realpath "${1:?usage: bench/http_bench.sh path/to/fakescope}")
 HERE=$(cd "$(dirname "$0")" && pwd)
 SHARED=${FS_SHARED_DATA:-$HERE/../../shared/data}
 SECS=${BENCH_HTTP_SECONDS:-10}
+ROUNDS=${BENCH_HTTP_ROUNDS:-3}
 WORKERS=${BENCH_HTTP_WORKERS:-2}
 PY=/usr/bin/python3
 PATH_IC=/api/1.1/wf/api-deepfake-detection
@@ -89,18 +91,39 @@ hwm_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 check "$OURS_URL"
 [ $have_flask -eq 1 ] && check "$FLASK_URL"
-echo "image check over HTTP: 256x256 JPEG as a data: URL ($(stat -c %s "$TMP/body.json") byte body), ${SECS}s per run, fakescope --workers $WORKERS"
+echo "image check over HTTP: 256x256 JPEG as a data: URL ($(stat -c %s "$TMP/body.json") byte body), ${SECS}s per run, $ROUNDS rounds, fakescope --workers $WORKERS"
 printf '%-10s %5s %10s %9s %9s %8s %7s\n' server conns "req/s" "p50 ms" "p99 ms" requests errors
+# Rounds interleave the two servers (ours, Flask, ours, Flask, ...) so that a noisy neighbour
+# slows both sides alike; the summary takes the median of each column over the rounds.
+declare -A ROWS
+for r in $(seq 1 "$ROUNDS"); do
+    for c in 1 16; do
+        line=$(measure "$OURS_URL" $c)
+        ROWS[ours$c]+="$line"$'\n'
+        read -r rps p50 p99 n err <<<"$line"
+        printf '%-10s %5d %10s %9s %9s %8s %7s  (round %d)\n' fakescope $c "$rps" "$p50" "$p99" "$n" "$err" "$r"
+        if [ $have_flask -eq 1 ]; then
+            line=$(measure "$FLASK_URL" $c)
+            ROWS[flask$c]+="$line"$'\n'
+            read -r rps p50 p99 n err <<<"$line"
+            printf '%-10s %5d %10s %9s %9s %8s %7s  (round %d)\n' flask $c "$rps" "$p50" "$p99" "$n" "$err" "$r"
+        fi
+    done
+done
+median() { # COLUMN: median of that column of stdin
+    awk -v k="$1" 'NF { print $k }' | sort -g |
+        awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+echo "medians over $ROUNDS interleaved rounds:"
 declare -A RPS
 for c in 1 16; do
-    read -r rps p50 p99 n err < <(measure "$OURS_URL" $c)
-    RPS[ours$c]=$rps
-    printf '%-10s %5d %10s %9s %9s %8s %7s\n' fakescope $c "$rps" "$p50" "$p99" "$n" "$err"
-    if [ $have_flask -eq 1 ]; then
-        read -r rps p50 p99 n err < <(measure "$FLASK_URL" $c)
-        RPS[flask$c]=$rps
-        printf '%-10s %5d %10s %9s %9s %8s %7s\n' flask $c "$rps" "$p50" "$p99" "$n" "$err"
-    fi
+    for side in ours flask; do
+        [ "$side" = flask ] && [ $have_flask -eq 0 ] && continue
+        rows=${ROWS[$side$c]}
+        RPS[$side$c]=$(median 1 <<<"$rows")
+        printf '%-10s %5d %10s %9s %9s\n' "$([ $side = ours ] && echo fakescope || echo flask)" $c \
+            "${RPS[$side$c]}" "$(median 2 <<<"$rows")" "$(median 3 <<<"$rows")"
+    done
 done
 if [ $have_flask -eq 1 ]; then
     for c in 1 16; do
