@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 /* Path of a file under the shared data folder, or NULL (after printing "skipped: ...") when the
@@ -21,5 +23,24 @@ static inline const char *fs_test_shared(const char *rel, char *buf, size_t cap)
         return NULL;
     }
     return buf;
+}
+
+/* A fresh directory /tmp/fs_<tag>_XXXXXX written into buf; 0 on success, -1 on failure (the
+ * shape a cmocka setup function returns). */
+static inline int fs_test_mkdtemp(char *buf, size_t cap, const char *tag) {
+    if ((size_t)snprintf(buf, cap, "/tmp/fs_%s_XXXXXX", tag) >= cap) return -1;
+    return mkdtemp(buf) ? 0 : -1;
+}
+
+static inline int fs_test_rm_entry(const char *path, const struct stat *st, int type,
+                                   struct FTW *ftw) {
+    (void)st, (void)type, (void)ftw;
+    return remove(path);
+}
+
+/* Removes a directory tree (depth first, symbolic links themselves, not their targets); 0 on
+ * success, -1 when something could not be removed. */
+static inline int fs_test_rmtree(const char *dir) {
+    return nftw(dir, fs_test_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 #endif

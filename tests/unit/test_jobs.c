@@ -12,15 +12,12 @@ static char dir[64];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/fs_jobs_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return fs_test_mkdtemp(dir, sizeof dir, "jobs");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fs_test_rmtree(dir);
 }
 
 /* ---- exclusive claims ---- */

@@ -12,15 +12,12 @@ static char dir[64];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/fs_rec_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return fs_test_mkdtemp(dir, sizeof dir, "rec");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fs_test_rmtree(dir);
 }
 
 static int64_t make_spec(fs_store *s, const char *name, int detection) {

@@ -12,15 +12,12 @@ static char tmpdir[64];
 
 static int setup_dir(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/fs_weights_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return fs_test_mkdtemp(tmpdir, sizeof tmpdir, "weights");
 }
 
 static int remove_dir(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    return system(cmd);
+    return fs_test_rmtree(tmpdir);
 }
 
 /* A safetensors buffer from a header text and raw data bytes. */
