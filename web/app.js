@@ -754,13 +754,15 @@ async function deleteRecord(kind, r) {
   listError(kind, '');
   listPart(kind, 'status').textContent = '';
   if (!window.confirm('Delete ' + L.what + ' ' + r.id + (r.name ? ' (' + r.name + ')' : '') + '?')) return;
+  let done = '';
   try {
     await api(L.path + '/' + r.id, { method: 'DELETE' });
-    listPart(kind, 'status').textContent = 'Deleted ' + L.what + ' ' + r.id + '.';
+    done = 'Deleted ' + L.what + ' ' + r.id + '.';
   } catch (e) {
     listError(kind, e.message);
   }
   await loadList(kind);
+  listPart(kind, 'status').textContent = done; /* after the list, so the two agree */
 }
 
 async function createSpec(ev) {
@@ -772,15 +774,13 @@ async function createSpec(ev) {
   try {
     const { body: made } = await api('/v0.7/recognition/specs', {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-    listPart('specs', 'status').textContent = 'Created spec ' + made.id + ' (' + made.name + ').';
     $('spec-name').value = '';
     $('spec-desc').value = '';
+    await loadList('specs');
+    listPart('specs', 'status').textContent = 'Created spec ' + made.id + ' (' + made.name + ').';
   } catch (e) {
-    listPart('specs', 'status').textContent = '';
     listError('specs', e.message);
-    return;
   }
-  await loadList('specs');
 }
 
 function loadManage() {
