@@ -4,16 +4,21 @@
  *    whole picture); a video goes to classification by hash (progress while it runs, per-frame
  *    scores, one verdict per heuristic), then to the face-video check with the same settings,
  *    which the server answers from the stored result, for the boxes and the frame times.
+ *    With Explain ticked, the image checks ask for ?explain=1 (the whole picture, and each face
+ *    with crop=faces when the face check found faces) and show the Grad-CAM overlays.
  *  - Models: the explorer (cards, metrics, loss curve, predictions with feature maps).
  *  - Dataset game: guess real or fake on random dataset pictures, then compare with the model.
+ *  - Manage (only for an admin key, probed with GET /admin/keys): the recognition API's specs,
+ *    networks and versions, paged, with create and delete of specs and delete of the others.
  * The key is asked once and kept in localStorage. Numbers the browser test checks are exposed
- * as data attributes (data-state, data-verdict, data-face-boxes). */
+ * as data attributes (data-state, data-verdict, data-face-boxes, data-overlays, data-count). */
 'use strict';
 
 const KEY_STORE = 'fakescope.key';
 const POLL_MS = 400;          /* classification GET polling period */
 const POLL_MAX_MS = 600000;   /* give up polling after 10 minutes */
 const SEEK_MAX_MS = 5000;     /* a frame the browser cannot seek to is drawn as it stands */
+const PAGE_SIZE = 5;          /* rows per page in the management lists */
 const MODEL_COLOURS = ['#0b5cad', '#b3261e', '#1e6b34', '#8a5300', '#6a1b9a', '#00695c'];
 
 const $ = (id) => document.getElementById(id);
@@ -50,7 +55,10 @@ function showError(text) {
 function errorText(status, body) {
   let m = '';
   if (body && typeof body === 'object') {
-    if (body.error && typeof body.error === 'object') m = body.error.message;
+    if (body.error && typeof body.error === 'object') {
+      m = body.error.message;
+      if (m && body.error.field) m += ' (field ' + body.error.field + ')';
+    }
     else if (typeof body.error === 'string') m = body.error;
     m = m || (typeof body.message === 'string' && body.message) || body.translation || body.reason || '';
   } else if (typeof body === 'string') m = body.slice(0, 300);
@@ -86,11 +94,14 @@ async function api(path, opts = {}, auth = true) {
 
 /* ------------------------------------------------------------------ tabs */
 
-const TABS = ['check', 'models', 'game'];
+const ALL_TABS = ['check', 'models', 'game', 'manage'];
 const loaded = {};
+/* The tabs shown: Manage only for an admin key. */
+const TABS = () => ALL_TABS.filter((t) => t !== 'manage' || document.body.dataset.admin === '1');
 
 function selectTab(name, focus) {
-  for (const t of TABS) {
+  if (!TABS().includes(name)) name = 'check';
+  for (const t of ALL_TABS) {
     const on = t === name;
     const b = $('tab-' + t);
     b.setAttribute('aria-selected', String(on));
@@ -101,20 +112,37 @@ function selectTab(name, focus) {
   showError('');
   if (name === 'models' && !loaded.models) { loaded.models = true; loadExplorer(); }
   if (name === 'game' && !loaded.game) { loaded.game = true; loadGameModels(); }
+  if (name === 'manage') loadManage();
   if (location.hash !== '#' + name) history.replaceState(null, '', '#' + name);
 }
 
 function setupTabs() {
-  TABS.forEach((t, i) => {
+  ALL_TABS.forEach((t) => {
     const b = $('tab-' + t);
     b.addEventListener('click', () => selectTab(t, false));
     b.addEventListener('keydown', (ev) => {
       const d = ev.key === 'ArrowRight' ? 1 : ev.key === 'ArrowLeft' ? -1 : 0;
-      if (d) { ev.preventDefault(); selectTab(TABS[(i + d + TABS.length) % TABS.length], true); }
+      if (!d) return;
+      ev.preventDefault();
+      const tabs = TABS(), i = tabs.indexOf(t);
+      selectTab(tabs[(i + d + tabs.length) % tabs.length], true);
     });
   });
   const h = location.hash.slice(1);
-  selectTab(TABS.includes(h) ? h : 'check', false);
+  selectTab(TABS().includes(h) ? h : 'check', false);
+}
+
+/* Shows the Manage tab when the saved key is an admin key (GET /admin/keys answers 200). */
+async function probeAdmin() {
+  let admin = false;
+  if (getKey()) {
+    try { await api('/admin/keys'); admin = true; } catch (e) { admin = false; }
+  }
+  document.body.dataset.admin = admin ? '1' : '0';
+  $('tab-manage-item').hidden = !admin;
+  const wanted = location.hash.slice(1);
+  if (!admin && !$('view-manage').hidden) selectTab('check', false);
+  else if (admin && wanted === 'manage' && $('view-manage').hidden) selectTab('manage', false);
 }
 
 /* ------------------------------------------------------------------ check a file */
@@ -174,6 +202,9 @@ function resetResult() {
   $('heuristics').tBodies[0].replaceChildren();
   $('timeline').replaceChildren();
   $('video-extra').hidden = true;
+  $('explain').hidden = true;
+  $('explain').dataset.overlays = '0';
+  $('explain-figs').replaceChildren();
   $('check-progress').hidden = true;
 }
 
@@ -249,20 +280,40 @@ function loadImage(src) {
   });
 }
 
-async function checkImage(file, models) {
+/* One image check (seed 001) of the file with model m; crop 'faces' judges each face. */
+function imageCheck(file, m, explain, crop) {
+  const fd = new FormData();
+  fd.append('image', file, file.name);
+  fd.append('modelName', m);
+  fd.append('token', getKey());
+  if (crop) fd.append('crop', crop);
+  return api('/api/1.1/wf/api-deepfake-detection' + (explain ? '?explain=1' : ''), { method: 'POST', body: fd });
+}
+
+/* Grad-CAM overlays of an image check answer (its "explanation" object) under #explain. */
+function addOverlays(model, where, body) {
+  const x = body && body.explanation;
+  if (!x || !Array.isArray(x.faces)) return;
+  const box = $('explain');
+  box.hidden = false;
+  x.faces.forEach((f, i) => {
+    const label = where === 'faces' ? 'face ' + (i + 1) : 'whole picture';
+    const img = el('img', { src: f.overlay, width: String(f.width), height: String(f.height),
+      alt: 'Grad-CAM heat map of ' + model + ' over the ' + label + ' (P(fake) ' + pct(f.p_fake) + ')' });
+    img.dataset.model = model;
+    $('explain-figs').append(el('figure', {}, img, el('figcaption', { text: model + ', ' + label + ': P(fake) ' + pct(f.p_fake) })));
+  });
+  box.dataset.overlays = String($('explain-figs').querySelectorAll('img').length);
+}
+
+async function checkImage(file, models, explain) {
   const dataUrl = await readAsDataURL(file);
   status('Looking for faces and scoring them…');
   const q = '?detail=1' + (models.length ? '&models=' + encodeURIComponent(models.join(',')) : '');
   const faceCall = api('/face/v1/deepfake/images' + q, {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ frames: [dataUrl] }),
   });
-  const wholeCalls = models.map((m) => {
-    const fd = new FormData();
-    fd.append('image', file, file.name);
-    fd.append('modelName', m);
-    fd.append('token', getKey());
-    return api('/api/1.1/wf/api-deepfake-detection', { method: 'POST', body: fd });
-  });
+  const wholeCalls = models.map((m) => imageCheck(file, m, explain));
   const [face, ...whole] = await Promise.allSettled([faceCall, ...wholeCalls]);
   const img = await loadImage(dataUrl);
 
@@ -273,6 +324,7 @@ async function checkImage(file, models) {
       const p = Array.isArray(resp.confidence) ? resp.confidence[0] : null;
       if (p != null) wholeP.push(p);
       addModelRow(models[i], p, resp.result || '', 'whole picture (image check)');
+      if (explain) addOverlays(models[i], 'whole', w.value.body);
     } else addModelRow(models[i], null, w.reason.message, 'whole picture (image check)');
   });
 
@@ -297,6 +349,14 @@ async function checkImage(file, models) {
   const { fig, n } = faceFigure(img, img.naturalWidth, img.naturalHeight, faces, n1(faces.length, 'face'));
   $('faces').append(fig);
   $('faces').dataset.faceBoxes = String(n);
+  if (explain && faces.length) {
+    status('Explaining the faces…');
+    const calls = await Promise.allSettled(models.map((m) => imageCheck(file, m, true, 'faces')));
+    calls.forEach((c, i) => {
+      if (c.status === 'fulfilled') addOverlays(models[i], 'faces', c.value.body);
+      else $('explain-figs').append(el('p', { class: 'error', text: models[i] + ': ' + c.reason.message }));
+    });
+  }
 }
 
 const n1 = (n, w) => n + ' ' + w + (n === 1 ? '' : 's');
@@ -475,8 +535,14 @@ async function onCheck(ev) {
   resetResult();
   const isVideo = (chosenFile.type || '').startsWith('video/') || /\.(mp4|mov|webm|mkv|avi)$/i.test(chosenFile.name);
   try {
-    if (isVideo) await checkVideo(chosenFile, models);
-    else await checkImage(chosenFile, models);
+    const explain = $('explain-input').checked;
+    if (isVideo) {
+      await checkVideo(chosenFile, models);
+      if (explain) {
+        $('explain').hidden = false;
+        $('explain-figs').replaceChildren(el('p', { class: 'muted', text: 'Explanations are drawn for pictures only.' }));
+      }
+    } else await checkImage(chosenFile, models, explain);
     $('result').dataset.state = 'done';
     status('Done.');
   } catch (e) {
@@ -626,6 +692,101 @@ function reveal() {
   $('game-score').textContent = 'You: ' + you + ' / ' + round.length + ' right. The model: ' + model + ' / ' + round.length + '.';
 }
 
+/* ------------------------------------------------------------------ management (/v0.7) */
+
+/* A paged list of one kind of record: a table, Previous / Next, a delete button per row.
+ * Columns marked 1 are left out on a phone (class "opt"). */
+const LISTS = {
+  specs: { box: 'specs-box', path: '/v0.7/recognition/specs', what: 'spec',
+    cols: [['id', 'Id'], ['name', 'Name'], ['labels', 'Labels'], ['roi', 'Kind', 1], ['update_date', 'Updated', 1]] },
+  networks: { box: 'networks-box', path: '/v0.7/networks', what: 'network',
+    cols: [['id', 'Id'], ['name', 'Name'], ['architecture', 'Architecture'], ['output', 'Output', 1], ['size', 'Bytes', 1]] },
+  versions: { box: 'versions-box', path: '/v0.7/recognition/versions', what: 'version',
+    cols: [['id', 'Id'], ['spec_name', 'Spec'], ['network_name', 'Network'], ['update_date', 'Updated', 1]] },
+};
+const offsets = { specs: 0, networks: 0, versions: 0 };
+
+function listPart(kind, cls) { return $(LISTS[kind].box).querySelector('.' + cls); }
+function listError(kind, text) { const e = listPart(kind, 'error'); e.textContent = text; e.hidden = !text; }
+const cell = (v) => Array.isArray(v) ? v.join(', ') : v == null ? '' : typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? v.slice(0, 19).replace('T', ' ') : String(v);
+
+async function loadList(kind) {
+  const L = LISTS[kind];
+  const out = listPart(kind, 'list');
+  try {
+    const { body } = await api(L.path + '?limit=' + PAGE_SIZE + '&offset=' + offsets[kind]);
+    const rows = body.results || [];
+    if (!rows.length && offsets[kind] > 0 && body.count > 0) { /* the page emptied: step back */
+      offsets[kind] = Math.max(0, offsets[kind] - PAGE_SIZE);
+      return loadList(kind);
+    }
+    const t = el('table', { 'data-count': String(body.count) }, el('caption', { class: 'muted', text:
+      body.count ? (offsets[kind] + 1) + '–' + (offsets[kind] + rows.length) + ' of ' + body.count : 'None yet.' }));
+    const head = el('tr');
+    for (const [, title, opt] of L.cols) head.append(el('th', { scope: 'col', text: title, class: opt ? 'opt' : '' }));
+    head.append(el('th', { scope: 'col', text: 'Action' }));
+    t.append(el('thead', {}, head));
+    const tb = el('tbody');
+    for (const r of rows) {
+      const tr = el('tr', { 'data-id': String(r.id) });
+      L.cols.forEach(([k, , opt], i) => tr.append(i ? el('td', { text: cell(r[k]), class: opt ? 'opt' : '' }) : el('th', { scope: 'row', text: cell(r[k]) })));
+      const del = el('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': 'Delete ' + L.what + ' ' + r.id + ' (' + (r.name || r.spec_name || '') + ')' });
+      del.addEventListener('click', () => deleteRecord(kind, r));
+      tr.append(el('td', {}, del));
+      tb.append(tr);
+    }
+    t.append(tb);
+    const prev = el('button', { type: 'button', text: 'Previous page' });
+    const next = el('button', { type: 'button', text: 'Next page' });
+    prev.disabled = !body.previous;
+    next.disabled = !body.next;
+    prev.addEventListener('click', () => { offsets[kind] = Math.max(0, offsets[kind] - PAGE_SIZE); loadList(kind); });
+    next.addEventListener('click', () => { offsets[kind] += PAGE_SIZE; loadList(kind); });
+    out.replaceChildren(el('div', { class: 'table-wrap' }, t), el('div', { class: 'row pager', role: 'group', 'aria-label': L.what + ' pages' }, prev, next));
+    out.dataset.count = String(body.count);
+  } catch (e) {
+    listError(kind, e.message);
+  }
+}
+
+async function deleteRecord(kind, r) {
+  const L = LISTS[kind];
+  listError(kind, '');
+  listPart(kind, 'status').textContent = '';
+  if (!window.confirm('Delete ' + L.what + ' ' + r.id + (r.name ? ' (' + r.name + ')' : '') + '?')) return;
+  let done = '';
+  try {
+    await api(L.path + '/' + r.id, { method: 'DELETE' });
+    done = 'Deleted ' + L.what + ' ' + r.id + '.';
+  } catch (e) {
+    listError(kind, e.message);
+  }
+  await loadList(kind);
+  listPart(kind, 'status').textContent = done; /* after the list, so the two agree */
+}
+
+async function createSpec(ev) {
+  ev.preventDefault();
+  listError('specs', '');
+  listPart('specs', 'status').textContent = '';
+  const labels = $('spec-labels').value.split(',').map((x) => x.trim()).filter(Boolean);
+  const body = { name: $('spec-name').value.trim(), description: $('spec-desc').value.trim(), labels, roi: $('spec-roi').value };
+  try {
+    const { body: made } = await api('/v0.7/recognition/specs', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    $('spec-name').value = '';
+    $('spec-desc').value = '';
+    await loadList('specs');
+    listPart('specs', 'status').textContent = 'Created spec ' + made.id + ' (' + made.name + ').';
+  } catch (e) {
+    listError('specs', e.message);
+  }
+}
+
+function loadManage() {
+  for (const k of Object.keys(LISTS)) { listError(k, ''); loadList(k); }
+}
+
 /* ------------------------------------------------------------------ start */
 
 $('key-form').addEventListener('submit', (ev) => {
@@ -633,7 +794,9 @@ $('key-form').addEventListener('submit', (ev) => {
   const v = $('key-input').value.trim();
   if (v) localStorage.setItem(KEY_STORE, v);
   showKeyState();
+  probeAdmin();
 });
+$('spec-form').addEventListener('submit', createSpec);
 $('check-form').addEventListener('submit', onCheck);
 $('game-form').addEventListener('submit', newRound);
 $('game-reveal').addEventListener('click', reveal);
@@ -641,3 +804,4 @@ setupDrop();
 showKeyState();
 setupTabs();
 loadModels();
+probeAdmin();

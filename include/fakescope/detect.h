@@ -21,6 +21,7 @@
 #include "fakescope/core.h"
 #include "fakescope/face.h"
 #include "fakescope/image.h"
+#include "fakescope/model.h"
 #include "fakescope/verdict.h"
 #include "fakescope/video.h"
 
@@ -144,6 +145,26 @@ fs_err fs_scan_memory(fs_scanner *s, const uint8_t *data, size_t len, const fs_s
 /* Scans a list of decoded frames as one clip (frame i has index i, time 0). */
 fs_err fs_scan_images(fs_scanner *s, const fs_image *frames, int n, const fs_scan_opts *o,
                       fs_scan_result *out, fs_msg *msg);
+
+/* ---- explanations (detect/explain.c) ----
+ * Grad-CAM (model.h) of one judged crop for model i of the scanner, and its picture: the heat
+ * map upsampled to the crop, colour-mapped (viridis: dark = no weight, yellow = most) and
+ * blended over it with FS_EXPLAIN_ALPHA. crop is what the scan kept with keep_crops (any size:
+ * it is resized to the model input when it differs). A diagnostic of what the network looked
+ * at, not proof (docs/explain.md). Both out-parameters are zeroed first; release with
+ * fs_explanation_free (safe on a zeroed struct). */
+#define FS_EXPLAIN_ALPHA 0.5
+
+typedef struct fs_explanation {
+    fs_gradcam cam;
+    fs_image overlay; /* crop size, RGB8 */
+} fs_explanation;
+
+fs_err fs_scanner_explain(fs_scanner *s, int model, const fs_image *crop, fs_explanation *out,
+                          fs_msg *msg);
+void fs_explanation_free(fs_explanation *x);
+/* The network of model i of a scanner's detector (borrowed; NULL when i is out of range). */
+const struct fs_net *fs_scanner_net(const fs_scanner *s, int i);
 
 /* Evidence pictures of a scan (media/plot underneath). The timeline draws, per model, the
  * P(fake) of each sampled frame (the highest among its faces; gaps where no face was found)

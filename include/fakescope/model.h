@@ -101,4 +101,33 @@ fs_err fs_net_forward_ref(const fs_net *net, const float *input, float *raw, flo
 fs_err fs_net_activation(const fs_net *net, const float *input, const char *layer,
                          fs_tensor *out, fs_msg *msg);
 
+/* ---- Grad-CAM (models/gradcam.c) ----
+ * Where the network looked when it scored one image as fake: the gradient of the fake logit
+ * z (the pre-sigmoid score of "fake": the network's logit, negated for P(real) weights) with
+ * respect to the last conv block's feature maps A (conv4 after its ReLU, h x w x c), channel
+ * weights w_c = spatial mean of dz/dA_c, heat = ReLU(sum_c w_c A_c) scaled to max 1. The
+ * backward pass is the training graph's (train.h), loaded with the net's weights. A
+ * diagnostic of the network's attention, not proof of manipulation. */
+#define FS_GRADCAM_MAX_CHANNELS 64
+
+typedef struct fs_gradcam {
+    char layer[16];        /* "conv4" */
+    int h, w, c;           /* of the feature maps */
+    float logit_fake;      /* z */
+    float p_fake;          /* sigmoid(z) */
+    float weights[FS_GRADCAM_MAX_CHANNELS]; /* w_c */
+    float *act;            /* A, h x w x c NHWC (owned) */
+    float *grad;           /* dz/dA, h x w x c NHWC (owned) */
+    float *heat;           /* h x w row-major in [0, 1], max 1; all 0 when no location has a
+                            * positive weighted sum (heat_max says so) (owned) */
+    float heat_max;        /* max of ReLU(sum_c w_c A_c) before scaling */
+} fs_gradcam;
+
+/* One image (input_h x input_w x input_c floats, scaled as for fs_net_forward). Thread-safe
+ * (builds its own graph). FS_ERR_UNSUPPORTED for weights with a batch-norm epsilon other than
+ * the training graph's 1e-3. *out is zeroed first
+ * and released with fs_gradcam_free (safe on a zeroed struct). */
+fs_err fs_net_gradcam(const fs_net *net, const float *input, fs_gradcam *out, fs_msg *msg);
+void fs_gradcam_free(fs_gradcam *g);
+
 #endif

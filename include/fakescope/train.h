@@ -99,6 +99,10 @@ void fs_tnet_backward(fs_tnet *net, const float *dout, float *dx);
 void fs_tnet_set_step(fs_tnet *net, uint64_t step);
 /* The output of any node of the last forward (batch x node size), borrowed. */
 const float *fs_tnet_node_output(const fs_tnet *net, int node);
+/* The gradient of the last backward w.r.t. a node's output (batch x node size), borrowed.
+ * A convolution with a fused ReLU masks its own gradient in place (zero where its output is
+ * zero); a separate fs_tnet_relu node keeps the gradient w.r.t. the rectified output whole. */
+const float *fs_tnet_node_grad(const fs_tnet *net, int node);
 
 /* ---- losses: mean over n, gradient (may be NULL) w.r.t. the prediction ---- */
 /* Binary cross-entropy of sigmoid(z) against y in [0, 1], computed from the logit z. */
@@ -152,6 +156,12 @@ fs_err fs_meso_train_create(const char *arch, int h, int w, int threads, uint64_
                             fs_tnet **out, fs_msg *msg);
 /* Export plus the metadata the inference engine reads: arch, output=p_fake, dense_leaky=true,
  * bn_eps=0.001. */
+/* The same network for Grad-CAM: the last convolution's ReLU is a node of its own, so its
+ * output (the last conv block's feature maps A) and the gradient w.r.t. A stay readable after
+ * a backward; *features receives that node's id. leaky 0 leaves out the LeakyReLU after dense1
+ * (Keras files without it). One thread; parameters as fs_meso_train_create. */
+fs_err fs_meso_gradcam_graph(const char *arch, int h, int w, int leaky, fs_tnet **out,
+                             int *features, fs_msg *msg);
 fs_err fs_meso_train_export(const fs_tnet *net, const char *arch, fs_weights *w, fs_msg *msg);
 
 #endif

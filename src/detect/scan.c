@@ -127,6 +127,10 @@ const char *fs_detector_model_arch(const fs_detector *d, int i) {
     return i >= 0 && i < d->n_models ? fs_net_arch(d->models[i].net)->name : NULL;
 }
 
+const fs_net *fs_scanner_net(const fs_scanner *s, int i) {
+    return i >= 0 && i < s->det->n_models ? s->det->models[i].net : NULL;
+}
+
 fs_scan_opts fs_scan_opts_default(void) {
     fs_scan_opts o;
     memset(&o, 0, sizeof o);

@@ -2,7 +2,8 @@
  * exactly as the original Keras models are (conv + ReLU, batch norm, 'same' max pooling,
  * dropout 0.5, a 16-unit dense layer with LeakyReLU 0.1, one logit), with the parameter names
  * of fs_weights_arch_specs so an export loads straight into the inference engine. The graph
- * ends at the logit: the sigmoid lives in the loss (fs_loss_bce_logits) and in inference. */
+ * ends at the logit: the sigmoid lives in the loss (fs_loss_bce_logits) and in inference.
+ * A variant with the last ReLU unfused serves Grad-CAM (models/gradcam.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -21,8 +22,9 @@ static int inception(fs_tnet *net, int x, const char *name, int a, int b, int c,
     return fs_tnet_concat(net, br, 4);
 }
 
-fs_err fs_meso_train_create(const char *arch, int h, int w, int threads, uint64_t seed,
-                            fs_tnet **out, fs_msg *msg) {
+/* Builds either graph; split: the last convolution's ReLU as its own node, its id in *features. */
+static fs_err build(const char *arch, int h, int w, int threads, uint64_t seed, int split,
+                    int leaky, fs_tnet **out, int *features, fs_msg *msg) {
     *out = NULL;
     const int meso4 = arch && !strcmp(arch, "meso4");
     if (!meso4 && !(arch && !strcmp(arch, "mesoinception4")))
@@ -47,10 +49,12 @@ fs_err fs_meso_train_create(const char *arch, int h, int w, int threads, uint64_
     }
     x = fs_tnet_conv(net, x, "conv3", 16, 5, 1, 1, 1);
     x = fs_tnet_maxpool(net, fs_tnet_bn(net, x, "bn3"), 2);
-    x = fs_tnet_conv(net, x, "conv4", 16, 5, 1, 1, 1);
+    x = fs_tnet_conv(net, x, "conv4", 16, 5, 1, 1, !split);
+    if (split) x = *features = fs_tnet_relu(net, x);
     x = fs_tnet_maxpool(net, fs_tnet_bn(net, x, "bn4"), 4);
     x = fs_tnet_dropout(net, fs_tnet_flatten(net, x), 0.5f);
-    x = fs_tnet_leaky(net, fs_tnet_dense(net, x, "dense1", 16), 0.1f);
+    x = fs_tnet_dense(net, x, "dense1", 16);
+    if (leaky) x = fs_tnet_leaky(net, x, 0.1f);
     x = fs_tnet_dropout(net, x, 0.5f);
     fs_tnet_dense(net, x, "dense2", 1);
     err = fs_tnet_finish(net, msg);
@@ -60,6 +64,17 @@ fs_err fs_meso_train_create(const char *arch, int h, int w, int threads, uint64_
     }
     *out = net;
     return FS_OK;
+}
+
+fs_err fs_meso_train_create(const char *arch, int h, int w, int threads, uint64_t seed,
+                            fs_tnet **out, fs_msg *msg) {
+    return build(arch, h, w, threads, seed, 0, 1, out, NULL, msg);
+}
+
+fs_err fs_meso_gradcam_graph(const char *arch, int h, int w, int leaky, fs_tnet **out,
+                             int *features, fs_msg *msg) {
+    *features = -1;
+    return build(arch, h, w, 1, 0, 1, leaky, out, features, msg);
 }
 
 fs_err fs_meso_train_export(const fs_tnet *net, const char *arch, fs_weights *w, fs_msg *msg) {

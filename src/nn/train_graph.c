@@ -413,6 +413,11 @@ const float *fs_tnet_node_output(const fs_tnet *net, int id) {
     return net->nodes[id].out;
 }
 
+const float *fs_tnet_node_grad(const fs_tnet *net, int id) {
+    assert(id >= 0 && id < net->nn);
+    return net->nodes[id].grad;
+}
+
 static fs_err reserve(fs_tnet *net, int batch, fs_msg *msg) {
     if (batch <= net->cap) return FS_OK;
     for (int i = 0; i < net->nn; i++) {

@@ -16,13 +16,19 @@
  * for the server's own early answers (413 body too large) too.
  *
  * The model judges the whole picture resized to its input (synthetic-image detection), or the
- * faces in it with "crop": "faces" (the most suspicious face decides). */
+ * faces in it with "crop": "faces" (the most suspicious face decides).
+ *
+ * ?explain=1 adds one object beside the seed's fields, "explanation": the Grad-CAM of every
+ * judged crop (detect/explain.c) as a PNG data: URL with the crop's box, so a client sees where
+ * the network looked (docs/explain.md). The seed's fields are the same with or without it. */
 #include "server/app.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/evp.h>
 
 #include "fakescope/fetch.h"
 #include "fakescope/sha256.h"
@@ -119,6 +125,71 @@ static int read_input(fs_req *r, ic_input *in) {
     return 1;
 }
 
+/* ?explain: absent, 0/false -> 0; 1/true -> 1; else 400 and -1. */
+static int explain_flag(fs_req *r) {
+    const char *v = fs_req_query(r, "explain");
+    if (!v || !strcmp(v, "0") || !strcasecmp(v, "false")) return 0;
+    if (!strcmp(v, "1") || !strcasecmp(v, "true")) return 1;
+    fs_reply_error(r, 400, "bad_request", "explain must be 1 or 0");
+    return -1;
+}
+
+static json_t *box_json(fs_box b) {
+    return json_pack("{s:i, s:i, s:i, s:i}", "x", b.x, "y", b.y, "w", b.w, "h", b.h);
+}
+
+/* A PNG as a data: URL (new reference), NULL on allocation failure. */
+static json_t *png_data_url(const uint8_t *png, size_t len) {
+    static const char head[] = "data:image/png;base64,";
+    size_t cap = sizeof head + 4 * ((len + 2) / 3) + 1;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    memcpy(s, head, sizeof head - 1);
+    EVP_EncodeBlock((unsigned char *)s + sizeof head - 1, png, (int)len);
+    json_t *v = json_string(s);
+    free(s);
+    return v;
+}
+
+/* The "explanation" object: Grad-CAM of model 0 on every judged crop of res (kept with
+ * keep_crops). NULL and *e set on failure. Caller holds the scanner. */
+static json_t *explanation_json(fs_scanner *sc, const fs_scan_result *res, const char *model,
+                                fs_err *e, fs_msg *msg) {
+    json_t *faces = json_array();
+    char layer[sizeof ((fs_gradcam *)0)->layer] = "";
+    *e = faces ? FS_OK : fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    for (int f = 0; !*e && f < res->n_frames; f++)
+        for (int i = 0; !*e && i < res->frames[f].n_faces; i++) {
+            const fs_scan_face *face = &res->frames[f].faces[i];
+            fs_explanation x;
+            *e = fs_scanner_explain(sc, 0, &face->crop_img, &x, msg);
+            if (*e) break;
+            uint8_t *png = NULL;
+            size_t len = 0;
+            *e = fs_image_encode_png(&x.overlay, &png, &len, msg);
+            json_t *url = *e ? NULL : png_data_url(png, len);
+            free(png);
+            if (!*e && !url) *e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+            if (!*e) {
+                memcpy(layer, x.cam.layer, sizeof layer);
+                json_array_append_new(
+                    faces, json_pack("{s:o, s:o, s:f, s:f, s:i, s:i, s:o}", "box", box_json(face->box),
+                                     "crop", box_json(face->crop), "p_fake", (double)face->p_fake[0],
+                                     "logit_fake", (double)x.cam.logit_fake, "width", x.overlay.w,
+                                     "height", x.overlay.h, "overlay", url));
+            }
+            fs_explanation_free(&x);
+        }
+    if (*e) {
+        json_decref(faces);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:s}", "method", "grad-cam", "model", model, "layer",
+                     layer, "colormap", "viridis", "faces", faces, "note",
+                     "where the network looked when scoring 'fake' (gradient-weighted feature maps of "
+                     "its last conv block); a diagnostic, not proof of manipulation");
+}
+
 static void ic_detect(fs_req *r) {
     fs_app *app = fs_req_app(r);
     char bearer[FS_CRED_MAX];
@@ -129,6 +200,8 @@ static void ic_detect(fs_req *r) {
     ic_input in;
     if (!read_input(r, &in)) return;
     if (!key_ok(r, in.token, "token")) return;
+    const int explain = explain_flag(r);
+    if (explain < 0) return;
 
     fs_engine_model model;
     fs_msg msg;
@@ -147,6 +220,7 @@ static void ic_detect(fs_req *r) {
         fs_reply_error(r, 400, "bad_request", "crop must be \"whole\" or \"faces\"");
         return;
     }
+    opts.keep_crops = explain;
 
     /* The picture: an uploaded file, or the bytes behind imageUrl. */
     uint8_t *fetched = NULL;
@@ -180,9 +254,11 @@ static void ic_detect(fs_req *r) {
     const char *names[1] = {model.name};
     fs_scanner *sc = NULL;
     fs_scan_result res = {0};
+    json_t *explained = NULL;
     fs_err e = fs_engine_acquire(app->engine, names, 1, &sc, &msg);
     if (!e) {
         e = fs_scan_memory(sc, data, len, &opts, &res, &msg);
+        if (!e && explain) explained = explanation_json(sc, &res, model.name, &e, &msg);
         fs_engine_release(app->engine, sc);
     }
     free(fetched);
@@ -202,15 +278,19 @@ static void ic_detect(fs_req *r) {
         }
     fs_scan_result_free(&res);
     if (!judged) {
+        json_decref(explained);
         fs_reply_error(r, 400, "no_face", "no face was found in the image (leave out crop to judge the whole image)");
         return;
     }
     fs_metrics_inference(fs_server_metrics(fs_req_server(r)), model.name, (uint64_t)judged);
     json_t *conf = json_pack("[f, f]", p_fake, 1.0 - p_fake);
     json_t *labels = json_pack("[s, s]", ic_labels[0], ic_labels[1]);
-    fs_reply_json(r, 200, json_pack("{s:s, s:{s:s, s:o, s:o}}", "status", "success", "response", "result",
-                                    p_fake >= 0.5 ? ic_labels[0] : ic_labels[1], "labels", labels,
-                                    "confidence", conf));
+    json_t *body = json_pack("{s:s, s:{s:s, s:o, s:o}}", "status", "success", "response", "result",
+                             p_fake >= 0.5 ? ic_labels[0] : ic_labels[1], "labels", labels,
+                             "confidence", conf);
+    if (body && explained) json_object_set_new(body, "explanation", explained);
+    else json_decref(explained);
+    fs_reply_json(r, 200, body);
 }
 
 static void ic_models(fs_req *r) {

@@ -1,7 +1,8 @@
 // Drives the web page in Debian's chromium against a running fakescope server and compares
 // what the page shows with what the API answers for the same request.
-// Environment: FS_URL, FS_KEY, FS_IMAGE, FS_VIDEO, FS_FRAMES, FS_MODELS (comma list),
-// FS_SHOTS (folder for screenshots), CHROMIUM (default /usr/bin/chromium).
+// Environment: FS_URL, FS_KEY (an admin key), FS_IMAGE, FS_VIDEO, FS_FRAMES, FS_MODELS (comma
+// list), FS_NETWORK (a meso4 .safetensors to upload), FS_SHOTS (folder for screenshots),
+// CHROMIUM (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -9,6 +10,7 @@ import { basename } from 'node:path';
 const env = (k, d) => process.env[k] ?? d;
 const URL = env('FS_URL'), KEY = env('FS_KEY'), IMAGE = env('FS_IMAGE'), VIDEO = env('FS_VIDEO');
 const FRAMES = env('FS_FRAMES', '4'), MODELS = env('FS_MODELS').split(','), SHOTS = env('FS_SHOTS');
+const NETWORK = env('FS_NETWORK');
 const WAIT_MS = 80000; // the ASan server is slow on video
 const VIEWPORTS = [{ name: 'desktop', width: 1280, height: 800 }, { name: 'phone', width: 390, height: 844 }];
 
@@ -18,9 +20,22 @@ function check(what, ok, detail = '') {
   else { failures++; console.error('FAIL: ' + what + (detail ? ': ' + detail : '')); }
 }
 
-async function apiJson(path, opts = {}) {
-  const res = await fetch(URL + path, { ...opts, headers: { Authorization: 'Bearer ' + KEY, ...(opts.headers || {}) } });
-  return { status: res.status, body: await res.json() };
+async function apiJson(path, opts = {}, key = KEY) {
+  const res = await fetch(URL + path, { ...opts, headers: { Authorization: 'Bearer ' + key, ...(opts.headers || {}) } });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+const postJson = (path, body, key = KEY) =>
+  apiJson(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, key);
+
+// The image check of the picture with one model, as the API answers it.
+async function imageCheck(model, query, crop) {
+  const fd = new FormData();
+  fd.append('image', new Blob([readFileSync(IMAGE)], { type: 'image/jpeg' }), basename(IMAGE));
+  fd.append('modelName', model);
+  fd.append('token', KEY);
+  if (crop) fd.append('crop', crop);
+  return apiJson('/api/1.1/wf/api-deepfake-detection' + query, { method: 'POST', body: fd });
 }
 
 // Boxes the API gives for the picture, and its verdict.
@@ -105,6 +120,8 @@ try {
   check('wrong key: the check ends in error', (await waitResult(page)) === 'error');
   const err = await page.textContent('#error');
   check('wrong key: the error names HTTP 401', /HTTP 401/.test(err), err);
+  await page.waitForFunction(() => document.body.dataset.admin !== undefined);
+  check('wrong key: no Manage tab', !(await page.isVisible('#tab-manage')));
 
   // the real key, kept across a reload
   await page.fill('#key-input', KEY);
@@ -129,6 +146,31 @@ try {
   const rows = await page.$$eval('#model-table tbody tr', (r) => r.length);
   check(`image: per-model rows (${rows})`, rows >= MODELS.length);
   await shoot(page, 'check-image');
+
+  // the same picture with Explain: one Grad-CAM overlay per model for the whole picture and one
+  // per model and face, each the PNG the API answers; the scores do not change
+  const scoresBefore = await page.$$eval('#model-table tbody tr', (r) => r.map((x) => x.textContent));
+  await page.check('#explain-input');
+  await page.click('#check-button');
+  state = await waitResult(page);
+  check('explain: check done', state === 'done', await page.textContent('#error'));
+  check('explain: the Grad-CAM section is shown', await page.isVisible('#explain'));
+  const nOver = Number(await page.getAttribute('#explain', 'data-overlays'));
+  const apiFaces = (await imageCheck(MODELS[0], '?explain=1', 'faces')).body.explanation?.faces ?? [];
+  const faceCount = apiFaces.length;
+  check(`explain: ${nOver} overlays, ${MODELS.length} models x (whole + ${faceCount} faces)`, nOver === MODELS.length * (1 + faceCount));
+  const shown = await page.$$eval('#explain-figs img', (xs) => xs.map((x) => ({ src: x.src, w: x.naturalWidth, h: x.naturalHeight, model: x.dataset.model, alt: x.alt })));
+  check('explain: every overlay is a decoded 256x256 PNG', shown.length > 0 && shown.every((x) => x.src.startsWith('data:image/png;base64,') && x.w === 256 && x.h === 256),
+    JSON.stringify(shown.map((x) => [x.w, x.h])));
+  check('explain: every overlay has a text alternative', shown.every((x) => /^Grad-CAM heat map of /.test(x.alt)));
+  const api0 = await imageCheck(MODELS[0], '?explain=1');
+  check('explain: the page shows the API\'s overlay for the whole picture', shown.some((x) => x.model === MODELS[0] && x.src === api0.body.explanation.faces[0].overlay));
+  check('explain: the page shows the API\'s overlay of each face', faceCount > 0 && apiFaces.every((f) => shown.some((x) => x.model === MODELS[0] && x.src === f.overlay)));
+  check('explain: the face overlays differ from the whole picture\'s', apiFaces.every((f) => f.overlay !== api0.body.explanation.faces[0].overlay));
+  const scoresAfter = await page.$$eval('#model-table tbody tr', (r) => r.map((x) => x.textContent));
+  check('explain: the scores are those without it', JSON.stringify(scoresAfter) === JSON.stringify(scoresBefore), scoresAfter.join(' | '));
+  await shoot(page, 'check-explain');
+  await page.uncheck('#explain-input');
 
   // video
   await page.setInputFiles('#file-input', VIDEO);
@@ -183,10 +225,87 @@ try {
   check('game: truth and model shown for each', (await page.locator('.answer:has-text("Truth")').count()) === n);
   await shoot(page, 'game');
 
-  // keyboard: arrows move between tabs
-  await page.focus('#tab-game');
+  // management: shown for the admin key; lists what the admin key created through the API,
+  // paged; create and delete a spec in the page; the API's errors as readable sentences
+  check('admin key: the Manage tab is shown', await page.isVisible('#tab-manage'));
+  const made = [];
+  for (let i = 1; i <= 6; i++) made.push((await postJson('/v0.7/recognition/specs', { name: 'api-spec-' + i, labels: ['real', 'fake'] })).body);
+  const nf = new FormData();
+  nf.append('name', 'browser-net');
+  nf.append('architecture', 'meso4');
+  nf.append('file', new Blob([readFileSync(NETWORK)]), basename(NETWORK));
+  const net = (await apiJson('/v0.7/networks', { method: 'POST', body: nf })).body;
+  const ver = (await postJson('/v0.7/recognition/versions', { spec_id: made[0].id, network_id: net.id,
+    post_processings: [{ classification: { thresholds: [0.5, 0.5] } }] })).body;
+  check('management: records made through the API', made.every((x) => x.id) && net.id && ver.id, JSON.stringify([net, ver]));
+  await page.click('#tab-manage');
+  await page.waitForSelector('#specs-box table');
+  const specCount = async () => Number(await page.getAttribute('#specs-box .list', 'data-count'));
+  const specNames = () => page.$$eval('#specs-box tbody tr td:first-of-type', (x) => x.map((e) => e.textContent));
+  check(`management: spec count ${await specCount()} is the API's 6`, (await specCount()) === 6);
+  const page1 = await specNames();
+  check('management: first page of 5 specs', page1.length === 5 && page1[0] === 'api-spec-1', page1.join(','));
+  await page.click('#specs-box button:has-text("Next page")');
+  await page.waitForFunction(() => document.querySelector('#specs-box tbody tr td')?.textContent === 'api-spec-6');
+  check('management: second page holds the sixth', JSON.stringify(await specNames()) === '["api-spec-6"]');
+  check('management: no next page after the last', await page.isDisabled('#specs-box button:has-text("Next page")'));
+  await page.click('#specs-box button:has-text("Previous page")');
+  await page.waitForFunction(() => document.querySelectorAll('#specs-box tbody tr').length === 5);
+  await page.waitForSelector('#networks-box tbody tr[data-id="' + net.id + '"]');
+  check('management: the network listed', (await page.textContent('#networks-box tbody')).includes('browser-net'));
+  await page.waitForSelector('#versions-box tbody tr[data-id="' + ver.id + '"]');
+  check('management: the version listed with its spec and network',
+    /api-spec-1.*browser-net/.test(await page.textContent('#versions-box tbody tr[data-id="' + ver.id + '"]')));
+  // a refused create: the API's sentence, naming the field
+  await page.fill('#spec-name', 'no-labels');
+  await page.fill('#spec-labels', '');
+  await page.click('#spec-form button[type=submit]');
+  await page.waitForSelector('#specs-box .error:not([hidden])');
+  const e400 = await page.textContent('#specs-box .error');
+  check('management: a refused spec shows the API\'s reason', /^HTTP 400: .*labels.*\(field labels\)$/.test(e400), e400);
+  // create in the page, seen by the API
+  await page.fill('#spec-name', 'page-spec');
+  await page.fill('#spec-desc', 'made in the browser');
+  await page.fill('#spec-labels', 'real, fake');
+  await page.click('#spec-form button[type=submit]');
+  await page.waitForFunction(() => /Created spec/.test(document.querySelector('#specs-box .status').textContent));
+  check('management: the error is cleared after a good create', await page.isHidden('#specs-box .error'));
+  const afterCreate = (await apiJson('/v0.7/recognition/specs?limit=100')).body.results;
+  const pageSpec = afterCreate.find((x) => x.name === 'page-spec');
+  check('management: the API has the spec made in the page', pageSpec && pageSpec.description === 'made in the browser' &&
+    JSON.stringify(pageSpec.labels) === '["real","fake"]', JSON.stringify(pageSpec));
+  check('management: the count follows', (await specCount()) === 7);
+  page.on('dialog', (d) => d.accept());
+  // deleting a spec a version uses: the API's 409 as a sentence
+  await page.click(`#specs-box tr[data-id="${made[0].id}"] button.danger`);
+  await page.waitForSelector('#specs-box .error:not([hidden])');
+  const e409 = await page.textContent('#specs-box .error');
+  check('management: a spec in use is not deleted, and says so', /^HTTP 409: /.test(e409), e409);
+  await shoot(page, 'manage');
+  // delete the version, then the page's spec
+  await page.click(`#versions-box tr[data-id="${ver.id}"] button.danger`);
+  await page.waitForFunction(() => /Deleted version/.test(document.querySelector('#versions-box .status').textContent));
+  check('management: the version is gone from the API', (await apiJson('/v0.7/recognition/versions/' + ver.id)).status === 404);
+  await page.click('#specs-box button:has-text("Next page")');
+  await page.waitForSelector(`#specs-box tr[data-id="${pageSpec.id}"]`);
+  await page.click(`#specs-box tr[data-id="${pageSpec.id}"] button.danger`);
+  await page.waitForFunction(() => /Deleted spec/.test(document.querySelector('#specs-box .status').textContent));
+  check('management: the spec deleted in the page is gone from the API', (await apiJson('/v0.7/recognition/specs/' + pageSpec.id)).status === 404);
+  check('management: the list steps back to a page that has rows', (await specCount()) === 6 && (await specNames()).length > 0);
+
+  // keyboard: arrows move between tabs, the last being Manage for an admin
+  await page.focus('#tab-manage');
   await page.keyboard.press('ArrowRight');
   check('keyboard: ArrowRight from the last tab selects the first', await page.isVisible('#view-check'));
+  await page.keyboard.press('ArrowLeft');
+  check('keyboard: ArrowLeft from the first tab selects Manage', await page.isVisible('#view-manage'));
+
+  // a key that is not an admin key: no Manage tab, and the view goes back to the check
+  const viewer = (await postJson('/admin/keys', { name: 'viewer' })).body.secret;
+  await page.fill('#key-input', viewer);
+  await page.click('#key-form button[type=submit]');
+  await page.waitForFunction(() => document.body.dataset.admin === '0');
+  check('viewer key: no Manage tab', !(await page.isVisible('#tab-manage')) && (await page.isVisible('#view-check')));
 
   check('no script error on the page', pageErrors.length === 0, pageErrors.join(' | '));
 } catch (e) {

@@ -2,7 +2,8 @@
 # The web page in a real browser: Debian's chromium, driven by playwright-core (tests/browser/),
 # against a real server with the two DF MesoNet models and the MesoNet test images as explorer
 # dataset. Checks errors, the kept key, an image and a video check (verdict, face boxes drawn
-# against the API's own answer, the timeline), the explorer and the dataset game, and saves
+# against the API's own answer, the timeline), Grad-CAM overlays with Explain, the explorer, the
+# dataset game and the management view of an admin key (lists, paging, create/delete), and saves
 # screenshots of every view at 1280x800 and 390x844 under tests/artifacts/browser-<build>/.
 set -euo pipefail
 : "${FAKESCOPE:?} ${FS_SHARED_DATA:?} ${FS_SOURCE_DIR:?}"
@@ -32,6 +33,7 @@ SHOTS=$FS_SOURCE_DIR/tests/artifacts/browser-$(basename "$(dirname "$FAKESCOPE")
 rm -rf "$SHOTS"
 FS_URL=$FS_URL FS_KEY=$FS_ADMIN_KEY FS_IMAGE=$D/mesonet/test_images/df/df00204.jpg \
 FS_VIDEO=$D/dfdc/videos/real/lynaeydofd.mp4 FS_FRAMES=4 FS_MODELS=meso4-df,mesoinception4-df \
-FS_SHOTS=$SHOTS CHROMIUM=$CHROMIUM HOME=$FS_TMP timeout 150 node "$B/page_test.mjs" ||
+FS_NETWORK=$M/meso4-df.safetensors \
+FS_SHOTS=$SHOTS CHROMIUM=$CHROMIUM HOME=$FS_TMP timeout 240 node "$B/page_test.mjs" ||
     fs_fail "the browser test failed (screenshots in $SHOTS)"
 echo "ok: screenshots in $SHOTS"
