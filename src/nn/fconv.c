@@ -173,12 +173,15 @@ void fs_fconv_rows(const fs_fconv *op, fs_isa isa, const fs_view *in, const fs_v
     assert(0 <= oy0 && oy0 <= oy1 && oy1 <= out->h);
     int pad_top = fs_nn_same_pad_before(h, p, p, 1), pad_left = fs_nn_same_pad_before(w, p, p, 1);
     int wpad = fs_fconv_wpad(w);
+    int pooled = isa == FS_ISA_AVX2 && fs_fconv_pooled_ok_avx2(op, in, out);
     for (int oy = oy0; oy < oy1; oy++) {
         int y0 = oy * p - pad_top, y1 = y0 + p;
         if (y0 < 0) y0 = 0;
         if (y1 > h) y1 = h;
         int nrows = y1 - y0;
-        if (op->kind == FS_FCONV_CHANNELS) {
+        if (pooled) {
+            fs_fconv_band_pooled_avx2(op, in, y0, nrows, out, oy);
+        } else if (op->kind == FS_FCONV_CHANNELS) {
             size_t rs = (size_t)w * op->cout_pad;
             for (int r = 0; r < nrows; r++) {
                 if (isa == FS_ISA_AVX2 && r + 1 < nrows) {
@@ -226,7 +229,8 @@ const char *fs_nn_isa_name(fs_isa isa) { return isa == FS_ISA_AVX2 ? "avx2+fma" 
 /* Eight independent multiply-add chains: enough to keep scalar pipelines busy; the figure is
  * the portable path's ceiling, not the machine's. */
 static double fma_peak_portable(double seconds) {
-    float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    /* distinct starting values: identical chains would be merged into one */
+    float a[8] = {1.0f, 1.001f, 1.002f, 1.003f, 1.004f, 1.005f, 1.006f, 1.007f};
     const float m = 0.999999f, c = 1e-6f;
     double t0 = fs_now_ms(), flops = 0;
     do {
