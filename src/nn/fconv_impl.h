@@ -36,4 +36,11 @@ void fs_fconv_band_pooled_avx2(const fs_fconv *op, const fs_view *in, int y0, in
                                const fs_view *out, int oy);
 double fs_nn_fma_peak_avx2(double seconds);
 
+/* The same pooled band for FS_ISA_AVX512 (fconv_avx512.c): 3x3 3->8, 5x5 8->8, 5x5 8, 12 or
+ * 16 -> 16; width a multiple of 4 and of the pool; cout exactly 8 or 16; NHWC output. */
+int fs_fconv_pooled_ok_avx512(const fs_fconv *op, const fs_view *in, const fs_view *out);
+void fs_fconv_band_pooled_avx512(const fs_fconv *op, const fs_view *in, int y0, int nrows,
+                                 const fs_view *out, int oy);
+double fs_nn_fma_peak_avx512(double seconds);
+
 #endif
