@@ -46,8 +46,8 @@ fs_err fs_fconv_init(fs_fconv *op, const fs_fconv_desc *d, fs_msg *msg) {
     op->bias = fs_nn_alloc((size_t)cp * sizeof(float));
     op->scale = fs_nn_alloc((size_t)cp * sizeof(float));
     op->shift = fs_nn_alloc((size_t)cp * sizeof(float));
-    int pairs = (cin + 1) / 2;
-    size_t nwp = (size_t)k * k * pairs * 16;
+    int pairs = (k * cin + 1) / 2; /* per kernel row, over the taps (kx, ci) in that order */
+    size_t nwp = (size_t)k * pairs * 16;
     if (op->kind == FS_FCONV_CHANNELS && cp == 8) op->wpair = fs_nn_alloc(nwp * sizeof(float));
     if (!op->w || !op->bias || !op->scale || !op->shift ||
         (op->kind == FS_FCONV_CHANNELS && cp == 8 && !op->wpair)) {
@@ -65,9 +65,11 @@ fs_err fs_fconv_init(fs_fconv *op, const fs_fconv_desc *d, fs_msg *msg) {
                                     ? (((size_t)ky * k + kx) * cin + ci) * cp + co
                                     : (((size_t)co * cin + ci) * k + ky) * k + kx;
                     op->w[at] = v;
-                    /* [ky][pair][kx][16], lane 2*co + (ci odd): see fconv_avx512.c */
+                    /* [ky][pair][16]: tap f = kx*cin + ci in pair f/2, lane 2*co + f%2; see
+                     * fconv_avx512.c */
+                    int f = kx * cin + ci;
                     if (op->wpair)
-                        op->wpair[(((size_t)ky * pairs + ci / 2) * k + kx) * 16 + 2 * co + ci % 2] = v;
+                        op->wpair[((size_t)ky * pairs + f / 2) * 16 + 2 * co + f % 2] = v;
                 }
     for (int c = 0; c < cp; c++) {
         op->bias[c] = (c < cout && d->bias) ? d->bias[c] : 0.0f;

@@ -17,11 +17,15 @@
  *
  * 16 output channels: a register holds one pixel's 16 channels; weights are op->w as packed
  * for the channels kind ([ky][kx][ci][16]).
- * 8 output channels: a register holds one pixel's 8 channels for an input channel pair, lane
- * 2c+h summing input channels 2p+h (weights op->wpair, [ky][pair][kx][16], zero past cin).
- * The input pair is one 64-bit broadcast; an odd last channel is a 32-bit broadcast whose
- * odd lanes meet zero weights. The two halves of each channel are added in the epilogue,
- * two pixels per shuffle. */
+ * 8 output channels: a register holds one pixel's 8 channels for a pair of taps, lane 2c+h
+ * summing the taps f = kx*cin + ci with f % 2 == h (weights op->wpair, [ky][f/2][16], zero
+ * past the last tap). Two neighbouring taps are two neighbouring input floats, so the pair is
+ * one 64-bit broadcast. With an even channel count a pair is two channels of one pixel (and
+ * the K pairs of one channel pair are held in registers, as above); with 3 channels (the
+ * first layer) all ceil(9/2) = 5 pairs of a kernel row are held, and the input value at flat
+ * offset a feeds every pixel i whose tap a - 3i starts a pair. A lone last tap is a 32-bit
+ * broadcast whose odd lanes meet zero weights, so nothing past the window is read. The two
+ * halves of each channel are added in the epilogue, two pixels per shuffle. */
 #include "nn/fconv_impl.h"
 
 #include <immintrin.h>
@@ -110,7 +114,7 @@ INLINE void z16_block(const fs_fconv *op, const fs_view *in, int y, int x, float
 /* ---- 8 output channels, input channel pairs ---- */
 
 #define Z8_INIT(i) __m512 a##i = zero;
-#define Z8_WLOAD(kx) if ((kx) < K) w##kx = _mm512_load_ps(wr + (kx) * 16);
+#define Z8_WLOAD(kx) if ((kx) < K) w##kx = _mm512_load_ps(wr + (kx) * NP * 16);
 /* Pixels 2s and 2s+1: halves added, both pixels' 8 channels in one vector. */
 #define Z8_PAIR(s)                                                                       \
     __m512 r##s = zero;                                                                  \
@@ -136,12 +140,56 @@ INLINE void z16_block(const fs_fconv *op, const fs_view *in, int y, int x, float
                  first);                                                                 \
         }                                                                                \
     }
+#define Z8_EPILOGUE                                                                      \
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, \
+                                           26, 28, 30);                                   \
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25,  \
+                                          27, 29, 31);                                    \
+    const __m512 bias = dup8(op->bias), scale = dup8(op->scale), shift = dup8(op->shift);  \
+    R8(Z8_PAIR)                                                                          \
+    R8(Z8_POOL)
+
+INLINE __m512 bcast2(const float *p) { /* p[0] p[1] repeated */
+    double d;
+    memcpy(&d, p, sizeof d);
+    return _mm512_castpd_ps(_mm512_set1_pd(d));
+}
+
+/* Odd channel count: flat offset a of the kernel row's input feeds pixel i when a - CIN*i
+ * is an even tap t (pair t/2). */
+#define ZF_TAP(i)                                                                        \
+    if ((i) < NPX && a - CIN * (i) >= 0 && a - CIN * (i) < K * CIN && (a - CIN * (i)) % 2 == 0) \
+        a##i = _mm512_fmadd_ps(a - CIN * (i) + 1 < K * CIN ? bcast2(row + a)             \
+                                                           : _mm512_set1_ps(row[a]),      \
+                               ZW((a - CIN * (i)) / 2), a##i);
+#define ZF_WLOAD(t) if ((t) < NT) w##t = _mm512_load_ps(wr + (t) * 16);
+INLINE void z8f_block(const fs_fconv *op, const fs_view *in, int y, int x, float *orow,
+                      ptrdiff_t oxs, int first, const int K, const int CIN, const int NPX,
+                      const int P) {
+    const int NT = (K * CIN + 1) / 2;
+    assert(op->cout_pad == 8 && op->wpair && NPX <= 16 && NPX % 2 == 0 && NT <= 5);
+    assert(P == 1 || P == 2 || (P == 4 && NPX % 4 == 0));
+    const int pad = (K - 1) / 2;
+    const float *base = in->p + (ptrdiff_t)(y - pad) * in->ys + (ptrdiff_t)(x - pad) * CIN;
+    const __m512 zero = _mm512_setzero_ps();
+    R16(Z8_INIT)
+    for (int ky = 0; ky < K; ky++) {
+        const float *row = base + (ptrdiff_t)ky * in->ys;
+        const float *wr = op->wpair + (size_t)ky * NT * 16;
+        __m512 w0, w1 = zero, w2 = zero, w3 = zero, w4 = zero;
+        ZF_WLOAD(0) ZF_WLOAD(1) ZF_WLOAD(2) ZF_WLOAD(3) ZF_WLOAD(4)
+#pragma GCC unroll 64
+        for (int a = 0; a < CIN * (NPX - 1) + K * CIN; a++) { R16(ZF_TAP) }
+    }
+    Z8_EPILOGUE
+}
+
 INLINE void z8_block(const fs_fconv *op, const fs_view *in, int y, int x, float *orow,
                      ptrdiff_t oxs, int first, const int K, const int CIN, const int NPX,
                      const int P) {
     assert(op->cout_pad == 8 && op->wpair && NPX <= 16 && NPX % 2 == 0 && K <= 5);
-    assert(P == 1 || P == 2 || (P == 4 && NPX % 4 == 0));
-    const int pad = (K - 1) / 2, NP = (CIN + 1) / 2;
+    assert(CIN % 2 == 0 && (P == 1 || P == 2 || (P == 4 && NPX % 4 == 0)));
+    const int pad = (K - 1) / 2, NP = CIN / 2;
     const float *base = in->p + (ptrdiff_t)(y - pad) * in->ys + (ptrdiff_t)(x - pad) * CIN;
     const __m512 zero = _mm512_setzero_ps();
     R16(Z8_INIT)
@@ -149,31 +197,18 @@ INLINE void z8_block(const fs_fconv *op, const fs_view *in, int y, int x, float 
         const float *row = base + (ptrdiff_t)ky * in->ys;
 #pragma GCC unroll 16
         for (int p = 0; p < NP; p++) {
-            const float *wr = op->wpair + ((size_t)ky * NP + p) * K * 16;
+            /* pair p of channels at tap kx is flat pair kx*NP + p */
+            const float *wr = op->wpair + ((size_t)ky * K * NP + p) * 16;
             __m512 w0, w1 = zero, w2 = zero, w3 = zero, w4 = zero;
             Z8_WLOAD(0) Z8_WLOAD(1) Z8_WLOAD(2) Z8_WLOAD(3) Z8_WLOAD(4)
 #pragma GCC unroll 24
             for (int j = 0; j < NPX + K - 1; j++) {
-                const float *ip = row + j * CIN + 2 * p;
-                __m512 v;
-                if (2 * p + 1 < CIN) {
-                    double d;
-                    memcpy(&d, ip, sizeof d);
-                    v = _mm512_castpd_ps(_mm512_set1_pd(d));
-                } else {
-                    v = _mm512_set1_ps(ip[0]);
-                }
+                __m512 v = bcast2(row + j * CIN + 2 * p);
                 R16(ZTAP)
             }
         }
     }
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                           28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
-                                          29, 31);
-    const __m512 bias = dup8(op->bias), scale = dup8(op->scale), shift = dup8(op->shift);
-    R8(Z8_PAIR)
-    R8(Z8_POOL)
+    Z8_EPILOGUE
 }
 
 /* ---- instances and dispatch ---- */
@@ -198,7 +233,7 @@ typedef void (*z_fn)(const fs_fconv *, const fs_view *, int, int, float *, ptrdi
 
 /* The channel-vectorised layers of Meso4 (3x3 3->8, 5x5 8->8, 8->16, 16->16) and
  * MesoInception4 (5x5 12->16, 16->16). */
-Z_SET(z8, 3, 3)
+Z_SET(z8f, 3, 3)
 Z_SET(z8, 5, 8)
 Z_SET(z16, 5, 8)
 Z_SET(z16, 5, 12)
@@ -209,7 +244,7 @@ typedef struct z_entry {
     z_fn wide[3], narrow[3]; /* by pool 1, 2, 4 */
 } z_entry;
 static const z_entry z_table[] = {
-    Z_ENTRY(z8, 8, 3, 3),   Z_ENTRY(z8, 8, 5, 8),    Z_ENTRY(z16, 16, 5, 8),
+    Z_ENTRY(z8f, 8, 3, 3),   Z_ENTRY(z8, 8, 5, 8),    Z_ENTRY(z16, 16, 5, 8),
     Z_ENTRY(z16, 16, 5, 12), Z_ENTRY(z16, 16, 5, 16),
 };
 #define Z_WIDE 16
