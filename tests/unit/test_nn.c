@@ -208,6 +208,13 @@ static const shape shapes[] = {
     {FS_FCONV_PIXELS, 256, 256, 2, 2, 3, 3, 2, 1},      /* inc1.b4b */
     {FS_FCONV_PIXELS, 128, 128, 11, 2, 1, 1, 2, 1},     /* inc2.b1 */
     {FS_FCONV_PIXELS, 128, 128, 11, 10, 1, 1, 1, 0},    /* inc2 stacked 1x1 */
+    /* the pooled-row kernels: wide and 4-pixel blocks, every pool, a short last band */
+    {FS_FCONV_CHANNELS, 20, 36, 8, 8, 5, 1, 4, 1},      /* 8 ch pairs, pool 4, 32 + 4 px */
+    {FS_FCONV_CHANNELS, 10, 20, 3, 8, 3, 1, 1, 1},      /* first layer unpooled, 16/12 + 4 */
+    {FS_FCONV_CHANNELS, 11, 24, 3, 8, 3, 1, 4, 1},      /* first layer, pool 4, 3-row band */
+    {FS_FCONV_CHANNELS, 9, 12, 16, 16, 5, 1, 2, 0},     /* 16 ch, 4-pixel blocks only */
+    {FS_FCONV_CHANNELS, 7, 8, 8, 16, 5, 1, 1, 1},       /* 16 ch unpooled */
+    {FS_FCONV_CHANNELS, 6, 16, 8, 8, 5, 1, 1, 1},       /* 8 ch unpooled */
     {FS_FCONV_CHANNELS, 13, 11, 5, 24, 3, 2, 2, 1},     /* odd sizes, 3 channel groups */
     {FS_FCONV_CHANNELS, 9, 7, 3, 5, 4, 1, 4, 0},        /* even kernel, cout < 8 */
     {FS_FCONV_PIXELS, 11, 21, 3, 3, 3, 3, 2, 1},        /* odd width: scalar tail */
