@@ -184,6 +184,72 @@ INLINE void z8f_block(const fs_fconv *op, const fs_view *in, int y, int x, float
     Z8_EPILOGUE
 }
 
+/* The first layer again, both rows of a 2x2 pooling band at once (8 pixels x 2 rows): input
+ * row r of the window feeds output row y with kernel row r and row y+1 with kernel row r-1,
+ * so each broadcast serves both, twice as many accumulators are independent at any moment,
+ * and the band is pooled in registers. The 2K weight vectors take 10 registers. */
+#define ZC(i)                                                                            \
+    ((i) == 0 ? c0 : (i) == 1 ? c1 : (i) == 2 ? c2 : (i) == 3 ? c3 : (i) == 4 ? c4 :      \
+     (i) == 5 ? c5 : (i) == 6 ? c6 : c7)
+#define ZWT(d) ((d) == 0 ? wt0 : (d) == 1 ? wt1 : (d) == 2 ? wt2 : (d) == 3 ? wt3 : wt4)
+#define ZWB(d) ((d) == 0 ? wb0 : (d) == 1 ? wb1 : (d) == 2 ? wb2 : (d) == 3 ? wb3 : wb4)
+#define ZF2_INIT(i) __m512 a##i = zero, c##i = zero;
+#define ZF2_TAP(i)                                                                       \
+    if ((i) < NPX && a - CIN * (i) >= 0 && a - CIN * (i) < K * CIN &&                    \
+        (a - CIN * (i)) % 2 == 0) {                                                      \
+        __m512 v = a - CIN * (i) + 1 < K * CIN ? bcast2(row + a) : _mm512_set1_ps(row[a]); \
+        if (top) a##i = _mm512_fmadd_ps(v, ZWT((a - CIN * (i)) / 2), a##i);              \
+        if (bot) c##i = _mm512_fmadd_ps(v, ZWB((a - CIN * (i)) / 2), c##i);              \
+    }
+#define ZF2_WT(t) if ((t) < NT && top) wt##t = _mm512_load_ps(wrt + (t) * 16);
+#define ZF2_WB(t) if ((t) < NT && bot) wb##t = _mm512_load_ps(wrb + (t) * 16);
+/* Input row R of the window; TOP / BOT say which output rows it reaches (constants). */
+#define ZF2_ROW(R, TOP, BOT)                                                             \
+    {                                                                                    \
+        const int top = (TOP), bot = (BOT);                                              \
+        const float *row = base + (ptrdiff_t)(R) * in->ys;                               \
+        const float *wrt = op->wpair + (size_t)(top ? (R) : 0) * NT * 16;                \
+        const float *wrb = op->wpair + (size_t)(bot ? (R) - 1 : 0) * NT * 16;            \
+        __m512 wt0 = zero, wt1 = zero, wt2 = zero, wt3 = zero, wt4 = zero;               \
+        __m512 wb0 = zero, wb1 = zero, wb2 = zero, wb3 = zero, wb4 = zero;               \
+        ZF2_WT(0) ZF2_WT(1) ZF2_WT(2) ZF2_WT(3) ZF2_WT(4)                                \
+        ZF2_WB(0) ZF2_WB(1) ZF2_WB(2) ZF2_WB(3) ZF2_WB(4)                                \
+        _Pragma("GCC unroll 32")                                                         \
+        for (int a = 0; a < CIN * (NPX - 1) + K * CIN; a++) { R8(ZF2_TAP) }              \
+    }
+#define ZF2_SUM(X, Y)                                                                    \
+    epi16(op,                                                                            \
+          _mm512_add_ps(_mm512_add_ps(_mm512_permutex2var_ps(X, even, Y),                \
+                                      _mm512_permutex2var_ps(X, odd, Y)),                \
+                        bias),                                                           \
+          scale, shift)
+#define ZF2_OUT(s)                                                                       \
+    if (2 * (s) < NPX) {                                                                 \
+        __m512 m = _mm512_max_ps(ZF2_SUM(ZA(2 * (s)), ZA(2 * (s) + 1)),                  \
+                                 ZF2_SUM(ZC(2 * (s)), ZC(2 * (s) + 1)));                 \
+        put8(orow + (ptrdiff_t)(x / 2 + (s)) * oxs, _mm256_max_ps(lo8(m), hi8(m)), 1);   \
+    }
+INLINE void z8f2_block(const fs_fconv *op, const fs_view *in, int y, int x, float *orow,
+                       ptrdiff_t oxs, const int K, const int CIN, const int NPX) {
+    const int NT = (K * CIN + 1) / 2;
+    assert(op->cout_pad == 8 && op->wpair && NPX <= 8 && NPX % 2 == 0 && NT <= 5);
+    const int pad = (K - 1) / 2;
+    const float *base = in->p + (ptrdiff_t)(y - pad) * in->ys + (ptrdiff_t)(x - pad) * CIN;
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 a8 = zero, a9 = zero, a10 = zero, a11 = zero, a12 = zero, a13 = zero, a14 = zero,
+           a15 = zero; /* unused: ZA names them */
+    R8(ZF2_INIT)
+    ZF2_ROW(0, 1, 0)
+    for (int r = 1; r < K; r++) ZF2_ROW(r, 1, 1)
+    ZF2_ROW(K, 0, 1)
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                          29, 31);
+    const __m512 bias = dup8(op->bias), scale = dup8(op->scale), shift = dup8(op->shift);
+    R8(ZF2_OUT)
+}
+
 INLINE void z8_block(const fs_fconv *op, const fs_view *in, int y, int x, float *orow,
                      ptrdiff_t oxs, int first, const int K, const int CIN, const int NPX,
                      const int P) {
@@ -229,7 +295,8 @@ typedef void (*z_fn)(const fs_fconv *, const fs_view *, int, int, float *, ptrdi
 #define Z_ENTRY(KIND, CP, K, CIN)                                                        \
     {CP, K, CIN,                                                                         \
      {KIND##_##K##_##CIN##_16_1, KIND##_##K##_##CIN##_16_2, KIND##_##K##_##CIN##_16_4},   \
-     {KIND##_##K##_##CIN##_4_1, KIND##_##K##_##CIN##_4_2, KIND##_##K##_##CIN##_4_4}}
+     {KIND##_##K##_##CIN##_4_1, KIND##_##K##_##CIN##_4_2, KIND##_##K##_##CIN##_4_4},       \
+     NULL, NULL}
 
 /* The channel-vectorised layers of Meso4 (3x3 3->8, 5x5 8->8, 8->16, 16->16) and
  * MesoInception4 (5x5 12->16, 16->16). */
@@ -239,14 +306,28 @@ Z_SET(z16, 5, 8)
 Z_SET(z16, 5, 12)
 Z_SET(z16, 5, 16)
 
+/* two-row pooled bands of the first layer: 8 and 4 pixels */
+typedef void (*z2_fn)(const fs_fconv *, const fs_view *, int, int, float *, ptrdiff_t);
+#define DEFINE_Z2(K, CIN, NPX)                                                           \
+    static void z8f2_##K##_##CIN##_##NPX(const fs_fconv *op, const fs_view *in, int y,    \
+                                         int x, float *orow, ptrdiff_t oxs) {             \
+        z8f2_block(op, in, y, x, orow, oxs, K, CIN, NPX);                                \
+    }
+DEFINE_Z2(3, 3, 8)
+DEFINE_Z2(3, 3, 4)
+
 typedef struct z_entry {
     int cp, k, cin;
     z_fn wide[3], narrow[3]; /* by pool 1, 2, 4 */
+    z2_fn band2_wide, band2_narrow; /* pool 2, both rows at once; or NULL */
 } z_entry;
 static const z_entry z_table[] = {
-    Z_ENTRY(z8f, 8, 3, 3),   Z_ENTRY(z8, 8, 5, 8),    Z_ENTRY(z16, 16, 5, 8),
-    Z_ENTRY(z16, 16, 5, 12), Z_ENTRY(z16, 16, 5, 16),
+    {8, 3, 3, {z8f_3_3_16_1, z8f_3_3_16_2, z8f_3_3_16_4}, {z8f_3_3_4_1, z8f_3_3_4_2, z8f_3_3_4_4},
+     z8f2_3_3_8, z8f2_3_3_4},
+    Z_ENTRY(z8, 8, 5, 8), Z_ENTRY(z16, 16, 5, 8), Z_ENTRY(z16, 16, 5, 12),
+    Z_ENTRY(z16, 16, 5, 16),
 };
+#define Z2_WIDE 8
 #define Z_WIDE 16
 #define Z_NARROW 4
 
@@ -273,6 +354,12 @@ void fs_fconv_band_pooled_avx512(const fs_fconv *op, const fs_view *in, int y0, 
     assert(e && fs_fconv_pooled_ok_avx512(op, in, out));
     int pi = op->pool == 1 ? 0 : op->pool == 2 ? 1 : 2, w = in->w;
     float *orow = out->p + (ptrdiff_t)oy * out->ys;
+    if (e->band2_wide && op->pool == 2 && nrows == 2) {
+        int x = 0;
+        for (; x + Z2_WIDE <= w; x += Z2_WIDE) e->band2_wide(op, in, y0, x, orow, out->xs);
+        for (; x < w; x += Z_NARROW) e->band2_narrow(op, in, y0, x, orow, out->xs);
+        return;
+    }
     for (int r = 0; r < nrows; r++) {
         int x = 0;
         for (; x + Z_WIDE <= w; x += Z_WIDE) e->wide[pi](op, in, y0 + r, x, orow, out->xs, r == 0);
