@@ -65,9 +65,11 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 med = statistics.median
 peak = {}
+isa = "?"
 for r in rows:
     if r["impl"] == "peak":
         peak.setdefault(r["threads"], []).append(r["peak_gflops"])
+        isa = r["isa"]
 peak = {t: med(v) for t, v in peak.items()}
 flop = {"meso4": 0.120, "mesoinception4": 0.114}
 title = {"meso4": "Meso4", "mesoinception4": "MesoInception4"}
@@ -76,7 +78,7 @@ for r in rows:
     if r["impl"] in ("fakescope", "pytorch"):
         groups.setdefault((r["arch"], r["batch"], r["threads"], r["impl"]), []).append(r["images_per_s"])
 n = max((len(v) for v in groups.values()), default=0)
-print(f"FMA peak (AVX2, median of {len(rows) and n} runs): " +
+print(f"FMA peak ({isa}, median of {len(rows) and n} runs): " +
       ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t in sorted(peak)))
 print()
 print("| model | batch | threads | fakescope img/s | PyTorch img/s | ratio | fakescope GFLOP/s | % of FMA peak |")

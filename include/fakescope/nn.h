@@ -81,7 +81,9 @@ float fs_nn_sigmoid(float x);
 /* Dropout is the identity at inference: there is deliberately no function for it. */
 
 /* ---- kernel selection ---- */
-typedef enum { FS_ISA_PORTABLE = 0, FS_ISA_AVX2 = 1 } fs_isa;
+/* Kernel sets, each a superset of the one before: FS_ISA_AVX512 runs the channel-vectorised
+ * MesoNet layers with 512-bit vectors and everything else as FS_ISA_AVX2 does. */
+typedef enum { FS_ISA_PORTABLE = 0, FS_ISA_AVX2 = 1, FS_ISA_AVX512 = 2 } fs_isa;
 /* AVX2+FMA when the CPU has it (and FAKESCOPE_PORTABLE is not 1), else portable. */
 fs_isa fs_nn_isa_best(void);
 const char *fs_nn_isa_name(fs_isa isa);
@@ -118,6 +120,8 @@ typedef struct fs_fconv {
     fs_fconv_kind kind;
     int cin, cout, cout_pad, k, dil, relu, pool, has_bn;
     float *w;            /* packed weights (layout depends on kind), aligned */
+    float *wpair;        /* channels kind with 8 output channels: weights by input channel
+                            pair for the AVX-512 kernels, else NULL */
     float *bias;         /* [cout_pad], zeros when absent */
     float *scale, *shift; /* batch norm as x*scale + shift, [cout_pad] */
 } fs_fconv;

@@ -409,25 +409,48 @@ static void head(const fs_net_ctx *ctx, int set, int b) {
     if (ctx->logits) ctx->logits[b] = logit;
 }
 
+/* Input rows [*a, *b) that this thread's share (tid of n) of the ops reading the input needs:
+ * their pooling bands widened by the convolution's halo. */
+static void input_rows(const fs_net *net, int tid, int n, int *a, int *b) {
+    int h = net->bufs[0].h;
+    *a = h, *b = 0;
+    for (int i = 0; i < net->n_ops; i++) {
+        const net_op *op = &net->ops[i];
+        if (op->in_buf != 0) continue;
+        int p = op->conv.pool, halo = fs_fconv_halo(&op->conv), o0, o1;
+        slice(net->bufs[op->out_buf].h, tid, n, &o0, &o1);
+        if (o0 == o1) continue;
+        int top = fs_nn_same_pad_before(h, p, p, 1);
+        int y0 = o0 * p - top - halo, y1 = o1 * p - top + halo;
+        if (y0 < *a) *a = y0;
+        if (y1 > *b) *b = y1;
+    }
+    if (*a < 0) *a = 0;
+    if (*b > h) *b = h;
+    if (*a > *b) *a = *b;
+}
+
 /* Runs image b in buffer set `set`, this thread doing its share (tid of n) of every phase, with
- * the band scratch of pool thread `self`. */
+ * the band scratch of pool thread `self`. When an image is shared (n > 1) each thread copies
+ * the input rows its own share reads into the input buffer of its own set `self` and reads
+ * them from there: no thread waits for another's copy, and nothing is written twice. */
 static void run_image(fs_net_ctx *ctx, int set, int b, int self, int tid, int n) {
     const fs_net *net = ctx->net;
     const net_buf *in = &net->bufs[0];
     size_t img_floats = (size_t)in->h * in->w * in->c;
-    int r0, r1;
-    slice(in->h, tid, n, &r0, &r1);
-    load_input(ctx, set, ctx->input + (size_t)b * img_floats, r0, r1);
-    if (n > 1) fs_pool_barrier(ctx->pool);
+    int r0 = 0, r1 = in->h, in_set = n > 1 ? self : set;
+    if (n > 1) input_rows(net, tid, n, &r0, &r1);
+    load_input(ctx, in_set, ctx->input + (size_t)b * img_floats, r0, r1);
     float *scratch = scratch_of(ctx, self);
     for (int ph = 0; ph < net->n_phases; ph++) {
         for (int i = 0; i < net->n_ops; i++) {
             const net_op *op = &net->ops[i];
             if (op->phase != ph) continue;
-            fs_view vi = view_of(ctx, set, op->in_buf, op->in_ch);
+            fs_view vi = view_of(ctx, op->in_buf == 0 ? in_set : set, op->in_buf, op->in_ch);
             fs_view vo = view_of(ctx, set, op->out_buf, op->out_ch);
-            slice(vo.h, tid, n, &r0, &r1);
-            fs_fconv_rows(&op->conv, ctx->isa, &vi, &vo, r0, r1, scratch);
+            int o0, o1;
+            slice(vo.h, tid, n, &o0, &o1);
+            fs_fconv_rows(&op->conv, ctx->isa, &vi, &vo, o0, o1, scratch);
         }
         if (n > 1) fs_pool_barrier(ctx->pool);
     }

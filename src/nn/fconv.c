@@ -46,11 +46,16 @@ fs_err fs_fconv_init(fs_fconv *op, const fs_fconv_desc *d, fs_msg *msg) {
     op->bias = fs_nn_alloc((size_t)cp * sizeof(float));
     op->scale = fs_nn_alloc((size_t)cp * sizeof(float));
     op->shift = fs_nn_alloc((size_t)cp * sizeof(float));
-    if (!op->w || !op->bias || !op->scale || !op->shift) {
+    int pairs = (k * cin + 1) / 2; /* per kernel row, over the taps (kx, ci) in that order */
+    size_t nwp = (size_t)k * pairs * 16;
+    if (op->kind == FS_FCONV_CHANNELS && cp == 8) op->wpair = fs_nn_alloc(nwp * sizeof(float));
+    if (!op->w || !op->bias || !op->scale || !op->shift ||
+        (op->kind == FS_FCONV_CHANNELS && cp == 8 && !op->wpair)) {
         fs_fconv_free(op);
         return fs_fail(msg, FS_ERR_NOMEM, "fused conv: out of memory for weights");
     }
     memset(op->w, 0, nw * sizeof(float));
+    if (op->wpair) memset(op->wpair, 0, nwp * sizeof(float));
     for (int co = 0; co < cout; co++)
         for (int ci = 0; ci < cin; ci++)
             for (int ky = 0; ky < k; ky++)
@@ -60,6 +65,11 @@ fs_err fs_fconv_init(fs_fconv *op, const fs_fconv_desc *d, fs_msg *msg) {
                                     ? (((size_t)ky * k + kx) * cin + ci) * cp + co
                                     : (((size_t)co * cin + ci) * k + ky) * k + kx;
                     op->w[at] = v;
+                    /* [ky][pair][16]: tap f = kx*cin + ci in pair f/2, lane 2*co + f%2; see
+                     * fconv_avx512.c */
+                    int f = kx * cin + ci;
+                    if (op->wpair)
+                        op->wpair[((size_t)ky * pairs + f / 2) * 16 + 2 * co + f % 2] = v;
                 }
     for (int c = 0; c < cp; c++) {
         op->bias[c] = (c < cout && d->bias) ? d->bias[c] : 0.0f;
@@ -76,7 +86,7 @@ fs_err fs_fconv_init(fs_fconv *op, const fs_fconv_desc *d, fs_msg *msg) {
 
 void fs_fconv_free(fs_fconv *op) {
     if (!op) return;
-    free(op->w), free(op->bias), free(op->scale), free(op->shift);
+    free(op->w), free(op->wpair), free(op->bias), free(op->scale), free(op->shift);
     memset(op, 0, sizeof *op);
 }
 
@@ -173,25 +183,33 @@ void fs_fconv_rows(const fs_fconv *op, fs_isa isa, const fs_view *in, const fs_v
     assert(0 <= oy0 && oy0 <= oy1 && oy1 <= out->h);
     int pad_top = fs_nn_same_pad_before(h, p, p, 1), pad_left = fs_nn_same_pad_before(w, p, p, 1);
     int wpad = fs_fconv_wpad(w);
+    /* 1: AVX-512 pooled band, 2: AVX2 pooled band, 0: band scratch then pooling */
+    int pooled = isa == FS_ISA_AVX512 && fs_fconv_pooled_ok_avx512(op, in, out) ? 1
+                 : isa >= FS_ISA_AVX2 && fs_fconv_pooled_ok_avx2(op, in, out) ? 2
+                                                                               : 0;
     for (int oy = oy0; oy < oy1; oy++) {
         int y0 = oy * p - pad_top, y1 = y0 + p;
         if (y0 < 0) y0 = 0;
         if (y1 > h) y1 = h;
         int nrows = y1 - y0;
-        if (op->kind == FS_FCONV_CHANNELS) {
+        if (pooled == 1) {
+            fs_fconv_band_pooled_avx512(op, in, y0, nrows, out, oy);
+        } else if (pooled == 2) {
+            fs_fconv_band_pooled_avx2(op, in, y0, nrows, out, oy);
+        } else if (op->kind == FS_FCONV_CHANNELS) {
             size_t rs = (size_t)w * op->cout_pad;
             for (int r = 0; r < nrows; r++) {
-                if (isa == FS_ISA_AVX2 && r + 1 < nrows) {
+                if (isa >= FS_ISA_AVX2 && r + 1 < nrows) {
                     fs_fconv_rows2_channels_avx2(op, in, y0 + r, scratch + r * rs,
                                                  scratch + (r + 1) * rs);
                     r++;
-                } else if (isa == FS_ISA_AVX2) {
+                } else if (isa >= FS_ISA_AVX2) {
                     fs_fconv_row_channels_avx2(op, in, y0 + r, scratch + r * rs);
                 } else {
                     row_channels_portable(op, in, y0 + r, scratch + r * rs);
                 }
             }
-            if (isa == FS_ISA_AVX2 && out->cs == 1 && op->cout % 8 == 0)
+            if (isa >= FS_ISA_AVX2 && out->cs == 1 && op->cout % 8 == 0)
                 fs_fconv_pool_channels_avx2(op, scratch, nrows, w, out, oy, pad_left);
             else
                 pool_scalar(op, scratch, (ptrdiff_t)rs, op->cout_pad, 1, nrows, w, out, oy,
@@ -199,19 +217,19 @@ void fs_fconv_rows(const fs_fconv *op, fs_isa isa, const fs_view *in, const fs_v
         } else if (p == 1 && out->xs == 1) {
             /* unpooled planar output: the kernel writes straight into it */
             float *dst = out->p + (ptrdiff_t)oy * out->ys;
-            if (isa == FS_ISA_AVX2)
+            if (isa >= FS_ISA_AVX2)
                 fs_fconv_row_pixels_avx2(op, in, oy, dst, out->cs);
             else
                 row_pixels_portable(op, in, oy, dst, out->cs);
         } else {
             ptrdiff_t plane = (ptrdiff_t)p * wpad;
             for (int r = 0; r < nrows; r++) {
-                if (isa == FS_ISA_AVX2)
+                if (isa >= FS_ISA_AVX2)
                     fs_fconv_row_pixels_avx2(op, in, y0 + r, scratch + r * wpad, plane);
                 else
                     row_pixels_portable(op, in, y0 + r, scratch + r * wpad, plane);
             }
-            if (isa == FS_ISA_AVX2 && p == 2 && w % 2 == 0)
+            if (isa >= FS_ISA_AVX2 && p == 2 && w % 2 == 0)
                 fs_fconv_pool_pixels2_avx2(op, scratch, plane, wpad, nrows, w, out, oy);
             else
                 pool_scalar(op, scratch, wpad, 1, plane, nrows, w, out, oy, pad_left);
@@ -219,14 +237,29 @@ void fs_fconv_rows(const fs_fconv *op, fs_isa isa, const fs_view *in, const fs_v
     }
 }
 
-fs_isa fs_nn_isa_best(void) { return fs_cpu_has_avx2_fma() ? FS_ISA_AVX2 : FS_ISA_PORTABLE; }
+/* FAKESCOPE_NO_AVX512=1 keeps the AVX2 kernels on an AVX-512 machine (for comparisons). The
+ * compiler's CPU check also asks the OS whether it saves the 512-bit registers. */
+static int has_avx512(void) {
+    const char *off = getenv("FAKESCOPE_NO_AVX512");
+    if (off && off[0] == '1') return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
 
-const char *fs_nn_isa_name(fs_isa isa) { return isa == FS_ISA_AVX2 ? "avx2+fma" : "portable"; }
+fs_isa fs_nn_isa_best(void) {
+    if (!fs_cpu_has_avx2_fma()) return FS_ISA_PORTABLE;
+    return has_avx512() ? FS_ISA_AVX512 : FS_ISA_AVX2;
+}
+
+const char *fs_nn_isa_name(fs_isa isa) {
+    return isa == FS_ISA_AVX512 ? "avx512" : isa == FS_ISA_AVX2 ? "avx2+fma" : "portable";
+}
 
 /* Eight independent multiply-add chains: enough to keep scalar pipelines busy; the figure is
  * the portable path's ceiling, not the machine's. */
 static double fma_peak_portable(double seconds) {
-    float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    /* distinct starting values: identical chains would be merged into one */
+    float a[8] = {1.0f, 1.001f, 1.002f, 1.003f, 1.004f, 1.005f, 1.006f, 1.007f};
     const float m = 0.999999f, c = 1e-6f;
     double t0 = fs_now_ms(), flops = 0;
     do {
@@ -241,5 +274,6 @@ static double fma_peak_portable(double seconds) {
 
 double fs_nn_fma_peak_gflops(fs_isa isa, double seconds) {
     if (seconds <= 0) seconds = 0.2;
+    if (isa == FS_ISA_AVX512) return fs_nn_fma_peak_avx512(seconds);
     return isa == FS_ISA_AVX2 ? fs_nn_fma_peak_avx2(seconds) : fma_peak_portable(seconds);
 }

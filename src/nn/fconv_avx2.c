@@ -212,6 +212,126 @@ void fs_fconv_row_channels_avx2(const fs_fconv *op, const fs_view *in, int y, fl
     for (; g < op->cout_pad; g += 8) cv_row(s8, op, in, y, g, dst);
 }
 
+/* ---- channels kind, pooled rows: the kernel row's taps held in registers ---- */
+
+/* One output row, NPX pixels x one 8-channel group: for each kernel row and input channel the
+ * K weight vectors of that row stay in registers and every input value of the row segment
+ * (NPX + K - 1 of them) is broadcast once and feeds up to K multiply-adds, one per tap that
+ * reaches it. That is 0.4-0.5 loads per multiply-add (the row-pair blocks above need 0.7-1.1),
+ * which is what keeps both FMA pipes busy. Bias, ReLU and batch norm are applied in registers
+ * and the row is max-pooled straight into the output row: the first row of a pooling band
+ * stores, later ones take the max with what is there. All sizes are compile-time (the function
+ * is always_inline with constant arguments), so the accumulator array is scalarised into
+ * registers. */
+/* Accumulator i gets tap kx of input j when j - kx == i. */
+#define TR_TAP(i)                                                                        \
+    if ((i) < NPX && j - (i) >= 0 && j - (i) < K) a##i = _mm256_fmadd_ps(v, TR_W(j - (i)), a##i);
+#define TR_W(d) ((d) == 0 ? w0 : (d) == 1 ? w1 : (d) == 2 ? w2 : (d) == 3 ? w3 : w4)
+#define TR_WLOAD(kx) if ((kx) < K) w##kx = _mm256_load_ps(wr + (size_t)((kx) * CIN + ci) * CP);
+#define TR_OUT(i) if ((i) < NPX) o##i = epi8(op, a##i, g);
+#define TR_INIT(i) __m256 a##i = b0, o##i;
+#define TR_POOL(q)                                                                       \
+    if ((q) < NPX / P) {                                                                 \
+        __m256 m = TR_O((q) * P);                                                        \
+        for (int t = 1; t < P; t++) m = _mm256_max_ps(m, TR_O((q) * P + t));             \
+        float *o = orow + (ptrdiff_t)(x / P + (q)) * oxs;                                \
+        if (!first) m = _mm256_max_ps(m, _mm256_loadu_ps(o));                            \
+        _mm256_storeu_ps(o, m);                                                          \
+    }
+#define TR_O(i)                                                                          \
+    ((i) == 0 ? o0 : (i) == 1 ? o1 : (i) == 2 ? o2 : (i) == 3 ? o3 : (i) == 4 ? o4 :      \
+     (i) == 5 ? o5 : (i) == 6 ? o6 : (i) == 7 ? o7 : (i) == 8 ? o8 : (i) == 9 ? o9 :      \
+     (i) == 10 ? o10 : o11)
+INLINE void tr_block(const fs_fconv *op, const fs_view *in, int y, int x, int g, float *orow,
+                     ptrdiff_t oxs, int first, const int K, const int CIN, const int CP,
+                     const int NPX, const int P) {
+    assert(op->cout_pad == CP && NPX <= 12 && K <= 5 && NPX % P == 0);
+    const int pad = (K - 1) / 2;
+    const float *base = in->p + (ptrdiff_t)(y - pad) * in->ys + (ptrdiff_t)(x - pad) * CIN;
+    const __m256 b0 = _mm256_load_ps(op->bias + g);
+    R12(TR_INIT)
+    for (int ky = 0; ky < K; ky++) {
+        const float *row = base + (ptrdiff_t)ky * in->ys;
+        const float *wr = op->w + (size_t)ky * K * CIN * CP + g;
+#pragma GCC unroll 16
+        for (int ci = 0; ci < CIN; ci++) {
+            __m256 w0, w1 = b0, w2 = b0, w3 = b0, w4 = b0;
+            TR_WLOAD(0) TR_WLOAD(1) TR_WLOAD(2) TR_WLOAD(3) TR_WLOAD(4)
+#pragma GCC unroll 16
+            for (int j = 0; j < NPX + K - 1; j++) {
+                __m256 v = _mm256_broadcast_ss(row + j * CIN + ci);
+                R12(TR_TAP)
+            }
+        }
+    }
+    R12(TR_OUT)
+    R12(TR_POOL)
+}
+
+typedef void (*tr_fn)(const fs_fconv *, const fs_view *, int, int, int, float *, ptrdiff_t, int);
+#define DEFINE_TR(K, CIN, CP, NPX, P)                                                    \
+    static void tr_##K##_##CIN##_##CP##_##NPX##_##P(const fs_fconv *op, const fs_view *in,  \
+                                                     int y, int x, int g, float *orow,      \
+                                                     ptrdiff_t oxs, int first) {            \
+        tr_block(op, in, y, x, g, orow, oxs, first, K, CIN, CP, NPX, P);                 \
+    }
+/* wide block (12 pixels for 3x3, 8 for 5x5: the accumulators, the K weights and the broadcast
+ * value fill the 16 registers) and a 4-pixel block for the rest of the row */
+#define TR_SET(K, CIN, CP, NPX)                                                          \
+    DEFINE_TR(K, CIN, CP, NPX, 1) DEFINE_TR(K, CIN, CP, NPX, 2)                           \
+    DEFINE_TR(K, CIN, CP, NPX, 4) DEFINE_TR(K, CIN, CP, 4, 1) DEFINE_TR(K, CIN, CP, 4, 2)  \
+    DEFINE_TR(K, CIN, CP, 4, 4)
+
+/* kernel, input channels, padded output channels (the weight stride). Only Meso4's conv1:
+ * on the 5x5 layers the row-pair blocks above measured as fast (each accumulator there gets
+ * 12-way independent work; here a broadcast feeds 5 accumulators that the next one feeds
+ * again, which leaves too few independent chains for 16 registers). */
+TR_SET(3, 3, 8, 12)
+
+typedef struct tr_entry {
+    int k, cin, cp, npx;
+    tr_fn wide[3], narrow[3]; /* by pool 1, 2, 4 */
+} tr_entry;
+#define TR_ENTRY(K, CIN, CP, NPX)                                                        \
+    {K, CIN, CP, NPX,                                                                    \
+     {tr_##K##_##CIN##_##CP##_##NPX##_1, tr_##K##_##CIN##_##CP##_##NPX##_2,               \
+      tr_##K##_##CIN##_##CP##_##NPX##_4},                                                 \
+     {tr_##K##_##CIN##_##CP##_4_1, tr_##K##_##CIN##_##CP##_4_2, tr_##K##_##CIN##_##CP##_4_4}}
+static const tr_entry tr_table[] = {
+    TR_ENTRY(3, 3, 8, 12),
+};
+
+static const tr_entry *tr_find(const fs_fconv *op, const fs_view *in) {
+    if (op->kind != FS_FCONV_CHANNELS || op->dil != 1 || in->xs != op->cin || in->cs != 1)
+        return NULL;
+    for (size_t i = 0; i < sizeof tr_table / sizeof tr_table[0]; i++)
+        if (tr_table[i].k == op->k && tr_table[i].cin == op->cin &&
+            tr_table[i].cp == op->cout_pad)
+            return &tr_table[i];
+    return NULL;
+}
+
+int fs_fconv_pooled_ok_avx2(const fs_fconv *op, const fs_view *in, const fs_view *out) {
+    int p = op->pool;
+    return tr_find(op, in) && (p == 1 || p == 2 || p == 4) && in->w % 4 == 0 &&
+           in->w % p == 0 && op->cout % 8 == 0 && out->cs == 1;
+}
+
+void fs_fconv_band_pooled_avx2(const fs_fconv *op, const fs_view *in, int y0, int nrows,
+                               const fs_view *out, int oy) {
+    const tr_entry *e = tr_find(op, in);
+    assert(e && fs_fconv_pooled_ok_avx2(op, in, out));
+    int pi = op->pool == 1 ? 0 : op->pool == 2 ? 1 : 2, w = in->w;
+    float *orow = out->p + (ptrdiff_t)oy * out->ys;
+    for (int r = 0; r < nrows; r++)
+        for (int g = 0; g < op->cout; g += 8) {
+            int x = 0;
+            for (; x + e->npx <= w; x += e->npx)
+                e->wide[pi](op, in, y0 + r, x, g, orow + g, out->xs, r == 0);
+            for (; x < w; x += 4) e->narrow[pi](op, in, y0 + r, x, g, orow + g, out->xs, r == 0);
+        }
+}
+
 /* ---- pixels kind: NP vectors of 8 pixels x CB output channels ---- */
 
 /* Q lists walk the pixel vectors of one channel c; the C lists walk channels. */
@@ -378,10 +498,12 @@ void fs_fconv_pool_pixels2_avx2(const fs_fconv *op, const float *band, ptrdiff_t
 
 double fs_nn_fma_peak_avx2(double seconds) {
     /* 12 independent chains cover FMA latency (4) x 2 pipes with room to spare, and still fit
-     * the 16 registers with the two constants. */
+     * the 16 registers with the two constants. The chains start from different values:
+     * identical chains are one computation to the compiler, which then runs a single
+     * latency-bound chain and the figure comes out about 1.6 times the real peak. */
     __m256 a[12];
     #pragma GCC unroll 16
-    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(1.0f);
+    for (int i = 0; i < 12; i++) a[i] = _mm256_set1_ps(1.0f + 0.001f * (float)i);
     const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
     double t0 = fs_now_ms(), flops = 0;
     do {

@@ -208,6 +208,13 @@ static const shape shapes[] = {
     {FS_FCONV_PIXELS, 256, 256, 2, 2, 3, 3, 2, 1},      /* inc1.b4b */
     {FS_FCONV_PIXELS, 128, 128, 11, 2, 1, 1, 2, 1},     /* inc2.b1 */
     {FS_FCONV_PIXELS, 128, 128, 11, 10, 1, 1, 1, 0},    /* inc2 stacked 1x1 */
+    /* the pooled-row kernels: wide and 4-pixel blocks, every pool, a short last band */
+    {FS_FCONV_CHANNELS, 20, 36, 8, 8, 5, 1, 4, 1},      /* 8 ch pairs, pool 4, 32 + 4 px */
+    {FS_FCONV_CHANNELS, 10, 20, 3, 8, 3, 1, 1, 1},      /* first layer unpooled, 16/12 + 4 */
+    {FS_FCONV_CHANNELS, 11, 24, 3, 8, 3, 1, 4, 1},      /* first layer, pool 4, 3-row band */
+    {FS_FCONV_CHANNELS, 9, 12, 16, 16, 5, 1, 2, 0},     /* 16 ch, 4-pixel blocks only */
+    {FS_FCONV_CHANNELS, 7, 8, 8, 16, 5, 1, 1, 1},       /* 16 ch unpooled */
+    {FS_FCONV_CHANNELS, 6, 16, 8, 8, 5, 1, 1, 1},       /* 8 ch unpooled */
     {FS_FCONV_CHANNELS, 13, 11, 5, 24, 3, 2, 2, 1},     /* odd sizes, 3 channel groups */
     {FS_FCONV_CHANNELS, 9, 7, 3, 5, 4, 1, 4, 0},        /* even kernel, cout < 8 */
     {FS_FCONV_PIXELS, 11, 21, 3, 3, 3, 3, 2, 1},        /* odd width: scalar tail */
@@ -299,8 +306,9 @@ static double fused_error(const shape *s, fs_isa isa, float *out_copy, int threa
 
 static void fused_matches_reference_and_paths_agree(void **state) {
     (void)state;
-    int have_avx2 = fs_nn_isa_best() == FS_ISA_AVX2;
-    if (!have_avx2) printf("note: no AVX2+FMA here, only the portable path is checked\n");
+    fs_isa best = fs_nn_isa_best();
+    if (best == FS_ISA_PORTABLE) printf("note: no AVX2+FMA here, only the portable path is checked\n");
+    if (best == FS_ISA_AVX2) printf("note: no AVX-512 here, its kernels are not checked\n");
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         const shape *s = &shapes[i];
         size_t n = (size_t)fs_nn_same_out(s->h, s->pool) * fs_nn_same_out(s->w, s->pool) * s->cout;
@@ -308,13 +316,14 @@ static void fused_matches_reference_and_paths_agree(void **state) {
         uint64_t seed = rng_state;
         double ep = fused_error(s, FS_ISA_PORTABLE, a, 1);
         if (ep > 1e-5) fail_msg("shape %zu portable vs reference: %g", i, ep);
-        if (have_avx2) {
+        for (int isa = FS_ISA_AVX2; isa <= (int)best; isa++) {
+            const char *name = fs_nn_isa_name((fs_isa)isa);
             rng_state = seed; /* same random data */
-            double ea = fused_error(s, FS_ISA_AVX2, b, 3);
-            if (ea > 1e-5) fail_msg("shape %zu avx2 vs reference: %g", i, ea);
+            double ea = fused_error(s, (fs_isa)isa, b, 3);
+            if (ea > 1e-5) fail_msg("shape %zu %s vs reference: %g", i, name, ea);
             for (size_t j = 0; j < n; j++)
                 if (fabs(a[j] - b[j]) > 1e-5 * fmax(1.0, fabs(a[j])))
-                    fail_msg("shape %zu: avx2 %g vs portable %g at %zu", i, b[j], a[j], j);
+                    fail_msg("shape %zu: %s %g vs portable %g at %zu", i, name, b[j], a[j], j);
         }
         free(a), free(b);
     }
