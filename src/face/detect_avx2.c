@@ -17,6 +17,11 @@
 #include <assert.h>
 
 #define LANES 8
+/* Later stages run on whole groups of neighbours while more than 1 / DENSE_SHARE of the
+ * row's windows are alive; below that, gathering the survivors costs less. */
+#ifndef DENSE_SHARE
+#define DENSE_SHARE 4
+#endif
 
 /* Eight values p[0], p[step], ..., p[7 step] for a step of 1 or 2. */
 static inline __m256i load_step(const uint32_t *p, int step) {
@@ -117,18 +122,43 @@ int fs_face_row_avx2(const fs_face_plan *P, const uint32_t *sum, const uint32_t 
         for (int k = 0; k < LANES; k++)
             res[j0 + k] = !(ok >> k & 1) ? -1 : (pass >> k & 1) ? 1 : 0;
     }
-    /* 2: OpenCV's skip, in order */
+    for (int k = m; k < m + LANES; k++) res[k] = -1; /* lanes past the row */
+    /* 2: OpenCV's skip, in order; res[j] stays 1 for the windows that go on */
     int nl = 0;
     for (int j = 0; j < m; j++) {
         if (res[j] == 0) {
-            j++;
+            res[++j] = -1; /* j < m + LANES: within res */
             continue;
         }
-        if (res[j] > 0) live[nl++] = j;
+        nl += res[j] > 0;
     }
-    /* 3: the other stages on the survivors */
+    /* 3: the next stages while survivors are dense, on groups of eight neighbours with plain
+     * loads (lanes not alive are computed and ignored), */
     const fs_face_stump *st = P->stumps + s0->tree_count;
-    for (int si = 1; si < P->n_stages && nl > 0; si++) {
+    int si = 1;
+    for (; si < P->n_stages && nl * DENSE_SHARE > m; si++) {
+        const fs_cascade_stage *S = &P->stages[si];
+        nl = 0;
+        for (int j0 = 0; j0 < m; j0 += LANES) {
+            int alive = 0;
+            for (int k = 0; k < LANES; k++) alive |= (res[j0 + k] > 0) << k;
+            if (!alive) continue;
+            const uint32_t *ps = sum + (size_t)j0 * step;
+            __m256 f = _mm256_loadu_ps(vnf + j0);
+            int pass = stage8(st, S->tree_count, S->threshold, ps, none, step, 1, f);
+            for (int k = 0; k < LANES; k++)
+                if (alive >> k & 1) {
+                    if (pass >> k & 1) nl++;
+                    else res[j0 + k] = -si;
+                }
+        }
+        st += S->tree_count;
+    }
+    /* then on the few left, eight at a time with gathers */
+    nl = 0;
+    for (int j = 0; j < m; j++)
+        if (res[j] > 0) live[nl++] = j;
+    for (; si < P->n_stages && nl > 0; si++) {
         const fs_cascade_stage *S = &P->stages[si];
         for (int k = nl; k % LANES; k++) live[k] = live[nl - 1];
         int out = 0;
