@@ -42,6 +42,7 @@ bench: build
 	@scripts/deps.sh --bench
 	@bench/run.sh $(BUILD)/fakescope
 	@bench/http_bench.sh $(BUILD)/fakescope
+	@bench/scan_bench.sh $(BUILD)/fakescope
 	@bench/video_bench.sh $(BUILD)/fakescope
 
 # Runs every libFuzzer target (tests/fuzz) for SECONDS each under ASan+UBSan; needs clang.

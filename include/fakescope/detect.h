@@ -28,6 +28,7 @@
 #define FS_DETECT_MAX_MODELS FS_VERDICT_MAX_MODELS
 #define FS_DETECT_MAX_FACES 16      /* faces judged per frame: the largest ones are kept */
 #define FS_DETECT_NAME_MAX 64
+#define FS_SCAN_MAX_THREADS 16      /* face-finding threads of a pipelined video scan */
 
 typedef struct fs_detector fs_detector;
 
@@ -74,10 +75,15 @@ typedef struct fs_scan_opts {
     int keep_thumbs;            /* keep a small copy of each sampled frame (contact sheets) */
     int thumb_side;             /* longest side of those copies; 0 = 320 */
     int keep_crops;             /* keep each face crop at model input size (plots, Grad-CAM) */
+    int threads;                /* videos: 1 decodes, finds faces and judges in turn on the
+                                 * calling thread; N > 1 decodes on a thread of its own while N
+                                 * threads find faces in the frames already decoded, frames judged
+                                 * in order (same results); 0 = one per CPU */
     fs_scan_progress_fn progress;
     void *progress_ctx;
 } fs_scan_opts;
-/* Defaults: 32 evenly spaced frames, default cascade parameters, 30% margin, faces only. */
+/* Defaults: 32 evenly spaced frames, default cascade parameters, 30% margin, faces only,
+ * one face-finding thread per CPU. */
 fs_scan_opts fs_scan_opts_default(void);
 
 typedef struct fs_scanner fs_scanner;
@@ -112,6 +118,10 @@ typedef struct fs_scan_person {
     fs_verdict_report report; /* per model summaries and verdicts over this person's frames */
 } fs_scan_person;
 
+/* Milliseconds. Serially decode = total - faces - inference. In a pipelined video scan the
+ * stages overlap: faces and inference are the summed work of each stage and decode the
+ * decoding thread's busy time (waits for a free slot excluded), so they add up to more than
+ * total, which is wall-clock time. */
 typedef struct fs_scan_timing {
     double decode_ms, faces_ms, inference_ms, total_ms;
 } fs_scan_timing;

@@ -94,6 +94,8 @@ typedef struct fs_video_sampling {
     int max_side;   /* scale so the longer side is at most this; 0 = full size */
     int threads;    /* decoder threads; 0 = one per CPU */
     fs_video_strategy strategy; /* how targets are reached; AUTO unless measuring */
+    int decode_all; /* 1: decode every frame, also the non-reference frames no target needs
+                     * (which are otherwise dropped): same frames, slower; for tests */
     fs_video_progress_fn progress; /* optional */
     void *progress_ctx;
 } fs_video_sampling;

@@ -41,7 +41,9 @@ static void usage(FILE *out) {
             "                       OUT-1.png, OUT-2.png, ...)\n"
             "  --sheet OUT.jpg      the sampled frames with the judged face boxes (.jpg or .png)\n"
             "  --threshold P        P(fake) at or above which a score says fake (default 0.5)\n"
-            "  --threads N          threads per model (default: all cores)\n"
+            "  --threads N          threads for the video decoder, for finding faces (beside a\n"
+            "                       decoding thread) and per model (default: all cores;\n"
+            "                       1 = one thread doing each step in turn)\n"
             "  -h, --help           this text\n\n"
             "Exit status: 0 when every file was judged (NO_FACE counts as judged), 1 when some\n"
             "file could not be read, 2 on a usage error.\n",
@@ -285,6 +287,8 @@ int fs_cli_scan(int argc, char **argv) {
     if (fs_scanner_create(det, threads, &scanner, &msg)) goto fatal;
 
     o.keep_thumbs = sheet != NULL;
+    o.threads = threads;
+    o.sampling.threads = threads;
     fs_progress bar;
     fs_progress_init(&bar, stderr);
     o.progress = on_progress;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fakescope/model.h"
+#include "detect/scan_internal.h"
 
 typedef struct detector_model {
     char name[FS_DETECT_NAME_MAX];
@@ -193,14 +194,6 @@ void fs_scan_result_free(fs_scan_result *r) {
 
 /* ---- one frame ---------------------------------------------------------------------------- */
 
-typedef struct scan_run {
-    fs_scanner *s;
-    const fs_scan_opts *o;
-    fs_scan_result *r;
-    int cap_frames;
-    int total_frames; /* for progress; 0 when unknown */
-    int clip;         /* a list of frames: judged like a video */
-} scan_run;
 
 static int face_area_desc(const void *a, const void *b) {
     const fs_face *x = a, *y = b;
@@ -257,13 +250,19 @@ static fs_err judge_faces(scan_run *run, const fs_image *img, fs_scan_frame *fr,
     return FS_OK;
 }
 
-static fs_err scan_frame(scan_run *run, const fs_image *img, int64_t index, double time_s,
-                         fs_msg *msg) {
+/* Records one frame whose faces are already found (found: malloc'd, taken; NULL when n is 0),
+ * links them into people and judges them. Frames must come in order: the tracker and the
+ * result's frame list both depend on it. */
+fs_err fs_scan_frame_found(scan_run *run, const fs_image *img, int64_t index, double time_s,
+                           fs_face *found, size_t n, double faces_ms, fs_msg *msg) {
     fs_scan_result *r = run->r;
     if (r->n_frames == run->cap_frames) {
         int cap = run->cap_frames ? run->cap_frames * 2 : 32;
         fs_scan_frame *nf = realloc(r->frames, (size_t)cap * sizeof *nf);
-        if (!nf) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+        if (!nf) {
+            free(found);
+            return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+        }
         r->frames = nf;
         run->cap_frames = cap;
     }
@@ -271,27 +270,22 @@ static fs_err scan_frame(scan_run *run, const fs_image *img, int64_t index, doub
     memset(fr, 0, sizeof *fr);
     fr->index = index;
     fr->time_s = time_s;
+    fr->faces_ms = faces_ms;
+    r->timing.faces_ms += faces_ms;
     if (r->width == 0) {
         r->width = img->w;
         r->height = img->h;
     }
     if (run->o->keep_thumbs) {
         fs_err err = make_thumb(img, run->o->thumb_side, &fr->thumb, &fr->thumb_scale, msg);
-        if (err) return err;
-    }
-
-    fs_face *found = NULL;
-    size_t n = 0;
-    if (run->o->crop != FS_CROP_WHOLE) {
-        double t0 = fs_now_ms();
-        fs_err err = fs_face_detect(run->s->det->cascade, img, &run->o->face, &found, &n, msg);
-        fr->faces_ms = fs_now_ms() - t0;
-        r->timing.faces_ms += fr->faces_ms;
-        if (err) return err;
-        if (n > FS_DETECT_MAX_FACES) {
-            qsort(found, n, sizeof *found, face_area_desc);
-            n = FS_DETECT_MAX_FACES;
+        if (err) {
+            free(found);
+            return err;
         }
+    }
+    if (n > FS_DETECT_MAX_FACES) {
+        qsort(found, n, sizeof *found, face_area_desc);
+        n = FS_DETECT_MAX_FACES;
     }
     int whole = run->o->crop == FS_CROP_WHOLE ||
                 (run->o->crop == FS_CROP_FACES_OR_WHOLE && n == 0 && !r->is_video && !run->clip);
@@ -323,6 +317,31 @@ static fs_err scan_frame(scan_run *run, const fs_image *img, int64_t index, doub
     if (err) return err;
     for (size_t i = 0; i < n; i++) fr->faces[i].track = ids[i];
     return judge_faces(run, img, fr, msg);
+}
+
+fs_err fs_scan_find_faces(const scan_run *run, const fs_image *img, fs_face **found, size_t *n,
+                          double *ms, fs_msg *msg) {
+    *found = NULL;
+    *n = 0;
+    *ms = 0;
+    if (run->o->crop == FS_CROP_WHOLE) return FS_OK;
+    double t0 = fs_now_ms();
+    fs_err err = fs_face_detect(run->s->det->cascade, img, &run->o->face, found, n, msg);
+    *ms = fs_now_ms() - t0;
+    return err;
+}
+
+static fs_err scan_frame(scan_run *run, const fs_image *img, int64_t index, double time_s,
+                         fs_msg *msg) {
+    fs_face *found = NULL;
+    size_t n = 0;
+    double ms = 0;
+    fs_err err = fs_scan_find_faces(run, img, &found, &n, &ms, msg);
+    if (err) {
+        run->r->timing.faces_ms += ms;
+        return err;
+    }
+    return fs_scan_frame_found(run, img, index, time_s, found, n, ms, msg);
 }
 
 /* ---- aggregation ---------------------------------------------------------------------------- */
@@ -404,9 +423,10 @@ static fs_err finish(scan_run *run, double t_start, fs_msg *msg) {
     fs_err err = aggregate(r, main_track, thr, &r->overall, NULL, msg);
     if (err) return err;
     r->timing.total_ms = fs_now_ms() - t_start;
-    /* Decoding is whatever the pipeline did besides finding faces and running models. */
+    /* Serially, decoding is whatever the scan did besides finding faces and running models;
+     * pipelined, the decoding thread timed its own work (the stages overlap). */
     double rest = r->timing.total_ms - r->timing.faces_ms - r->timing.inference_ms;
-    r->timing.decode_ms = rest > 0 ? rest : 0;
+    r->timing.decode_ms = run->pipelined ? run->decode_ms : rest > 0 ? rest : 0;
     return FS_OK;
 }
 
@@ -431,14 +451,14 @@ static fs_err begin(fs_scanner *s, const fs_scan_opts *o, fs_scan_result *out, s
     return fs_tracker_create(FS_TRACK_IOU_DEFAULT, 0, &s->tracker, msg);
 }
 
-static void progress(scan_run *run, const char *stage, int done, int total) {
+void fs_scan_progress(scan_run *run, const char *stage, int done, int total) {
     if (run->o->progress) run->o->progress(run->o->progress_ctx, stage, done, total);
 }
 
 static fs_err on_video_frame(void *ctx, fs_video_frame *frame, fs_msg *msg) {
     scan_run *run = ctx;
     fs_err err = scan_frame(run, &frame->image, frame->index, frame->time_s, msg);
-    progress(run, "frames", run->r->n_frames, run->total_frames);
+    fs_scan_progress(run, "frames", run->r->n_frames, run->total_frames);
     return err;
 }
 
@@ -452,7 +472,10 @@ static fs_err scan_video(scan_run *run, fs_video *v, double t0, fs_msg *msg) {
         run->total_frames = sp->count > 0 ? sp->count : FS_VIDEO_SAMPLE_COUNT_DEFAULT;
     else if (run->r->video.duration_s > 0 && sp->every_s > 0)
         run->total_frames = (int)ceil(run->r->video.duration_s / sp->every_s);
-    fs_err err = fs_video_sample(v, sp, on_video_frame, run, msg);
+    int threads = run->o->threads > 0 ? run->o->threads : fs_cpu_count();
+    if (threads > FS_SCAN_MAX_THREADS) threads = FS_SCAN_MAX_THREADS;
+    fs_err err = threads > 1 ? fs_scan_video_pipelined(run, v, sp, threads, msg)
+                             : fs_video_sample(v, sp, on_video_frame, run, msg);
     if (err) return err;
     return finish(run, t0, msg);
 }
@@ -460,7 +483,7 @@ static fs_err scan_video(scan_run *run, fs_video *v, double t0, fs_msg *msg) {
 static fs_err scan_image(scan_run *run, const fs_image *img, double t0, fs_msg *msg) {
     fs_err err = scan_frame(run, img, 0, 0.0, msg);
     if (err) return err;
-    progress(run, "frames", 1, 1);
+    fs_scan_progress(run, "frames", 1, 1);
     return finish(run, t0, msg);
 }
 
@@ -528,7 +551,7 @@ fs_err fs_scan_images(fs_scanner *s, const fs_image *frames, int n, const fs_sca
     for (int i = 0; !err && i < n; i++) {
         err = scan_frame(&run, &frames[i], i, 0.0, msg);
         if (err) fs_msg_prefix(msg, "frame %d: ", i);
-        progress(&run, "frames", i + 1, n);
+        fs_scan_progress(&run, "frames", i + 1, n);
     }
     if (!err) err = finish(&run, t0, msg);
     if (err) fs_scan_result_free(out);

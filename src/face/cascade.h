@@ -12,6 +12,10 @@
 #define FS_CASCADE_MAX_CATEGORIES 4096
 #define FS_HAAR_RECTS 3
 #define FS_FACE_MAX_SCALES 4096 /* pyramid levels per image */
+#define FS_FACE_VARIANCE_MIN_RATIO 0.1 /* OpenCV rejects windows with area / stddev >= this */
+/* uint32 values readable past the end of the integral images: the vectorised evaluator
+ * loads whole vectors (two of eight at a step of 2) from the last window of a row */
+#define FS_FACE_INTEGRAL_PAD 32
 
 typedef struct fs_haar_rect {
     int x, y, w, h;
@@ -71,6 +75,30 @@ fs_err fs_face_resize_linear(const uint8_t *src, int sw, int sh, int sstride, ui
  * and |x' - x + 1| <= y - 1 - y'. */
 void fs_face_integral(const uint8_t *img, int w, int h, int istride, uint32_t *sum, uint32_t *sqsum,
                       uint32_t *tilted, int stride);
+
+/* A Haar cascade whose trees are all single splits (frontalface_default and most of OpenCV's
+ * Haar files), flattened for one integral-image stride: what the vectorised evaluator reads. */
+typedef struct fs_face_stump {
+    int ofs[FS_HAAR_RECTS][4]; /* corner offsets from the window's top-left integral entry */
+    float w[FS_HAAR_RECTS];    /* w[2] == 0: a two-rectangle feature */
+    float threshold, left, right;
+} fs_face_stump;
+
+typedef struct fs_face_plan {
+    const fs_face_stump *stumps; /* every stage's stumps, stage after stage */
+    const fs_cascade_stage *stages;
+    int n_stages;
+    int nofs[4];      /* the variance rectangle (window inset by one pixel) */
+    double norm_area; /* its area */
+} fs_face_plan;
+
+/* AVX2+FMA (call only when fs_cpu_has_avx2_fma()): OpenCV's runAt on the windows of one row
+ * of a pyramid level whose top-left integral entries are sum[x], sqsum[x] for x = j * step,
+ * j < m, with OpenCV's skip of the window after one rejected by the first stage. Writes the
+ * accepted x into accepted (room for m) and returns their count: exactly the windows the
+ * scalar loop accepts. scratch holds at least 2 * m + 16 ints and fscratch m + 16 floats. */
+int fs_face_row_avx2(const fs_face_plan *P, const uint32_t *sum, const uint32_t *sqsum, int m,
+                     int step, int *scratch, float *fscratch, int *accepted);
 
 /* All raw windows accepted by the cascade (OpenCV's detectMultiScaleNoGrouping). */
 fs_err fs_face_candidates(const fs_cascade *c, const uint8_t *gray, int w, int h, int stride,

@@ -22,7 +22,6 @@
 
 #define RESIZE_FRAC_BITS 8 /* OpenCV's ufixedpoint16 */
 #define RESIZE_ONE (1 << RESIZE_FRAC_BITS)
-#define VARIANCE_MIN_RATIO 0.1 /* OpenCV rejects windows with area / stddev >= this */
 #define CANDIDATES_MAX (1 << 22)
 
 /* ---- grey ---- */
@@ -246,7 +245,7 @@ static int run_window(const scan *S, int x, int y) {
         double nf = S->norm_area * vq - (double)vs * vs;
         if (!(nf > 0.)) return -1;
         vnf = (float)(1. / sqrt(nf));
-        if (!(S->norm_area * vnf < VARIANCE_MIN_RATIO)) return -1;
+        if (!(S->norm_area * vnf < FS_FACE_VARIANCE_MIN_RATIO)) return -1;
     }
     if (S->stumps) {
         const stump *sp = S->stumps;
@@ -394,6 +393,22 @@ static int push_box(boxvec *b, fs_box r) {
     return 0;
 }
 
+/* The flattened stumps of the vectorised evaluator, or NULL when the cascade is not made of
+ * untilted stumps (then the scalar loop runs). */
+static fs_face_stump *flat_stumps(const scan *S) {
+    const fs_cascade *c = S->c;
+    if (!S->stumps || c->has_tilted) return NULL;
+    fs_face_stump *f = malloc(sizeof *f * (size_t)c->tree_count);
+    if (!f) return NULL;
+    for (int i = 0; i < c->tree_count; i++) {
+        const stump *s = &S->stumps[i];
+        memcpy(f[i].ofs, s->f->ofs, sizeof f[i].ofs);
+        memcpy(f[i].w, s->f->w, sizeof f[i].w);
+        f[i].threshold = s->threshold, f[i].left = s->left, f[i].right = s->right;
+    }
+    return f;
+}
+
 fs_err fs_face_candidates(const fs_cascade *c, const uint8_t *gray, int w, int h, int stride,
                           double scale_factor, int min_size, int max_size, fs_box **out,
                           size_t *n, fs_msg *msg) {
@@ -404,11 +419,15 @@ fs_err fs_face_candidates(const fs_cascade *c, const uint8_t *gray, int w, int h
     if (!scales) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for the image pyramid");
     int nscales = pyramid_scales(c, w, h, scale_factor, min_size, max_size, scales);
     scan S = {.c = c, .stride = w + 1};
-    size_t plane = (size_t)(w + 1) * (h + 1);
+    size_t plane = (size_t)(w + 1) * (h + 1) + FS_FACE_INTEGRAL_PAD;
     uint8_t *level = malloc((size_t)w * h);
-    uint32_t *sum = malloc(sizeof(uint32_t) * plane);
-    uint32_t *sqsum = malloc(sizeof(uint32_t) * plane);
+    /* zeroed: the padding is read (and ignored) by the vectorised evaluator */
+    uint32_t *sum = calloc(plane, sizeof(uint32_t));
+    uint32_t *sqsum = calloc(plane, sizeof(uint32_t));
     uint32_t *tilted = c->has_tilted ? malloc(sizeof(uint32_t) * plane) : NULL;
+    fs_face_stump *flat = NULL;
+    int *scratch = NULL, *accepted = NULL;
+    float *fscratch = NULL;
     boxvec found = {0};
     fs_err err = FS_OK;
     if (!level || !sum || !sqsum || (c->has_tilted && !tilted) || prepare_features(&S)) {
@@ -416,6 +435,18 @@ fs_err fs_face_candidates(const fs_cascade *c, const uint8_t *gray, int w, int h
         goto done;
     }
     S.sum = sum, S.sqsum = sqsum, S.tilted = tilted;
+    fs_face_plan plan = {0};
+    if (fs_cpu_has_avx2_fma() && (flat = flat_stumps(&S)) != NULL) {
+        scratch = malloc(sizeof(int) * (2 * (size_t)w + 16));
+        fscratch = malloc(sizeof(float) * ((size_t)w + 16));
+        accepted = malloc(sizeof(int) * (size_t)w);
+        if (!scratch || !fscratch || !accepted) {
+            err = fs_fail(msg, FS_ERR_NOMEM, "out of memory for a %dx%d image", w, h);
+            goto done;
+        }
+        plan = (fs_face_plan){flat, c->stages, c->stage_count, {0}, S.norm_area};
+        memcpy(plan.nofs, S.nofs, sizeof plan.nofs);
+    }
     for (int i = 0; i < nscales; i++) {
         float sc = scales[i];
         int lw = (int)lrintf((float)w / sc), lh = (int)lrintf((float)h / sc);
@@ -429,7 +460,22 @@ fs_err fs_face_candidates(const fs_cascade *c, const uint8_t *gray, int w, int h
         }
         fs_face_integral(level, lw, lh, lw, sum, sqsum, tilted, S.stride);
         int bw = (int)lrintf((float)c->win_w * sc), bh = (int)lrintf((float)c->win_h * sc);
-        for (int y = 0; y < ny; y += ystep)
+        for (int y = 0; y < ny; y += ystep) {
+            if (flat) {
+                size_t at = (size_t)y * S.stride;
+                int m = (nx + ystep - 1) / ystep;
+                int k = fs_face_row_avx2(&plan, sum + at, sqsum + at, m, ystep, scratch,
+                                         fscratch, accepted);
+                for (int j = 0; j < k; j++) {
+                    fs_box b = {(int)lrintf((float)accepted[j] * sc), (int)lrintf((float)y * sc),
+                                bw, bh};
+                    if (push_box(&found, b)) {
+                        err = fs_fail(msg, FS_ERR_NOMEM, "too many candidate windows");
+                        goto done;
+                    }
+                }
+                continue;
+            }
             for (int x = 0; x < nx; x += ystep) {
                 int r = run_window(&S, x, y);
                 if (r > 0) {
@@ -441,9 +487,11 @@ fs_err fs_face_candidates(const fs_cascade *c, const uint8_t *gray, int w, int h
                 }
                 if (r == 0) x += ystep;
             }
+        }
     }
 done:
     free(scales), free(level), free(sum), free(sqsum), free(tilted), free(S.haar), free(S.lbp), free(S.stumps);
+    free(flat), free(scratch), free(fscratch), free(accepted);
     if (err) {
         free(found.v);
         return err;

@@ -179,7 +179,10 @@ static fs_err scan_task(void *ctx, fs_job_run *run, const fs_task *task, char re
     fs_scan_opts o = fs_scan_opts_default();
     o.sampling.count = spec.frames;
     if (spec.whole_fallback) o.crop = FS_CROP_FACES_OR_WHOLE;
-    o.sampling.threads = 1; /* parallelism comes from the workers */
+    /* One decoder thread per scan (the job workers run scans side by side); the scan still
+     * finds faces on every core while that thread decodes, so one upload on an idle server
+     * is answered as fast as the machine allows. */
+    o.sampling.threads = 1;
     double left = fs_job_remaining_ms(run);
     o.video_limits.max_decode_ms = left > 1 ? left : 1;
     o.progress = on_progress;

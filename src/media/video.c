@@ -440,6 +440,7 @@ typedef struct {
     const double *t; /* ascending */
     int n;
     double period;   /* 1 / fps */
+    int decode_all;  /* no dropping of non-reference frames (fs_video_sampling.decode_all) */
 } plan;
 
 /* Whether a frame presented at time p could be the frame on screen at some target, i.e. lies
@@ -496,7 +497,8 @@ static int next_frame(fs_video *v, const plan *pl, double deadline, fs_err *err,
         }
         /* Decided per packet, in decode order: frames still in the decoder's reorder and
          * thread queues when a target is met must not all be decoded in full. */
-        int skip = v->pkt->pts != AV_NOPTS_VALUE && !wanted(pl, ts_seconds(v, v->pkt->pts));
+        int skip = !pl->decode_all && v->pkt->pts != AV_NOPTS_VALUE &&
+                   !wanted(pl, ts_seconds(v, v->pkt->pts));
         v->dec->skip_frame = skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
         if (v->pkt->dts != AV_NOPTS_VALUE) v->last_dts = v->pkt->dts;
         r = avcodec_send_packet(v->dec, v->pkt);
@@ -634,7 +636,7 @@ static fs_err sample_targets(fs_video *v, const fs_video_sampling *s, const doub
     double last_emitted = -INFINITY;
     int can_seek = v->info.seekable && s->strategy != FS_VIDEO_SEQUENTIAL;
     const double period = 1.0 / (v->info.fps > 0 ? v->info.fps : FALLBACK_FPS);
-    const plan pl = {t, n, period};
+    const plan pl = {t, n, period, s->decode_all};
     while (done < n) {
         if (decide) {
             decide = 0;

@@ -135,10 +135,12 @@ echo "ok: 404, 400, 415 and a failed scan (422) answered"
 fs_stop || fs_fail "the server did not exit cleanly"
 
 # --- a full queue answers 503 with Retry-After (one worker, at most one queued task) --------------
+# The first scan must still run when the last upload arrives: 40 frames keep it busy well past
+# four uploads even under sanitizers on a loaded machine (a scan finds faces on every core).
 fs_start --models "$M" --job-workers 1 --queue-max 1
 accepted=0 refused=0
 for v in "$D"/dfdc/videos/*/*.mp4 "$D"/ffpp-c40/real/youtube/469.mp4; do
-    code=$($C -o "$FS_TMP/post" -D "$FS_TMP/hdr" -w '%{http_code}' -H "X-Api-Key: $K" -F "file=@$v" -F frames=7 \
+    code=$($C -o "$FS_TMP/post" -D "$FS_TMP/hdr" -w '%{http_code}' -H "X-Api-Key: $K" -F "file=@$v" -F frames=40 \
         "$FS_URL/api/classification_video")
     case $code in
     202) accepted=$((accepted + 1)) ;;

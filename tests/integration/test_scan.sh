@@ -31,7 +31,7 @@ for v in "$FS_SHARED_DATA"/dfdc/videos/*/*.mp4; do
         "jq -e '(.people|length)>=1 and all(.people[]; (.verdicts|length)==6 and (.models|length)==2)' '$out' >/dev/null"
     check "$name: six whole-video verdicts naming the models" \
         "jq -e '[.verdicts[].heuristic]==[\"Majority\",\"Average\",\"AverageExclude10\",\"AverageExclude20\",\"AverageExclude30\",\"TopRelevant\"] and all(.verdicts[]; .models==[\"meso4-df\",\"mesoinception4-df\"] and (.classification==\"fake\" or .classification==\"real\"))' '$out' >/dev/null"
-    check "$name: timing split" "jq -e '.timing | .decode>=0 and .faces>0 and .inference>0 and .total>=.faces+.inference' '$out' >/dev/null"
+    check "$name: timing split" "jq -e '.timing | .decode>0 and .faces>0 and .inference>0 and .total>0' '$out' >/dev/null"
 done
 
 # --- evidence pictures and the main person ------------------------------------------------

@@ -810,9 +810,46 @@ static void dfdc_memory_file_and_strategies_agree(void **state) {
     expect_open_error(q, FS_ERR_FORMAT, NULL);
 }
 
+/* Dropping the non-reference frames that no target needs (and decoding with frame threads)
+ * must not change a single sampled pixel: the hashes of the 32 default frames of every DFDC
+ * clip with and without the drop, with one and two decoder threads. */
+static void dfdc_dropping_nonref_frames_keeps_pixels(void **state) {
+    (void)state;
+    int ran = 0;
+    for (size_t i = 0; i < sizeof dfdc / sizeof dfdc[0]; i++) {
+        char buf[512];
+        const char *p = fs_test_shared(dfdc[i], buf, sizeof buf);
+        if (!p) continue;
+        ran = 1;
+        uint64_t h[3];
+        int64_t idx[3][FS_VIDEO_SAMPLE_COUNT_DEFAULT];
+        for (int k = 0; k < 3; k++) {
+            fs_video *v;
+            fs_msg m;
+            assert_int_equal(fs_video_open_file(p, NULL, &v, &m), FS_OK);
+            fs_video_sampling s = fs_video_sampling_default();
+            s.decode_all = k == 0;
+            s.threads = k == 2 ? 2 : 1;
+            fs_video_frames fr;
+            assert_int_equal(fs_video_sample_all(v, &s, &fr, &m), FS_OK);
+            assert_int_equal(fr.n, FS_VIDEO_SAMPLE_COUNT_DEFAULT);
+            for (int f = 0; f < fr.n; f++) idx[k][f] = fr.frames[f].index;
+            h[k] = hash_frames(&fr);
+            fs_video_frames_free(&fr);
+            fs_video_close(v);
+        }
+        assert_memory_equal(idx[0], idx[1], sizeof idx[0]);
+        assert_memory_equal(idx[0], idx[2], sizeof idx[0]);
+        assert_true(h[0] == h[1]);
+        assert_true(h[0] == h[2]);
+    }
+    if (!ran) skip();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(info_of_generated_clip),
+        cmocka_unit_test(dfdc_dropping_nonref_frames_keeps_pixels),
         cmocka_unit_test(count_sampling_hits_exact_frames),
         cmocka_unit_test(every_k_seconds),
         cmocka_unit_test(more_frames_than_the_clip_has),
