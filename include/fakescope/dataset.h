@@ -58,7 +58,9 @@ typedef struct fs_split_config {
     double train, val, test; /* fractions, each >= 0, summing to 1 (within 1e-6) */
     uint64_t seed;
     const char *policy;      /* NULL or "hash": by group hash alone; "ffpp-suggested": hash
-                                plus the FF++ overrides of the shared data README */
+                                plus the FF++ overrides of the shared data README;
+                                "ffpp-val": those, with pair 469/481 and actors 08-09 in
+                                validation instead of train */
 } fs_split_config;
 
 /* Assigns every item a split from a hash of (seed, group) mapped onto the fractions, so a group
