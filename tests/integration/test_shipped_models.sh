@@ -3,10 +3,9 @@
 # when it was trained, on a fixed subset of its held-out split (tests/data/shipped_models.json:
 # the files, the class of each, the per-file P(fake) and the subset's accuracy and ROC AUC).
 # A changed weights file, card, decoder, resize or network shows up here as moved scores.
-# Face-swap models are recorded on a few held-out FF++ c40 videos (tests/data/faceswap_subset.txt,
-# a video's P(fake) is the mean over its main person's faces in the recorded number of sampled
-# frames); for them the number of faces judged per video must also be the same, and the figures
-# compared are the video-level ones.
+# A model recorded on videos (a video's P(fake) is the mean over its main person's faces in the
+# recorded number of sampled frames) must also judge the same number of faces per video, and
+# its figures are compared at video level.
 # Tolerances: P(fake) within 0.002 per file (another SIMD path or thread count changes the
 # low bits of the float sums, not the second decimal), ROC AUC within 0.02, and accuracy within
 # one file of the subset (a file whose score sits on the 0.5 threshold may cross it).
