@@ -58,7 +58,9 @@ typedef struct fs_split_config {
     double train, val, test; /* fractions, each >= 0, summing to 1 (within 1e-6) */
     uint64_t seed;
     const char *policy;      /* NULL or "hash": by group hash alone; "ffpp-suggested": hash
-                                plus the FF++ overrides of the shared data README */
+                                plus the FF++ overrides of the shared data README;
+                                "ffpp-val": those, with pair 469/481 and actors 08-09 in
+                                validation instead of train */
 } fs_split_config;
 
 /* Assigns every item a split from a hash of (seed, group) mapped onto the fractions, so a group
@@ -95,6 +97,32 @@ fs_err fs_manifest_format(const fs_dataset *ds, const char *root, char **text, s
  * line (named by number) or a digest that does not match the contents. */
 fs_err fs_manifest_read(fs_dataset *ds, const char *path, const char *root, char digest_hex[65],
                         fs_msg *msg);
+
+/* ---- videos as face crops ---- */
+typedef struct fs_video_crops_config {
+    int frames;            /* frames sampled evenly per video, as `fakescope eval --frames` (1..1024) */
+    int threads;           /* videos decoded at once (1..16) */
+    const char *cache_dir; /* crops go to cache_dir/<stem>-<hash of path and frames>/fNNNN.png */
+    const char *cascade;   /* face cascade file, NULL = the default (as the scan pipeline) */
+} fs_video_crops_config;
+
+typedef struct fs_video_crops_stats {
+    size_t videos, cached, crops, no_face, failed;
+    char last_error[FS_MSG_MAX]; /* "path: reason" of the latest failed video, "" if none */
+} fs_video_crops_stats;
+
+/* Adds to crops (a zeroed or existing dataset) one image item per face crop of every video item
+ * of ds: the main person's face in each of cfg->frames sampled frames, cropped by the scan
+ * pipeline exactly as it is at inference (detect.h, crops-only scanner: default face
+ * parameters, 30% margin, 256x256). Each crop keeps its video's label, source, group and
+ * split. Crops found complete in the cache (an index file is written last) are reused without
+ * decoding. A video that fails is counted in st (may be NULL) and skipped; FS_ERR_FORMAT when
+ * every video failed, FS_ERR_INVALID for a bad config. */
+fs_err fs_dataset_video_crops(const fs_dataset *ds, const fs_video_crops_config *cfg,
+                              fs_dataset *crops, fs_video_crops_stats *st, fs_msg *msg);
+/* Copies every item of src into dst (strings into dst's pool) and re-sorts dst. On failure dst
+ * may hold some of the items. */
+fs_err fs_dataset_append(fs_dataset *dst, const fs_dataset *src, fs_msg *msg);
 
 /* ---- parallel loading ---- */
 typedef struct fs_loader_config {

@@ -29,6 +29,7 @@
 #define FS_DETECT_MAX_FACES 16      /* faces judged per frame: the largest ones are kept */
 #define FS_DETECT_NAME_MAX 64
 #define FS_SCAN_MAX_THREADS 16      /* face-finding threads of a pipelined video scan */
+#define FS_DETECT_CROP_SIDE 256     /* crop side of a crops-only scan: every MesoNet input */
 
 typedef struct fs_detector fs_detector;
 
@@ -87,7 +88,10 @@ typedef struct fs_scan_opts {
 fs_scan_opts fs_scan_opts_default(void);
 
 typedef struct fs_scanner fs_scanner;
-/* threads: per network context (<= 0: all CPUs). */
+/* threads: per network context (<= 0: all CPUs). A detector without models gives a crops-only
+ * scanner: faces are found, tracked and (with keep_crops) cropped at FS_DETECT_CROP_SIDE square
+ * exactly as for a model of that input, the main person is chosen as usual, but no score is
+ * computed (p_fake 0, every verdict report zeroed): how training data is cut from videos. */
 fs_err fs_scanner_create(fs_detector *d, int threads, fs_scanner **out, fs_msg *msg);
 void fs_scanner_free(fs_scanner *s);
 

@@ -65,7 +65,7 @@ static void usage(FILE *out) {
             "  FOLDER                 a dataset folder whose first-level sub-folders name the\n"
             "                         class (real; fake, df or ai), images or videos at any depth\n"
             "  FOLDER:POLICY:SPLIT    only one split (train, val, test) of the folder under a\n"
-            "                         split policy (hash, ffpp-suggested), computed as the trainer\n"
+            "                         split policy (hash, ffpp-suggested, ffpp-val), computed as the trainer\n"
             "                         does from --seed, --val-fraction and --test-fraction\n"
             "  MANIFEST[:SPLIT]       a manifest written by `fakescope train` (paths relative to\n"
             "                         --root, default the manifest's folder), or one of its splits\n\n"

@@ -46,7 +46,7 @@ typedef struct {
     const char *arch, *out, *name, *aug;
     data_spec specs[TRAIN_MAX_SPECS];
     int nspecs;
-    int epochs, batch, threads, resume;
+    int epochs, batch, threads, resume, video_frames;
     long max_train;
     double lr, val_fraction, test_fraction, sbi, weight_decay, clip;
     uint64_t seed;
@@ -68,7 +68,7 @@ static void usage(FILE *out) {
             "                       [--test-fraction F] [--sbi P] [--aug POLICY]\n"
             "                       [--optimizer adam|sgd] [--weight-decay W] [--clip C]\n"
             "                       [--schedule constant|cosine|step] [--warmup STEPS]\n"
-            "                       [--max-train N]\n"
+            "                       [--max-train N] [--video-frames N]\n"
             "\n"
             "Trains a MesoNet detector on 256x256 RGB inputs (rgb/255) and writes\n"
             "DIR/NAME.safetensors, its model card DIR/NAME.json, the loss curve\n"
@@ -79,8 +79,12 @@ static void usage(FILE *out) {
             "  --data SPEC          FOLDER[:SOURCE[:POLICY]]: a dataset folder whose first-level\n"
             "                       sub-folders name the class (real; fake, df or ai), with an\n"
             "                       optional source name (default: the folder's name, which picks\n"
-            "                       the grouping rule) and split policy (hash, ffpp-suggested);\n"
-            "                       repeatable. Videos are skipped.\n"
+            "                       the grouping rule) and split policy (hash, ffpp-suggested,\n"
+            "                       ffpp-val: ffpp-suggested with pair 469/481 and actors 08-09\n"
+            "                       as validation);\n"
+            "                       repeatable. A video gives the main person's face crop of\n"
+            "                       each of --video-frames sampled frames (as `fakescope eval`\n"
+            "                       judges it), all on the video's side of the split.\n"
             "  --out DIR            output folder (created)\n"
             "  --name NAME          model name and file stem (default: ARCH)\n"
             "  --epochs N           passes over the training split (default 10)\n"
@@ -104,6 +108,8 @@ static void usage(FILE *out) {
             "                       each third of the run)\n"
             "  --warmup STEPS       linear warm-up steps (default 0)\n"
             "  --max-train N        use at most N training items (a quick run)\n"
+            "  --video-frames N     frames sampled per video (default 16); the crops are cached\n"
+            "                       in DIR/video_crops/ and listed in DIR/NAME_crops.csv\n"
             "\n"
             "Progress (loss, accuracy, images/s, ETA) is drawn on stderr when it is a terminal,\n"
             "one line per epoch otherwise. Results are deterministic for a given seed and\n"
@@ -186,6 +192,8 @@ typedef struct {
     size_t *train, *val, *test; /* item indices (images only) */
     size_t ntrain, nval, ntest;
     char root[TRAIN_PATH_CAP];
+    char crops_digest[65]; /* of NAME_crops.csv, "" when there were no videos */
+    fs_video_crops_stats crops;
 } data_set;
 
 static void data_free(data_set *d) {
@@ -208,6 +216,34 @@ static void common_root(const train_opts *o, char *root, size_t cap) {
     char *slash = strrchr(root, '/');
     if (o->nspecs == 1 && slash) *slash = '\0'; /* the parent of a single folder */
     if (!root[0]) snprintf(root, cap, "/");
+}
+
+/* Videos become the face crops the scan pipeline would judge, cached under OUT/video_crops
+ * (shared by the runs writing to OUT) and listed in their own manifest OUT/NAME_crops.csv
+ * (paths relative to OUT); they join the dataset as images of their video's split. */
+static fs_err add_video_crops(const train_opts *o, data_set *d, fs_msg *msg) {
+    char cache[TRAIN_PATH_CAP], path[TRAIN_PATH_CAP];
+    size_t nvideos = 0;
+    for (size_t i = 0; i < d->ds.count; i++) nvideos += d->ds.items[i].kind == FS_ITEM_VIDEO;
+    if (!nvideos) return FS_OK;
+    snprintf(cache, sizeof cache, "%.4000s/video_crops", o->out);
+    fs_video_crops_config vc = {.frames = o->video_frames,
+                                .threads = o->threads < 16 ? o->threads : 16,
+                                .cache_dir = cache};
+    fs_dataset crops = {0};
+    const double t0 = fs_now_ms();
+    fs_err err = fs_dataset_video_crops(&d->ds, &vc, &crops, &d->crops, msg);
+    snprintf(path, sizeof path, "%.4000s/%s_crops.csv", o->out, o->name);
+    if (!err) err = fs_manifest_write(&crops, path, o->out, d->crops_digest, msg);
+    if (!err) err = fs_dataset_append(&d->ds, &crops, msg);
+    fs_dataset_free(&crops);
+    if (err) return err;
+    fprintf(stderr, "videos: %zu (%zu from the cache, %zu without a face, %zu failed): %zu face "
+                    "crops of %d frames each at most, %.1f s (%s)\n",
+            d->crops.videos, d->crops.cached, d->crops.no_face, d->crops.failed, d->crops.crops,
+            o->video_frames, (fs_now_ms() - t0) / 1000.0, path);
+    if (d->crops.failed) fprintf(stderr, "last video failure: %s\n", d->crops.last_error);
+    return FS_OK;
 }
 
 static fs_err load_data(const train_opts *o, data_set *d, char digest[65], const char *manifest,
@@ -233,6 +269,8 @@ static fs_err load_data(const train_opts *o, data_set *d, char digest[65], const
     if (err) return err;
     common_root(o, d->root, sizeof d->root);
     err = fs_manifest_write(&d->ds, manifest, d->root, digest, msg);
+    if (err) return err;
+    err = add_video_crops(o, d, msg);
     if (err) return err;
     d->train = malloc((d->ds.count + 1) * sizeof(size_t));
     d->val = malloc((d->ds.count + 1) * sizeof(size_t));
@@ -496,6 +534,13 @@ static fs_err write_card(const train_opts *o, const char *digest, const data_set
     json_object_set_new(t, "epochs", json_integer(h->n));
     json_object_set_new(t, "data", data);
     json_object_set_new(t, "manifest_sha256", json_string(digest));
+    if (d->crops_digest[0]) {
+        json_object_set_new(t, "video_frames", json_integer(o->video_frames));
+        json_object_set_new(t, "video_crops", json_pack("{s:I,s:I,s:s}", "videos",
+                                                        (json_int_t)d->crops.videos, "crops",
+                                                        (json_int_t)d->crops.crops,
+                                                        "manifest_sha256", d->crops_digest));
+    }
     json_object_set_new(t, "items", json_pack("{s:I,s:I,s:I}", "train", (json_int_t)d->ntrain,
                                               "val", (json_int_t)d->nval, "test", (json_int_t)d->ntest));
     json_object_set_new(t, "seed", json_integer((json_int_t)o->seed));
@@ -563,9 +608,10 @@ static int parse_args(int argc, char **argv, train_opts *o) {
         {"optimizer", required_argument, 0, 'O'}, {"weight-decay", required_argument, 0, 'w'},
         {"clip", required_argument, 0, 'c'},      {"schedule", required_argument, 0, 'C'},
         {"warmup", required_argument, 0, 'W'},    {"max-train", required_argument, 0, 'm'},
+        {"video-frames", required_argument, 0, 'F'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
-    o->epochs = 10, o->batch = 32, o->lr = 1e-3, o->seed = 1, o->val_fraction = 0.15;
+    o->video_frames = 16, o->epochs = 10, o->batch = 32, o->lr = 1e-3, o->seed = 1, o->val_fraction = 0.15;
     o->threads = fs_cpu_count(), o->aug = "default", o->optimizer = "adam", o->schedule = "constant";
     size_t used = 0;
     for (int i = 0; i < argc; i++) {
@@ -633,6 +679,10 @@ static int parse_args(int argc, char **argv, train_opts *o) {
             break;
         case 'm':
             if (parse_long(optarg, 2, LONG_MAX / 2, &o->max_train)) goto bad;
+            break;
+        case 'F':
+            if (parse_long(optarg, 1, 1024, &v)) goto bad;
+            o->video_frames = (int)v;
             break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

@@ -147,7 +147,6 @@ fs_scan_opts fs_scan_opts_default(void) {
 
 fs_err fs_scanner_create(fs_detector *d, int threads, fs_scanner **out, fs_msg *msg) {
     *out = NULL;
-    if (d->n_models == 0) return fs_fail(msg, FS_ERR_INVALID, "no model to run");
     fs_scanner *s = calloc(1, sizeof *s);
     if (!s) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     s->det = d;
@@ -162,8 +161,9 @@ fs_err fs_scanner_create(fs_detector *d, int threads, fs_scanner **out, fs_msg *
         size_t n = (size_t)a->input_h * a->input_w * a->input_c * FS_DETECT_MAX_FACES;
         if (n > s->input_floats) s->input_floats = n;
     }
-    s->input = malloc(s->input_floats * sizeof *s->input);
-    if (!s->input) {
+    /* a crops-only scanner (no model) needs no input buffer */
+    s->input = s->input_floats ? malloc(s->input_floats * sizeof *s->input) : NULL;
+    if (s->input_floats && !s->input) {
         fs_scanner_free(s);
         return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     }
@@ -217,6 +217,19 @@ static fs_err make_thumb(const fs_image *img, int side, fs_image *out, float *sc
 static fs_err judge_faces(scan_run *run, const fs_image *img, fs_scan_frame *fr, fs_msg *msg) {
     fs_scanner *s = run->s;
     fs_detector *d = s->det;
+    if (d->n_models == 0) {
+        /* crops only: the same crop a model of FS_DETECT_CROP_SIDE input would be given */
+        for (int i = 0; run->o->keep_crops && i < fr->n_faces; i++) {
+            fs_scan_face *face = &fr->faces[i];
+            fs_err err = run->o->crop == FS_CROP_WHOLE || run->r->whole_image
+                             ? fs_image_resize(img, FS_DETECT_CROP_SIDE, FS_DETECT_CROP_SIDE,
+                                               &face->crop_img, msg)
+                             : fs_face_crop(img, face->box, run->o->margin, FS_DETECT_CROP_SIDE,
+                                            FS_DETECT_CROP_SIDE, &face->crop_img, &face->crop, msg);
+            if (err) return err;
+        }
+        return FS_OK;
+    }
     for (int m = 0; m < d->n_models; m++) {
         const fs_arch *a = fs_net_arch(d->models[m].net);
         size_t per = (size_t)a->input_h * a->input_w * a->input_c;
@@ -351,6 +364,18 @@ static fs_err scan_frame(scan_run *run, const fs_image *img, int64_t index, doub
 static fs_err aggregate(const fs_scan_result *r, int track, double threshold,
                         fs_verdict_report *out, int *frames_with, fs_msg *msg) {
     int nf = r->n_frames, nm = r->n_models;
+    if (nm == 0) { /* crops only: no scores to judge, only the frames a person appears in */
+        memset(out, 0, sizeof *out);
+        int with = 0;
+        for (int f = 0; f < nf; f++) {
+            int has = 0;
+            for (int i = 0; i < r->frames[f].n_faces; i++)
+                has |= track < 0 || r->frames[f].faces[i].track == track;
+            with += has;
+        }
+        if (frames_with) *frames_with = with;
+        return FS_OK;
+    }
     double *scores = calloc((size_t)(nf > 0 ? nf : 1) * (size_t)nm, sizeof *scores);
     unsigned char *has = calloc((size_t)(nf > 0 ? nf : 1), 1);
     if (!scores || !has) {

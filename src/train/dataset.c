@@ -542,6 +542,10 @@ done:
 static const char *const FFPP_TRAIN_IDS[] = {"183", "253", "469", "481"};
 static const char *const FFPP_HELD_OUT_IDS[] = {"585", "599", "672", "720"};
 #define FFPP_LAST_TRAIN_ACTOR 9
+/* ffpp-val moves one training pair and the last training actors to validation, so choices can
+ * be made on FF++ videos without looking at the held-out ones. */
+static const char *const FFPP_VAL_IDS[] = {"469", "481"};
+#define FFPP_FIRST_VAL_ACTOR 8
 
 /* Groups pinned to a split under every policy. web-real-faces' augmented variants come from
  * photos that are also in the set under other names: in test they would be near-copies of
@@ -554,10 +558,17 @@ int fs_split_override(const char *policy, const char *group) {
     if (!group) return -1;
     for (size_t i = 0; i < sizeof PINNED / sizeof PINNED[0]; i++)
         if (strcmp(group, PINNED[i].group) == 0) return PINNED[i].split;
-    if (!policy || strcmp(policy, "ffpp-suggested") != 0) return -1;
+    const int val = policy && strcmp(policy, "ffpp-val") == 0;
+    if (!policy || (strcmp(policy, "ffpp-suggested") != 0 && !val)) return -1;
     const char *colon = strchr(group, ':');
     if (!colon || strncmp(group, "ffpp", 4) != 0) return -1;
     const char *id = colon + 1;
+    /* ffpp-val: the suggested split with a validation part cut from its training side */
+    for (size_t i = 0; val && i < sizeof FFPP_VAL_IDS / sizeof FFPP_VAL_IDS[0]; i++)
+        if (strcmp(id, FFPP_VAL_IDS[i]) == 0) return FS_SPLIT_VAL;
+    if (val && strncmp(id, "actor", 5) == 0 && all_digits(id + 5, strlen(id + 5)) &&
+        atoi(id + 5) >= FFPP_FIRST_VAL_ACTOR && atoi(id + 5) <= FFPP_LAST_TRAIN_ACTOR)
+        return FS_SPLIT_VAL;
     for (size_t i = 0; i < sizeof FFPP_TRAIN_IDS / sizeof FFPP_TRAIN_IDS[0]; i++)
         if (strcmp(id, FFPP_TRAIN_IDS[i]) == 0) return FS_SPLIT_TRAIN;
     for (size_t i = 0; i < sizeof FFPP_HELD_OUT_IDS / sizeof FFPP_HELD_OUT_IDS[0]; i++)
@@ -574,9 +585,10 @@ fs_err fs_dataset_split(fs_dataset *ds, const fs_split_config *cfg, fs_msg *msg)
         return fs_fail(msg, FS_ERR_INVALID,
                        "split fractions %g/%g/%g must be non-negative and sum to 1", tr, va, te);
     if (cfg->policy && strcmp(cfg->policy, "hash") != 0 &&
-        strcmp(cfg->policy, "ffpp-suggested") != 0)
+        strcmp(cfg->policy, "ffpp-suggested") != 0 && strcmp(cfg->policy, "ffpp-val") != 0)
         return fs_fail(msg, FS_ERR_INVALID,
-                       "unknown split policy \"%s\" (known: hash, ffpp-suggested)", cfg->policy);
+                       "unknown split policy \"%s\" (known: hash, ffpp-suggested, ffpp-val)",
+                       cfg->policy);
     for (size_t i = 0; i < ds->count; i++) {
         fs_item *it = &ds->items[i];
         int s = fs_split_override(cfg->policy, it->group);

@@ -3,6 +3,9 @@
 # when it was trained, on a fixed subset of its held-out split (tests/data/shipped_models.json:
 # the files, the class of each, the per-file P(fake) and the subset's accuracy and ROC AUC).
 # A changed weights file, card, decoder, resize or network shows up here as moved scores.
+# A model recorded on videos (a video's P(fake) is the mean over its main person's faces in the
+# recorded number of sampled frames) must also judge the same number of faces per video, and
+# its figures are compared at video level.
 # Tolerances: P(fake) within 0.002 per file (another SIMD path or thread count changes the
 # low bits of the float sums, not the second decimal), ROC AUC within 0.02, and accuracy within
 # one file of the subset (a file whose score sits on the 0.5 threshold may cross it).
@@ -56,9 +59,12 @@ d = json.load(open(sys.argv[3]))
 files = rec["files"]
 assert d["model"] == sys.argv[2] and d["files"] == len(files) and d["failed"] == 0, d
 got = {os.path.basename(i["file"]): i["p_fake"] for i in d["items"]}
+faces = {os.path.basename(i["file"]): i["samples"] for i in d["items"]}
 for f in files:
     key = f["path"].replace("/", "__")
     assert abs(got[key] - f["p_fake"]) <= 0.002, (f, got[key])
+    if "faces" in f:  # a video: the same faces found in its sampled frames
+        assert faces[key] == f["faces"], (f, faces[key])
 level = "video_" if d["videos"] else ""
 auc, acc = d[level + "roc_auc"], d[level + "accuracy"]
 assert abs(auc - rec["roc_auc"]) <= 0.02, (auc, rec["roc_auc"])

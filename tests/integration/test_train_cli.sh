@@ -80,4 +80,38 @@ set +e
 "$FAKESCOPE" train "${COMMON[@]/--threads/--threads}" --threads 1 --epochs 3 --out "$T/b" --resume > /dev/null 2> "$T/b3.err"; rc=$?
 set -e
 [ $rc -eq 1 ] && grep -q "threads" "$T/b3.err" || fail "resume with other threads: rc $rc $(cat "$T/b3.err")"
+
+# videos: each becomes its main person's face crops of --video-frames frames, all in the
+# video's split, cached under OUT and listed in NAME_crops.csv; a second run reads the cache
+FF="${FS_SHARED_DATA:-/nonexistent}/ffpp-c40"
+if [ -f "$FF/real/youtube/183.mp4" ] && [ -f "$FF/fake/Deepfakes/183_253.mp4" ] && [ -f "$FF/real/youtube/585.mp4" ]; then
+    mkdir -p "$T/ffpp-c40/real" "$T/ffpp-c40/fake"
+    ln -s "$FF/real/youtube/183.mp4" "$FF/real/youtube/585.mp4" "$T/ffpp-c40/real/"
+    ln -s "$FF/fake/Deepfakes/183_253.mp4" "$T/ffpp-c40/fake/"
+    V=(--arch meso4 --data "$T/ffpp-c40:ffpp-c40:ffpp-suggested" --video-frames 2 --batch 2
+       --threads 2 --epochs 1 --name v --aug none)
+    "$FAKESCOPE" train "${V[@]}" --out "$T/v" > /dev/null 2> "$T/v.err" || fail "train on videos: $(cat "$T/v.err")"
+    grep -q "videos: 3 (0 from the cache" "$T/v.err" || fail "video line: $(cat "$T/v.err")"
+    "$FAKESCOPE" train "${V[@]}" --out "$T/v" > /dev/null 2> "$T/v2.err" || fail "second run: $(cat "$T/v2.err")"
+    grep -q "videos: 3 (3 from the cache" "$T/v2.err" || fail "cache not used: $(cat "$T/v2.err")"
+    python3 - "$T/v" <<'PY' || fail "video crops"
+import csv, json, os, sys
+out = sys.argv[1]
+card = json.load(open(os.path.join(out, "v.json")))
+vc = card["training"]["video_crops"]
+assert card["training"]["video_frames"] == 2 and vc["videos"] == 3, card["training"]
+lines = open(os.path.join(out, "v_crops.csv")).read().splitlines()
+rows = list(csv.DictReader(lines[1:]))
+assert len(rows) == vc["crops"] and 3 <= len(rows) <= 6, (len(rows), vc)
+split = {}
+for r in rows:
+    assert r["kind"] == "image" and os.path.exists(os.path.join(out, r["path"])), r
+    video = os.path.dirname(r["path"])
+    assert split.setdefault(video, r["split"]) == r["split"], r
+    want = "test" if os.path.basename(video).startswith("585") else "train"
+    assert r["split"] == want, r
+assert len(split) == 3, split
+assert card["training"]["items"]["train"] == sum(r["split"] == "train" for r in rows)
+PY
+fi
 echo "ok"

@@ -4,7 +4,8 @@
 usage: record_shipped_model.py FAKESCOPE SHARED_DATA MODELS_DIR NAME FRAMES SUBSET [RECORD]
 
 SUBSET is a file of "label relative/path" lines (label real or fake, path relative to
-SHARED_DATA), or a trainer manifest (NAME_manifest.csv), from whose test split 15 files of
+SHARED_DATA; videos are judged on FRAMES sampled frames and their number of judged faces is
+recorded too), or a trainer manifest (NAME_manifest.csv), from whose test split 15 files of
 each class are taken, evenly spaced in path order. The files are linked into a dataset folder,
 `fakescope eval --items` runs on it, and the files, their P(fake) and the figures go into
 RECORD (default tests/data/shipped_models.json beside this script's tests/ folder).
@@ -57,6 +58,8 @@ def main():
                              check=True, capture_output=True, text=True).stdout
     d = json.loads(out)
     scores = {os.path.basename(i["file"]): i["p_fake"] for i in d["items"]}
+    samples = {os.path.basename(i["file"]): i["samples"] for i in d["items"]
+               if i["kind"] == "video"}
     level = "video_" if d["videos"] else ""
     entry = {
         "frames": int(frames),
@@ -65,6 +68,10 @@ def main():
         "files": [{"path": p, "label": c, "p_fake": round(scores[p.replace("/", "__")], 6)}
                   for c, p in files],
     }
+    for f in entry["files"]:  # a video's judged faces: the face finder and tracker at work
+        key = f["path"].replace("/", "__")
+        if key in samples:
+            f["faces"] = samples[key]
     rec = {"models": {}}
     if os.path.exists(record):
         rec = json.load(open(record))

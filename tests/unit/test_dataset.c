@@ -313,6 +313,16 @@ static void test_split_ffpp_suggested(void **state) {
     assert_int_equal(fs_split_override("ffpp-suggested", "web-real-faces:augmented"), FS_SPLIT_TRAIN);
     assert_int_equal(fs_split_override("hash", "web-real-faces:12"), -1);
     assert_int_equal(fs_split_override(NULL, "ffpp-c40:183"), -1);
+    /* ffpp-val: the same test side; pair 469/481 and actors 08-09 move to validation */
+    assert_int_equal(fs_split_override("ffpp-val", "ffpp-c40:183"), FS_SPLIT_TRAIN);
+    assert_int_equal(fs_split_override("ffpp-val", "ffpp-c40:469"), FS_SPLIT_VAL);
+    assert_int_equal(fs_split_override("ffpp-val", "ffpp-c40:481"), FS_SPLIT_VAL);
+    assert_int_equal(fs_split_override("ffpp-val", "ffpp-c40:585"), FS_SPLIT_TEST);
+    assert_int_equal(fs_split_override("ffpp-val", "ffpp-c40:actor07"), FS_SPLIT_TRAIN);
+    assert_int_equal(fs_split_override("ffpp-val", "ffpp-c40:actor08"), FS_SPLIT_VAL);
+    assert_int_equal(fs_split_override("ffpp-val", "ffpp-c40:actor09"), FS_SPLIT_VAL);
+    assert_int_equal(fs_split_override("ffpp-val", "ffpp-c40:actor13"), FS_SPLIT_TEST);
+    assert_int_equal(fs_split_override("ffpp-val", "mesonet-real-faces:183"), -1);
 
     char *root = make_tmp();
     char set[1100];
