@@ -16,7 +16,7 @@
 set -euo pipefail
 BIN=${1:?usage: bench/scan_bench.sh path/to/fakescope}
 HERE=$(cd "$(dirname "$0")" && pwd)
-D=${FS_SHARED_DATA:-/work/shared/data}
+D=${FS_SHARED_DATA:-$HERE/../../shared/data}
 ROUNDS=${BENCH_SCAN_ROUNDS:-5}
 THREADS=${BENCH_SCAN_THREADS:-$(nproc)}
 FRAMES=${BENCH_SCAN_FRAMES:-32}
