@@ -30,6 +30,10 @@ typedef struct fs_fetch_opts {
     size_t max_bytes;  /* body larger than this: FS_ERR_LIMIT (0 = default) */
     int timeout_ms;    /* whole transfer, redirects included (<= 0 = default) */
     int allow_private; /* 1: skip the address policy (local use, tests) */
+    /* Tests only: "IP:PORT" (numeric, IPv4 or [IPv6]) the first connection of a transfer may
+     * reach despite the policy; every later connection (a redirect's) is checked as usual.
+     * NULL: none. */
+    const char *first_hop;
 } fs_fetch_opts;
 
 fs_fetch_opts fs_fetch_opts_default(void);

@@ -28,6 +28,12 @@
 #define FS_SERVER_MAX_WORKERS 256
 #define FS_SERVER_SHUTDOWN_GRACE_MS 30000
 #define FS_SERVER_MAX_FORM_FIELDS 64
+#define FS_SERVER_DEFAULT_MAX_CONCURRENT 128 /* requests in progress; more: 503 + Retry-After */
+#define FS_SERVER_MAX_CONCURRENT_LIMIT 4096
+#define FS_SERVER_BUSY_RETRY_AFTER_S 1
+/* A JSON body nested deeper than this is refused (400) before jansson builds it; its size is
+ * bounded by the body limit. No API shape needs more than a few levels. */
+#define FS_SERVER_MAX_JSON_DEPTH 32
 
 typedef struct fs_server_config {
     const char *host;          /* address to bind, IPv4 dotted quad or IPv6 literal */
@@ -44,6 +50,10 @@ typedef struct fs_server_config {
     int fetch_timeout_s;       /* imageUrl download time limit (0: FS_FETCH_TIMEOUT_MS_DEFAULT) */
     size_t fetch_max_bytes;    /* imageUrl download size limit (0: FS_FETCH_MAX_BYTES_DEFAULT) */
     int require_key_for_explorer;
+    int max_concurrent;        /* requests in progress at once; 0: FS_SERVER_DEFAULT_MAX_CONCURRENT */
+    /* Tests only (FAKESCOPE_TEST_FETCH_FIRST_HOP, no flag): "IP:PORT" an imageUrl fetch may
+     * connect to as its first connection despite the address policy; redirects stay checked. */
+    const char *fetch_first_hop;
 } fs_server_config;
 
 void fs_server_config_defaults(fs_server_config *cfg);

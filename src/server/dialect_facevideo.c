@@ -288,10 +288,21 @@ static void deepfake_images(fs_req *r) {
     free(bundle);
 }
 
+/* The server's own answers on these routes (413 body too large, 503 busy, 400 malformed form)
+ * in the seed's shape: a body past the limit is a file the check refuses. */
+static json_t *fv_shape(fs_req *r, unsigned status, const char *code, const char *message) {
+    (void)r;
+    (void)code;
+    if (status == 401 || status == 403) return NULL; /* auth answers keep the server's shape */
+    const char *st = status == 413 || status == 415 ? "FILE_INVALID_FORMAT" : status == 400 ? "NO_FILE" : "FAILED";
+    return json_pack("{s:s,s:s}", "reason", message, "status", st);
+}
+
 fs_err fs_routes_facevideo(fs_app *app, fs_msg *msg) {
-    fs_err e = fs_server_route(app->server, "POST", "/face/v1/deepfake", "facevideo_video", deepfake_video, msg);
+    fs_err e = fs_server_route_shaped(app->server, "POST", "/face/v1/deepfake", "facevideo_video", deepfake_video,
+                                      fv_shape, msg);
     if (e == FS_OK)
-        e = fs_server_route(app->server, "POST", "/face/v1/deepfake/images", "facevideo_images", deepfake_images,
-                            msg);
+        e = fs_server_route_shaped(app->server, "POST", "/face/v1/deepfake/images", "facevideo_images",
+                                   deepfake_images, fv_shape, msg);
     return e;
 }

@@ -884,6 +884,7 @@ static int decode_source(fs_req *r, const char *field, const char *src, size_t n
         double left = fs_req_remaining_ms(r);
         if (left < fo.timeout_ms) fo.timeout_ms = left > 1 ? (int)left : 1;
         fo.allow_private = app->cfg->allow_private_urls;
+        fo.first_hop = app->cfg->fetch_first_hop;
         fs_msg msg;
         fs_err e = fs_fetch(src, &fo, out, len, &msg);
         if (e == FS_ERR_LIMIT || e == FS_ERR_NOMEM) {

@@ -138,10 +138,36 @@ const uint8_t *fs_req_body(const fs_req *r, size_t *len) {
     return r->body ? r->body : (const uint8_t *)"";
 }
 
+/* The deepest nesting of arrays and objects in a JSON text, counted without parsing (brackets
+ * inside strings do not count), stopping once past limit. jansson recurses per level, so a
+ * body of a million '[' must be refused before it reaches the parser. */
+static int json_depth_over(const uint8_t *p, size_t n, int limit) {
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return 1;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 json_t *fs_req_json(fs_req *r, fs_msg *msg) {
     if (r->json) return r->json;
     if (!r->body_len) {
         fs_fail(msg, FS_ERR_FORMAT, "the request body is empty; a JSON object was expected");
+        return NULL;
+    }
+    /* Size: the body limit already bounds it (the body reader). Depth: checked here. */
+    if (json_depth_over(r->body, r->body_len, FS_SERVER_MAX_JSON_DEPTH)) {
+        fs_fail(msg, FS_ERR_FORMAT, "the JSON body is nested deeper than %d levels", FS_SERVER_MAX_JSON_DEPTH);
         return NULL;
     }
     json_error_t err;
@@ -401,6 +427,17 @@ static fs_req *begin(fs_server *s, struct MHD_Connection *c, const char *url, co
     r->route_name = name;
     r->handler = ((handler_slot *)data)->fn;
     r->shape = ((handler_slot *)data)->shape;
+    /* Concurrency: past the limit a request is refused at once, in its route's shape, so
+     * clients back off instead of piling up behind busy workers. The health check stays
+     * answerable so an operator can see a busy server. */
+    if (atomic_load(&s->in_flight) > s->cfg.max_concurrent && strcmp(name, "healthz")) {
+        fs_reply_error(r, 503, "busy", "the server is busy (%d requests in progress); try again shortly",
+                       s->cfg.max_concurrent);
+        char after[16];
+        snprintf(after, sizeof after, "%d", FS_SERVER_BUSY_RETRY_AFTER_S);
+        fs_reply_header(r, MHD_HTTP_HEADER_RETRY_AFTER, after);
+        return r;
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -537,6 +574,9 @@ fs_err fs_server_create(const fs_server_config *cfg, fs_store *store, fs_server 
     s->cfg.models_dir = keep(s, 3, cfg->models_dir);
     s->cfg.web_dir = keep(s, 4, cfg->web_dir);
     s->cfg.openapi_path = keep(s, 5, cfg->openapi_path);
+    s->cfg.fetch_first_hop = keep(s, 6, cfg->fetch_first_hop);
+    if (s->cfg.max_concurrent <= 0) s->cfg.max_concurrent = FS_SERVER_DEFAULT_MAX_CONCURRENT;
+    if (s->cfg.max_concurrent > FS_SERVER_MAX_CONCURRENT_LIMIT) s->cfg.max_concurrent = FS_SERVER_MAX_CONCURRENT_LIMIT;
     if (s->cfg.workers <= 0) s->cfg.workers = fs_cpu_count();
     if (s->cfg.workers > FS_SERVER_MAX_WORKERS) s->cfg.workers = FS_SERVER_MAX_WORKERS;
     if (s->cfg.request_timeout_s <= 0) s->cfg.request_timeout_s = FS_SERVER_DEFAULT_TIMEOUT_S;
