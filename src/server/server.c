@@ -10,6 +10,7 @@
 #include "server_internal.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <limits.h>
@@ -505,6 +506,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return queue(r);
 }
 
+/* Copies src into the log line's dst: control bytes masked (a client cannot forge log lines
+ * with %0a) and anything shaped like an API key ("fsk_" and hex digits) cut to "fsk_***", so a
+ * key a client put in the path or the request id by mistake never reaches the log. */
+static void log_copy(char *dst, size_t cap, const char *src) {
+    size_t o = 0;
+    for (size_t i = 0; src[i] && o + 1 < cap;) {
+        if (!strncmp(src + i, FS_KEY_PREFIX, 4) && isxdigit((unsigned char)src[i + 4])) {
+            static const char mark[] = FS_KEY_PREFIX "***";
+            for (size_t k = 0; mark[k] && o + 1 < cap; k++) dst[o++] = mark[k];
+            for (i += 4; isxdigit((unsigned char)src[i]); i++) {}
+            continue;
+        }
+        unsigned char ch = (unsigned char)src[i++];
+        dst[o++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    dst[o] = '\0';
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)c;
@@ -521,19 +540,39 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* The path is logged without its query string (libmicrohttpd keeps them apart), so a key
      * passed as a query argument never reaches the log; decoded control bytes (%0a) are masked
      * so a client cannot forge log lines. */
-    char path[SERVER_LOG_PATH_MAX];
-    size_t i = 0;
-    for (; r->path[i] && i + 1 < sizeof path; i++) {
-        unsigned char ch = (unsigned char)r->path[i];
-        path[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-    }
-    path[i] = '\0';
+    char path[SERVER_LOG_PATH_MAX], id[FS_REQUEST_ID_MAX + 1];
+    log_copy(path, sizeof path, r->path);
+    log_copy(id, sizeof id, r->id);
     fs_log(FS_LOG_INFO, "%s %s %u %llu %.1fms id=%s%s", r->method, path, status,
-           (unsigned long long)r->resp_bytes, ms, r->id, how);
+           (unsigned long long)r->resp_bytes, ms, id, how);
     fs_metrics_request(s->metrics, r->route_name ? r->route_name : "unmatched", status, ms);
     req_free(r);
     atomic_fetch_sub(&s->in_flight, 1);
     fs_metrics_in_flight(s->metrics, atomic_load(&s->in_flight));
+}
+
+/* libmicrohttpd's percent-decoding of the path and query arguments, except that %00 stays as
+ * written: decoded, a NUL would cut "/x%00/../../secret" to "/x" and hide the rest of the path
+ * from every check after it. Decodes in place; returns the new length. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    char *w = s;
+    const char *rd = s;
+    while (*rd) {
+        if (rd[0] == '%' && isxdigit((unsigned char)rd[1]) && isxdigit((unsigned char)rd[2])) {
+            char hex[3] = {rd[1], rd[2], 0};
+            char v = (char)strtol(hex, NULL, 16);
+            if (v) {
+                *w++ = v;
+                rd += 3;
+                continue;
+            }
+        }
+        *w++ = *rd++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -618,6 +657,7 @@ fs_err fs_server_start(fs_server *s, fs_msg *msg) {
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FS_SERVER_IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVER_CONNECTION_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) return fs_fail(msg, FS_ERR_IO, "cannot listen on %s:%d (in use or not allowed?)", s->cfg.host, s->cfg.port);
