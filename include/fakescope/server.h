@@ -141,6 +141,9 @@ void fs_reply_file(fs_req *r, const char *path, const char *content_type);
  * 403 for a path that tries to leave root, 404 when absent, else the file. For /media/...,
  * web/ and any other folder a dialect serves. */
 void fs_reply_static(fs_req *r, const char *root, const char *rel);
+/* Replaces each byte of s that is not part of valid UTF-8 with '?', in place. For text that
+ * quotes a client's bytes before it goes into a JSON answer (fs_reply_error does it itself). */
+void fs_utf8_sanitize(char *s);
 /* Adds a header to the answer; call after fs_reply_*. */
 void fs_reply_header(fs_req *r, const char *name, const char *value);
 /* Maps an fs_err to the HTTP status dialects use by default (FS_ERR_LIMIT -> 413, ...). */

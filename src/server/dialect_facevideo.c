@@ -27,7 +27,10 @@
 
 /* One answer in the seed's shape; read may be NULL (stolen). */
 static void reply(fs_req *r, unsigned http, const char *status, const char *reason, json_t *read) {
-    json_t *o = json_pack("{s:s,s:s}", "reason", reason, "status", status);
+    char text[FS_MSG_MAX];
+    snprintf(text, sizeof text, "%s", reason);
+    fs_utf8_sanitize(text); /* a reason may quote the client's bytes */
+    json_t *o = json_pack("{s:s,s:s}", "reason", text, "status", status);
     if (o && read) json_object_set_new(o, "read", read);
     else json_decref(read);
     if (http == 503) fs_reply_queue_full(r, o);

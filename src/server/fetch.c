@@ -197,28 +197,30 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct 
     return socket(a->family, a->socktype, a->protocol);
 }
 
-/* Checks the scheme and that there is a host, before any network. */
-static fs_err check_url(const char *url, fs_msg *msg) {
+fs_err fs_fetch_url_check(const char *url, char *host, size_t host_cap, fs_msg *msg) {
     if (strlen(url) > FS_FETCH_URL_MAX) return fs_fail(msg, FS_ERR_INVALID, "the URL is longer than %d bytes", FS_FETCH_URL_MAX);
     CURLU *u = curl_url();
     if (!u) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    char *scheme = NULL, *host = NULL;
+    char *scheme = NULL, *host_part = NULL;
     fs_err e = FS_OK;
+    if (host_cap) host[0] = '\0';
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+        curl_url_get(u, CURLUPART_HOST, &host_part, 0) != CURLUE_OK || !host_part || !*host_part)
         e = fs_fail(msg, FS_ERR_INVALID, "not a valid http(s) URL");
     else if (strcasecmp(scheme, "http") && strcasecmp(scheme, "https"))
         e = fs_fail(msg, FS_ERR_INVALID, "URL scheme '%s' is not accepted (http, https or data)", scheme);
+    else if (host_cap && snprintf(host, host_cap, "%s", host_part) >= (int)host_cap)
+        e = fs_fail(msg, FS_ERR_INVALID, "the URL's host name is too long");
     curl_free(scheme);
-    curl_free(host);
+    curl_free(host_part);
     curl_url_cleanup(u);
     return e;
 }
 
 static fs_err fetch_http(const char *url, const fs_fetch_opts *o, uint8_t **data, size_t *len,
                          fs_msg *msg) {
-    fs_err e = check_url(url, msg);
+    fs_err e = fs_fetch_url_check(url, NULL, 0, msg);
     if (e) return e;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) return fs_fail(msg, FS_ERR_INTERNAL, "libcurl failed to initialise");

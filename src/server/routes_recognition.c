@@ -61,6 +61,7 @@ static void field_error_v(fs_req *r, unsigned status, const char *code, const ch
                           const char *fmt, va_list ap) {
     char text[FS_MSG_MAX];
     vsnprintf(text, sizeof text, fmt, ap);
+    fs_utf8_sanitize(text); /* it may quote the client's bytes */
     json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "code", code, "field", field, "message", text,
                           "request_id", fs_req_id(r));
     fs_reply_json(r, status, json_pack("{s:o}", "error", e));

@@ -226,12 +226,40 @@ void fs_reply_json(fs_req *r, unsigned status, json_t *body) {
     set_response(r, status, resp, len, "application/json");
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not one
+ * (overlong forms, surrogates and code points past U+10FFFF included). */
+static size_t utf8_seq(const unsigned char *s) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    if (n == 0 || c > 0xf4 || c == 0xc0 || c == 0xc1) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
+    if (c == 0xed && s[1] > 0x9f) return 0; /* surrogates */
+    if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
+    if (c == 0xf4 && s[1] > 0x8f) return 0; /* past U+10FFFF */
+    return n;
+}
+
+void fs_utf8_sanitize(char *s) {
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n == 0) *p++ = '?';
+        else p += n;
+    }
+}
+
 void fs_reply_error(fs_req *r, unsigned status, const char *code, const char *fmt, ...) {
     char message[FS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    /* A message may quote what the client sent (a name, a path, cut at a byte count): JSON
+     * wants UTF-8, and an answer that cannot be encoded would become a 500. */
+    fs_utf8_sanitize(message);
     if (r->shape) {
         json_t *body = r->shape(r, status, code, message);
         if (body) {
