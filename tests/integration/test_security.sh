@@ -150,6 +150,19 @@ for prefix in "" /css /media/data /media/data/real /media/plots /media/loss_curv
 done
 echo "ok: $n traversal attempts on static, /media/data, /media/plots, /media/loss_curves refused"
 
+# --- answers that quote a client's bytes stay valid JSON (UTF-8), never a 500 ---------------------
+st=$($C -o "$FS_TMP/b" -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -F name=n -F $'architecture=mes\xff\xfe' \
+     "$FS_URL/v0.7/networks")
+fs_expect "non-UTF-8 architecture" "$st" 400
+jq -e '.error.message | test("unknown architecture")' "$FS_TMP/b" >/dev/null || fs_fail "non-UTF-8 architecture: $(cat "$FS_TMP/b")"
+st=$($C -o "$FS_TMP/b" -w '%{http_code}' -H "X-Api-Key: $K1" "$FS_URL/api/classification_image/%ff%fe%80")
+fs_expect "non-UTF-8 hash" "$st" 404
+jq -e .error.message "$FS_TMP/b" >/dev/null || fs_fail "non-UTF-8 hash: $(cat "$FS_TMP/b")"
+st=$($C -o "$FS_TMP/b" -w '%{http_code}' -H "X-Api-Key: $K1" "$FS_URL/no/such/%c0%af%ed%a0%80")
+fs_expect "non-UTF-8 path" "$st" 404
+jq -e .error.message "$FS_TMP/b" >/dev/null || fs_fail "non-UTF-8 path: $(cat "$FS_TMP/b")"
+echo "ok: non-UTF-8 bytes quoted in errors answer 400/404 JSON"
+
 # --- the imageUrl fetcher's address policy ---------------------------------------------------
 # icu URL: the image check with imageUrl; prints the status; body in $FS_TMP/b.
 icu() {
