@@ -71,6 +71,16 @@ static inline void fz_isolate_network(void) {
     ifr.ifr_flags |= IFF_UP;
     if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) abort();
     close(s);
+    /* Thousands of connections a second: let this namespace reuse ports in TIME_WAIT. */
+    static const char *const knobs[][2] = {{"/proc/sys/net/ipv4/tcp_tw_reuse", "1"},
+                                           {"/proc/sys/net/ipv4/ip_local_port_range", "1024 65535"}};
+    for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+        FILE *f = fopen(knobs[i][0], "w");
+        if (f) {
+            fputs(knobs[i][1], f);
+            fclose(f);
+        }
+    }
 }
 
 /* Starts the server once. models: load the shipped models (the image check gets past its model
@@ -165,7 +175,26 @@ static inline int fz_request(const char *method, const char *path, const char *h
     if (fd < 0) abort();
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fz.port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) abort();
+    /* close() resets the connection instead of leaving it in TIME_WAIT, or a long run would
+     * use up the ephemeral ports. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    int tries = 0;
+    while (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (errno == EINTR) { /* libFuzzer's SIGALRM: the connection goes on; wait for it */
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int err = 0;
+            socklen_t el = sizeof err;
+            while (poll(&p, 1, FUZZ_IO_TIMEOUT_MS) < 0 && errno == EINTR) {}
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0) break;
+            errno = err;
+        }
+        if (errno != EADDRNOTAVAIL || ++tries > 100) {
+            fprintf(stderr, "fuzz: cannot connect to the server: %s\n", strerror(errno));
+            abort();
+        }
+        usleep(10000);
+    }
     char head[4096];
     int hn = snprintf(head, sizeof head,
                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
