@@ -13,6 +13,7 @@
  * Inference runs on the server's job workers (jobs/) as tasks of kind REC_TASK_KIND; the task's
  * input and result documents are blobs, and GET /v0.7/tasks/{id} (routes_tasks.c) shows them. */
 #include "server/recognition_api.h"
+#include "server/scan_submit.h"
 
 #include "fakescope/face.h"
 #include "fakescope/fetch.h"
@@ -999,10 +1000,9 @@ static void version_inference(fs_req *r) {
     if (e == FS_OK) e = fs_jobs_submit(app->jobs, REC_TASK_KIND, hex, task_id, &joined, &msg);
     if (e == FS_ERR_LIMIT) {
         /* The shared queue is full: ask the client to come back, as every dialect does. */
-        char after[16];
-        snprintf(after, sizeof after, "%d", FS_JOBS_RETRY_AFTER_S);
-        fs_reply_error(r, 503, "queue_full", "%s", msg.text);
-        fs_reply_header(r, "Retry-After", after);
+        fs_utf8_sanitize(msg.text);
+        fs_reply_queue_full(r, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "queue_full", "message",
+                                         msg.text, "request_id", fs_req_id(r)));
         return;
     }
     if (e != FS_OK) return reply_err(r, e, &msg);
