@@ -6,7 +6,7 @@
 # private, link-local and metadata addresses given directly, through a redirect (a loopback origin
 # is allowed for the first hop only, by the test-only FAKESCOPE_TEST_FETCH_FIRST_HOP) and through a
 # name that resolves there (localhost); an upload whose multipart filename climbs out (../)
-# writes nothing outside the data dir.
+# writes nothing outside the data dir; an HDF5 upload never reaches libhdf5.
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || { echo "skipped: jq is not installed"; exit 77; }
@@ -215,5 +215,18 @@ out=$(find "$FS_TMP" -newer "$FS_TMP/marker" -type f ! -path "$FS_DATA/*" ! -nam
 [ -z "$out" ] || fs_fail "files written outside the data dir: $out"
 [ -n "$(find "$FS_DATA/blobs" -type f -newer "$FS_TMP/marker")" ] || fs_fail "the uploads were not stored at all"
 echo "ok: multipart filenames with ../ and absolute paths write nothing outside the data dir"
+
+# --- HDF5 never reaches libhdf5 over the API: refused by name, and by content under another name ---
+printf '\211HDF\r\n\032\n' > "$FS_TMP/w.h5"
+head -c 2048 /dev/zero >> "$FS_TMP/w.h5"
+st=$($C -o "$FS_TMP/b" -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -F name=h5 -F architecture=meso4 \
+     -F "file=@$FS_TMP/w.h5" "$FS_URL/v0.7/networks")
+fs_expect ".h5 upload" "$st" 400
+jq -r .error.message "$FS_TMP/b" | grep -q 'not accepted over the API' || fs_fail ".h5 upload: $(cat "$FS_TMP/b")"
+st=$($C -o "$FS_TMP/b" -w '%{http_code}' -H "Authorization: Bearer $ADMIN" -F name=h5 -F architecture=meso4 \
+     -F "file=@$FS_TMP/w.h5;filename=w.safetensors" "$FS_URL/v0.7/networks")
+fs_expect "HDF5 named .safetensors" "$st" 400
+jq -r .error.message "$FS_TMP/b" | grep -q 'not accepted over the API' || fs_fail "HDF5 as safetensors: $(cat "$FS_TMP/b")"
+echo "ok: HDF5 uploads refused, by name and by content"
 fs_stop || fs_fail "the server did not exit cleanly"
 echo PASS
