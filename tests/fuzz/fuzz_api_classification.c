@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     data++;
     size--;
     char path[1200];
-    char reply[4096];
+    static char reply[FUZZ_REPLY_MAX + 1];
     int st;
     if (data[-1] & 2) {
         char seg[1024];
@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     fz_expect_status(st, "classification");
     json_t *j = json_loads(reply, 0, NULL);
-    if (st && !json_is_object(j)) {
+    if (st && !fz_truncated && !json_is_object(j)) {
         fprintf(stderr, "fuzz: classification answered %d with %s\n", st, reply);
         abort();
     }

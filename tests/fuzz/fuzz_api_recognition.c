@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *body = malloc(size * 2 + 80);
     if (!body) return 0;
     size_t n = fz_subst_key(data + 1, size - 1, body, size * 2 + 80);
-    char reply[4096];
+    static char reply[FUZZ_REPLY_MAX + 1];
     int st;
     if (!routes[k].type) {
         char path[600];
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(body);
     fz_expect_status(st, routes[k].path);
     json_t *j = json_loads(reply, 0, NULL);
-    if (st && st != 204 && !json_is_object(j)) {
+    if (st && !fz_truncated && st != 204 && !json_is_object(j)) {
         fprintf(stderr, "fuzz: %s answered %d with %s\n", routes[k].path, st, reply);
         abort();
     }

@@ -153,6 +153,7 @@ static inline size_t fz_subst_key(const uint8_t *in, size_t n, uint8_t *out, siz
 }
 
 static char fz_last_reply[FUZZ_REPLY_MAX + 1]; /* the last answer, headers included */
+static int fz_truncated;                       /* it was longer than FUZZ_REPLY_MAX: cut */
 
 static inline int fz_send_all(int fd, const void *p, size_t n) {
     const char *c = p;
@@ -168,7 +169,8 @@ static inline int fz_send_all(int fd, const void *p, size_t n) {
 
 /* Sends one request (head: method, path and extra header lines, each ending "\r\n"; body with
  * a Content-Length) and returns the status of the answer, 0 when the server closed without one.
- * The answer's body goes to reply (NUL-terminated) when not NULL. Aborts on a hang. */
+ * The answer's body goes to reply (NUL-terminated) when not NULL; fz_truncated says it was cut
+ * (its shape cannot be judged then). Aborts on a hang. */
 static inline int fz_request(const char *method, const char *path, const char *headers, const uint8_t *body,
                       size_t len, char *reply, size_t cap) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -204,6 +206,7 @@ static inline int fz_request(const char *method, const char *path, const char *h
     if (fz_send_all(fd, head, (size_t)hn)) fz_send_all(fd, body, len);
     shutdown(fd, SHUT_WR);
     char *buf = fz_last_reply;
+    fz_truncated = 0;
     size_t got = 0;
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -218,6 +221,7 @@ static inline int fz_request(const char *method, const char *path, const char *h
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         size_t take = (size_t)r < FUZZ_REPLY_MAX - got ? (size_t)r : FUZZ_REPLY_MAX - got;
+        if (take < (size_t)r) fz_truncated = 1;
         memcpy(buf + got, tmp, take);
         got += take;
     }
