@@ -124,7 +124,8 @@ done
 fs_start --models "$M" --job-workers 1 --queue-max 1 --workers 8
 pids=()
 for i in 1 2 3 4 5 6; do
-    $C -o "$FS_TMP/q$i.b" -D "$FS_TMP/q$i.h" -w '%{http_code}' -H "X-Api-Key: $K" -F "file=@$FS_TMP/clip$i.mp4" \
+    # a slow machine (the sanitizer build, other jobs) may take a while to store the uploads
+    curl -sS --max-time 120 -o "$FS_TMP/q$i.b" -D "$FS_TMP/q$i.h" -w '%{http_code}' -H "X-Api-Key: $K" -F "file=@$FS_TMP/clip$i.mp4" \
         -F frames=16 "$FS_URL/api/classification_video" > "$FS_TMP/q$i.st" &
     pids+=($!)
 done
