@@ -7,7 +7,9 @@ DATA   ?= $(HOME)/.local/share/fakescope
 DATASET ?=
 SECONDS ?= 60
 
-.PHONY: all deps build test test-release test-asan run bench fuzz clean
+MINUTES ?= 10
+
+.PHONY: all deps build test test-release test-asan run bench fuzz soak clean
 
 all: build
 
@@ -48,6 +50,11 @@ bench: build
 # Runs every libFuzzer target (tests/fuzz) for SECONDS each under ASan+UBSan; needs clang.
 fuzz: deps
 	@SECONDS_PER_TARGET=$(SECONDS) scripts/fuzz.sh --jobs $(JOBS)
+
+# Load and soak test on 127.0.0.1 for MINUTES (bench/soak): series every 10 s, then checks.
+soak: build
+	@scripts/deps.sh --soak
+	@MINUTES=$(MINUTES) bench/soak $(BUILD)/fakescope
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -1,15 +1,19 @@
 #!/bin/sh
 # Installs the Debian 12 packages fakescope needs to build and test.
 # Idempotent: when everything is present it prints nothing and exits 0.
-# Usage: scripts/deps.sh [--bench]   (--bench adds the reference stacks used only by `make bench`)
+# Usage: scripts/deps.sh [--bench|--soak]   (--bench adds the reference stacks used only by
+# `make bench`; --soak adds wrk for `make soak`)
 set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev curl ca-certificates
 libcmocka-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev libspng-dev libwebp-dev
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libhdf5-dev libsqlite3-dev
 libssl-dev libcurl4-openssl-dev libxml2-dev libcairo2-dev libfontconfig-dev opencv-data ffmpeg jq python3
-chromium"
+sqlite3 chromium"
 
+if [ "${1:-}" = "--soak" ]; then
+    PKGS="$PKGS wrk"
+fi
 if [ "${1:-}" = "--bench" ]; then
     PKGS="$PKGS python3-torch python3-numpy python3-opencv python3-flask wrk hyperfine"
 fi

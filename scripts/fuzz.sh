@@ -6,7 +6,7 @@
 #
 # Usage: scripts/fuzz.sh [--smoke] [--seconds N] [--jobs N] [target ...]
 #   --seconds N  time per target (default $SECONDS_PER_TARGET or 60)
-#   --smoke      the CTest run: 5 s per target
+#   --smoke      the CTest run: 4 s per target
 #   --jobs N     build parallelism (default 2)
 #   target       fuzz_image, image, ... (default: every tests/fuzz/fuzz_*.c)
 # Environment: FS_FUZZ_BUILD (default <repo>/build-fuzz), FS_SHARED_DATA (extra seeds when
@@ -26,7 +26,7 @@ SHARED_SEED_MAX=32k     # and no larger than this (find -size), so max_len stays
 
 while [ $# -gt 0 ]; do
     case "$1" in
-        --smoke) SMOKE=1; SECS=5 ;;
+        --smoke) SMOKE=1; SECS=4 ;;
         --seconds) SECS=$2; shift ;;
         --jobs) JOBS=$2; shift ;;
         -h|--help) sed -n '2,15p' "$0"; exit 0 ;;

@@ -30,6 +30,10 @@ typedef struct fs_fetch_opts {
     size_t max_bytes;  /* body larger than this: FS_ERR_LIMIT (0 = default) */
     int timeout_ms;    /* whole transfer, redirects included (<= 0 = default) */
     int allow_private; /* 1: skip the address policy (local use, tests) */
+    /* Tests only: "IP:PORT" (numeric, IPv4 or [IPv6]) the first connection of a transfer may
+     * reach despite the policy; every later connection (a redirect's) is checked as usual.
+     * NULL: none. */
+    const char *first_hop;
 } fs_fetch_opts;
 
 fs_fetch_opts fs_fetch_opts_default(void);
@@ -43,6 +47,12 @@ fs_fetch_opts fs_fetch_opts_default(void);
  *  FS_ERR_NOTFOUND    the server answered 404 or 410
  *  FS_ERR_IO          cannot resolve or connect, TLS failure, any other HTTP status >= 400 */
 fs_err fs_fetch(const char *url, const fs_fetch_opts *o, uint8_t **data, size_t *len, fs_msg *msg);
+
+/* The checks an http(s) URL passes before any network: length, scheme, a host. On FS_OK the
+ * host as libcurl parsed it (a literal IPv6 address in brackets) is copied to host when
+ * host_cap > 0. FS_ERR_INVALID otherwise. The address policy applies later, to the address
+ * connected (fs_fetch_address_refused). */
+fs_err fs_fetch_url_check(const char *url, char *host, size_t host_cap, fs_msg *msg);
 
 /* 1 when the policy refuses to connect to sa (AF_INET or AF_INET6; other families refused). */
 int fs_fetch_address_refused(const struct sockaddr *sa);

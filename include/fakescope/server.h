@@ -28,6 +28,12 @@
 #define FS_SERVER_MAX_WORKERS 256
 #define FS_SERVER_SHUTDOWN_GRACE_MS 30000
 #define FS_SERVER_MAX_FORM_FIELDS 64
+#define FS_SERVER_DEFAULT_MAX_CONCURRENT 128 /* requests in progress; more: 503 + Retry-After */
+#define FS_SERVER_MAX_CONCURRENT_LIMIT 4096
+#define FS_SERVER_BUSY_RETRY_AFTER_S 1
+/* A JSON body nested deeper than this is refused (400) before jansson builds it; its size is
+ * bounded by the body limit. No API shape needs more than a few levels. */
+#define FS_SERVER_MAX_JSON_DEPTH 32
 
 typedef struct fs_server_config {
     const char *host;          /* address to bind, IPv4 dotted quad or IPv6 literal */
@@ -44,6 +50,10 @@ typedef struct fs_server_config {
     int fetch_timeout_s;       /* imageUrl download time limit (0: FS_FETCH_TIMEOUT_MS_DEFAULT) */
     size_t fetch_max_bytes;    /* imageUrl download size limit (0: FS_FETCH_MAX_BYTES_DEFAULT) */
     int require_key_for_explorer;
+    int max_concurrent;        /* requests in progress at once; 0: FS_SERVER_DEFAULT_MAX_CONCURRENT */
+    /* Tests only (FAKESCOPE_TEST_FETCH_FIRST_HOP, no flag): "IP:PORT" an imageUrl fetch may
+     * connect to as its first connection despite the address policy; redirects stay checked. */
+    const char *fetch_first_hop;
 } fs_server_config;
 
 void fs_server_config_defaults(fs_server_config *cfg);
@@ -131,6 +141,9 @@ void fs_reply_file(fs_req *r, const char *path, const char *content_type);
  * 403 for a path that tries to leave root, 404 when absent, else the file. For /media/...,
  * web/ and any other folder a dialect serves. */
 void fs_reply_static(fs_req *r, const char *root, const char *rel);
+/* Replaces each byte of s that is not part of valid UTF-8 with '?', in place. For text that
+ * quotes a client's bytes before it goes into a JSON answer (fs_reply_error does it itself). */
+void fs_utf8_sanitize(char *s);
 /* Adds a header to the answer; call after fs_reply_*. */
 void fs_reply_header(fs_req *r, const char *name, const char *value);
 /* Maps an fs_err to the HTTP status dialects use by default (FS_ERR_LIMIT -> 413, ...). */

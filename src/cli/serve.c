@@ -43,6 +43,7 @@ static void usage(FILE *out, const fs_server_config *d) {
             "  --workers N                  request threads, 0 = one per CPU [FAKESCOPE_WORKERS, 0]\n"
             "  --max-body BYTES             largest request body          [FAKESCOPE_MAX_BODY, %zu]\n"
             "  --timeout S                  per-request deadline, seconds [FAKESCOPE_TIMEOUT, %d]\n"
+            "  --max-concurrent N           requests in progress before 503 + Retry-After [FAKESCOPE_MAX_CONCURRENT, %d]\n"
             "  --allow-private-urls         let imageUrl reach private addresses [FAKESCOPE_ALLOW_PRIVATE_URLS, off]\n"
             "  --fetch-timeout S            imageUrl download time limit  [FAKESCOPE_FETCH_TIMEOUT, %d]\n"
             "  --fetch-max-bytes BYTES      imageUrl download size limit  [FAKESCOPE_FETCH_MAX_BYTES, %zu]\n"
@@ -55,7 +56,7 @@ static void usage(FILE *out, const fs_server_config *d) {
             "  -h, --help                   this text\n\n"
             "On the first start with no API keys, an admin key is created and printed once.\n",
             d->port, d->host, fs_cli_default_data_dir(data, sizeof data), d->web_dir ? d->web_dir : "none",
-            d->openapi_path ? d->openapi_path : "none", d->max_body, d->request_timeout_s,
+            d->openapi_path ? d->openapi_path : "none", d->max_body, d->request_timeout_s, FS_SERVER_DEFAULT_MAX_CONCURRENT,
             FS_FETCH_TIMEOUT_MS_DEFAULT / 1000, FS_FETCH_MAX_BYTES_DEFAULT,
             FS_JOBS_DEFAULT_MAX_QUEUED, FS_JOBS_DEFAULT_TIMEOUT_S, (size_t)(6 << 20));
 }
@@ -80,7 +81,8 @@ static int parse_bool(const char *s) {
 enum { OPT_PORT = 256, OPT_HOST, OPT_DATA, OPT_DATASET, OPT_MODELS, OPT_WEB, OPT_OPENAPI,
        OPT_WORKERS, OPT_MAX_BODY, OPT_TIMEOUT, OPT_PRIVATE, OPT_EXPLORER_KEY,
        OPT_FETCH_TIMEOUT, OPT_FETCH_MAX_BYTES,
-       OPT_JOB_WORKERS, OPT_QUEUE_MAX, OPT_JOB_TIMEOUT, OPT_VIDEO_MODELS, OPT_VIDEO_MAX };
+       OPT_JOB_WORKERS, OPT_QUEUE_MAX, OPT_JOB_TIMEOUT, OPT_VIDEO_MODELS, OPT_VIDEO_MAX,
+       OPT_MAX_CONCURRENT, OPT_TEST_FIRST_HOP };
 
 /* The job queue's and video checks' settings (read at start, like fs_server_config). */
 static struct {
@@ -111,6 +113,8 @@ static int apply(fs_server_config *c, int opt, const char *v) {
     case OPT_QUEUE_MAX: if (!parse_num("--queue-max", v, 1, 1000000, &n)) return 0; serve_jobs.jobs.max_queued = (int)n; break;
     case OPT_JOB_TIMEOUT: if (!parse_num("--job-timeout", v, 1, 86400, &n)) return 0; serve_jobs.jobs.timeout_s = (int)n; break;
     case OPT_VIDEO_MODELS: serve_jobs.video_models = *v ? v : NULL; break;
+    case OPT_MAX_CONCURRENT: if (!parse_num("--max-concurrent", v, 1, FS_SERVER_MAX_CONCURRENT_LIMIT, &n)) return 0; c->max_concurrent = (int)n; break;
+    case OPT_TEST_FIRST_HOP: c->fetch_first_hop = v; break;
     case OPT_VIDEO_MAX: if (!parse_num("--video-max-bytes", v, 1, (long long)1 << 32, &n)) return 0; serve_jobs.video_max_bytes = (size_t)n; break;
     }
     return 1;
@@ -128,6 +132,9 @@ static const struct { const char *env; int opt; } env_table[] = {
     {"FAKESCOPE_JOB_WORKERS", OPT_JOB_WORKERS}, {"FAKESCOPE_QUEUE_MAX", OPT_QUEUE_MAX},
     {"FAKESCOPE_JOB_TIMEOUT", OPT_JOB_TIMEOUT}, {"FAKESCOPE_VIDEO_MODELS", OPT_VIDEO_MODELS},
     {"FAKESCOPE_VIDEO_MAX_BYTES", OPT_VIDEO_MAX},
+    {"FAKESCOPE_MAX_CONCURRENT", OPT_MAX_CONCURRENT},
+    /* tests only: no flag, not in --help (see fs_server_config.fetch_first_hop) */
+    {"FAKESCOPE_TEST_FETCH_FIRST_HOP", OPT_TEST_FIRST_HOP},
 };
 
 /* On a store with no keys at all, makes an admin key so the operator can get in. */
@@ -178,6 +185,7 @@ int fs_cli_serve(int argc, char **argv) {
         {"job-timeout", required_argument, NULL, OPT_JOB_TIMEOUT},
         {"video-models", required_argument, NULL, OPT_VIDEO_MODELS},
         {"video-max-bytes", required_argument, NULL, OPT_VIDEO_MAX},
+        {"max-concurrent", required_argument, NULL, OPT_MAX_CONCURRENT},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
     };
     optind = 1;

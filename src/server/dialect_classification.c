@@ -143,6 +143,7 @@ static void post(fs_req *r, int video) {
     fs_scan_job_settings(&spec, settings, sizeof settings, &msg);
     char name[NAME_MAX_LEN + 1];
     snprintf(name, sizeof name, "%s", f->filename && *f->filename ? f->filename : (video ? "video" : "image"));
+    fs_utf8_sanitize(name); /* the client's bytes, perhaps cut mid-character, go into JSON */
     json_t *meta = json_pack("{s:s,s:s}", "name", name, "settings", settings);
     char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
     json_decref(meta);

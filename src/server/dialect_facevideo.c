@@ -27,7 +27,10 @@
 
 /* One answer in the seed's shape; read may be NULL (stolen). */
 static void reply(fs_req *r, unsigned http, const char *status, const char *reason, json_t *read) {
-    json_t *o = json_pack("{s:s,s:s}", "reason", reason, "status", status);
+    char text[FS_MSG_MAX];
+    snprintf(text, sizeof text, "%s", reason);
+    fs_utf8_sanitize(text); /* a reason may quote the client's bytes */
+    json_t *o = json_pack("{s:s,s:s}", "reason", text, "status", status);
     if (o && read) json_object_set_new(o, "read", read);
     else json_decref(read);
     if (http == 503) fs_reply_queue_full(r, o);
@@ -288,10 +291,21 @@ static void deepfake_images(fs_req *r) {
     free(bundle);
 }
 
+/* The server's own answers on these routes (413 body too large, 503 busy, 400 malformed form)
+ * in the seed's shape: a body past the limit is a file the check refuses. */
+static json_t *fv_shape(fs_req *r, unsigned status, const char *code, const char *message) {
+    (void)r;
+    (void)code;
+    if (status == 401 || status == 403) return NULL; /* auth answers keep the server's shape */
+    const char *st = status == 413 || status == 415 ? "FILE_INVALID_FORMAT" : status == 400 ? "NO_FILE" : "FAILED";
+    return json_pack("{s:s,s:s}", "reason", message, "status", st);
+}
+
 fs_err fs_routes_facevideo(fs_app *app, fs_msg *msg) {
-    fs_err e = fs_server_route(app->server, "POST", "/face/v1/deepfake", "facevideo_video", deepfake_video, msg);
+    fs_err e = fs_server_route_shaped(app->server, "POST", "/face/v1/deepfake", "facevideo_video", deepfake_video,
+                                      fv_shape, msg);
     if (e == FS_OK)
-        e = fs_server_route(app->server, "POST", "/face/v1/deepfake/images", "facevideo_images", deepfake_images,
-                            msg);
+        e = fs_server_route_shaped(app->server, "POST", "/face/v1/deepfake/images", "facevideo_images",
+                                   deepfake_images, fv_shape, msg);
     return e;
 }

@@ -237,6 +237,7 @@ static void ic_detect(fs_req *r) {
         double left = fs_req_remaining_ms(r);
         if (left < fo.timeout_ms) fo.timeout_ms = left > 1 ? (int)left : 1;
         fo.allow_private = app->cfg->allow_private_urls;
+        fo.first_hop = app->cfg->fetch_first_hop;
         fs_err e = fs_fetch(in.image_url, &fo, &fetched, &len, &msg);
         if (e) {
             unsigned st = e == FS_ERR_LIMIT ? 413 : e == FS_ERR_NOMEM ? 503 : 400;

@@ -136,6 +136,8 @@ typedef struct transfer {
     int refused;
     char refused_addr[INET6_ADDRSTRLEN];
     int allow_private;
+    const char *first_hop; /* fs_fetch_opts.first_hop */
+    int sockets;           /* connections opened so far */
 } transfer;
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
@@ -159,9 +161,31 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return n;
 }
 
+/* 1 when sa is the "IP:PORT" (or "[IPv6]:PORT") named by spec. */
+static int address_is(const struct sockaddr *sa, const char *spec) {
+    char want[INET6_ADDRSTRLEN + 16], got[INET6_ADDRSTRLEN];
+    unsigned port;
+    const void *raw;
+    if (sa->sa_family == AF_INET) {
+        raw = &((const struct sockaddr_in *)sa)->sin_addr;
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        raw = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    } else {
+        return 0;
+    }
+    if (!inet_ntop(sa->sa_family, raw, got, sizeof got)) return 0;
+    snprintf(want, sizeof want, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", got, port);
+    return !strcmp(want, spec);
+}
+
 static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a) {
     transfer *t = clientp;
     if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+    int first = t->sockets++ == 0;
+    if (first && t->first_hop && address_is(&a->addr, t->first_hop))
+        return socket(a->family, a->socktype, a->protocol);
     if (!t->allow_private && fs_fetch_address_refused(&a->addr)) {
         t->refused = 1;
         const void *raw = a->family == AF_INET ? (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr
@@ -173,34 +197,36 @@ static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct 
     return socket(a->family, a->socktype, a->protocol);
 }
 
-/* Checks the scheme and that there is a host, before any network. */
-static fs_err check_url(const char *url, fs_msg *msg) {
+fs_err fs_fetch_url_check(const char *url, char *host, size_t host_cap, fs_msg *msg) {
     if (strlen(url) > FS_FETCH_URL_MAX) return fs_fail(msg, FS_ERR_INVALID, "the URL is longer than %d bytes", FS_FETCH_URL_MAX);
     CURLU *u = curl_url();
     if (!u) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    char *scheme = NULL, *host = NULL;
+    char *scheme = NULL, *host_part = NULL;
     fs_err e = FS_OK;
+    if (host_cap) host[0] = '\0';
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+        curl_url_get(u, CURLUPART_HOST, &host_part, 0) != CURLUE_OK || !host_part || !*host_part)
         e = fs_fail(msg, FS_ERR_INVALID, "not a valid http(s) URL");
     else if (strcasecmp(scheme, "http") && strcasecmp(scheme, "https"))
         e = fs_fail(msg, FS_ERR_INVALID, "URL scheme '%s' is not accepted (http, https or data)", scheme);
+    else if (host_cap && snprintf(host, host_cap, "%s", host_part) >= (int)host_cap)
+        e = fs_fail(msg, FS_ERR_INVALID, "the URL's host name is too long");
     curl_free(scheme);
-    curl_free(host);
+    curl_free(host_part);
     curl_url_cleanup(u);
     return e;
 }
 
 static fs_err fetch_http(const char *url, const fs_fetch_opts *o, uint8_t **data, size_t *len,
                          fs_msg *msg) {
-    fs_err e = check_url(url, msg);
+    fs_err e = fs_fetch_url_check(url, NULL, 0, msg);
     if (e) return e;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) return fs_fail(msg, FS_ERR_INTERNAL, "libcurl failed to initialise");
     CURL *c = curl_easy_init();
     if (!c) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    transfer t = {.max = o->max_bytes, .allow_private = o->allow_private};
+    transfer t = {.max = o->max_bytes, .allow_private = o->allow_private, .first_hop = o->first_hop};
     char errbuf[CURL_ERROR_SIZE] = "";
     long connect_ms = o->timeout_ms < FETCH_CONNECT_TIMEOUT_MS ? o->timeout_ms : FETCH_CONNECT_TIMEOUT_MS;
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -217,6 +243,9 @@ static fs_err fetch_http(const char *url, const fs_fetch_opts *o, uint8_t **data
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
+    /* With a first-hop exception, a redirect must open (and so have checked) a connection of
+     * its own rather than reuse the excepted one. */
+    if (o->first_hop) curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, FETCH_USER_AGENT);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* the size limit applies after decoding */
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -263,6 +292,7 @@ fs_err fs_fetch(const char *url, const fs_fetch_opts *o, uint8_t **data, size_t 
         if (o->max_bytes) d.max_bytes = o->max_bytes;
         if (o->timeout_ms > 0) d.timeout_ms = o->timeout_ms;
         d.allow_private = o->allow_private;
+        d.first_hop = o->first_hop && *o->first_hop ? o->first_hop : NULL;
     }
     if (!url || !*url) return fs_fail(msg, FS_ERR_INVALID, "the URL is empty");
     if (!strncasecmp(url, "data:", 5)) return fetch_data_url(url, d.max_bytes, data, len, msg);

@@ -13,6 +13,7 @@
  * Inference runs on the server's job workers (jobs/) as tasks of kind REC_TASK_KIND; the task's
  * input and result documents are blobs, and GET /v0.7/tasks/{id} (routes_tasks.c) shows them. */
 #include "server/recognition_api.h"
+#include "server/scan_submit.h"
 
 #include "fakescope/face.h"
 #include "fakescope/fetch.h"
@@ -61,6 +62,7 @@ static void field_error_v(fs_req *r, unsigned status, const char *code, const ch
                           const char *fmt, va_list ap) {
     char text[FS_MSG_MAX];
     vsnprintf(text, sizeof text, fmt, ap);
+    fs_utf8_sanitize(text); /* it may quote the client's bytes */
     json_t *e = json_pack("{s:s, s:s, s:s, s:s}", "code", code, "field", field, "message", text,
                           "request_id", fs_req_id(r));
     fs_reply_json(r, status, json_pack("{s:o}", "error", e));
@@ -884,6 +886,7 @@ static int decode_source(fs_req *r, const char *field, const char *src, size_t n
         double left = fs_req_remaining_ms(r);
         if (left < fo.timeout_ms) fo.timeout_ms = left > 1 ? (int)left : 1;
         fo.allow_private = app->cfg->allow_private_urls;
+        fo.first_hop = app->cfg->fetch_first_hop;
         fs_msg msg;
         fs_err e = fs_fetch(src, &fo, out, len, &msg);
         if (e == FS_ERR_LIMIT || e == FS_ERR_NOMEM) {
@@ -997,10 +1000,9 @@ static void version_inference(fs_req *r) {
     if (e == FS_OK) e = fs_jobs_submit(app->jobs, REC_TASK_KIND, hex, task_id, &joined, &msg);
     if (e == FS_ERR_LIMIT) {
         /* The shared queue is full: ask the client to come back, as every dialect does. */
-        char after[16];
-        snprintf(after, sizeof after, "%d", FS_JOBS_RETRY_AFTER_S);
-        fs_reply_error(r, 503, "queue_full", "%s", msg.text);
-        fs_reply_header(r, "Retry-After", after);
+        fs_utf8_sanitize(msg.text);
+        fs_reply_queue_full(r, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "queue_full", "message",
+                                         msg.text, "request_id", fs_req_id(r)));
         return;
     }
     if (e != FS_OK) return reply_err(r, e, &msg);

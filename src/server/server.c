@@ -10,6 +10,7 @@
 #include "server_internal.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <limits.h>
@@ -138,10 +139,36 @@ const uint8_t *fs_req_body(const fs_req *r, size_t *len) {
     return r->body ? r->body : (const uint8_t *)"";
 }
 
+/* The deepest nesting of arrays and objects in a JSON text, counted without parsing (brackets
+ * inside strings do not count), stopping once past limit. jansson recurses per level, so a
+ * body of a million '[' must be refused before it reaches the parser. */
+static int json_depth_over(const uint8_t *p, size_t n, int limit) {
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return 1;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 json_t *fs_req_json(fs_req *r, fs_msg *msg) {
     if (r->json) return r->json;
     if (!r->body_len) {
         fs_fail(msg, FS_ERR_FORMAT, "the request body is empty; a JSON object was expected");
+        return NULL;
+    }
+    /* Size: the body limit already bounds it (the body reader). Depth: checked here. */
+    if (json_depth_over(r->body, r->body_len, FS_SERVER_MAX_JSON_DEPTH)) {
+        fs_fail(msg, FS_ERR_FORMAT, "the JSON body is nested deeper than %d levels", FS_SERVER_MAX_JSON_DEPTH);
         return NULL;
     }
     json_error_t err;
@@ -199,12 +226,40 @@ void fs_reply_json(fs_req *r, unsigned status, json_t *body) {
     set_response(r, status, resp, len, "application/json");
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not one
+ * (overlong forms, surrogates and code points past U+10FFFF included). */
+static size_t utf8_seq(const unsigned char *s) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    if (n == 0 || c > 0xf4 || c == 0xc0 || c == 0xc1) return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
+    if (c == 0xed && s[1] > 0x9f) return 0; /* surrogates */
+    if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
+    if (c == 0xf4 && s[1] > 0x8f) return 0; /* past U+10FFFF */
+    return n;
+}
+
+void fs_utf8_sanitize(char *s) {
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n == 0) *p++ = '?';
+        else p += n;
+    }
+}
+
 void fs_reply_error(fs_req *r, unsigned status, const char *code, const char *fmt, ...) {
     char message[FS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    /* A message may quote what the client sent (a name, a path, cut at a byte count): JSON
+     * wants UTF-8, and an answer that cannot be encoded would become a 500. */
+    fs_utf8_sanitize(message);
     if (r->shape) {
         json_t *body = r->shape(r, status, code, message);
         if (body) {
@@ -401,6 +456,17 @@ static fs_req *begin(fs_server *s, struct MHD_Connection *c, const char *url, co
     r->route_name = name;
     r->handler = ((handler_slot *)data)->fn;
     r->shape = ((handler_slot *)data)->shape;
+    /* Concurrency: past the limit a request is refused at once, in its route's shape, so
+     * clients back off instead of piling up behind busy workers. The health check stays
+     * answerable so an operator can see a busy server. */
+    if (atomic_load(&s->in_flight) > s->cfg.max_concurrent && strcmp(name, "healthz")) {
+        fs_reply_error(r, 503, "busy", "the server is busy (%d requests in progress); try again shortly",
+                       s->cfg.max_concurrent);
+        char after[16];
+        snprintf(after, sizeof after, "%d", FS_SERVER_BUSY_RETRY_AFTER_S);
+        fs_reply_header(r, MHD_HTTP_HEADER_RETRY_AFTER, after);
+        return r;
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -468,6 +534,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return queue(r);
 }
 
+/* Copies src into the log line's dst: control bytes masked (a client cannot forge log lines
+ * with %0a) and anything shaped like an API key ("fsk_" and hex digits) cut to "fsk_***", so a
+ * key a client put in the path or the request id by mistake never reaches the log. */
+static void log_copy(char *dst, size_t cap, const char *src) {
+    size_t o = 0;
+    for (size_t i = 0; src[i] && o + 1 < cap;) {
+        if (!strncmp(src + i, FS_KEY_PREFIX, 4) && isxdigit((unsigned char)src[i + 4])) {
+            static const char mark[] = FS_KEY_PREFIX "***";
+            for (size_t k = 0; mark[k] && o + 1 < cap; k++) dst[o++] = mark[k];
+            for (i += 4; isxdigit((unsigned char)src[i]); i++) {}
+            continue;
+        }
+        unsigned char ch = (unsigned char)src[i++];
+        dst[o++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    dst[o] = '\0';
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)c;
@@ -484,19 +568,39 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     /* The path is logged without its query string (libmicrohttpd keeps them apart), so a key
      * passed as a query argument never reaches the log; decoded control bytes (%0a) are masked
      * so a client cannot forge log lines. */
-    char path[SERVER_LOG_PATH_MAX];
-    size_t i = 0;
-    for (; r->path[i] && i + 1 < sizeof path; i++) {
-        unsigned char ch = (unsigned char)r->path[i];
-        path[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-    }
-    path[i] = '\0';
+    char path[SERVER_LOG_PATH_MAX], id[FS_REQUEST_ID_MAX + 1];
+    log_copy(path, sizeof path, r->path);
+    log_copy(id, sizeof id, r->id);
     fs_log(FS_LOG_INFO, "%s %s %u %llu %.1fms id=%s%s", r->method, path, status,
-           (unsigned long long)r->resp_bytes, ms, r->id, how);
+           (unsigned long long)r->resp_bytes, ms, id, how);
     fs_metrics_request(s->metrics, r->route_name ? r->route_name : "unmatched", status, ms);
     req_free(r);
     atomic_fetch_sub(&s->in_flight, 1);
     fs_metrics_in_flight(s->metrics, atomic_load(&s->in_flight));
+}
+
+/* libmicrohttpd's percent-decoding of the path and query arguments, except that %00 stays as
+ * written: decoded, a NUL would cut "/x%00/../../secret" to "/x" and hide the rest of the path
+ * from every check after it. Decodes in place; returns the new length. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    char *w = s;
+    const char *rd = s;
+    while (*rd) {
+        if (rd[0] == '%' && isxdigit((unsigned char)rd[1]) && isxdigit((unsigned char)rd[2])) {
+            char hex[3] = {rd[1], rd[2], 0};
+            char v = (char)strtol(hex, NULL, 16);
+            if (v) {
+                *w++ = v;
+                rd += 3;
+                continue;
+            }
+        }
+        *w++ = *rd++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -537,6 +641,9 @@ fs_err fs_server_create(const fs_server_config *cfg, fs_store *store, fs_server 
     s->cfg.models_dir = keep(s, 3, cfg->models_dir);
     s->cfg.web_dir = keep(s, 4, cfg->web_dir);
     s->cfg.openapi_path = keep(s, 5, cfg->openapi_path);
+    s->cfg.fetch_first_hop = keep(s, 6, cfg->fetch_first_hop);
+    if (s->cfg.max_concurrent <= 0) s->cfg.max_concurrent = FS_SERVER_DEFAULT_MAX_CONCURRENT;
+    if (s->cfg.max_concurrent > FS_SERVER_MAX_CONCURRENT_LIMIT) s->cfg.max_concurrent = FS_SERVER_MAX_CONCURRENT_LIMIT;
     if (s->cfg.workers <= 0) s->cfg.workers = fs_cpu_count();
     if (s->cfg.workers > FS_SERVER_MAX_WORKERS) s->cfg.workers = FS_SERVER_MAX_WORKERS;
     if (s->cfg.request_timeout_s <= 0) s->cfg.request_timeout_s = FS_SERVER_DEFAULT_TIMEOUT_S;
@@ -578,6 +685,7 @@ fs_err fs_server_start(fs_server *s, fs_msg *msg) {
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)FS_SERVER_IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVER_CONNECTION_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) return fs_fail(msg, FS_ERR_IO, "cannot listen on %s:%d (in use or not allowed?)", s->cfg.host, s->cfg.port);
