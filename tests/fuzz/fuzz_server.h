@@ -240,7 +240,7 @@ static inline int fz_request(const char *method, const char *path, const char *h
 static inline void fz_expect_status(int status, const char *what) {
     switch (status) {
     case 200: case 201: case 202: case 204: case 400: case 401: case 403: case 404: case 405:
-    case 409: case 413: case 415: case 422: case 503: case 504:
+    case 409: case 413: case 414: case 415: case 422: case 431: case 503: case 504:
         return;
     case 0: /* the server closed without answering: only allowed after a refused body */
         return;

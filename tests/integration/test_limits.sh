@@ -100,6 +100,7 @@ head -c 6000 /dev/zero > "$FS_TMP/slow"
 $C --limit-rate 1500 -o /dev/null -H "Authorization: Bearer $K" -H 'Content-Type: application/json' \
     --data-binary @"$FS_TMP/slow" "$FS_URL/admin/keys" &
 slow=$!
+sleep 0.3 # let the slow upload take the slot first (it lasts about 4 s)
 for _ in $(seq 1 40); do
     st=$($C -o "$FS_TMP/b" -D "$FS_TMP/h" -w '%{http_code}' "$FS_URL/api/models")
     [ "$st" = 503 ] && break
@@ -142,5 +143,18 @@ for i in 1 2 3 4 5 6; do
 done
 [ $refused -ge 1 ] && [ $accepted -ge 1 ] || fs_fail "queue of 1, 1 worker, 6 posts: $accepted accepted, $refused refused"
 echo "ok: full queue: $accepted accepted, $refused refused with 503 + Retry-After"
+# A query of thousands of empty arguments overflows libmicrohttpd's per-connection memory: the
+# answer is 431, or the connection is closed at once; never a wait for the idle timeout.
+for n in 500 5000 20000; do
+    q=$(printf '&%.0s' $(seq 1 $n))
+    out=$(curl -s --max-time 5 -o /dev/null -w '%{http_code} %{time_total}' -H "X-Api-Key: $K" \
+        "$FS_URL/v0.7/recognition/specs?$q") || true
+    read -r code secs <<<"$out"
+    case $code in 431|000) ;; *) fs_fail "$n empty query arguments: status $code" ;; esac
+    awk -v t="$secs" 'BEGIN { exit !(t < 3) }' || fs_fail "$n empty query arguments: no answer for ${secs}s"
+done
+curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$FS_URL/healthz" | grep -x 200 >/dev/null ||
+    fs_fail "the server stopped answering after oversized request lines"
+echo "ok: oversized request lines get 431 or a prompt close"
 fs_stop || fs_fail "the server did not exit cleanly"
 echo PASS
