@@ -156,5 +156,23 @@ done
 curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$FS_URL/healthz" | grep -x 200 >/dev/null ||
     fs_fail "the server stopped answering after oversized request lines"
 echo "ok: oversized request lines get 431 or a prompt close"
+
+# --- time per request: a check that outlives --timeout is 504 in the dialect's shape, and the
+# server goes on serving (the task itself keeps running) ---
+CLIP=$(ls "${FS_SHARED_DATA:-/nonexistent}"/dfdc/videos/*/*.mp4 2>/dev/null | sed -n 1p)
+if [ -n "$CLIP" ]; then
+    fs_stop || fs_fail "the server did not exit cleanly"
+    fs_start --models "$M" --timeout 1
+    t0=$(date +%s%N)
+    req "check past the request deadline" 504 "/face/v1/deepfake?frames=64" -H "X-Api-Key: $K" -F "video=@$CLIP"
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    fs_expect "deadline status" "$(j .status)" FAILED
+    j .reason | grep -i deadline >/dev/null || fs_fail "deadline reason: $(cat "$FS_TMP/b")"
+    [ "$ms" -lt 5000 ] || fs_fail "a 1 s request deadline answered after $ms ms"
+    req "healthz after the deadline" 200 /healthz
+    echo "ok: a check past the 1 s request deadline is 504 after $ms ms"
+else
+    echo "skipped: the request-deadline check (no shared DFDC clip)"
+fi
 fs_stop || fs_fail "the server did not exit cleanly"
 echo PASS
