@@ -35,6 +35,16 @@ fs_fail() {
     exit 1
 }
 
+# fs_import_originals SHARED_DATA OUT_DIR [all]: imports the original Meso4_DF weights as
+# meso4-df (and with "all" MesoInception_DF as mesoinception4-df) into OUT_DIR.
+fs_import_originals() {
+    "$FAKESCOPE" models import --arch meso4 "$1/mesonet/weights/Meso4_DF.h5" -o "$2" \
+        --name meso4-df >/dev/null || fs_fail "models import meso4"
+    [ "${3:-}" = all ] || return 0
+    "$FAKESCOPE" models import --arch mesoinception4 "$1/mesonet/weights/MesoInception_DF.h5" \
+        -o "$2" --name mesoinception4-df >/dev/null || fs_fail "models import mesoinception4"
+}
+
 # fs_expect WHAT ACTUAL EXPECTED
 fs_expect() {
     [ "$2" = "$3" ] || fs_fail "$1: got '$2', expected '$3'"

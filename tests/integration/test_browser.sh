@@ -23,9 +23,7 @@ fi
 . "$(dirname "$0")/lib.sh"
 
 M="$FS_TMP/models"
-"$FAKESCOPE" models import --arch meso4 "$D/mesonet/weights/Meso4_DF.h5" -o "$M" --name meso4-df >/dev/null
-"$FAKESCOPE" models import --arch mesoinception4 "$D/mesonet/weights/MesoInception_DF.h5" -o "$M" \
-    --name mesoinception4-df >/dev/null
+fs_import_originals "$D" "$M" all
 fs_start --models "$M" --dataset "$D/mesonet/test_images" --web "$FS_SOURCE_DIR/web"
 [ -n "$FS_ADMIN_KEY" ] || fs_fail "no admin key printed"
 

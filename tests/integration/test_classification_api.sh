@@ -11,9 +11,7 @@ for t in jq sha256sum; do command -v $t >/dev/null || { echo "skipped: $t is not
 . "$(dirname "$0")/lib.sh"
 
 M="$FS_TMP/models"
-"$FAKESCOPE" models import --arch meso4 "$D/mesonet/weights/Meso4_DF.h5" -o "$M" --name meso4-df >/dev/null
-"$FAKESCOPE" models import --arch mesoinception4 "$D/mesonet/weights/MesoInception_DF.h5" -o "$M" \
-    --name mesoinception4-df >/dev/null
+fs_import_originals "$D" "$M" all
 fs_start --models "$M" --job-workers 1
 K=$FS_ADMIN_KEY
 C="curl -sS --max-time 120"

@@ -12,8 +12,7 @@ command -v python3 >/dev/null || { echo "skipped: python3 is not installed"; exi
 
 IMG_DF="$SHARED/mesonet/test_images/df/df00204.jpg"
 IMG_REAL="$SHARED/mesonet/test_images/real/real00240.jpg"
-"$FAKESCOPE" models import --arch meso4 "$SHARED/mesonet/weights/Meso4_DF.h5" -o "$FS_TMP/models" \
-    --name meso4-df >/dev/null || fs_fail "models import"
+fs_import_originals "$SHARED" "$FS_TMP/models"
 PATH_IC=/api/1.1/wf/api-deepfake-detection
 
 fs_start --models "$FS_TMP/models"

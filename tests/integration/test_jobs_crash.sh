@@ -11,7 +11,7 @@ command -v jq >/dev/null || { echo "skipped: jq is not installed"; exit 77; }
 . "$(dirname "$0")/lib.sh"
 
 M="$FS_TMP/models"
-"$FAKESCOPE" models import --arch meso4 "$D/mesonet/weights/Meso4_DF.h5" -o "$M" --name meso4-df >/dev/null
+fs_import_originals "$D" "$M"
 fs_start --models "$M" --job-workers 1
 K=$FS_ADMIN_KEY
 C="curl -sS --max-time 60"
