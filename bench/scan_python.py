@@ -3,7 +3,8 @@
 
 cv2.VideoCapture decodes the clip (grab() every frame, retrieve() the 32 evenly spaced ones),
 cv2.CascadeClassifier finds faces with the same cascade and parameters (grey, shrunk so the
-longer side is 640, scale 1.1, 5 neighbours, boxes mapped back), each face is cropped as a square
+longer side is 640, scale 1.1, 5 neighbours, faces of at least a tenth of the frame's shorter
+side, boxes mapped back), each face is cropped as a square
 30% larger than its box (clipped to the frame), resized to 256x256, and Meso4 and
 MesoInception4 (bench/torch_meso.py, with the weights fakescope imported from the original
 Keras files) judge the faces of each frame as one batch.
@@ -14,6 +15,7 @@ prints one JSON line per clip: {"impl", "clip", "frames", "faces", "decode", "fa
 own timing).
 """
 import json
+import math
 import os
 import struct
 import sys
@@ -29,6 +31,7 @@ from torch_meso import Meso4, MesoInception4  # noqa: E402
 
 CASCADE = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
 MAX_SIDE, SCALE, NEIGHBORS, MARGIN, SIDE = 640, 1.1, 5, 0.3, 256
+MIN_FACE_SHARE = 0.1  # fakescope's FS_SCAN_MIN_FACE_SHARE
 
 
 def read_safetensors(path):
@@ -112,7 +115,8 @@ def scan(path, frames, cascade, models, threads):
         fh, fw = gray.shape
         s = min(1.0, MAX_SIDE / max(fw, fh))
         small = cv2.resize(gray, (round(fw * s), round(fh * s)), interpolation=cv2.INTER_AREA) if s < 1 else gray
-        found = cascade.detectMultiScale(small, SCALE, NEIGHBORS)
+        min_side = round(math.ceil(MIN_FACE_SHARE * min(fw, fh)) * s)
+        found = cascade.detectMultiScale(small, SCALE, NEIGHBORS, minSize=(min_side, min_side))
         t_faces += time.perf_counter() - a
         if len(found) == 0:
             continue

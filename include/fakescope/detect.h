@@ -30,6 +30,11 @@
 #define FS_DETECT_NAME_MAX 64
 #define FS_SCAN_MAX_THREADS 16      /* face-finding threads of a pipelined video scan */
 #define FS_DETECT_CROP_SIDE 256     /* crop side of a crops-only scan: every MesoNet input */
+/* Faces smaller than this share of the frame's shorter side are not looked for in a scan: a
+ * MesoNet judges 256x256 crops, and a face of 100 px or less in a 1080p frame reaches it only
+ * blown up 2.5x or more, where interpolation, not the face, fills the pixels. It also spares
+ * the cascade its most expensive pyramid levels. */
+#define FS_SCAN_MIN_FACE_SHARE 0.1
 
 typedef struct fs_detector fs_detector;
 
@@ -69,7 +74,7 @@ typedef struct fs_scan_opts {
     fs_video_sampling sampling; /* frames of a video (count or every k s) */
     fs_video_limits video_limits;
     fs_image_limits image_limits;
-    fs_face_params face;        /* cascade parameters */
+    fs_face_params face;        /* cascade parameters (min_share: FS_SCAN_MIN_FACE_SHARE) */
     float margin;               /* crop margin around a face (0.3 = 30%) */
     fs_crop_mode crop;
     double threshold;           /* P(fake) at or above which a score says fake; 0 = 0.5 */
@@ -83,8 +88,9 @@ typedef struct fs_scan_opts {
     fs_scan_progress_fn progress;
     void *progress_ctx;
 } fs_scan_opts;
-/* Defaults: 32 evenly spaced frames, default cascade parameters, 30% margin, faces only,
- * one face-finding thread per CPU. */
+/* Defaults: 32 evenly spaced frames, default cascade parameters with faces of at least
+ * FS_SCAN_MIN_FACE_SHARE of the shorter side, 30% margin, faces only, one face-finding thread
+ * per CPU. */
 fs_scan_opts fs_scan_opts_default(void);
 
 typedef struct fs_scanner fs_scanner;

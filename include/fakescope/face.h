@@ -77,6 +77,8 @@ typedef struct fs_face_params {
     int min_neighbors;   /* keep groups of more than this many raw windows; 0 returns the raw
                           * windows ungrouped (OpenCV minNeighbors); default 5 */
     int min_size;        /* smallest face side in input pixels; 0 = the cascade window */
+    double min_share;    /* smallest face side as a share of the image's shorter side, in
+                          * [0, 1); the larger of this and min_size applies; default 0 */
     int max_size;        /* largest face side in input pixels; 0 = no limit */
     int max_side;        /* frames whose longest side exceeds this are shrunk to it first and the
                           * boxes mapped back; 0 = detect at full resolution; default 640 */

@@ -31,7 +31,9 @@ static void usage(FILE *out) {
             "  --cascade FILE       OpenCV cascade XML (default: %s from opencv-data)\n"
             "  --scale F            cascade pyramid step (default %.2f)\n"
             "  --neighbors N        cascade minNeighbors (default %d)\n"
-            "  --min-face PX        smallest face side (default: the cascade window)\n"
+            "  --min-face-share F   smallest face side as a share of the frame's shorter\n"
+            "                       side (default %.2f; 0 = down to the cascade window)\n"
+            "  --min-face PX        smallest face side in pixels instead of the share\n"
             "  --margin F           crop margin around a face (default %.2f = %.0f%%)\n"
             "  --whole              judge the whole picture instead of face crops\n"
             "  --whole-if-no-face   judge a still image whole when it has no face\n"
@@ -48,7 +50,7 @@ static void usage(FILE *out) {
             "Exit status: 0 when every file was judged (NO_FACE counts as judged), 1 when some\n"
             "file could not be read, 2 on a usage error.\n",
             FS_VIDEO_MAX_FRAMES_DEFAULT, FS_CASCADE_DEFAULT_NAME, FS_FACE_SCALE_DEFAULT,
-            FS_FACE_NEIGHBORS_DEFAULT, (double)FS_FACE_MARGIN_DEFAULT,
+            FS_FACE_NEIGHBORS_DEFAULT, FS_SCAN_MIN_FACE_SHARE, (double)FS_FACE_MARGIN_DEFAULT,
             (double)FS_FACE_MARGIN_DEFAULT * 100);
 }
 
@@ -125,7 +127,7 @@ static int split_models(char *list, char **names, int cap) {
 
 int fs_cli_scan(int argc, char **argv) {
     enum { O_MODELS = 256, O_MODELS_DIR, O_WEIGHTS, O_ARCH, O_FRAMES, O_EVERY, O_CASCADE,
-           O_SCALE, O_NEIGHBORS, O_MIN_FACE, O_MARGIN, O_WHOLE, O_WHOLE_NF, O_JSON,
+           O_SCALE, O_NEIGHBORS, O_MIN_FACE, O_MIN_SHARE, O_MARGIN, O_WHOLE, O_WHOLE_NF, O_JSON,
            O_THRESHOLD, O_THREADS, O_TIMELINE, O_SHEET };
     static const struct option longopts[] = {
         {"models", required_argument, 0, O_MODELS}, {"models-dir", required_argument, 0, O_MODELS_DIR},
@@ -133,6 +135,7 @@ int fs_cli_scan(int argc, char **argv) {
         {"frames", required_argument, 0, O_FRAMES}, {"every", required_argument, 0, O_EVERY},
         {"cascade", required_argument, 0, O_CASCADE}, {"scale", required_argument, 0, O_SCALE},
         {"neighbors", required_argument, 0, O_NEIGHBORS}, {"min-face", required_argument, 0, O_MIN_FACE},
+        {"min-face-share", required_argument, 0, O_MIN_SHARE},
         {"margin", required_argument, 0, O_MARGIN}, {"whole", no_argument, 0, O_WHOLE},
         {"whole-if-no-face", no_argument, 0, O_WHOLE_NF}, {"json", no_argument, 0, O_JSON},
         {"threshold", required_argument, 0, O_THRESHOLD}, {"threads", required_argument, 0, O_THREADS},
@@ -196,6 +199,14 @@ int fs_cli_scan(int argc, char **argv) {
             o.face.min_size = (int)strtol(optarg, &end, 10);
             if (*end || o.face.min_size < 0) {
                 fprintf(stderr, "scan: --min-face takes pixels >= 0\n");
+                return FS_EXIT_USAGE;
+            }
+            o.face.min_share = 0;
+            break;
+        case O_MIN_SHARE:
+            o.face.min_share = strtod(optarg, &end);
+            if (*end || !(o.face.min_share >= 0 && o.face.min_share < 1)) {
+                fprintf(stderr, "scan: --min-face-share takes 0 <= F < 1\n");
                 return FS_EXIT_USAGE;
             }
             break;

@@ -139,6 +139,7 @@ fs_scan_opts fs_scan_opts_default(void) {
     o.video_limits = fs_video_limits_default();
     o.image_limits = fs_image_limits_default();
     o.face = fs_face_params_default();
+    o.face.min_share = FS_SCAN_MIN_FACE_SHARE;
     o.margin = FS_FACE_MARGIN_DEFAULT;
     o.crop = FS_CROP_FACES;
     o.threshold = FS_VERDICT_THRESHOLD_DEFAULT;

@@ -160,6 +160,11 @@ fs_err fs_scan_video_pipelined(scan_run *run, fs_video *v, const fs_video_sampli
      * progress through fs_scan_opts.progress, from this thread. */
     fs_video_sampling samp = *sp;
     samp.progress = NULL;
+    /* One decoder thread: the face-finding threads keep the other cores busy, and libavcodec's
+     * frame threads competing with them for the same cores made the decoding thread, the
+     * pipeline's critical path, slower (1080p DFDC clips, 2 cores: 0.68 s with one decoder
+     * thread, 0.89 s with two; bench/scan_bench.sh). */
+    samp.threads = 1;
     if (pthread_mutex_init(&p.mu, NULL)) {
         free(p.ring);
         return fs_fail(msg, FS_ERR_INTERNAL, "cannot create a mutex");

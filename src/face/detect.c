@@ -603,6 +603,7 @@ fs_face_params fs_face_params_default(void) {
     return (fs_face_params){.scale_factor = FS_FACE_SCALE_DEFAULT,
                             .min_neighbors = FS_FACE_NEIGHBORS_DEFAULT,
                             .min_size = 0,
+                            .min_share = 0.0,
                             .max_size = 0,
                             .max_side = FS_FACE_MAX_SIDE_DEFAULT};
 }
@@ -644,6 +645,12 @@ fs_err fs_face_detect_gray(const fs_cascade *c, const uint8_t *gray, int w, int 
     if (p->min_neighbors < 0 || p->min_size < 0 || p->max_size < 0 || p->max_side < 0 ||
         (p->max_size > 0 && p->max_size < p->min_size))
         return fs_fail(msg, FS_ERR_INVALID, "face parameters must be >= 0 and max size >= min size");
+    if (!(p->min_share >= 0.0 && p->min_share < 1.0))
+        return fs_fail(msg, FS_ERR_INVALID, "minimum face share %g is outside [0, 1)", p->min_share);
+    int min_input = (int)ceil(p->min_share * (w < h ? w : h));
+    if (min_input < p->min_size) min_input = p->min_size;
+    if (p->max_size > 0 && min_input > p->max_size)
+        return FS_OK; /* no face can be both: nothing to find */
 
     /* optional shrink of big frames: box average to within 2x, then OpenCV's linear resize */
     double s = 1.0;
@@ -675,7 +682,7 @@ fs_err fs_face_detect_gray(const fs_cascade *c, const uint8_t *gray, int w, int 
         free(tmp);
         img = small, iw = nw, ih = nh, istride = nw;
     }
-    int min_size = (int)lrint(p->min_size * s), max_size = (int)lrint(p->max_size * s);
+    int min_size = (int)lrint(min_input * s), max_size = (int)lrint(p->max_size * s);
     if (p->max_size > 0 && max_size < 1) max_size = 1;
 
     fs_box *cand = NULL;

@@ -540,7 +540,31 @@ static void test_detect_photo_threads(void **state) {
     assert_int_equal(fs_face_detect(c, &tiny, NULL, &small, &ns, &msg), FS_OK);
     assert_int_equal(ns, 0);
     assert_null(small);
+    /* a minimum share of the shorter side: just below the face's side it is still found (the
+     * same face, from fewer raw windows, as with OpenCV's minSize); above it, nothing is */
+    p = fs_face_params_default();
+    p.max_side = 0;
+    p.min_share = (f.w - 8) / 256.0;
+    assert_int_equal(fs_face_detect(c, &img, &p, &small, &ns, &msg), FS_OK);
+    assert_int_equal(ns, 1);
+    assert_true(fs_box_iou(small[0].box, f) > 0.7f);
+    assert_true(small[0].neighbors < jobs[0].faces[0].neighbors);
+    free(small);
+    p.min_share = (f.w + 40) / 256.0;
+    assert_int_equal(fs_face_detect(c, &img, &p, &small, &ns, &msg), FS_OK);
+    assert_int_equal(ns, 0);
+    /* the larger of min_size and the share applies */
+    p.min_share = 0.01;
+    p.min_size = f.w + 40;
+    assert_int_equal(fs_face_detect(c, &img, &p, &small, &ns, &msg), FS_OK);
+    assert_int_equal(ns, 0);
     /* bad parameters are refused */
+    p.min_size = 0;
+    p.min_share = 1.0;
+    assert_int_equal(fs_face_detect(c, &img, &p, &small, &ns, &msg), FS_ERR_INVALID);
+    p.min_share = -0.1;
+    assert_int_equal(fs_face_detect(c, &img, &p, &small, &ns, &msg), FS_ERR_INVALID);
+    p.min_share = 0;
     p.scale_factor = 1.0;
     assert_int_equal(fs_face_detect(c, &img, &p, &small, &ns, &msg), FS_ERR_INVALID);
     for (int i = 0; i < THREADS; i++) free(jobs[i].faces);
