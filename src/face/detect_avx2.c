@@ -5,7 +5,7 @@
  *      neighbouring windows with plain loads (every other column when the step is 2);
  *   2. OpenCV's skip (the window after one rejected by the first stage is never looked at),
  *      applied in order, leaves the windows that go on;
- *   3. each later stage on the survivors, eight at a time with gathers, compacting after it.
+ *   3. each later stage on the groups of eight neighbours that still hold a live window.
  * Every lane does the scalar code's arithmetic in the same order and precision (int32 sums,
  * float features, double stage sums, IEEE division and square root), and the file is compiled
  * as ISO C, where GCC does not fuse a multiply and an add, so accepted windows are the same
@@ -17,11 +17,6 @@
 #include <assert.h>
 
 #define LANES 8
-/* Later stages run on whole groups of neighbours while more than 1 / DENSE_SHARE of the
- * row's windows are alive; below that, gathering the survivors costs less. */
-#ifndef DENSE_SHARE
-#define DENSE_SHARE 4
-#endif
 
 /* Eight values p[0], p[step], ..., p[7 step] for a step of 1 or 2. */
 static inline __m256i load_step(const uint32_t *p, int step) {
@@ -34,19 +29,11 @@ static inline __m256i load_step(const uint32_t *p, int step) {
         _mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-/* A rectangle sum for eight windows: neighbours (dense, p at the first window) or the windows
- * at the element offsets idx (p at the row). Modulo 2^32 like the scalar rect_sum. */
-static inline __m256i rect8(const uint32_t *p, const int *o, __m256i idx, int step, int dense) {
-    __m256i a, b, c, d;
-    if (dense) {
-        a = load_step(p + o[0], step), b = load_step(p + o[1], step);
-        c = load_step(p + o[2], step), d = load_step(p + o[3], step);
-    } else {
-        a = _mm256_i32gather_epi32((const int *)(p + o[0]), idx, 4);
-        b = _mm256_i32gather_epi32((const int *)(p + o[1]), idx, 4);
-        c = _mm256_i32gather_epi32((const int *)(p + o[2]), idx, 4);
-        d = _mm256_i32gather_epi32((const int *)(p + o[3]), idx, 4);
-    }
+/* A rectangle sum for eight neighbouring windows, p at the first. Modulo 2^32 like the
+ * scalar rect_sum. */
+static inline __m256i rect8(const uint32_t *p, const int *o, int step) {
+    __m256i a = load_step(p + o[0], step), b = load_step(p + o[1], step);
+    __m256i c = load_step(p + o[2], step), d = load_step(p + o[3], step);
     return _mm256_add_epi32(_mm256_sub_epi32(_mm256_sub_epi32(a, b), c), d);
 }
 
@@ -78,18 +65,17 @@ static inline int variance8(const fs_face_plan *P, __m256i vs, __m256i vq, __m25
 
 /* One stage on eight windows; returns the mask of those that pass. */
 static inline int stage8(const fs_face_stump *st, int n, float threshold, const uint32_t *p,
-                         __m256i idx, int step, int dense, __m256 vnf) {
+                         int step, __m256 vnf) {
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     for (const fs_face_stump *end = st + n; st < end; st++) {
         __m256 v = _mm256_add_ps(
             _mm256_mul_ps(_mm256_set1_ps(st->w[0]),
-                          _mm256_cvtepi32_ps(rect8(p, st->ofs[0], idx, step, dense))),
+                          _mm256_cvtepi32_ps(rect8(p, st->ofs[0], step))),
             _mm256_mul_ps(_mm256_set1_ps(st->w[1]),
-                          _mm256_cvtepi32_ps(rect8(p, st->ofs[1], idx, step, dense))));
+                          _mm256_cvtepi32_ps(rect8(p, st->ofs[1], step))));
         if (st->w[2] != 0.0f)
             v = _mm256_add_ps(v, _mm256_mul_ps(_mm256_set1_ps(st->w[2]),
-                                               _mm256_cvtepi32_ps(rect8(p, st->ofs[2], idx,
-                                                                        step, dense))));
+                                               _mm256_cvtepi32_ps(rect8(p, st->ofs[2], step))));
         v = _mm256_mul_ps(v, vnf);
         __m256 lt = _mm256_cmp_ps(v, _mm256_set1_ps(st->threshold), _CMP_LT_OQ);
         __m256 leaf = _mm256_blendv_ps(_mm256_set1_ps(st->right), _mm256_set1_ps(st->left), lt);
@@ -106,74 +92,54 @@ int fs_face_row_avx2(const fs_face_plan *P, const uint32_t *sum, const uint32_t 
                      int step, int *scratch, float *fscratch, int *accepted) {
     assert(step == 1 || step == 2);
     assert(P->n_stages >= 1);
-    int *res = scratch, *live = scratch + m + LANES;
+    int *res = scratch;
     float *vnf = fscratch;
     const fs_cascade_stage *s0 = &P->stages[0];
-    const __m256i none = _mm256_setzero_si256();
     /* 1: variance and first stage of every window; lanes past m read the padding after the
      * integral images and are ignored */
     for (int j0 = 0; j0 < m; j0 += LANES) {
         const uint32_t *ps = sum + (size_t)j0 * step, *pq = sqsum + (size_t)j0 * step;
         __m256 f;
-        int ok = variance8(P, rect8(ps, P->nofs, none, step, 1), rect8(pq, P->nofs, none, step, 1),
-                           &f);
+        int ok = variance8(P, rect8(ps, P->nofs, step), rect8(pq, P->nofs, step), &f);
         _mm256_storeu_ps(vnf + j0, f);
-        int pass = ok ? stage8(P->stumps, s0->tree_count, s0->threshold, ps, none, step, 1, f) : 0;
+        int pass = ok ? stage8(P->stumps, s0->tree_count, s0->threshold, ps, step, f) : 0;
         for (int k = 0; k < LANES; k++)
             res[j0 + k] = !(ok >> k & 1) ? -1 : (pass >> k & 1) ? 1 : 0;
     }
     for (int k = m; k < m + LANES; k++) res[k] = -1; /* lanes past the row */
     /* 2: OpenCV's skip, in order; res[j] stays 1 for the windows that go on */
-    int nl = 0;
-    for (int j = 0; j < m; j++) {
-        if (res[j] == 0) {
-            res[++j] = -1; /* j < m + LANES: within res */
-            continue;
-        }
-        nl += res[j] > 0;
-    }
-    /* 3: the next stages while survivors are dense, on groups of eight neighbours with plain
-     * loads (lanes not alive are computed and ignored), */
-    const fs_face_stump *st = P->stumps + s0->tree_count;
-    int si = 1;
-    for (; si < P->n_stages && nl * DENSE_SHARE > m; si++) {
-        const fs_cascade_stage *S = &P->stages[si];
-        nl = 0;
-        for (int j0 = 0; j0 < m; j0 += LANES) {
-            int alive = 0;
-            for (int k = 0; k < LANES; k++) alive |= (res[j0 + k] > 0) << k;
-            if (!alive) continue;
-            const uint32_t *ps = sum + (size_t)j0 * step;
-            __m256 f = _mm256_loadu_ps(vnf + j0);
-            int pass = stage8(st, S->tree_count, S->threshold, ps, none, step, 1, f);
-            for (int k = 0; k < LANES; k++)
-                if (alive >> k & 1) {
-                    if (pass >> k & 1) nl++;
-                    else res[j0 + k] = -si;
-                }
-        }
-        st += S->tree_count;
-    }
-    /* then on the few left, eight at a time with gathers */
-    nl = 0;
     for (int j = 0; j < m; j++)
-        if (res[j] > 0) live[nl++] = j;
-    for (; si < P->n_stages && nl > 0; si++) {
+        if (res[j] == 0) res[++j] = -1; /* j < m + LANES: within res */
+    /* 3: each later stage on the groups of eight neighbours that still hold a live window,
+     * with plain loads (lanes not alive are computed and ignored). Gathering only the
+     * survivors does less arithmetic but cost more: on the 1080p DFDC clips a scan took
+     * 0.3 CPU-s more with gathers once fewer than a quarter of a row's windows lived. */
+    const int groups = (m + LANES - 1) / LANES;
+    unsigned char *mask = (unsigned char *)(scratch + m + LANES); /* m + LANES ints: room */
+    int any = 0;
+    for (int g = 0; g < groups; g++) {
+        int a = 0;
+        for (int k = 0; k < LANES; k++) a |= (res[g * LANES + k] > 0) << k;
+        mask[g] = (unsigned char)a;
+        any |= a;
+    }
+    const fs_face_stump *st = P->stumps + s0->tree_count;
+    for (int si = 1; si < P->n_stages && any; si++) {
         const fs_cascade_stage *S = &P->stages[si];
-        for (int k = nl; k % LANES; k++) live[k] = live[nl - 1];
-        int out = 0;
-        for (int j0 = 0; j0 < nl; j0 += LANES) {
-            __m256i jv = _mm256_loadu_si256((const __m256i *)(live + j0));
-            __m256i idx = step == 1 ? jv : _mm256_slli_epi32(jv, 1);
-            __m256 f = _mm256_i32gather_ps(vnf, jv, 4);
-            int pass = stage8(st, S->tree_count, S->threshold, sum, idx, step, 0, f);
-            int lanes = nl - j0 < LANES ? nl - j0 : LANES;
-            for (int k = 0; k < lanes; k++)
-                if (pass >> k & 1) live[out++] = live[j0 + k];
+        any = 0;
+        for (int g = 0; g < groups; g++) {
+            if (!mask[g]) continue;
+            const int j0 = g * LANES;
+            __m256 f = _mm256_loadu_ps(vnf + j0);
+            int pass = stage8(st, S->tree_count, S->threshold, sum + (size_t)j0 * step, step, f);
+            mask[g] &= (unsigned char)pass;
+            any |= mask[g];
         }
-        nl = out;
         st += S->tree_count;
     }
-    for (int k = 0; k < nl; k++) accepted[k] = live[k] * step;
+    int nl = 0;
+    for (int g = 0; any && g < groups; g++)
+        for (int k = 0; k < LANES; k++)
+            if (mask[g] >> k & 1) accepted[nl++] = (g * LANES + k) * step;
     return nl;
 }
