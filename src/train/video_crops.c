@@ -50,10 +50,14 @@ typedef struct crops_job {
     size_t next;
 } crops_job;
 
-/* The cache folder of one video: <cache>/<stem>-<16 hex of sha256(path, frames)>. */
+/* The cache folder of one video: <cache>/<stem>-<16 hex of sha256(path, frames, the scan's
+ * face and crop parameters)>, so crops cut with other defaults are never taken for these. */
 static void video_dir(const fs_video_crops_config *cfg, const char *path, char *dir, size_t cap) {
-    char key[CROPS_PATH_CAP + 32], hex[FS_SHA256_HEX];
-    int n = snprintf(key, sizeof key, "%s\n%d", path, cfg->frames);
+    char key[CROPS_PATH_CAP + 160], hex[FS_SHA256_HEX];
+    const fs_scan_opts o = fs_scan_opts_default();
+    int n = snprintf(key, sizeof key, "%s\n%d\n%.17g %d %d %d %.17g %d %.9g", path, cfg->frames,
+                     o.face.scale_factor, o.face.min_neighbors, o.face.min_size, o.face.max_size,
+                     o.face.min_share, o.face.max_side, (double)o.margin);
     if (fs_sha256_hex(key, (size_t)(n > 0 ? n : 0), hex)) hex[0] = '\0';
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
