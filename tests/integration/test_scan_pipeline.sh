@@ -7,11 +7,9 @@ set -euo pipefail
 if [ ! -d "$FS_SHARED_DATA/dfdc/videos" ] || [ ! -d "$FS_SHARED_DATA/mesonet/weights" ]; then
     echo "skipped: $FS_SHARED_DATA is absent"; exit 77
 fi
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-"$FAKESCOPE" models import --arch meso4 "$FS_SHARED_DATA/mesonet/weights/Meso4_DF.h5" \
-    -o "$tmp/models" --name meso4-df >/dev/null
-"$FAKESCOPE" models import --arch mesoinception4 "$FS_SHARED_DATA/mesonet/weights/MesoInception_DF.h5" \
-    -o "$tmp/models" --name mesoinception4-df >/dev/null
+. "$(dirname "$0")/lib.sh" # no server here: its temporary folder and weight import
+tmp=$FS_TMP
+fs_import_originals "$FS_SHARED_DATA" "$tmp/models" all
 fail=0
 check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
 scan() { "$FAKESCOPE" scan --models-dir "$tmp/models" --models meso4-df,mesoinception4-df --json "$@"; }
