@@ -50,14 +50,12 @@ typedef struct crops_job {
     size_t next;
 } crops_job;
 
-/* The cache folder of one video: <cache>/<stem>-<16 hex of sha256(path, frames, the scan's
- * face and crop parameters)>, so crops cut with other defaults are never taken for these. */
+/* The cache folder of one video: <cache>/<stem>-<16 hex of sha256(path, frames)>. The folder
+ * names order the crops manifest, so they stay put; the scan parameters the crops were cut
+ * with are checked through the index instead (scan_params). */
 static void video_dir(const fs_video_crops_config *cfg, const char *path, char *dir, size_t cap) {
-    char key[CROPS_PATH_CAP + 160], hex[FS_SHA256_HEX];
-    const fs_scan_opts o = fs_scan_opts_default();
-    int n = snprintf(key, sizeof key, "%s\n%d\n%.17g %d %d %d %.17g %d %.9g", path, cfg->frames,
-                     o.face.scale_factor, o.face.min_neighbors, o.face.min_size, o.face.max_size,
-                     o.face.min_share, o.face.max_side, (double)o.margin);
+    char key[CROPS_PATH_CAP + 32], hex[FS_SHA256_HEX];
+    int n = snprintf(key, sizeof key, "%s\n%d", path, cfg->frames);
     if (fs_sha256_hex(key, (size_t)(n > 0 ? n : 0), hex)) hex[0] = '\0';
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -67,11 +65,21 @@ static void video_dir(const fs_video_crops_config *cfg, const char *path, char *
     snprintf(dir, cap, "%.*s/%.*s-%.16s", (int)(CROPS_DIR_CAP - 96), cfg->cache_dir, stem, base, hex);
 }
 
+/* The index's second line: the face and crop parameters of fs_scan_opts_default(). A cache cut
+ * with other defaults (or before this line existed) does not match and is cut again. */
+static void scan_params(char *out, size_t cap) {
+    const fs_scan_opts o = fs_scan_opts_default();
+    snprintf(out, cap, "scan %.17g %d %d %d %.17g %d %.9g", o.face.scale_factor,
+             o.face.min_neighbors, o.face.min_size, o.face.max_size, o.face.min_share,
+             o.face.max_side, (double)o.margin);
+}
+
 static void crop_path(const char *dir, int frame, char *out, size_t cap) {
     snprintf(out, cap, "%s/f%04d.png", dir, frame);
 }
 
-/* Reads a finished cache folder's index ("frames N" then one ordinal per line). 0 when usable. */
+/* Reads a finished cache folder's index ("frames N", the scan_params line, then one ordinal
+ * per line). 0 when usable. */
 static int read_index(const char *dir, int frames, video_out *v) {
     char path[CROPS_PATH_CAP];
     snprintf(path, sizeof path, "%s/" CROPS_INDEX, dir);
@@ -82,12 +90,17 @@ static int read_index(const char *dir, int frames, video_out *v) {
     char *text = realloc(data, len + 1);
     if (!text) return free(data), -1;
     text[len] = '\0';
-    int got_frames = -1, n = 0, ok = 1;
+    int got_frames = -1, got_params = 0, n = 0, ok = 1;
     int *list = malloc((size_t)frames * sizeof *list + 1);
-    char *save = NULL;
+    char *save = NULL, params[160];
+    scan_params(params, sizeof params);
     for (char *line = strtok_r(text, "\n", &save); line && ok && list; line = strtok_r(NULL, "\n", &save)) {
         if (got_frames < 0) {
             ok = sscanf(line, "frames %d", &got_frames) == 1 && got_frames == frames;
+            continue;
+        }
+        if (!got_params) {
+            ok = got_params = strcmp(line, params) == 0;
             continue;
         }
         int f;
@@ -99,7 +112,7 @@ static int read_index(const char *dir, int frames, video_out *v) {
         }
     }
     free(text);
-    if (!ok || !list || got_frames != frames) return free(list), -1;
+    if (!ok || !list || got_frames != frames || !got_params) return free(list), -1;
     v->frame = list, v->n = n, v->no_face = n == 0, v->cached = 1;
     return 0;
 }
@@ -117,10 +130,14 @@ static fs_err extract_one(fs_scanner *sc, const fs_video_crops_config *cfg, cons
     err = fs_mkdirs(dir, msg);
     v->frame = malloc(((size_t)r.n_frames + 1) * sizeof *v->frame);
     if (!err && !v->frame) err = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    size_t cap = 64 + (size_t)r.n_frames * 8, used = 0;
+    size_t cap = 256 + (size_t)r.n_frames * 8, used = 0;
     char *index = malloc(cap), file[CROPS_PATH_CAP];
     if (!err && !index) err = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    if (!err) used += (size_t)snprintf(index, cap, "frames %d\n", cfg->frames);
+    if (!err) {
+        char params[160];
+        scan_params(params, sizeof params);
+        used += (size_t)snprintf(index, cap, "frames %d\n%s\n", cfg->frames, params);
+    }
     for (int f = 0; !err && f < r.n_frames; f++) {
         const fs_scan_frame *fr = &r.frames[f];
         for (int k = 0; !err && k < fr->n_faces; k++) {

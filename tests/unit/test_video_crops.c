@@ -203,6 +203,26 @@ static void test_cache_and_same_manifest(void **state) {
     assert_int_equal(st.cached, NVIDEOS - 1);
     manifest_digest(&c3, cache_a, d3);
     assert_string_equal(d1, d3);
+    /* an index that names other scan parameters (here: none, as before they were recorded)
+     * is cut again rather than trusted */
+    snprintf(idx, sizeof idx, "%.400s", c1.items[c1.count - 1].path);
+    snprintf(strrchr(idx, '/'), sizeof idx - (size_t)(strrchr(idx, '/') - idx), "/crops.txt");
+    uint8_t *text = NULL;
+    size_t len = 0;
+    assert_int_equal(fs_read_file(idx, 1 << 20, &text, &len, &msg), FS_OK);
+    char *second = memchr(text, '\n', len), *third = second ? memchr(second + 1, '\n', len - (size_t)(second + 1 - (char *)text)) : NULL;
+    assert_non_null(third);
+    assert_memory_equal(second + 1, "scan ", 5);
+    memmove(second + 1, third + 1, len - (size_t)(third + 1 - (char *)text));
+    len -= (size_t)(third - second);
+    assert_int_equal(fs_write_file(idx, text, len, &msg), FS_OK);
+    free(text);
+    fs_dataset c5 = {0};
+    assert_int_equal(fs_dataset_video_crops(&f.ds, &cfg, &c5, &st, &msg), FS_OK);
+    assert_int_equal(st.cached, NVIDEOS - 1);
+    manifest_digest(&c5, cache_a, d3);
+    assert_string_equal(d1, d3);
+    fs_dataset_free(&c5);
     /* a fresh cache with two threads: the same manifest (relative to its cache) */
     cfg.cache_dir = cache_b, cfg.threads = 2;
     assert_int_equal(fs_dataset_video_crops(&f.ds, &cfg, &c4, &st, &msg), FS_OK);
