@@ -158,14 +158,25 @@ curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$FS_URL/healthz" | grep -x 
 echo "ok: oversized request lines get 431 or a prompt close"
 
 # --- time per request: a check that outlives --timeout is 504 in the dialect's shape, and the
-# server goes on serving (the task itself keeps running) ---
+# server goes on serving (the task itself keeps running). A single scan of a clip can finish
+# within the 1 s deadline on a quick machine, so one job worker is given three other checks
+# first (other frame counts: distinct tasks, not joined) and the measured one waits behind
+# them: at least three scans' time before its own starts. ---
 CLIP=$(ls "${FS_SHARED_DATA:-/nonexistent}"/dfdc/videos/*/*.mp4 2>/dev/null | sed -n 1p)
 if [ -n "$CLIP" ]; then
     fs_stop || fs_fail "the server did not exit cleanly"
-    fs_start --models "$M" --timeout 1
+    fs_start --models "$M" --timeout 1 --job-workers 1
+    ahead=()
+    for n in 61 62 63; do
+        curl -s --max-time 20 -o /dev/null -H "X-Api-Key: $K" -F "video=@$CLIP" \
+            "$FS_URL/face/v1/deepfake?frames=$n" &
+        ahead+=($!)
+    done
+    sleep 0.3
     t0=$(date +%s%N)
     req "check past the request deadline" 504 "/face/v1/deepfake?frames=64" -H "X-Api-Key: $K" -F "video=@$CLIP"
     ms=$((($(date +%s%N) - t0) / 1000000))
+    wait "${ahead[@]}" || true
     fs_expect "deadline status" "$(j .status)" FAILED
     j .reason | grep -i deadline >/dev/null || fs_fail "deadline reason: $(cat "$FS_TMP/b")"
     [ "$ms" -lt 5000 ] || fs_fail "a 1 s request deadline answered after $ms ms"
