@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "fakescope/image.h"
+
 /* Path of a file under the shared data folder, or NULL (after printing "skipped: ...") when the
  * folder is absent, so a test can `if (!p) { skip(); }`. */
 static inline const char *fs_test_shared(const char *rel, char *buf, size_t cap) {
@@ -42,5 +44,20 @@ static inline int fs_test_rm_entry(const char *path, const struct stat *st, int 
  * success, -1 when something could not be removed. */
 static inline int fs_test_rmtree(const char *dir) {
     return nftw(dir, fs_test_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+/* A 256x256 reference PNG as network input (NHWC floats scaled by 1/255; the caller frees it).
+ * Fails the test when the file is unreadable or not 256x256. */
+static inline float *fs_test_load_input256(const char *path) {
+    fs_image img;
+    fs_msg m;
+    fs_image_limits lim = fs_image_limits_default();
+    if (fs_image_load(path, &lim, &img, &m)) fail_msg("%s: %s", path, m.text);
+    assert_int_equal(img.w, 256), assert_int_equal(img.h, 256);
+    float *x = malloc(256 * 256 * 3 * sizeof(float));
+    assert_non_null(x);
+    fs_image_to_float(&img, 1.0f / 255.0f, x);
+    fs_image_free(&img);
+    return x;
 }
 #endif

@@ -35,6 +35,24 @@ fs_fail() {
     exit 1
 }
 
+# fs_require_shared REL...: sets SHARED to $FS_SHARED_DATA and skips the test (exit 77) unless
+# every REL exists below it.
+fs_require_shared() {
+    SHARED=${FS_SHARED_DATA:-}
+    local rel
+    for rel in "$@"; do
+        [ -n "$SHARED" ] && [ -e "$SHARED/$rel" ] || { echo "skipped: shared data absent ($rel)"; exit 77; }
+    done
+}
+
+# fs_require_cmd CMD...: skips the test (exit 77) unless every CMD is installed.
+fs_require_cmd() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null || { echo "skipped: $c is not installed"; exit 77; }
+    done
+}
+
 # fs_import_originals SHARED_DATA OUT_DIR [all]: imports the original Meso4_DF weights as
 # meso4-df (and with "all" MesoInception_DF as mesoinception4-df) into OUT_DIR.
 fs_import_originals() {

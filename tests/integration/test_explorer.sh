@@ -4,10 +4,8 @@
 # media routes, every error status, --require-key-for-explorer and a start with no models.
 . "$(dirname "$0")/lib.sh"
 
-SHARED=${FS_SHARED_DATA:-}
-[ -n "$SHARED" ] && [ -d "$SHARED/mesonet/test_images" ] || { echo "skipped: shared data absent"; exit 77; }
-command -v jq >/dev/null || { echo "skipped: jq is not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "skipped: python3 is not installed"; exit 77; }
+fs_require_shared mesonet/test_images
+fs_require_cmd jq python3
 
 DATASET="$SHARED/mesonet/test_images"
 WEIGHTS="$SHARED/mesonet/weights/Meso4_DF.h5"

@@ -5,10 +5,8 @@
 # same error with explain as without; a bad explain value is a 400 in the seed's shape.
 . "$(dirname "$0")/lib.sh"
 
-SHARED=${FS_SHARED_DATA:-}
-[ -n "$SHARED" ] && [ -f "$SHARED/mesonet/weights/Meso4_DF.h5" ] || { echo "skipped: shared data absent"; exit 77; }
-command -v jq >/dev/null || { echo "skipped: jq is not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "skipped: python3 is not installed"; exit 77; }
+fs_require_shared mesonet/weights/Meso4_DF.h5
+fs_require_cmd jq python3
 
 IMG_DF="$SHARED/mesonet/test_images/df/df00204.jpg"
 IMG_REAL="$SHARED/mesonet/test_images/real/real00240.jpg"

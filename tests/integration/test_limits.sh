@@ -6,9 +6,7 @@
 # Retry-After. Inputs are made here (PNG by hand, clips with ffmpeg); the model is the shipped one.
 . "$(dirname "$0")/lib.sh"
 
-command -v jq >/dev/null || { echo "skipped: jq is not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "skipped: python3 is not installed"; exit 77; }
-command -v ffmpeg >/dev/null || { echo "skipped: ffmpeg is not installed"; exit 77; }
+fs_require_cmd jq python3 ffmpeg
 M="$FS_SOURCE_DIR/models"
 [ -f "$M/synthetic-face.safetensors" ] || { echo "skipped: no shipped model"; exit 77; }
 C="$FS_CURL"

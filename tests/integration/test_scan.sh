@@ -2,13 +2,11 @@
 # `fakescope scan` on the shared DFDC videos and on bad input: structure of the JSON record,
 # a score from every model on every sampled frame with a face, and a clear error per bad file.
 set -euo pipefail
-: "${FAKESCOPE:?} ${FS_SHARED_DATA:?}"
-if [ ! -d "$FS_SHARED_DATA/dfdc/videos" ] || [ ! -d "$FS_SHARED_DATA/mesonet/weights" ]; then
-    echo "skipped: $FS_SHARED_DATA is absent"; exit 77
-fi
-. "$(dirname "$0")/lib.sh" # no server here: its temporary folder and weight import
+: "${FAKESCOPE:?}"
+. "$(dirname "$0")/lib.sh" # no server here: its skips, temporary folder and weight import
+fs_require_shared dfdc/videos mesonet/weights
 tmp=$FS_TMP
-fs_import_originals "$FS_SHARED_DATA" "$tmp/models" all
+fs_import_originals "$SHARED" "$tmp/models" all
 fail=0
 check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
 

@@ -3,13 +3,11 @@
 # gives exactly the serial scan's result: the same frames, boxes, people, scores and verdicts,
 # in the same order, for any number of threads; and the same error for a broken file.
 set -euo pipefail
-: "${FAKESCOPE:?} ${FS_SHARED_DATA:?}"
-if [ ! -d "$FS_SHARED_DATA/dfdc/videos" ] || [ ! -d "$FS_SHARED_DATA/mesonet/weights" ]; then
-    echo "skipped: $FS_SHARED_DATA is absent"; exit 77
-fi
-. "$(dirname "$0")/lib.sh" # no server here: its temporary folder and weight import
+: "${FAKESCOPE:?}"
+. "$(dirname "$0")/lib.sh" # no server here: its skips, temporary folder and weight import
+fs_require_shared dfdc/videos mesonet/weights
 tmp=$FS_TMP
-fs_import_originals "$FS_SHARED_DATA" "$tmp/models" all
+fs_import_originals "$SHARED" "$tmp/models" all
 fail=0
 check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; else echo "ok: $1"; fi; }
 scan() { "$FAKESCOPE" scan --models-dir "$tmp/models" --models meso4-df,mesoinception4-df --json "$@"; }

@@ -9,10 +9,7 @@
 # writes nothing outside the data dir; an HDF5 upload never reaches libhdf5.
 . "$(dirname "$0")/lib.sh"
 
-command -v jq >/dev/null || { echo "skipped: jq is not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "skipped: python3 is not installed"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "skipped: sqlite3 is not installed"; exit 77; }
-command -v ffmpeg >/dev/null || { echo "skipped: ffmpeg is not installed"; exit 77; }
+fs_require_cmd jq python3 sqlite3 ffmpeg
 M="$FS_SOURCE_DIR/models"
 [ -f "$M/synthetic-face.safetensors" ] || { echo "skipped: no shipped model"; exit 77; }
 C="$FS_CURL"

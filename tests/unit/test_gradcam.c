@@ -174,18 +174,6 @@ static void random_graph_matches_finite_differences(void **state) {
     fs_weights_free(&w);
 }
 
-static float *load_input(const char *path) {
-    fs_image img;
-    fs_msg m;
-    fs_image_limits lim = fs_image_limits_default();
-    if (fs_image_load(path, &lim, &img, &m)) fail_msg("%s: %s", path, m.text);
-    assert_int_equal(img.w, 256), assert_int_equal(img.h, 256);
-    float *x = malloc(256 * 256 * 3 * sizeof(float));
-    fs_image_to_float(&img, 1.0f / 255.0f, x);
-    fs_image_free(&img);
-    return x;
-}
-
 static void original_weights_match_finite_differences(void **state) {
     (void)state;
     char buf[512], png[1024], h5[1024];
@@ -203,7 +191,7 @@ static void original_weights_match_finite_differences(void **state) {
         if (fs_weights_import_keras(h5, files[f][1], &w, &m)) fail_msg("%s: %s", h5, m.text);
         for (size_t p = 0; p < 2; p++) {
             snprintf(png, sizeof png, "%s/mesonet/reference/%s", FS_SHARED_DATA, pics[p]);
-            float *x = load_input(png);
+            float *x = fs_test_load_input256(png);
             snprintf(buf, sizeof buf, "%s on %s", files[f][0], pics[p]);
             check_gradcam(&w, x, buf);
             free(x);

@@ -292,13 +292,7 @@ static void keras_files_match_reference_outputs(void **state) {
         json_t *want;
         json_object_foreach(per_file, png, want) {
             snprintf(path, sizeof path, "%s/%s", refdir, png);
-            fs_image img;
-            fs_image_limits lim = fs_image_limits_default();
-            if (fs_image_load(path, &lim, &img, &m)) fail_msg("%s: %s", path, m.text);
-            assert_int_equal(img.w, 256), assert_int_equal(img.h, 256);
-            float *x = malloc(256 * 256 * 3 * sizeof(float));
-            fs_image_to_float(&img, 1.0f / 255.0f, x);
-            fs_image_free(&img);
+            float *x = fs_test_load_input256(path);
             double p_real = json_real_value(json_object_get(want, "p_real"));
             double logit = json_real_value(json_object_get(want, "logit"));
             float raw[3], lg[3];
