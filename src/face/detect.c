@@ -664,6 +664,9 @@ fs_err fs_face_detect_gray(const fs_cascade *c, const uint8_t *gray, int w, int 
         if (nw < 1) nw = 1;
         if (nh < 1) nh = 1;
         int k = (int)(1.0 / s / 1.5); /* leave the last <= 3x to the bilinear step */
+        /* a sliver (2x4096) cannot be box-averaged below one pixel across */
+        if (k > w) k = w;
+        if (k > h) k = h;
         if (k < 1) k = 1;
         const uint8_t *src = gray;
         int sw = w, sh = h, ss = stride;

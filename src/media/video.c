@@ -54,6 +54,7 @@ struct fs_video {
     int dec_threads;
     AVPacket *pkt;
     AVFrame *frame;
+    AVFrame *rgb;        /* swscale's output: FFmpeg-allocated, aligned lines, padded tail */
     struct SwsContext *sws;
     fs_video_limits limits;
     fs_video_info info;
@@ -342,6 +343,7 @@ void fs_video_close(fs_video *v) {
     if (!v) return;
     sws_freeContext(v->sws);
     av_frame_free(&v->frame);
+    av_frame_free(&v->rgb);
     av_packet_free(&v->pkt);
     avcodec_free_context(&v->dec);
     avformat_close_input(&v->fmt); /* custom pb: not freed by this */
@@ -547,6 +549,25 @@ static void apply_colorspace(struct SwsContext *sws, const AVFrame *f) {
                              sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
 }
 
+/* Makes v->rgb a w x h RGB24 frame. swscale's SIMD paths write whole vectors, past the last
+ * pixel of a line and past the end of the last line, so its output must come from FFmpeg's own
+ * allocator (aligned line sizes, padded tail), never from a tight w*h*3 buffer: a 300x300 frame
+ * once overran such a buffer by 4 bytes. The frame is kept across calls of the same size. */
+static fs_err rgb_target(fs_video *v, int w, int h, fs_msg *msg) {
+    if (v->rgb && v->rgb->width == w && v->rgb->height == h) return FS_OK;
+    av_frame_free(&v->rgb);
+    v->rgb = av_frame_alloc();
+    if (!v->rgb) return fs_fail(msg, FS_ERR_NOMEM, "out of memory converting a frame");
+    v->rgb->format = AV_PIX_FMT_RGB24;
+    v->rgb->width = w;
+    v->rgb->height = h;
+    if (av_frame_get_buffer(v->rgb, 0) < 0) {
+        av_frame_free(&v->rgb);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory converting a %dx%d frame", w, h);
+    }
+    return FS_OK;
+}
+
 static fs_err emit(fs_video *v, const fs_video_sampling *s, double t, fs_video_frame_fn on_frame,
                    void *ctx, fs_msg *msg) {
     const AVFrame *f = v->frame;
@@ -575,16 +596,17 @@ static fs_err emit(fs_video *v, const fs_video_sampling *s, double t, fs_video_f
     memset(&fr, 0, sizeof fr);
     fr.time_s = t;
     fr.index = v->info.fps > 0 && v->has_pts ? llround(t * v->info.fps) : v->decoded - 1;
-    fs_err e = fs_image_alloc(&fr.image, w, h, msg);
+    fs_err e = rgb_target(v, w, h, msg);
     if (e != FS_OK) return e;
-    uint8_t *dst[4] = {fr.image.rgb, NULL, NULL, NULL};
-    int dst_stride[4] = {w * 3, 0, 0, 0};
-    int r = sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst,
-                      dst_stride);
-    if (r <= 0) {
-        fs_image_free(&fr.image);
-        return fs_fail(msg, FS_ERR_INTERNAL, "frame conversion to RGB failed");
-    }
+    int r = sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height,
+                      v->rgb->data, v->rgb->linesize);
+    if (r <= 0) return fs_fail(msg, FS_ERR_INTERNAL, "frame conversion to RGB failed");
+    e = fs_image_alloc(&fr.image, w, h, msg);
+    if (e != FS_OK) return e;
+    const size_t row = (size_t)w * 3;
+    for (int y = 0; y < h; y++)
+        memcpy(fr.image.rgb + (size_t)y * row, v->rgb->data[0] + (size_t)y * v->rgb->linesize[0],
+               row);
     e = on_frame(ctx, &fr, msg);
     fs_image_free(&fr.image); /* zeroed when the callback took the image */
     return e;
