@@ -8,8 +8,8 @@ set -eu
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev curl ca-certificates
 libcmocka-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev libspng-dev libwebp-dev
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libhdf5-dev libsqlite3-dev
-libssl-dev libcurl4-openssl-dev libxml2-dev libcairo2-dev libfontconfig-dev opencv-data ffmpeg jq python3
-sqlite3 chromium"
+libssl-dev libseccomp-dev libcurl4-openssl-dev libxml2-dev libcairo2-dev libfontconfig-dev opencv-data ffmpeg jq python3
+sqlite3 chromium valgrind"
 
 if [ "${1:-}" = "--soak" ]; then
     PKGS="$PKGS wrk"

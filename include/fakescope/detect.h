@@ -70,6 +70,27 @@ typedef enum {
 
 typedef void (*fs_scan_progress_fn)(void *ctx, const char *stage, int done, int total);
 
+/* Where the bytes of a file are turned into pixels. A scan with no decoder (NULL in
+ * fs_scan_opts) decodes in the calling process with media/; a server hands scans of uploads a
+ * decoder that runs every parser of the untrusted bytes (container, codecs, image formats,
+ * EXIF) in a sandboxed worker process (jobs/media_worker.h) and gets back only RGB8 pixels,
+ * whose sizes it checks against the same limits. The functions mirror media/'s:
+ *  - decode_image: as fs_image_decode;
+ *  - video_open: as fs_video_open_memory, *video an opaque handle and *info its facts;
+ *  - video_sample: as fs_video_sample (frames in order, on the calling thread);
+ *  - video_close: releases the handle (safe on NULL). */
+typedef struct fs_media_decoder {
+    void *ctx;
+    fs_err (*decode_image)(void *ctx, const uint8_t *data, size_t len,
+                           const fs_image_limits *limits, fs_image *out, fs_msg *msg);
+    fs_err (*video_open)(void *ctx, const uint8_t *data, size_t len,
+                         const fs_video_limits *limits, void **video, fs_video_info *info,
+                         fs_msg *msg);
+    fs_err (*video_sample)(void *video, const fs_video_sampling *s, fs_video_frame_fn on_frame,
+                           void *frame_ctx, fs_msg *msg);
+    void (*video_close)(void *video);
+} fs_media_decoder;
+
 typedef struct fs_scan_opts {
     fs_video_sampling sampling; /* frames of a video (count or every k s) */
     fs_video_limits video_limits;
@@ -87,6 +108,7 @@ typedef struct fs_scan_opts {
                                  * in order (same results); 0 = one per CPU */
     fs_scan_progress_fn progress;
     void *progress_ctx;
+    const fs_media_decoder *decoder; /* fs_scan_memory: NULL decodes in this process */
 } fs_scan_opts;
 /* Defaults: 32 evenly spaced frames, default cascade parameters with faces of at least
  * FS_SCAN_MIN_FACE_SHARE of the shorter side, 30% margin, faces only, one face-finding thread
@@ -159,7 +181,7 @@ void fs_scan_result_free(fs_scan_result *r);
  * file with no video stream, FS_ERR_LIMIT, ...); NO_FACE is not an error but a status. */
 fs_err fs_scan_file(fs_scanner *s, const char *path, const fs_scan_opts *o, fs_scan_result *out,
                     fs_msg *msg);
-/* The same on bytes in memory (uploads). */
+/* The same on bytes in memory (uploads), decoded by o->decoder when one is given. */
 fs_err fs_scan_memory(fs_scanner *s, const uint8_t *data, size_t len, const fs_scan_opts *o,
                       fs_scan_result *out, fs_msg *msg);
 /* Scans a list of decoded frames as one clip (frame i has index i, time 0). */

@@ -61,6 +61,10 @@ typedef struct fs_jobs_config {
 fs_err fs_jobs_create(fs_store *store, const fs_jobs_config *cfg, fs_jobs **out, fs_msg *msg);
 /* Registers the handler of a kind (before fs_jobs_start). */
 fs_err fs_jobs_handle(fs_jobs *j, const char *kind, fs_job_fn fn, void *ctx, fs_msg *msg);
+/* The same, the jobs owning ctx once registered: fs_jobs_free calls free_ctx(ctx). On failure
+ * the caller keeps it. */
+fs_err fs_jobs_handle_owned(fs_jobs *j, const char *kind, fs_job_fn fn, void *ctx,
+                            void (*free_ctx)(void *ctx), fs_msg *msg);
 /* Recovers tasks a crash left running, then starts the workers. */
 fs_err fs_jobs_start(fs_jobs *j, fs_msg *msg);
 /* Stops taking tasks and waits for the running ones to finish. Safe to call twice. */
@@ -105,8 +109,13 @@ fs_err fs_scan_job_settings(const fs_scan_job_spec *spec, char *buf, size_t cap,
 fs_err fs_scan_job_input_ref(const fs_scan_job_spec *spec, char *buf, size_t cap, fs_msg *msg);
 fs_err fs_scan_job_parse(const char *input_ref, fs_scan_job_spec *spec, fs_msg *msg);
 /* Registers the scan handler: results are stored as fs_scan_result_json objects under
- * (sha256, settings); inferences are counted in the jobs' metrics. The engine is borrowed. */
-fs_err fs_jobs_add_scan(fs_jobs *j, fs_engine *engine, fs_msg *msg);
+ * (sha256, settings); inferences are counted in the jobs' metrics. The engine is borrowed.
+ * With a media pool (borrowed; NULL decodes in this process), every task's media are decoded
+ * in its sandboxed workers, each decode bounded by media_timeout_ms and the task's time
+ * limit; a task whose media crashed a worker is tried once more, then fails. */
+struct fs_media_pool;
+fs_err fs_jobs_add_scan(fs_jobs *j, fs_engine *engine, struct fs_media_pool *media,
+                        double media_timeout_ms, fs_msg *msg);
 
 /* A frame bundle: several encoded pictures in one blob, so a list of frames is stored and keyed
  * like one media file. Layout: "FSFRAMES1\n", then per frame a 4-byte little-endian length and

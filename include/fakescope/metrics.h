@@ -22,6 +22,12 @@ void fs_metrics_queue_depth(fs_metrics *m, int64_t depth);
 /* Requests in flight (the server keeps it). */
 void fs_metrics_in_flight(fs_metrics *m, int64_t n);
 
+/* Media worker processes (jobs/media_worker.h): one more started, or one more died of cause
+ * (one of FS_METRICS_DEATH_CAUSES; anything else counts as "crash"). */
+#define FS_METRICS_DEATH_CAUSES {"crash", "seccomp", "timeout", "cpu", "memory", "protocol"}
+void fs_metrics_worker_started(fs_metrics *m);
+void fs_metrics_worker_death(fs_metrics *m, const char *cause);
+
 /* Prometheus text exposition (version 0.0.4). Returns a malloc'd string, NULL on no memory. */
 char *fs_metrics_render(fs_metrics *m);
 

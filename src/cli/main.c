@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fakescope/media_worker.h"
+
 static const fs_cli_command commands[] = {
     /* one line per subcommand: {"name", "summary", fs_cli_name}, */
     {"predict", "judge image files as fake or real with one network", fs_cli_predict},
@@ -44,6 +46,8 @@ int main(int argc, char **argv) {
         printf("fakescope %s\n", FS_VERSION_STRING);
         return FS_EXIT_OK;
     }
+    /* not a user's command: the sandboxed decoder a server starts (jobs/media_worker.h) */
+    if (!strcmp(argv[1], "media-worker")) return fs_media_worker_main(argc - 1, argv + 1);
     for (size_t i = 0; i < N_COMMANDS && commands[i].name; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "fakescope: unknown command '%s'\n\n", argv[1]);

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "fakescope/detect.h"
+#include "fakescope/media_worker.h"
 #include "fakescope/model.h"
 #include "fakescope/plot.h"
 
@@ -46,6 +47,8 @@ static void usage(FILE *out) {
             "  --threads N          threads for the video decoder, for finding faces (beside a\n"
             "                       decoding thread) and per model (default: all cores;\n"
             "                       1 = one thread doing each step in turn)\n"
+            "  --isolate            decode each file in a sandboxed worker process, as the\n"
+            "                       server does with uploads (seccomp, rlimits)\n"
             "  -h, --help           this text\n\n"
             "Exit status: 0 when every file was judged (NO_FACE counts as judged), 1 when some\n"
             "file could not be read, 2 on a usage error.\n",
@@ -128,7 +131,7 @@ static int split_models(char *list, char **names, int cap) {
 int fs_cli_scan(int argc, char **argv) {
     enum { O_MODELS = 256, O_MODELS_DIR, O_WEIGHTS, O_ARCH, O_FRAMES, O_EVERY, O_CASCADE,
            O_SCALE, O_NEIGHBORS, O_MIN_FACE, O_MIN_SHARE, O_MARGIN, O_WHOLE, O_WHOLE_NF, O_JSON,
-           O_THRESHOLD, O_THREADS, O_TIMELINE, O_SHEET };
+           O_THRESHOLD, O_THREADS, O_TIMELINE, O_SHEET, O_ISOLATE };
     static const struct option longopts[] = {
         {"models", required_argument, 0, O_MODELS}, {"models-dir", required_argument, 0, O_MODELS_DIR},
         {"weights", required_argument, 0, O_WEIGHTS}, {"arch", required_argument, 0, O_ARCH},
@@ -140,12 +143,12 @@ int fs_cli_scan(int argc, char **argv) {
         {"whole-if-no-face", no_argument, 0, O_WHOLE_NF}, {"json", no_argument, 0, O_JSON},
         {"threshold", required_argument, 0, O_THRESHOLD}, {"threads", required_argument, 0, O_THREADS},
         {"timeline", required_argument, 0, O_TIMELINE}, {"sheet", required_argument, 0, O_SHEET},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"isolate", no_argument, 0, O_ISOLATE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char *models_arg = NULL, *weights = NULL, *arch = NULL, *cascade = NULL;
     const char *timeline = NULL, *sheet = NULL;
     const char *dirs[FS_REGISTRY_MAX_DIRS];
     size_t ndirs = 0;
-    int json = 0, threads = 0;
+    int json = 0, threads = 0, isolate = 0;
     fs_scan_opts o = fs_scan_opts_default();
     optind = 1;
     int c;
@@ -236,6 +239,7 @@ int fs_cli_scan(int argc, char **argv) {
             break;
         case O_TIMELINE: timeline = optarg; break;
         case O_SHEET: sheet = optarg; break;
+        case O_ISOLATE: isolate = 1; break;
         case 'h': usage(stdout); return FS_EXIT_OK;
         default: usage(stderr); return FS_EXIT_USAGE;
         }
@@ -254,6 +258,9 @@ int fs_cli_scan(int argc, char **argv) {
     fs_detector *det = NULL;
     fs_registry *reg = NULL;
     fs_scanner *scanner = NULL;
+    fs_media_pool *pool = NULL;
+    fs_media_call call = {0};
+    fs_media_decoder decoder;
     int status = FS_EXIT_OK;
     if (fs_detector_create(&det, &msg)) goto fatal;
     if (weights) {
@@ -297,6 +304,13 @@ int fs_cli_scan(int argc, char **argv) {
     if (o.crop != FS_CROP_WHOLE && fs_detector_load_cascade(det, cascade, &msg)) goto fatal;
     if (fs_scanner_create(det, threads, &scanner, &msg)) goto fatal;
 
+    if (isolate) {
+        fs_media_pool_config pc = {.workers = 1};
+        if (fs_media_pool_create(&pc, &pool, &msg)) goto fatal;
+        call.pool = pool;
+        decoder = fs_media_pool_decoder(&call);
+        o.decoder = &decoder;
+    }
     o.keep_thumbs = sheet != NULL;
     o.threads = threads;
     o.sampling.threads = threads;
@@ -307,7 +321,18 @@ int fs_cli_scan(int argc, char **argv) {
     for (int i = optind; i < argc; i++) {
         fs_scan_result r;
         fs_progress_start(&bar, argv[i]);
-        fs_err err = fs_scan_file(scanner, argv[i], &o, &r, &msg);
+        fs_err err;
+        if (isolate) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            snprintf(call.label, sizeof call.label, "%s", argv[i]);
+            call.deadline_ms = 0;
+            err = fs_read_file(argv[i], o.video_limits.max_bytes, &data, &len, &msg);
+            if (!err) err = fs_scan_memory(scanner, data, len, &o, &r, &msg);
+            free(data);
+        } else {
+            err = fs_scan_file(scanner, argv[i], &o, &r, &msg);
+        }
         fs_progress_done(&bar);
         if (err) {
             status = FS_EXIT_INPUT;
@@ -345,6 +370,7 @@ fatal:
     fprintf(stderr, "scan: %s\n", msg.text);
     status = FS_EXIT_INPUT;
 done:
+    fs_media_pool_free(pool);
     fs_scanner_free(scanner);
     fs_detector_free(det);
     fs_registry_free(reg);

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "fakescope/fetch.h"
 #include "fakescope/jobs.h"
+#include "fakescope/media_worker.h"
 #include "fakescope/server.h"
 #include "server/app.h"
 
@@ -53,12 +54,19 @@ static void usage(FILE *out, const fs_server_config *d) {
             "  --job-timeout S              time limit of one task, seconds [FAKESCOPE_JOB_TIMEOUT, %d]\n"
             "  --video-models A,B           default models of the video checks, none = all [FAKESCOPE_VIDEO_MODELS]\n"
             "  --video-max-bytes BYTES      largest face-video upload     [FAKESCOPE_VIDEO_MAX_BYTES, %zu]\n"
+            "  --media-workers N            sandboxed processes that decode uploads, 0 = decode in\n"
+            "                               the server itself (no isolation) [FAKESCOPE_MEDIA_WORKERS, 2 per CPU]\n"
+            "  --worker-memory-mb N         address-space limit of a media worker [FAKESCOPE_WORKER_MEMORY_MB, %d]\n"
+            "  --worker-cpu-s S             CPU seconds one decode may use [FAKESCOPE_WORKER_CPU_S, %d]\n"
+            "  --worker-timeout S           wall-clock limit of one decode [FAKESCOPE_WORKER_TIMEOUT, %d]\n"
             "  -h, --help                   this text\n\n"
             "On the first start with no API keys, an admin key is created and printed once.\n",
             d->port, d->host, fs_cli_default_data_dir(data, sizeof data), d->web_dir ? d->web_dir : "none",
             d->openapi_path ? d->openapi_path : "none", d->max_body, d->request_timeout_s, FS_SERVER_DEFAULT_MAX_CONCURRENT,
             FS_FETCH_TIMEOUT_MS_DEFAULT / 1000, FS_FETCH_MAX_BYTES_DEFAULT,
-            FS_JOBS_DEFAULT_MAX_QUEUED, FS_JOBS_DEFAULT_TIMEOUT_S, (size_t)(6 << 20));
+            FS_JOBS_DEFAULT_MAX_QUEUED, FS_JOBS_DEFAULT_TIMEOUT_S, (size_t)(6 << 20),
+            FS_MEDIA_WORKER_MEMORY_MB_DEFAULT, FS_MEDIA_WORKER_CPU_S_DEFAULT,
+            (int)(FS_MEDIA_WORKER_TIMEOUT_MS_DEFAULT / 1000));
 }
 
 /* Parses a whole decimal number in [lo, hi]. */
@@ -82,14 +90,17 @@ enum { OPT_PORT = 256, OPT_HOST, OPT_DATA, OPT_DATASET, OPT_MODELS, OPT_WEB, OPT
        OPT_WORKERS, OPT_MAX_BODY, OPT_TIMEOUT, OPT_PRIVATE, OPT_EXPLORER_KEY,
        OPT_FETCH_TIMEOUT, OPT_FETCH_MAX_BYTES,
        OPT_JOB_WORKERS, OPT_QUEUE_MAX, OPT_JOB_TIMEOUT, OPT_VIDEO_MODELS, OPT_VIDEO_MAX,
-       OPT_MAX_CONCURRENT, OPT_TEST_FIRST_HOP };
+       OPT_MAX_CONCURRENT, OPT_TEST_FIRST_HOP, OPT_MEDIA_WORKERS, OPT_WORKER_MEMORY,
+       OPT_WORKER_CPU, OPT_WORKER_TIMEOUT };
 
 /* The job queue's and video checks' settings (read at start, like fs_server_config). */
 static struct {
     fs_jobs_config jobs;
     const char *video_models;
     size_t video_max_bytes;
-} serve_jobs;
+    fs_media_pool_config media; /* workers -1: the default (2 per CPU); 0: no isolation */
+    int media_timeout_s;
+} serve_jobs = {.media = {.workers = -1}};
 
 /* Applies one setting (from the environment or a flag). Returns 0 on a bad value. */
 static int apply(fs_server_config *c, int opt, const char *v) {
@@ -115,6 +126,10 @@ static int apply(fs_server_config *c, int opt, const char *v) {
     case OPT_VIDEO_MODELS: serve_jobs.video_models = *v ? v : NULL; break;
     case OPT_MAX_CONCURRENT: if (!parse_num("--max-concurrent", v, 1, FS_SERVER_MAX_CONCURRENT_LIMIT, &n)) return 0; c->max_concurrent = (int)n; break;
     case OPT_TEST_FIRST_HOP: c->fetch_first_hop = v; break;
+    case OPT_MEDIA_WORKERS: if (!parse_num("--media-workers", v, 0, FS_MEDIA_WORKERS_MAX, &n)) return 0; serve_jobs.media.workers = (int)n; break;
+    case OPT_WORKER_MEMORY: if (!parse_num("--worker-memory-mb", v, 64, 1 << 20, &n)) return 0; serve_jobs.media.memory_mb = (int)n; break;
+    case OPT_WORKER_CPU: if (!parse_num("--worker-cpu-s", v, 1, 86400, &n)) return 0; serve_jobs.media.cpu_s = (int)n; break;
+    case OPT_WORKER_TIMEOUT: if (!parse_num("--worker-timeout", v, 1, 86400, &n)) return 0; serve_jobs.media_timeout_s = (int)n; break;
     case OPT_VIDEO_MAX: if (!parse_num("--video-max-bytes", v, 1, (long long)1 << 32, &n)) return 0; serve_jobs.video_max_bytes = (size_t)n; break;
     }
     return 1;
@@ -133,6 +148,8 @@ static const struct { const char *env; int opt; } env_table[] = {
     {"FAKESCOPE_JOB_TIMEOUT", OPT_JOB_TIMEOUT}, {"FAKESCOPE_VIDEO_MODELS", OPT_VIDEO_MODELS},
     {"FAKESCOPE_VIDEO_MAX_BYTES", OPT_VIDEO_MAX},
     {"FAKESCOPE_MAX_CONCURRENT", OPT_MAX_CONCURRENT},
+    {"FAKESCOPE_MEDIA_WORKERS", OPT_MEDIA_WORKERS}, {"FAKESCOPE_WORKER_MEMORY_MB", OPT_WORKER_MEMORY},
+    {"FAKESCOPE_WORKER_CPU_S", OPT_WORKER_CPU}, {"FAKESCOPE_WORKER_TIMEOUT", OPT_WORKER_TIMEOUT},
     /* tests only: no flag, not in --help (see fs_server_config.fetch_first_hop) */
     {"FAKESCOPE_TEST_FETCH_FIRST_HOP", OPT_TEST_FIRST_HOP},
 };
@@ -186,6 +203,10 @@ int fs_cli_serve(int argc, char **argv) {
         {"video-models", required_argument, NULL, OPT_VIDEO_MODELS},
         {"video-max-bytes", required_argument, NULL, OPT_VIDEO_MAX},
         {"max-concurrent", required_argument, NULL, OPT_MAX_CONCURRENT},
+        {"media-workers", required_argument, NULL, OPT_MEDIA_WORKERS},
+        {"worker-memory-mb", required_argument, NULL, OPT_WORKER_MEMORY},
+        {"worker-cpu-s", required_argument, NULL, OPT_WORKER_CPU},
+        {"worker-timeout", required_argument, NULL, OPT_WORKER_TIMEOUT},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -245,8 +266,18 @@ int fs_cli_serve(int argc, char **argv) {
     app.video_max_bytes = serve_jobs.video_max_bytes;
     serve_jobs.jobs.metrics = fs_server_metrics(srv);
     if (serve_jobs.jobs.workers <= 0) serve_jobs.jobs.workers = fs_server_config_of(srv)->workers;
+    app.media_timeout_ms = serve_jobs.media_timeout_s > 0 ? serve_jobs.media_timeout_s * 1000.0
+                                                          : FS_MEDIA_WORKER_TIMEOUT_MS_DEFAULT;
+    if (serve_jobs.media.workers != 0) {
+        serve_jobs.media.metrics = fs_server_metrics(srv);
+        if (serve_jobs.media.workers < 0) serve_jobs.media.workers = 0; /* the default */
+        if (fs_media_pool_create(&serve_jobs.media, &app.media, &msg) != FS_OK) {
+            fprintf(stderr, "fakescope serve: %s\n", msg.text);
+            goto out;
+        }
+    }
     if (fs_jobs_create(store, &serve_jobs.jobs, &app.jobs, &msg) != FS_OK ||
-        fs_jobs_add_scan(app.jobs, app.engine, &msg) != FS_OK) {
+        fs_jobs_add_scan(app.jobs, app.engine, app.media, app.media_timeout_ms, &msg) != FS_OK) {
         fprintf(stderr, "fakescope serve: %s\n", msg.text);
         goto out;
     }
@@ -272,6 +303,7 @@ int fs_cli_serve(int argc, char **argv) {
     rc = left == 0 ? FS_EXIT_OK : FS_EXIT_INPUT;
 out:
     fs_jobs_free(app.jobs); /* before the server: the workers report to its metrics */
+    fs_media_pool_free(app.media);
     fs_server_free(srv);
     fs_app_release(&app);
     fs_engine_free(app.engine);

@@ -488,9 +488,16 @@ static fs_err on_video_frame(void *ctx, fs_video_frame *frame, fs_msg *msg) {
     return err;
 }
 
-static fs_err scan_video(scan_run *run, fs_video *v, double t0, fs_msg *msg) {
+static fs_err sample_local(void *v, const fs_video_sampling *s, fs_video_frame_fn on_frame,
+                           void *ctx, fs_msg *msg) {
+    return fs_video_sample(v, s, on_frame, ctx, msg);
+}
+
+/* Samples an opened video (through `sample`, with its facts in *info) into the run. */
+static fs_err scan_video(scan_run *run, scan_sample_fn sample, void *v, const fs_video_info *info,
+                         double t0, fs_msg *msg) {
     run->r->is_video = 1;
-    run->r->video = *fs_video_get_info(v);
+    run->r->video = *info;
     run->r->width = run->r->video.w;
     run->r->height = run->r->video.h;
     const fs_video_sampling *sp = &run->o->sampling;
@@ -500,8 +507,8 @@ static fs_err scan_video(scan_run *run, fs_video *v, double t0, fs_msg *msg) {
         run->total_frames = (int)ceil(run->r->video.duration_s / sp->every_s);
     int threads = run->o->threads > 0 ? run->o->threads : fs_cpu_count();
     if (threads > FS_SCAN_MAX_THREADS) threads = FS_SCAN_MAX_THREADS;
-    fs_err err = threads > 1 ? fs_scan_video_pipelined(run, v, sp, threads, msg)
-                             : fs_video_sample(v, sp, on_video_frame, run, msg);
+    fs_err err = threads > 1 ? fs_scan_video_pipelined(run, sample, v, sp, threads, msg)
+                             : sample(v, sp, on_video_frame, run, msg);
     if (err) return err;
     return finish(run, t0, msg);
 }
@@ -518,15 +525,23 @@ fs_err fs_scan_memory(fs_scanner *s, const uint8_t *data, size_t len, const fs_s
     double t0 = fs_now_ms();
     scan_run run;
     fs_err err = begin(s, o, out, &run, msg);
+    const fs_media_decoder *dec = o->decoder;
     if (!err && fs_image_sniff(data, len) != FS_IMAGE_UNKNOWN) {
         fs_image img = {0};
-        err = fs_image_decode(data, len, &o->image_limits, &img, msg);
+        err = dec ? dec->decode_image(dec->ctx, data, len, &o->image_limits, &img, msg)
+                  : fs_image_decode(data, len, &o->image_limits, &img, msg);
         if (!err) err = scan_image(&run, &img, t0, msg);
         fs_image_free(&img);
+    } else if (!err && dec) {
+        void *v = NULL;
+        fs_video_info info;
+        err = dec->video_open(dec->ctx, data, len, &o->video_limits, &v, &info, msg);
+        if (!err) err = scan_video(&run, dec->video_sample, v, &info, t0, msg);
+        dec->video_close(v);
     } else if (!err) {
         fs_video *v = NULL;
         err = fs_video_open_memory(data, len, &o->video_limits, &v, msg);
-        if (!err) err = scan_video(&run, v, t0, msg);
+        if (!err) err = scan_video(&run, sample_local, v, fs_video_get_info(v), t0, msg);
         fs_video_close(v);
     }
     if (err) fs_scan_result_free(out);
@@ -559,7 +574,7 @@ fs_err fs_scan_file(fs_scanner *s, const char *path, const fs_scan_opts *o, fs_s
     fs_err err = begin(s, o, out, &run, msg);
     fs_video *v = NULL;
     if (!err) err = fs_video_open_file(path, &o->video_limits, &v, msg);
-    if (!err) err = scan_video(&run, v, t0, msg);
+    if (!err) err = scan_video(&run, sample_local, v, fs_video_get_info(v), t0, msg);
     fs_video_close(v);
     if (err) fs_scan_result_free(out);
     return err;

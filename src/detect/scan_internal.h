@@ -31,7 +31,9 @@ void fs_scan_progress(scan_run *run, const char *stage, int done, int total);
 /* Samples the video with decoding on one thread and face finding on `threads` others, frames
  * judged in order on the calling thread: the same frames, faces and scores as the serial
  * path. Pre: threads >= 1. */
-fs_err fs_scan_video_pipelined(scan_run *run, fs_video *v, const fs_video_sampling *sp,
-                               int threads, fs_msg *msg);
+typedef fs_err (*scan_sample_fn)(void *video, const fs_video_sampling *s,
+                                 fs_video_frame_fn on_frame, void *ctx, fs_msg *msg);
+fs_err fs_scan_video_pipelined(scan_run *run, scan_sample_fn sample, void *video,
+                               const fs_video_sampling *sp, int threads, fs_msg *msg);
 
 #endif

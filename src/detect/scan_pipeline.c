@@ -72,7 +72,8 @@ static fs_err put_frame(void *ctx, fs_video_frame *frame, fs_msg *msg) {
 
 typedef struct decode_args {
     pipeline *p;
-    fs_video *v;
+    scan_sample_fn sample;
+    void *v;
     const fs_video_sampling *sp;
     double busy_ms;
 } decode_args;
@@ -81,7 +82,7 @@ static void *decode_main(void *arg) {
     decode_args *a = arg;
     pipeline *p = a->p;
     double t0 = fs_now_ms();
-    fs_err err = fs_video_sample(a->v, a->sp, put_frame, p, &p->decode_msg);
+    fs_err err = a->sample(a->v, a->sp, put_frame, p, &p->decode_msg);
     double spent = fs_now_ms() - t0;
     pthread_mutex_lock(&p->mu);
     a->busy_ms = spent - p->decode_wait_ms;
@@ -147,8 +148,8 @@ static fs_err judge_in_order(pipeline *p, fs_msg *msg) {
     }
 }
 
-fs_err fs_scan_video_pipelined(scan_run *run, fs_video *v, const fs_video_sampling *sp,
-                               int threads, fs_msg *msg) {
+fs_err fs_scan_video_pipelined(scan_run *run, scan_sample_fn sample, void *v,
+                               const fs_video_sampling *sp, int threads, fs_msg *msg) {
     assert(threads >= 1 && threads <= FS_SCAN_MAX_THREADS);
     pipeline p;
     memset(&p, 0, sizeof p);
@@ -174,7 +175,7 @@ fs_err fs_scan_video_pipelined(scan_run *run, fs_video *v, const fs_video_sampli
         free(p.ring);
         return fs_fail(msg, FS_ERR_INTERNAL, "cannot create a condition variable");
     }
-    decode_args da = {&p, v, &samp, 0};
+    decode_args da = {&p, sample, v, &samp, 0};
     pthread_t dec, finders[FS_SCAN_MAX_THREADS];
     int started = 0, dec_started = pthread_create(&dec, NULL, decode_main, &da) == 0;
     fs_err err = FS_OK;

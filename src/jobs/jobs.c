@@ -23,6 +23,7 @@ typedef struct job_kind {
     char name[64];
     fs_job_fn fn;
     void *ctx;
+    void (*free_ctx)(void *ctx); /* NULL: the caller owns ctx */
 } job_kind;
 
 struct fs_jobs {
@@ -183,6 +184,11 @@ fs_err fs_jobs_create(fs_store *store, const fs_jobs_config *cfg, fs_jobs **out,
 }
 
 fs_err fs_jobs_handle(fs_jobs *j, const char *kind, fs_job_fn fn, void *ctx, fs_msg *msg) {
+    return fs_jobs_handle_owned(j, kind, fn, ctx, NULL, msg);
+}
+
+fs_err fs_jobs_handle_owned(fs_jobs *j, const char *kind, fs_job_fn fn, void *ctx,
+                            void (*free_ctx)(void *ctx), fs_msg *msg) {
     if (!kind || !*kind || strlen(kind) >= sizeof j->kinds[0].name || !fn)
         return fs_fail(msg, FS_ERR_INVALID, "a task kind needs a name (1..63 bytes) and a handler");
     if (j->n_threads) return fs_fail(msg, FS_ERR_INVALID, "handlers are registered before start");
@@ -192,6 +198,7 @@ fs_err fs_jobs_handle(fs_jobs *j, const char *kind, fs_job_fn fn, void *ctx, fs_
     snprintf(k->name, sizeof k->name, "%s", kind);
     k->fn = fn;
     k->ctx = ctx;
+    k->free_ctx = free_ctx;
     return FS_OK;
 }
 
@@ -230,6 +237,8 @@ void fs_jobs_stop(fs_jobs *j) {
 void fs_jobs_free(fs_jobs *j) {
     if (!j) return;
     fs_jobs_stop(j);
+    for (int i = 0; i < j->n_kinds; i++)
+        if (j->kinds[i].free_ctx) j->kinds[i].free_ctx(j->kinds[i].ctx);
     pthread_cond_destroy(&j->changed);
     pthread_mutex_destroy(&j->lock);
     free(j);

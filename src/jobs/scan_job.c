@@ -6,6 +6,7 @@
  * A scanner is borrowed from the engine for the length of one task, so workers share the
  * loaded networks and a task never loads weights. */
 #include "fakescope/jobs.h"
+#include "fakescope/media_worker.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -137,8 +138,10 @@ static fs_err scan_bundle(fs_scanner *sc, const uint8_t *data, size_t len, const
     if (e != FS_OK) return e;
     fs_image *imgs = calloc((size_t)n, sizeof *imgs);
     if (!imgs) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    const fs_media_decoder *dec = o->decoder;
     for (int i = 0; i < n && e == FS_OK; i++) {
-        e = fs_image_decode(parts[i], lens[i], &o->image_limits, &imgs[i], msg);
+        e = dec ? dec->decode_image(dec->ctx, parts[i], lens[i], &o->image_limits, &imgs[i], msg)
+                : fs_image_decode(parts[i], lens[i], &o->image_limits, &imgs[i], msg);
         if (e != FS_OK) fs_msg_prefix(msg, "frame %d: ", i);
     }
     if (e == FS_OK) e = fs_scan_images(sc, imgs, n, o, res, msg);
@@ -147,9 +150,16 @@ static fs_err scan_bundle(fs_scanner *sc, const uint8_t *data, size_t len, const
     return e;
 }
 
+typedef struct scan_handler {
+    fs_engine *engine;
+    fs_media_pool *media;
+    double media_timeout_ms;
+} scan_handler;
+
 static fs_err scan_task(void *ctx, fs_job_run *run, const fs_task *task, char result_ref[256],
                         fs_msg *msg) {
-    fs_engine *engine = ctx;
+    scan_handler *h = ctx;
+    fs_engine *engine = h->engine;
     fs_scan_job_spec spec;
     fs_err e = fs_scan_job_parse(task->input_ref, &spec, msg);
     if (e != FS_OK) return fs_fail(msg, FS_ERR_INVALID, "%s", msg->text);
@@ -187,6 +197,18 @@ static fs_err scan_task(void *ctx, fs_job_run *run, const fs_task *task, char re
     o.video_limits.max_decode_ms = left > 1 ? left : 1;
     o.progress = on_progress;
     o.progress_ctx = run;
+    fs_media_call call = {0};
+    fs_media_decoder dec;
+    if (h->media) {
+        call.pool = h->media;
+        snprintf(call.label, sizeof call.label, "task %s", task->id);
+        call.deadline_ms = fs_now_ms() + (left < h->media_timeout_ms ? left : h->media_timeout_ms);
+        /* jobs retry only errors that may pass (a first crash is FS_ERR_INTERNAL): from the
+         * second attempt on, a crash is the media's and final */
+        call.crashes_before = fs_job_attempt(run) > 1;
+        dec = fs_media_pool_decoder(&call);
+        o.decoder = &dec;
+    }
     fs_scan_result res = {0};
     e = spec.frames_src ? scan_bundle(sc, data, len, &o, &res, msg)
                         : fs_scan_memory(sc, data, len, &o, &res, msg);
@@ -212,7 +234,15 @@ static fs_err scan_task(void *ctx, fs_job_run *run, const fs_task *task, char re
     return e;
 }
 
-fs_err fs_jobs_add_scan(fs_jobs *j, fs_engine *engine, fs_msg *msg) {
+fs_err fs_jobs_add_scan(fs_jobs *j, fs_engine *engine, fs_media_pool *media,
+                        double media_timeout_ms, fs_msg *msg) {
     if (!engine) return fs_fail(msg, FS_ERR_INVALID, "scan tasks need an engine");
-    return fs_jobs_handle(j, FS_JOB_KIND_SCAN, scan_task, engine, msg);
+    scan_handler *h = calloc(1, sizeof *h);
+    if (!h) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    h->engine = engine;
+    h->media = media;
+    h->media_timeout_ms = media_timeout_ms > 0 ? media_timeout_ms : FS_MEDIA_WORKER_TIMEOUT_MS_DEFAULT;
+    fs_err e = fs_jobs_handle_owned(j, FS_JOB_KIND_SCAN, scan_task, h, free, msg);
+    if (e) free(h);
+    return e;
 }

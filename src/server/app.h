@@ -19,7 +19,16 @@ typedef struct fs_app {
     struct fs_recognition *recognition; /* model management dialect (seed 003) state */
     const char *video_models;      /* --video-models A,B: the video checks' default models (NULL: all) */
     size_t video_max_bytes;        /* --video-max-bytes: largest upload of the face-video check */
+    struct fs_media_pool *media;   /* sandboxed decoders of uploads; NULL: decode in-process */
+    double media_timeout_ms;       /* --worker-timeout: wall-clock limit of one decode */
 } fs_app;
+
+/* The decoder a handler puts in fs_scan_opts.decoder for an upload: through app->media, with
+ * call (the caller's, outliving the scan) labelled and bounded by deadline_ms (fs_now_ms
+ * clock; also by --worker-timeout). NULL when the server decodes in-process. */
+struct fs_media_call;
+const fs_media_decoder *fs_app_decoder(fs_app *app, const char *label, double deadline_ms,
+                                       struct fs_media_call *call, fs_media_decoder *dec);
 
 static inline fs_app *fs_req_app(fs_req *r) { return fs_server_app(fs_req_server(r)); }
 

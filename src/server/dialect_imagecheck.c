@@ -21,6 +21,7 @@
  * ?explain=1 adds one object beside the seed's fields, "explanation": the Grad-CAM of every
  * judged crop (detect/explain.c) as a PNG data: URL with the crop's box, so a client sees where
  * the network looked (docs/explain.md). The seed's fields are the same with or without it. */
+#include "fakescope/media_worker.h"
 #include "server/app.h"
 
 #include <stdio.h>
@@ -256,6 +257,11 @@ static void ic_detect(fs_req *r) {
     fs_scanner *sc = NULL;
     fs_scan_result res = {0};
     json_t *explained = NULL;
+    char label[96];
+    snprintf(label, sizeof label, "request %s", fs_req_id(r));
+    fs_media_call call;
+    fs_media_decoder dec;
+    opts.decoder = fs_app_decoder(app, label, fs_now_ms() + fs_req_remaining_ms(r), &call, &dec);
     fs_err e = fs_engine_acquire(app->engine, names, 1, &sc, &msg);
     if (!e) {
         e = fs_scan_memory(sc, data, len, &opts, &res, &msg);

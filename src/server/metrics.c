@@ -18,6 +18,9 @@
 static const double latency_bounds_ms[] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
 #define N_BOUNDS (sizeof latency_bounds_ms / sizeof latency_bounds_ms[0])
 
+static const char *const death_causes[] = FS_METRICS_DEATH_CAUSES;
+#define N_CAUSES (sizeof death_causes / sizeof death_causes[0])
+
 typedef struct req_series {
     char route[METRICS_LABEL_MAX];
     unsigned status;
@@ -39,6 +42,8 @@ struct fs_metrics {
     double latency_sum_s;
     uint64_t latency_count;
     int64_t queue_depth, in_flight;
+    uint64_t workers_started;
+    uint64_t deaths[N_CAUSES];
 };
 
 fs_metrics *fs_metrics_create(void) {
@@ -120,6 +125,23 @@ void fs_metrics_in_flight(fs_metrics *m, int64_t n) {
     pthread_mutex_unlock(&m->lock);
 }
 
+void fs_metrics_worker_started(fs_metrics *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->lock);
+    m->workers_started++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void fs_metrics_worker_death(fs_metrics *m, const char *cause) {
+    if (!m) return;
+    size_t i = 0; /* unknown causes count as crashes */
+    for (size_t k = 0; cause && k < N_CAUSES; k++)
+        if (!strcmp(cause, death_causes[k])) i = k;
+    pthread_mutex_lock(&m->lock);
+    m->deaths[i]++;
+    pthread_mutex_unlock(&m->lock);
+}
+
 typedef struct buf {
     char *p;
     size_t len, cap;
@@ -184,6 +206,14 @@ char *fs_metrics_render(fs_metrics *m) {
     put(&b, "# HELP fakescope_http_requests_in_flight Requests being handled now.\n"
             "# TYPE fakescope_http_requests_in_flight gauge\nfakescope_http_requests_in_flight %" PRId64 "\n",
         m->in_flight);
+    put(&b, "# HELP fakescope_media_workers_started_total Sandboxed media worker processes started.\n"
+            "# TYPE fakescope_media_workers_started_total counter\n"
+            "fakescope_media_workers_started_total %" PRIu64 "\n", m->workers_started);
+    put(&b, "# HELP fakescope_media_worker_deaths_total Media workers that died during a decode, by cause.\n"
+            "# TYPE fakescope_media_worker_deaths_total counter\n");
+    for (size_t i = 0; i < N_CAUSES; i++)
+        put(&b, "fakescope_media_worker_deaths_total{cause=\"%s\"} %" PRIu64 "\n", death_causes[i],
+            m->deaths[i]);
     pthread_mutex_unlock(&m->lock);
     if (b.oom) {
         free(b.p);

@@ -19,6 +19,7 @@
 #include "fakescope/fetch.h"
 #include "fakescope/image.h"
 #include "fakescope/jobs.h"
+#include "fakescope/media_worker.h"
 #include "fakescope/model.h"
 #include "fakescope/recognition.h"
 #include "fakescope/weights.h"
@@ -1030,8 +1031,8 @@ static fs_scan_opts scan_opts_for(json_t *pre) {
 
 /* One image or video through a classification version: the labels ("fake": P(fake), "real": 1 - it). */
 static fs_err run_classification(fs_app *app, int64_t version_id, json_t *labels, json_t *pre,
-                                 json_t *thresholds, const uint8_t *data, size_t len,
-                                 json_t **out, fs_msg *msg) {
+                                 json_t *thresholds, const fs_media_decoder *dec,
+                                 const uint8_t *data, size_t len, json_t **out, fs_msg *msg) {
     char name[FS_DETECT_NAME_MAX];
     engine_name(version_id, name, sizeof name);
     const char *names[1] = {name};
@@ -1039,6 +1040,7 @@ static fs_err run_classification(fs_app *app, int64_t version_id, json_t *labels
     fs_err e = fs_engine_acquire(app->engine, names, 1, &sc, msg);
     if (e != FS_OK) return e;
     fs_scan_opts o = scan_opts_for(pre);
+    o.decoder = dec;
     fs_scan_result res = {0};
     e = fs_scan_memory(sc, data, len, &o, &res, msg);
     fs_engine_release(app->engine, sc);
@@ -1092,9 +1094,12 @@ static fs_face_params face_params_for(json_t *pre) {
 /* One image through a detection version: cascade boxes scored by their neighbours, kept when
  * the score passes the label's threshold, then NMS at nms_threshold. */
 static fs_err run_detection(const fs_cascade *c, json_t *labels, json_t *pre, json_t *det,
-                            const uint8_t *data, size_t len, json_t **out, fs_msg *msg) {
+                            const fs_media_decoder *dec, const uint8_t *data, size_t len,
+                            json_t **out, fs_msg *msg) {
     fs_image img = {0};
-    fs_err e = fs_image_decode(data, len, NULL, &img, msg);
+    fs_image_limits lim = fs_image_limits_default();
+    fs_err e = dec ? dec->decode_image(dec->ctx, data, len, &lim, &img, msg)
+                   : fs_image_decode(data, len, &lim, &img, msg);
     if (e != FS_OK) return e;
     fs_face_params p = face_params_for(pre);
     fs_face *faces = NULL;
@@ -1157,7 +1162,8 @@ done:
 }
 
 /* Runs one claimed task: writes its result blob into result_hex. */
-static fs_err run_task(fs_app *app, const fs_task *t, char result_hex[FS_SHA256_HEX], fs_msg *msg) {
+static fs_err run_task(fs_app *app, const fs_task *t, double deadline_ms,
+                       char result_hex[FS_SHA256_HEX], fs_msg *msg) {
     uint8_t *bytes;
     size_t len;
     fs_err e = fs_store_blob_get(app->store, t->input_ref, REC_RESULT_MAX_BYTES, &bytes, &len, msg);
@@ -1210,12 +1216,17 @@ static fs_err run_task(fs_app *app, const fs_task *t, char result_hex[FS_SHA256_
         if (e == FS_OK)
             e = fs_store_blob_get(app->store, json_string_value(sha), (size_t)info.size + 1, &data,
                                   &n, &m2);
+        char label[64];
+        snprintf(label, sizeof label, "task %s", t->id);
+        fs_media_call call;
+        fs_media_decoder dec_fns;
+        const fs_media_decoder *dec = fs_app_decoder(app, label, deadline_ms, &call, &dec_fns);
         if (e == FS_OK)
-            e = det ? run_detection(cascade, labels, pre, det, data, n, &one, &m2)
+            e = det ? run_detection(cascade, labels, pre, det, dec, data, n, &one, &m2)
                     : run_classification(app, vid, labels, pre,
                                          json_object_get(json_object_get(pp, "classification"),
                                                          "thresholds"),
-                                         data, n, &one, &m2);
+                                         dec, data, n, &one, &m2);
         free(data);
         if (e != FS_OK) {
             one = json_pack("{s:s, s:s}", "error", m2.text, "code", fs_err_name(e));
@@ -1255,9 +1266,8 @@ done:
 /* The jobs queue's handler for REC_TASK_KIND: the result document is a blob. */
 static fs_err rec_job(void *ctx, fs_job_run *run, const fs_task *task, char result_ref[256],
                       fs_msg *msg) {
-    (void)run;
     char hex[FS_SHA256_HEX] = "";
-    fs_err e = run_task(ctx, task, hex, msg);
+    fs_err e = run_task(ctx, task, fs_now_ms() + fs_job_remaining_ms(run), hex, msg);
     if (e == FS_OK) snprintf(result_ref, 256, "%s", hex);
     return e;
 }

@@ -125,7 +125,7 @@ static inline void fz_start(int models, int jobs, fs_handler extra) {
     fs_server_set_app(fz.srv, &fz.app);
     fs_jobs_config jc = {.workers = 1, .max_queued = FUZZ_QUEUE};
     if (fs_jobs_create(fz.store, &jc, &fz.app.jobs, &msg) != FS_OK ||
-        fs_jobs_add_scan(fz.app.jobs, fz.app.engine, &msg) != FS_OK ||
+        fs_jobs_add_scan(fz.app.jobs, fz.app.engine, NULL, 0, &msg) != FS_OK ||
         fs_app_register_routes(&fz.app, &msg) != FS_OK ||
         (extra && fs_server_route(fz.srv, "POST", "/fuzz/form", "fuzz_form", extra, &msg) != FS_OK) ||
         fs_server_start(fz.srv, &msg) != FS_OK) {
