@@ -24,8 +24,11 @@ typedef enum fs_err {
     FS_ERR_AUTH,        /* missing or wrong credentials */
     FS_ERR_TIMEOUT,     /* a time limit was reached */
     FS_ERR_NOFACE,      /* media decoded fine but no face was found */
-    FS_ERR_INTERNAL     /* a bug or an unexpected library failure */
+    FS_ERR_INTERNAL,    /* a bug or an unexpected library failure */
+    FS_ERR_DECODER      /* the input made its sandboxed decoder crash or try a forbidden call:
+                         * final, never retried (jobs/media_worker.h) */
 } fs_err;
+#define FS_ERR_LAST FS_ERR_DECODER
 
 #define FS_MSG_MAX 512
 typedef struct fs_msg {

@@ -14,9 +14,9 @@
  * pixels whose sizes the server checks against its own limits.
  *
  * Death causes and the errors they give:
- *   crash    (a signal: SIGSEGV, SIGABRT, ...) FS_ERR_INTERNAL, or FS_ERR_FORMAT once the same
+ *   crash    (a signal: SIGSEGV, SIGABRT, ...) FS_ERR_INTERNAL, or FS_ERR_DECODER once the
  *            media crashed a worker before (fs_media_call.crashes_before): retried at most once
- *   seccomp  (SIGSYS: a forbidden system call)   FS_ERR_FORMAT, never retried
+ *   seccomp  (SIGSYS: a forbidden system call)   FS_ERR_DECODER, never retried
  *   timeout  (the call's wall-clock budget)      FS_ERR_TIMEOUT
  *   cpu      (RLIMIT_CPU: SIGXCPU)               FS_ERR_LIMIT
  *   memory   (RLIMIT_AS reached)                 FS_ERR_LIMIT

@@ -28,6 +28,7 @@ const char *fs_err_name(fs_err err) {
     case FS_ERR_TIMEOUT: return "timeout";
     case FS_ERR_NOFACE: return "noface";
     case FS_ERR_INTERNAL: return "internal";
+    case FS_ERR_DECODER: return "decoder";
     }
     return "unknown";
 }

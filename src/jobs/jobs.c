@@ -309,7 +309,7 @@ fs_err fs_jobs_wait(fs_jobs *j, const char *task_id, double timeout_ms, fs_task 
 
 fs_err fs_jobs_error_kind(const char *error) {
     if (!error) return FS_ERR_INTERNAL;
-    for (int e = FS_ERR_NOMEM; e <= FS_ERR_INTERNAL; e++) {
+    for (int e = FS_ERR_NOMEM; e <= FS_ERR_LAST; e++) {
         const char *name = fs_err_name((fs_err)e);
         size_t n = strlen(name);
         if (!strncmp(error, name, n) && error[n] == ':') return (fs_err)e;

@@ -280,7 +280,7 @@ static fs_err worker_died(fs_media_call *c, mw_proc *w, const char *reason, cons
         e = fs_fail(msg, FS_ERR_INTERNAL, "the media worker broke the protocol; it was killed");
     } else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) {
         cause = "seccomp";
-        e = fs_fail(msg, FS_ERR_FORMAT,
+        e = fs_fail(msg, FS_ERR_DECODER,
                     "decoding this file attempted a forbidden system call; it was refused");
     } else if (WIFSIGNALED(st) && WTERMSIG(st) == SIGXCPU) {
         cause = "cpu";
@@ -296,7 +296,7 @@ static fs_err worker_died(fs_media_call *c, mw_proc *w, const char *reason, cons
         else snprintf(how, sizeof how, "exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         /* one retry at most: a second crash on the same media is the media's fault */
         e = c->crashes_before > 0
-                ? fs_fail(msg, FS_ERR_FORMAT, "this file crashed its decoder again (%s); it "
+                ? fs_fail(msg, FS_ERR_DECODER, "this file crashed its decoder again (%s); it "
                           "was not judged", how)
                 : fs_fail(msg, FS_ERR_INTERNAL, "the decoder crashed on this file (%s)", how);
     }
@@ -379,7 +379,7 @@ static fs_err put_media(mw_proc *w, const uint8_t *data, size_t len, fs_msg *msg
  * memory is replaced (its heap is suspect) and the call fails as over a limit. */
 static fs_err reported(fs_media_call *c, mw_proc *w, const mw_reply *r, const uint8_t *data,
                        size_t len, fs_msg *msg) {
-    fs_err e = r->err > FS_OK && r->err <= FS_ERR_INTERNAL ? (fs_err)r->err : FS_ERR_INTERNAL;
+    fs_err e = r->err > FS_OK && r->err <= FS_ERR_LAST ? (fs_err)r->err : FS_ERR_INTERNAL;
     if (e == FS_ERR_NOMEM) return worker_died(c, w, "memory", data, len, msg);
     fs_fail(msg, e, "%s", r->text[0] ? r->text : "the decoder failed");
     return e;

@@ -173,6 +173,7 @@ static fs_err media_of(worker *w, const mw_request *q, fs_msg *msg) {
 static void serve_video(worker *w, const mw_request *open_req) {
     fs_msg msg = {{0}};
     fs_video *v = NULL;
+    fs_sandbox_cpu_budget((int)open_req->cpu_s); /* opening probes the streams: decoding too */
     fs_err e = media_of(w, open_req, &msg);
     if (!e) e = fs_video_open_memory(w->media, (size_t)open_req->media_len,
                                      &open_req->video_limits, &v, &msg);

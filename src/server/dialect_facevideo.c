@@ -46,6 +46,7 @@ static void reply_error(fs_req *r, fs_err e, const char *text) {
     case FS_ERR_NOTFOUND:
     case FS_ERR_INVALID: reply(r, 400, "FAILED", text, NULL); return;
     case FS_ERR_TIMEOUT: reply(r, 504, "FAILED", text, NULL); return;
+    case FS_ERR_DECODER: reply(r, 422, "FAILED", text, NULL); return;
     default: reply(r, 500, "FAILED", text, NULL); return;
     }
 }

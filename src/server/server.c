@@ -109,6 +109,7 @@ unsigned fs_http_status_for(fs_err err) {
     case FS_ERR_CONFLICT: return 409;
     case FS_ERR_AUTH: return 401;
     case FS_ERR_TIMEOUT: return 504;
+    case FS_ERR_DECODER: return 422;
     case FS_ERR_NOMEM: return 503;
     case FS_ERR_IO:
     case FS_ERR_INTERNAL: break;
