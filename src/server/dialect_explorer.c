@@ -33,13 +33,13 @@
 
 #include "fakescope/binary_metrics.h"
 #include "fakescope/dataset.h"
+#include "fakescope/json.h"
 #include "fakescope/model.h"
 #include "fakescope/sha256.h"
 #include "server/explorer_plot.h"
 
 #define EX_MAX_PLOTS 64          /* plots one prediction request may draw (numImgs x layers) */
 #define EX_METRICS_KEY "explorer-metrics-v1 crop=whole threshold=0.5 weights="
-#define EX_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15)) /* 0.96 prints as 0.96 */
 static const char *const ex_class_names[2] = {"real", "deepfake"};
 
 typedef struct fs_explorer fs_explorer;
@@ -80,7 +80,7 @@ struct fs_explorer {
 /* ---------------------------------------------------------------- helpers */
 
 static void ex_reply(fs_req *r, unsigned status, json_t *body) {
-    char *text = body ? json_dumps(body, EX_JSON_FLAGS) : NULL;
+    char *text = body ? fs_json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
         fs_reply_error(r, 500, "internal", "cannot encode the answer");
@@ -182,7 +182,7 @@ static char *measure(fs_explorer *ex, size_t mi, const fs_model_entry *en, fs_ms
     }
     /* No inference metrics from here: this thread may outlive the server's metrics at shutdown. */
     json_t *j = metrics_from_scores(labels, scores, n, failed, msg);
-    if (j) text = json_dumps(j, EX_JSON_FLAGS);
+    if (j) text = fs_json_dumps(j, JSON_COMPACT);
     json_decref(j);
 out:
     fs_engine_release(ex->app->engine, sc);

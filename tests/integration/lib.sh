@@ -63,6 +63,30 @@ fs_import_originals() {
         -o "$2" --name mesoinception4-df >/dev/null || fs_fail "models import mesoinception4"
 }
 
+# fs_json_shortest WHAT FILE [MIN_REALS]: fails unless every real number in the JSON document FILE
+# is written with the fewest significant digits that read back as the same double, as
+# fs_json_dumps prints it (0.614086, not jansson's 0.61408600000000002; a score that needs 17
+# digits keeps them), and unless FILE holds at least MIN_REALS (0) of them. Python's repr of a
+# float is that shortest form; numbers inside strings are not looked at.
+fs_json_shortest() {
+    python3 - "$2" "${3:-0}" <<'EOF' || fs_fail "$1: real numbers not in their shortest form in $(head -c 400 "$2")"
+import json, sys
+bad, seen = [], []
+def digits(text):  # significant digits: no sign, point, exponent, leading or trailing zeros
+    return len(text.lstrip("-").lower().split("e")[0].replace(".", "").strip("0")) or 1
+def check(tok):
+    v = float(tok)
+    seen.append(tok)
+    if digits(tok) != digits(repr(v)):
+        bad.append("%s (shortest: %r)" % (tok, v))
+    return v
+json.load(open(sys.argv[1]), parse_float=check)
+if bad or len(seen) < int(sys.argv[2]):
+    print("not shortest: %s; %d real(s) seen" % (", ".join(bad[:8]), len(seen)), file=sys.stderr)
+    sys.exit(1)
+EOF
+}
+
 # fs_expect WHAT ACTUAL EXPECTED
 fs_expect() {
     [ "$2" = "$3" ] || fs_fail "$1: got '$2', expected '$3'"

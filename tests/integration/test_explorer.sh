@@ -28,6 +28,15 @@ get() {
     grep -qi '^request-id: ' "$FS_TMP/head" || fs_fail "$name: no Request-Id"
 }
 body() { jq -r "$1" "$FS_TMP/body"; }
+# exact_numbers WHAT: the explorer's figures are rounded where they are computed (accuracy and
+# clr to 2 decimals, probability to 4), so the raw body shows them as such: no 17-digit
+# artefact like 0.95999999999999996, and every real in its shortest form.
+exact_numbers() {
+    if grep -Eq '[0-9]\.[0-9]{16,}' "$FS_TMP/body"; then
+        fs_fail "$1: a 17-digit artefact in $(grep -Eo '[0-9]\.[0-9]{16,}' "$FS_TMP/body" | head -n 3 | tr '\n' ' ')"
+    fi
+    fs_json_shortest "$1" "$FS_TMP/body" 1
+}
 
 # wait_figures: polls the model list until the figures are ready (30 s at most).
 wait_figures() {
@@ -64,6 +73,7 @@ fs_expect "clr supports" "$(jq -c '[.[0].clr.rows[][4]]' "$FS_TMP/body")" '[2,2,
 want_acc=$(awk -F'\t' '{ fake = ($1 ~ /^df\//); pred = ($2 >= 0.5); ok += (fake == pred) } END { printf "%.2f", 100 * ok / NR }' "$FS_TMP/ref.tsv")
 fs_expect "accuracy" "$(jq -r '.[0].accuracy | . * 100 | round / 100 | tostring' "$FS_TMP/body" | awk '{ printf "%.2f", $1 }')" "$want_acc"
 fs_expect "clr accuracy row" "$(jq -r '.[0].clr.rows[2][3]' "$FS_TMP/body" | awk '{ printf "%.2f", $1 * 100 }')" "$want_acc"
+exact_numbers "model list"
 
 # check_item JSON WANT_PLOTS: one prediction against the reference; its plots are served PNGs
 # in convIdx order.
@@ -106,6 +116,7 @@ EOF
 get "predictions 4" 200 "/api/predictions/$MODEL_ID/4/"
 fs_expect "prediction count" "$(body length)" 4
 fs_expect "distinct images" "$(jq -r '.[].img_url' "$FS_TMP/body" | sort -u | wc -l)" 4
+exact_numbers "predictions"
 cp "$FS_TMP/body" "$FS_TMP/predictions.json"
 for i in 0 1 2 3; do check_item "$(jq -c ".[$i]" "$FS_TMP/predictions.json")" ""; done
 
