@@ -19,6 +19,9 @@ typedef struct fs_app {
     struct fs_recognition *recognition; /* model management dialect (seed 003) state */
     const char *video_models;      /* --video-models A,B: the video checks' default models (NULL: all) */
     size_t video_max_bytes;        /* --video-max-bytes: largest upload of the face-video check */
+    /* 1 when the process was asked to stop (NULL: never): lets work done before the server
+     * listens (the explorer's figures) end early. */
+    int (*stop_requested)(void);
 } fs_app;
 
 static inline fs_app *fs_req_app(fs_req *r) { return fs_server_app(fs_req_server(r)); }

@@ -92,9 +92,9 @@ fs_expect() {
     [ "$2" = "$3" ] || fs_fail "$1: got '$2', expected '$3'"
 }
 
-# fs_start [extra serve options...]: starts the server and waits (10 s at most) for its
-# "listening on" line. Sets FS_PID, FS_URL, FS_PORT, FS_OUT, FS_ERR and FS_ADMIN_KEY
-# (the key a fresh data dir prints at start; empty on a store that already has keys).
+# fs_start [extra serve options...]: starts the server and waits (FS_START_WAIT_S, 10 s, at
+# most) for its "listening on" line. Sets FS_PID, FS_URL, FS_PORT, FS_OUT, FS_ERR and
+# FS_ADMIN_KEY (the key a fresh data dir prints at start; empty on a store that already has keys).
 fs_start() {
     FS_STARTS=$((FS_STARTS + 1))
     FS_OUT="$FS_TMP/serve.$FS_STARTS.out"
@@ -102,13 +102,13 @@ fs_start() {
     "$FAKESCOPE" serve --host 127.0.0.1 --port 0 --data "$FS_DATA" --workers 2 "$@" \
         >"$FS_OUT" 2>"$FS_ERR" &
     FS_PID=$!
-    local i
-    for i in $(seq 1 200); do
+    local i wait_s=${FS_START_WAIT_S:-10}
+    for i in $(seq 1 $((wait_s * 20))); do
         if grep -q '^listening on http://' "$FS_OUT" 2>/dev/null; then break; fi
         kill -0 "$FS_PID" 2>/dev/null || fs_fail "the server exited before listening"
         sleep 0.05
     done
-    grep -q '^listening on http://' "$FS_OUT" || fs_fail "no 'listening on' line within 10 s"
+    grep -q '^listening on http://' "$FS_OUT" || fs_fail "no 'listening on' line within $wait_s s"
     FS_URL=$(sed -n 's/^listening on \(http:\/\/[^ ]*\)$/\1/p' "$FS_OUT" | head -n1)
     FS_PORT=${FS_URL##*:}
     [ "$FS_PORT" -gt 0 ] 2>/dev/null || fs_fail "bad port in '$FS_URL'"
