@@ -599,14 +599,14 @@ async function loadExplorer() {
     $('dataset-size').textContent = size ? 'Dataset: ' + size.body.size + ' pictures.' : '';
     const { body } = await api('/api/available-models/', {}, false);
     box.replaceChildren();
-    if (!body.length) box.append(el('p', { text: 'No model is loaded.' }));
+    if (!body.length) box.append(el('p', { text: 'No model to explore: a model is listed when the server measured it on its dataset (serve --dataset DIR) or its card has held-out figures.' }));
     for (const m of body) {
       const card = el('article', { class: 'card', 'data-model': m.model_name });
       card.append(el('h3', { text: m.model_name }), el('p', { class: 'muted', text: m.model_desc || '' }));
-      if (m.accuracy != null) card.append(el('p', { text: 'Accuracy on the dataset: ' + m.accuracy + ' %' }));
-      else card.append(el('p', { class: 'muted', text: 'Metrics: ' + m.metrics_status +
-        (m.metrics_progress ? ' (' + m.metrics_progress.done + ' / ' + m.metrics_progress.total + ')' : '') +
-        (m.metrics_error ? ': ' + m.metrics_error : '') }));
+      /* Measured on the server's dataset, or (no dataset, or measuring failed) the card's held-out figures. */
+      const measured = m.metrics_status === 'ready';
+      card.append(el('p', { text: (measured ? 'Accuracy on the dataset: ' : 'Accuracy on its held-out set (model card): ') + m.accuracy + ' %' }));
+      if (m.metrics_error) card.append(el('p', { class: 'muted', text: 'Measuring on the dataset failed: ' + m.metrics_error }));
       if (m.clr) card.append(reportTable(m.clr));
       if (m.loss_curve) card.append(el('img', { src: m.loss_curve, alt: 'loss curve of ' + m.model_name, loading: 'lazy' }));
       const layers = m.conv_layers || [];

@@ -124,8 +124,8 @@ fs_err fs_binary_metrics_by_group(const char *const *ids, const int *labels, con
 
 /* ---- JSON ---- */
 /* Decimals of the model cards' report (seed 000); FS_REPORT_FULL keeps full precision. A value
- * rounded to 2 decimals is the double nearest to that decimal, which jansson prints as such
- * with JSON_REAL_PRECISION(15) (its default of 17 digits shows 0.96 as 0.95999999999999996). */
+ * rounded to 2 decimals is the double nearest to that decimal, which fs_json_dumps
+ * (fakescope/json.h) prints as such (jansson's own 17 digits show 0.96 as 0.95999999999999996). */
 #define FS_REPORT_DECIMALS 2
 #define FS_REPORT_FULL (-1)
 

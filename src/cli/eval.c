@@ -14,6 +14,7 @@
 #include "fakescope/binary_metrics.h"
 #include "fakescope/card.h"
 #include "fakescope/dataset.h"
+#include "fakescope/json.h"
 #include "fakescope/detect.h"
 #include "fakescope/model.h"
 #include "fakescope/plot.h"
@@ -536,7 +537,7 @@ int fs_cli_eval(int argc, char **argv) {
     if (item_list) json_object_set(doc, "items", item_list);
 
     if (json) {
-        char *txt = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        char *txt = fs_json_dumps(doc, JSON_COMPACT);
         if (txt) puts(txt);
         free(txt);
     } else {
@@ -558,8 +559,8 @@ int fs_cli_eval(int argc, char **argv) {
             }
         }
     }
-    if (out_path && json_dump_file(doc, out_path, JSON_INDENT(2) | JSON_REAL_PRECISION(15))) {
-        fprintf(stderr, "fakescope eval: cannot write %s\n", out_path);
+    if (out_path && fs_json_dump_file(doc, out_path, JSON_INDENT(2), &msg)) {
+        fprintf(stderr, "fakescope eval: cannot write %s: %s\n", out_path, msg.text);
         status = FS_EXIT_INPUT;
     }
     if (roc_path) {

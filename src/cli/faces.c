@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "fakescope/face.h"
 #include "fakescope/image.h"
+#include "fakescope/json.h"
 
 static void faces_usage(FILE *out) {
     fprintf(out,
@@ -53,7 +55,7 @@ static void print_error(int json, const char *file, const fs_msg *msg) {
     if (json) {
         json_t *o = json_pack("{s:s, s:s}", "file", file, "error", msg->text);
         if (o) {
-            char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            char *s = fs_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
             if (s) puts(s);
             free(s);
             json_decref(o);
@@ -77,10 +79,11 @@ static void print_faces(int json, const char *file, const fs_image *img, const f
         json_array_append_new(arr, json_pack("{s:i, s:i, s:i, s:i, s:i}", "x", f[i].box.x, "y",
                                              f[i].box.y, "w", f[i].box.w, "h", f[i].box.h,
                                              "neighbors", f[i].neighbors));
+    /* The time to the microsecond: finer digits are noise, and the number prints as given. */
     json_t *o = json_pack("{s:s, s:i, s:i, s:f, s:o}", "file", file, "width", img->w, "height",
-                          img->h, "ms", ms, "faces", arr);
+                          img->h, "ms", round(ms * 1000) / 1000, "faces", arr);
     if (o) {
-        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        char *s = fs_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (s) puts(s);
         free(s);
         json_decref(o);

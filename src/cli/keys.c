@@ -2,6 +2,7 @@
  * operator at the console (the admin API does the same over HTTP). A new secret is printed
  * once, alone on the last line of stdout, so scripts can take it with `tail -n1`. */
 #include "cli/cli.h"
+#include "fakescope/json.h"
 #include "fakescope/store.h"
 
 #include <errno.h>
@@ -47,7 +48,7 @@ static int do_list(fs_store *store, int as_json) {
             json_object_set_new(o, "revoked_at", keys[i].revoked_at ? json_integer(keys[i].revoked_at) : json_null());
             json_array_append_new(arr, o);
         }
-        char *text = json_dumps(arr, JSON_COMPACT);
+        char *text = fs_json_dumps(arr, JSON_COMPACT);
         printf("%s\n", text ? text : "[]");
         free(text);
         json_decref(arr);

@@ -3,6 +3,7 @@
  * file into a safetensors file plus its card, ready for the registry. */
 #include "cli/cli.h"
 #include "fakescope/card.h"
+#include "fakescope/json.h"
 #include "fakescope/uuid.h"
 #include "fakescope/weights.h"
 
@@ -101,7 +102,7 @@ static int cmd_list(int argc, char **argv) {
             json_object_set_new(card, "weights_path", json_string(e->weights_path));
             json_array_append_new(arr, card);
         }
-        char *out = arr ? json_dumps(arr, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
+        char *out = arr ? fs_json_dumps(arr, JSON_INDENT(2)) : NULL;
         if (out) {
             puts(out);
             free(out);
@@ -232,7 +233,7 @@ static int cmd_import(int argc, char **argv) {
                            "source_file", source ? source : "", "keras_version", kv ? kv : "unknown",
                            "dense_leaky", leaky && !strcmp(leaky, "true"), "data",
                            "not recorded in the file; see the MesoNet paper");
-    training = tr ? json_dumps(tr, JSON_COMPACT) : NULL;
+    training = tr ? fs_json_dumps(tr, JSON_COMPACT) : NULL;
     json_decref(tr);
     if (!desc) {
         snprintf(desc_buf, sizeof desc_buf,

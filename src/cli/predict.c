@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "fakescope/card.h"
 #include "fakescope/image.h"
+#include "fakescope/json.h"
 #include "fakescope/model.h"
 
 #include <getopt.h>
@@ -123,7 +124,7 @@ static fs_err judge(const predictor *p, const char *path, float *x, float *raw, 
 }
 
 static void print_json(json_t *obj) {
-    char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    char *s = fs_json_dumps(obj, JSON_COMPACT);
     if (s) puts(s);
     free(s);
     json_decref(obj);

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/progress.h"
 #include "fakescope/detect.h"
+#include "fakescope/json.h"
 #include "fakescope/media_worker.h"
 #include "fakescope/model.h"
 #include "fakescope/plot.h"
@@ -339,7 +340,7 @@ int fs_cli_scan(int argc, char **argv) {
             if (json) {
                 json_t *e = json_pack("{s:s,s:s,s:s}", "file", argv[i], "status", "error",
                                       "error", msg.text);
-                char *txt = json_dumps(e, JSON_COMPACT);
+                char *txt = fs_json_dumps(e, JSON_COMPACT);
                 if (txt) puts(txt);
                 free(txt);
                 json_decref(e);
@@ -355,7 +356,7 @@ int fs_cli_scan(int argc, char **argv) {
             status = FS_EXIT_INPUT;
         if (json) {
             json_t *j = fs_scan_result_json(&r, argv[i]);
-            char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            char *txt = j ? fs_json_dumps(j, JSON_COMPACT) : NULL;
             if (txt) puts(txt);
             free(txt);
             json_decref(j);

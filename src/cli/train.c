@@ -14,6 +14,7 @@
 #include "fakescope/binary_metrics.h"
 #include "fakescope/card.h"
 #include "fakescope/dataset.h"
+#include "fakescope/json.h"
 #include "fakescope/plot.h"
 #include "fakescope/train.h"
 #include "fakescope/uuid.h"
@@ -388,7 +389,7 @@ static fs_err save_checkpoint(const train_opts *o, fs_tnet *net, fs_optim *opt, 
     json_object_set_new(j, "train_accuracy", ta);
     json_object_set_new(j, "val_accuracy", va);
     json_object_set_new(j, "epoch_seconds", sec);
-    char *text = json_dumps(j, JSON_INDENT(2));
+    char *text = fs_json_dumps(j, JSON_INDENT(2));
     json_decref(j);
     if (!text) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/%s%s.json", o->out, o->name, CKPT_SUFFIX);
@@ -561,7 +562,7 @@ static fs_err write_card(const train_opts *o, const char *digest, const data_set
     }
     json_object_set_new(t, "train_loss", tl);
     json_object_set_new(t, "val_loss", vl);
-    c.training_json = json_dumps(t, JSON_COMPACT);
+    c.training_json = fs_json_dumps(t, JSON_COMPACT);
     json_decref(t);
 
     fs_binary_metrics m;

@@ -6,6 +6,7 @@
  * A scanner is borrowed from the engine for the length of one task, so workers share the
  * loaded networks and a task never loads weights. */
 #include "fakescope/jobs.h"
+#include "fakescope/json.h"
 #include "fakescope/media_worker.h"
 
 #include <jansson.h>
@@ -223,7 +224,7 @@ static fs_err scan_task(void *ctx, fs_job_run *run, const fs_task *task, char re
             if (n) fs_metrics_inference(m, res.models[k], n);
         }
         json_t *j = fs_scan_result_json(&res, NULL);
-        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        char *text = j ? fs_json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!text) e = fs_fail(msg, FS_ERR_NOMEM, "out of memory writing the result");
         else e = fs_store_result_put(store, spec.sha256, settings, text, msg);

@@ -4,6 +4,7 @@
  * checked by the same function that checks a parsed file (check_card), so what we write is
  * always what we would accept. Unknown fields are ignored, so newer cards still load. */
 #include "fakescope/card.h"
+#include "fakescope/json.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -244,7 +245,7 @@ static fs_err check_card(json_t *root, fs_card *out, fs_msg *msg) {
     if (tr && !json_is_null(tr)) {
         if (!json_is_object(tr))
             TRY(fs_fail(msg, FS_ERR_FORMAT, "field \"training\" must be an object or null"));
-        if (!(c->training_json = json_dumps(tr, JSON_COMPACT)))
+        if (!(c->training_json = fs_json_dumps(tr, JSON_COMPACT)))
             TRY(fs_fail(msg, FS_ERR_NOMEM, "out of memory"));
     }
     json_t *met = json_object_get(root, "metrics");
@@ -376,8 +377,8 @@ fs_err fs_card_to_json(const fs_card *c, char **out, fs_msg *msg) {
     if (!root) return fs_fail(msg, FS_ERR_INVALID, "card has a field that is not valid UTF-8 text");
     fs_err err = check_card(root, NULL, msg);
     if (!err) {
-        /* 15 significant digits: 0.96 prints as 0.96, not 0.95999999999999996. */
-        char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+        /* Shortest reals: 0.96 prints as 0.96, and a figure that needs 17 digits keeps them. */
+        char *text = fs_json_dumps(root, JSON_INDENT(2));
         if (!text) err = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
         *out = text;
     }

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fakescope/json.h"
+
 #define CLASSIFY_VIDEO_FRAMES_DEFAULT 5
 #define META_VIDEO "classification_video"
 #define META_IMAGE "classification_image"
@@ -145,7 +147,7 @@ static void post(fs_req *r, int video) {
     snprintf(name, sizeof name, "%s", f->filename && *f->filename ? f->filename : (video ? "video" : "image"));
     fs_utf8_sanitize(name); /* the client's bytes, perhaps cut mid-character, go into JSON */
     json_t *meta = json_pack("{s:s,s:s}", "name", name, "settings", settings);
-    char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+    char *text = meta ? fs_json_dumps(meta, JSON_COMPACT) : NULL;
     json_decref(meta);
     e = text ? fs_store_result_put(app->store, spec.sha256, video ? META_VIDEO : META_IMAGE, text, &msg)
              : fs_fail(&msg, FS_ERR_NOMEM, "out of memory");

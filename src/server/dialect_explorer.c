@@ -9,12 +9,13 @@
  *   GET /media/data/<path>  /media/plots/<file>  /media/loss_curves/<model>.png
  *
  * Figures (accuracy in percent, classification report with rows "real" and "deepfake") are
- * measured by a background thread started with the server: each model judges every image of
- * the dataset whole, resized to its input, the way MesoNet's own face-crop dataset is judged.
- * They are cached in the store's results table under (dataset digest, weights digest), so a
- * restart with the same folder and models measures nothing again. Until a model's figures are
- * ready, its accuracy and clr are null and "metrics_status" says why ("queued", "computing"
- * with "metrics_progress", "failed"); no request ever waits for them.
+ * measured before the server listens: each model judges every image of the dataset whole,
+ * resized to its input, the way MesoNet's own face-crop dataset is judged (about 2-4 ms an
+ * image for the MesoNet models). They are cached in the store's results table under (dataset
+ * digest, weights digest), so a restart with the same folder and models measures nothing
+ * again. The seed's accuracy is always a number and its clr always an object: without a
+ * dataset, or when measuring a model fails, the card's held-out figures stand in
+ * ("metrics_status" "no_dataset" or "failed"), and a model with neither is left out.
  *
  * Plots are PNG files in DATA/plots named by a digest of (weights, image, size, mtime, layer),
  * so asking twice reuses the file and the folder is bounded by models x images x layers.
@@ -23,7 +24,6 @@
 
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,25 +33,26 @@
 
 #include "fakescope/binary_metrics.h"
 #include "fakescope/dataset.h"
+#include "fakescope/json.h"
 #include "fakescope/model.h"
 #include "fakescope/sha256.h"
 #include "server/explorer_plot.h"
 
 #define EX_MAX_PLOTS 64          /* plots one prediction request may draw (numImgs x layers) */
 #define EX_METRICS_KEY "explorer-metrics-v1 crop=whole threshold=0.5 weights="
-#define EX_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15)) /* 0.96 prints as 0.96 */
+#define EX_PROGRESS_MS 5000.0  /* a progress line this often while measuring */
 static const char *const ex_class_names[2] = {"real", "deepfake"};
 
 typedef struct fs_explorer fs_explorer;
 
-typedef enum { EX_QUEUED = 0, EX_COMPUTING, EX_READY, EX_FAILED } ex_state;
+/* Where a model's figures come from; EX_NONE: it has none and is not listed. */
+typedef enum { EX_NONE = 0, EX_MEASURED, EX_CARD } ex_state;
 
 typedef struct ex_model {
     ex_state state;
-    size_t done;      /* images judged so far (while computing) */
-    double accuracy;  /* percent */
-    json_t *clr;      /* the report, owned */
-    char error[FS_MSG_MAX];
+    double accuracy;         /* percent */
+    json_t *clr;             /* the report, owned */
+    char error[FS_MSG_MAX];  /* why measuring failed ("" when it did not) */
 } ex_model;
 
 typedef struct ex_image {
@@ -68,11 +69,7 @@ struct fs_explorer {
     char digest[FS_SHA256_HEX]; /* of every image's path, label, size and mtime */
     char plots_dir[PATH_MAX];
     const fs_registry *reg;
-    ex_model *models;          /* one per registry entry, same order; under lock */
-    pthread_mutex_t lock;
-    pthread_t thread;
-    int thread_started;
-    atomic_int stop;
+    ex_model *models;          /* one per registry entry, same order; read-only once listening */
     atomic_int drew; /* a plot was drawn: font caches to release at the end */
     fs_app *app;
 };
@@ -80,7 +77,7 @@ struct fs_explorer {
 /* ---------------------------------------------------------------- helpers */
 
 static void ex_reply(fs_req *r, unsigned status, json_t *body) {
-    char *text = body ? json_dumps(body, EX_JSON_FLAGS) : NULL;
+    char *text = body ? fs_json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
         fs_reply_error(r, 500, "internal", "cannot encode the answer");
@@ -137,7 +134,7 @@ static fs_err judge_image(fs_scanner *sc, const ex_image *im, int keep, double *
     return e;
 }
 
-/* ---------------------------------------------------------------- figures (background) */
+/* ---------------------------------------------------------------- figures (at start) */
 
 static json_t *metrics_from_scores(const int *labels, const double *scores, size_t n, size_t failed,
                                    fs_msg *msg) {
@@ -149,8 +146,9 @@ static json_t *metrics_from_scores(const int *labels, const double *scores, size
                      "images", (json_int_t)n, "failed", (json_int_t)failed);
 }
 
-/* Measures one model on the whole dataset; the figures' JSON text (caller frees) or NULL. */
-static char *measure(fs_explorer *ex, size_t mi, const fs_model_entry *en, fs_msg *msg) {
+/* Measures one model on the whole dataset; the figures' JSON text (caller frees) or NULL.
+ * Logs its progress every EX_PROGRESS_MS; gives up when a stop signal is pending. */
+static char *measure(fs_explorer *ex, const fs_model_entry *en, fs_msg *msg) {
     const char *names[1] = {en->card.name};
     fs_scanner *sc = NULL;
     if (fs_engine_acquire(ex->app->engine, names, 1, &sc, msg)) return NULL;
@@ -162,9 +160,10 @@ static char *measure(fs_explorer *ex, size_t mi, const fs_model_entry *en, fs_ms
         fs_fail(msg, FS_ERR_NOMEM, "out of memory");
         goto out;
     }
+    double last_log = fs_now_ms();
     for (size_t i = 0; i < ex->n_images; i++) {
-        if (atomic_load(&ex->stop)) {
-            fs_fail(msg, FS_ERR_INTERNAL, "stopped");
+        if (ex->app->stop_requested && ex->app->stop_requested()) {
+            fs_fail(msg, FS_ERR_INTERNAL, "stopped while measuring the figures of %s", en->card.name);
             goto out;
         }
         fs_msg m;
@@ -176,13 +175,17 @@ static char *measure(fs_explorer *ex, size_t mi, const fs_model_entry *en, fs_ms
             failed++;
             fs_log(FS_LOG_WARN, "explorer: %s skipped: %s", ex->images[i].rel, m.text);
         }
-        pthread_mutex_lock(&ex->lock);
-        ex->models[mi].done = i + 1;
-        pthread_mutex_unlock(&ex->lock);
+        if (fs_now_ms() - last_log >= EX_PROGRESS_MS) {
+            fs_log(FS_LOG_INFO, "explorer: measuring %s: %zu of %zu images", en->card.name, i + 1, ex->n_images);
+            last_log = fs_now_ms();
+        }
     }
-    /* No inference metrics from here: this thread may outlive the server's metrics at shutdown. */
+    if (n == 0) {
+        fs_fail(msg, FS_ERR_FORMAT, "none of the %zu images could be judged (the server log says why)", ex->n_images);
+        goto out;
+    }
     json_t *j = metrics_from_scores(labels, scores, n, failed, msg);
-    if (j) text = json_dumps(j, EX_JSON_FLAGS);
+    if (j) text = fs_json_dumps(j, JSON_COMPACT);
     json_decref(j);
 out:
     fs_engine_release(ex->app->engine, sc);
@@ -191,54 +194,108 @@ out:
     return text;
 }
 
-static void set_figures(fs_explorer *ex, size_t mi, const char *text, const char *error) {
-    json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-    pthread_mutex_lock(&ex->lock);
-    ex_model *m = &ex->models[mi];
-    if (j && json_is_object(json_object_get(j, "clr"))) {
-        m->state = EX_READY;
-        m->accuracy = json_real_value(json_object_get(j, "accuracy"));
-        m->clr = json_incref(json_object_get(j, "clr"));
-    } else {
-        m->state = EX_FAILED;
-        snprintf(m->error, sizeof m->error, "%s", error ? error : "unreadable cached figures");
+/* Takes measured figures (JSON text, from measure or the store's cache) into a model. */
+static int take_figures(ex_model *m, const char *text) {
+    json_t *j = json_loads(text, 0, NULL);
+    json_t *acc = json_object_get(j, "accuracy"), *clr = json_object_get(j, "clr");
+    int ok = json_is_number(acc) && json_is_object(clr);
+    if (ok) {
+        m->state = EX_MEASURED;
+        m->accuracy = json_number_value(acc);
+        m->clr = json_incref(clr);
     }
-    pthread_mutex_unlock(&ex->lock);
     json_decref(j);
+    return ok;
 }
 
-static void *figures_thread(void *arg) {
-    fs_explorer *ex = arg;
-    for (size_t i = 0; i < fs_registry_count(ex->reg) && !atomic_load(&ex->stop); i++) {
-        const fs_model_entry *en = fs_registry_at(ex->reg, i);
-        char settings[256];
-        snprintf(settings, sizeof settings, "%s%s", EX_METRICS_KEY, en->card.sha256);
-        char *text = NULL;
-        fs_msg msg;
-        if (fs_store_result_get(ex->app->store, ex->digest, settings, &text, &msg) == FS_OK) {
-            set_figures(ex, i, text, NULL);
-            free(text);
-            continue;
-        }
-        pthread_mutex_lock(&ex->lock);
-        ex->models[i].state = EX_COMPUTING;
-        pthread_mutex_unlock(&ex->lock);
-        double t0 = fs_now_ms();
-        text = measure(ex, i, en, &msg);
-        if (!text) {
-            if (!atomic_load(&ex->stop)) fs_log(FS_LOG_WARN, "explorer: figures of %s failed: %s", en->card.name, msg.text);
-            set_figures(ex, i, NULL, msg.text);
-            continue;
-        }
-        fs_msg m2;
-        if (fs_store_result_put(ex->app->store, ex->digest, settings, text, &m2) != FS_OK)
-            fs_log(FS_LOG_WARN, "explorer: cannot cache the figures of %s: %s", en->card.name, m2.text);
-        fs_log(FS_LOG_INFO, "explorer: measured %s on %zu images in %.0f ms", en->card.name, ex->n_images,
-               fs_now_ms() - t0);
-        set_figures(ex, i, text, NULL);
-        free(text);
+/* Rounds as the measured report does (the decimal nearest to the binary value). */
+static double round_decimals(double x, int decimals) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*f", decimals, x);
+    return strtod(buf, NULL);
+}
+
+/* The card's held-out figures in the explorer's shape: accuracy in percent (2 decimals) and its
+ * report with 2 decimals, the fake class's row named "deepfake" and the other class's "real".
+ * 0 when the card has none. */
+static int card_figures(ex_model *m, const fs_card *c) {
+    const fs_card_metrics *cm = &c->metrics;
+    if (!cm->present || !cm->nrows || !isfinite(cm->accuracy)) return 0;
+    json_t *rows = json_array();
+    for (size_t i = 0; rows && i < cm->nrows; i++) {
+        const fs_card_report_row *row = &cm->rows[i];
+        const char *name = row->label;
+        if (c->fake_label && !strcmp(name, c->fake_label)) name = ex_class_names[1];
+        else if (c->labels[0] && c->labels[1] && (!strcmp(name, c->labels[0]) || !strcmp(name, c->labels[1])))
+            name = ex_class_names[0];
+        const double cell[3] = {row->precision, row->recall, row->f1};
+        json_t *r = json_pack("[s]", name);
+        for (int k = 0; r && k < 3; k++)
+            json_array_append_new(r, isfinite(cell[k]) ? json_real(round_decimals(cell[k], FS_REPORT_DECIMALS))
+                                                       : json_string(""));
+        if (r) json_array_append_new(r, json_integer((json_int_t)row->support));
+        json_array_append_new(rows, r);
     }
-    return NULL;
+    json_t *clr = rows ? json_pack("{s:o, s:[s,s,s,s,s]}", "rows", rows, "columns", "", "precision", "recall",
+                                   "f1-score", "support")
+                       : NULL;
+    if (!clr) return 0;
+    m->state = EX_CARD;
+    m->accuracy = round_to(100.0 * cm->accuracy, 100.0);
+    m->clr = clr;
+    return 1;
+}
+
+/* Every model's figures, before the server listens: from the store's cache, else measured on
+ * the dataset (and cached), else (no dataset, or measuring failed) the card's held-out
+ * figures. A model with none of these is left out of the list. Only a pending stop signal
+ * makes this fail. */
+static fs_err compute_figures(fs_explorer *ex, fs_msg *msg) {
+    size_t count = fs_registry_count(ex->reg);
+    for (size_t i = 0; i < count; i++) {
+        const fs_model_entry *en = fs_registry_at(ex->reg, i);
+        ex_model *m = &ex->models[i];
+        if (ex->n_images) {
+            char settings[256];
+            snprintf(settings, sizeof settings, "%s%s", EX_METRICS_KEY, en->card.sha256);
+            char *text = NULL;
+            fs_msg m2;
+            if (fs_store_result_get(ex->app->store, ex->digest, settings, &text, &m2) == FS_OK) {
+                int ok = take_figures(m, text);
+                free(text);
+                if (ok) {
+                    fs_log(FS_LOG_INFO, "explorer: figures of %s from the store", en->card.name);
+                    continue;
+                }
+            }
+            fs_log(FS_LOG_INFO, "explorer: measuring %s (model %zu of %zu) on %zu images before listening",
+                   en->card.name, i + 1, count, ex->n_images);
+            double t0 = fs_now_ms();
+            text = measure(ex, en, &m2);
+            if (!text && ex->app->stop_requested && ex->app->stop_requested())
+                return fs_fail(msg, FS_ERR_INTERNAL, "%s", m2.text);
+            if (text && take_figures(m, text)) {
+                if (fs_store_result_put(ex->app->store, ex->digest, settings, text, &m2) != FS_OK)
+                    fs_log(FS_LOG_WARN, "explorer: cannot cache the figures of %s: %s", en->card.name, m2.text);
+                fs_log(FS_LOG_INFO, "explorer: measured %s on %zu images in %.0f ms", en->card.name,
+                       ex->n_images, fs_now_ms() - t0);
+                free(text);
+                continue;
+            }
+            if (text) snprintf(m2.text, sizeof m2.text, "unreadable figures");
+            free(text);
+            snprintf(m->error, sizeof m->error, "%s", m2.text);
+            fs_log(FS_LOG_WARN, "explorer: figures of %s failed: %s", en->card.name, m->error);
+        }
+        if (card_figures(m, &en->card)) {
+            fs_log(FS_LOG_INFO, "explorer: %s shows its card's held-out figures", en->card.name);
+        } else {
+            m->state = EX_NONE;
+            fs_log(FS_LOG_WARN, "explorer: %s is left out of /api/available-models/: %s and its card has "
+                   "no held-out figures", en->card.name, ex->n_images ? "it could not be measured" : "no dataset");
+        }
+    }
+    return FS_OK;
 }
 
 /* ---------------------------------------------------------------- routes */
@@ -262,28 +319,20 @@ static json_t *conv_layers_json(const char *arch_name) {
 static void ex_models(fs_req *r) {
     if (!ex_allowed(r)) return;
     fs_explorer *ex = fs_req_app(r)->explorer;
-    static const char *const state_names[] = {"queued", "computing", "ready", "failed"};
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < fs_registry_count(ex->reg); i++) {
+        const ex_model *m = &ex->models[i];
+        if (m->state == EX_NONE) continue;
         const fs_card *c = &fs_registry_at(ex->reg, i)->card;
         char curve[FS_CARD_NAME_MAX + 64];
         snprintf(curve, sizeof curve, "/media/loss_curves/%s.png", c->name);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:o}", "model_id", c->id, "model_name", c->name, "model_desc",
-                              c->description ? c->description : "", "loss_curve",
-                              c->loss_curve ? json_string(curve) : json_null());
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:f, s:O, s:o, s:s}", "model_id", c->id, "model_name", c->name,
+                              "model_desc", c->description ? c->description : "", "loss_curve",
+                              c->loss_curve ? json_string(curve) : json_null(), "accuracy", m->accuracy, "clr",
+                              m->clr, "conv_layers", conv_layers_json(c->architecture), "metrics_status",
+                              m->state == EX_MEASURED ? "ready" : ex->n_images ? "failed" : "no_dataset");
         if (!o) continue;
-        pthread_mutex_lock(&ex->lock);
-        const ex_model *m = &ex->models[i];
-        int ready = m->state == EX_READY;
-        json_object_set_new(o, "accuracy", ready ? json_real(m->accuracy) : json_null());
-        json_object_set_new(o, "clr", ready ? json_deep_copy(m->clr) : json_null());
-        json_object_set_new(o, "conv_layers", conv_layers_json(c->architecture));
-        json_object_set_new(o, "metrics_status", json_string(ex->n_images ? state_names[m->state] : "no_dataset"));
-        if (m->state == EX_COMPUTING)
-            json_object_set_new(o, "metrics_progress", json_pack("{s:I, s:I}", "done", (json_int_t)m->done,
-                                                                 "total", (json_int_t)ex->n_images));
-        if (m->state == EX_FAILED) json_object_set_new(o, "metrics_error", json_string(m->error));
-        pthread_mutex_unlock(&ex->lock);
+        if (m->error[0]) json_object_set_new(o, "metrics_error", json_string(m->error));
         json_array_append_new(arr, o);
     }
     ex_reply(r, 200, arr);
@@ -528,8 +577,6 @@ static fs_err load_dataset(fs_explorer *ex, const char *dir, fs_msg *msg) {
 fs_err fs_routes_explorer(fs_app *app, fs_msg *msg) {
     fs_explorer *ex = calloc(1, sizeof *ex);
     if (!ex) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    pthread_mutex_init(&ex->lock, NULL);
-    atomic_init(&ex->stop, 0);
     atomic_init(&ex->drew, 0);
     ex->app = app;
     ex->reg = fs_engine_registry(app->engine);
@@ -541,15 +588,11 @@ fs_err fs_routes_explorer(fs_app *app, fs_msg *msg) {
     if (!e && app->cfg->dataset_dir && *app->cfg->dataset_dir) e = load_dataset(ex, app->cfg->dataset_dir, msg);
     if (e) return e;
     if (ex->n_images)
-        fs_log(FS_LOG_INFO, "explorer: dataset %s with %zu images (digest %.12s); measuring %zu model(s) in the background",
+        fs_log(FS_LOG_INFO, "explorer: dataset %s with %zu images (digest %.12s); figures of %zu model(s)",
                ex->root, ex->n_images, ex->digest, fs_registry_count(ex->reg));
     else
         fs_log(FS_LOG_INFO, "explorer: no dataset (serve --dataset DIR to explore models on labelled images)");
-    if (ex->n_images && fs_registry_count(ex->reg)) {
-        if (pthread_create(&ex->thread, NULL, figures_thread, ex) != 0)
-            return fs_fail(msg, FS_ERR_INTERNAL, "cannot start the explorer's figures thread");
-        ex->thread_started = 1;
-    }
+    if ((e = compute_figures(ex, msg))) return e;
     fs_server *s = app->server;
     if ((e = fs_server_route(s, "GET", "/api/dataset-size", "explorer_dataset_size", ex_dataset_size, msg)) ||
         (e = fs_server_route(s, "GET", "/api/available-models", "explorer_models", ex_models, msg)) ||
@@ -565,13 +608,10 @@ fs_err fs_routes_explorer(fs_app *app, fs_msg *msg) {
 void fs_routes_explorer_release(fs_app *app) {
     fs_explorer *ex = app->explorer;
     if (!ex) return;
-    atomic_store(&ex->stop, 1);
-    if (ex->thread_started) pthread_join(ex->thread, NULL);
     for (size_t i = 0; ex->models && i < fs_registry_count(ex->reg); i++) json_decref(ex->models[i].clr);
     free(ex->models);
     free(ex->images);
     fs_dataset_free(&ex->ds);
-    pthread_mutex_destroy(&ex->lock);
     /* The server has stopped: no thread draws any more. */
     if (atomic_load(&ex->drew)) fs_explorer_plot_cleanup();
     free(ex);

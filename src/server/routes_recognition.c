@@ -18,6 +18,7 @@
 #include "fakescope/face.h"
 #include "fakescope/fetch.h"
 #include "fakescope/image.h"
+#include "fakescope/json.h"
 #include "fakescope/jobs.h"
 #include "fakescope/media_worker.h"
 #include "fakescope/model.h"
@@ -286,7 +287,7 @@ static void spec_create(fs_req *r) {
     fs_rec_spec row = {.name = (char *)json_string_value(name),
                        .description = desc ? (char *)json_string_value(desc) : "",
                        .detection = detection};
-    row.labels_json = json_dumps(labels, JSON_COMPACT);
+    row.labels_json = fs_json_dumps(labels, JSON_COMPACT);
     fs_msg msg;
     fs_err e = row.labels_json ? fs_rec_spec_create(fs_req_app(r)->store, &row, &msg)
                                : fs_fail(&msg, FS_ERR_NOMEM, "out of memory");
@@ -530,7 +531,7 @@ static void network_create(fs_req *r) {
         row.architecture = (char *)a->name;
     }
     row.output = (char *)output;
-    row.preprocessing_json = json_dumps(pre, JSON_COMPACT | JSON_SORT_KEYS);
+    row.preprocessing_json = fs_json_dumps(pre, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(pre);
     fs_store *st = fs_req_app(r)->store;
     fs_err e = row.preprocessing_json ? FS_OK : fs_fail(&msg, FS_ERR_NOMEM, "out of memory");
@@ -745,7 +746,7 @@ static void version_create(fs_req *r) {
     }
     if (!valid_post(r, post, &spec, &net)) goto out;
     fs_rec_version v = {.spec_id = spec_id, .network_id = net_id};
-    v.post_json = json_dumps(post, JSON_COMPACT);
+    v.post_json = fs_json_dumps(post, JSON_COMPACT);
     e = v.post_json ? fs_rec_version_create(app->store, &v, &msg)
                     : fs_fail(&msg, FS_ERR_NOMEM, "out of memory");
     free(v.post_json);
@@ -991,7 +992,7 @@ static void version_inference(fs_req *r) {
         return;
     }
     json_t *doc = json_pack("{s:I, s:o}", "version_id", (json_int_t)id, "media", media);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *text = doc ? fs_json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     char hex[FS_SHA256_HEX], task_id[FS_TASK_ID_LEN + 1];
     e = text ? fs_store_blob_put(app->store, text, strlen(text), hex, &msg)
@@ -1245,7 +1246,7 @@ static fs_err run_task(fs_app *app, const fs_task *t, double deadline_ms,
         goto done;
     }
     json_t *result = json_pack("{s:O}", "outputs", outputs);
-    char *text = result ? json_dumps(result, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    char *text = result ? fs_json_dumps(result, JSON_COMPACT) : NULL;
     json_decref(result);
     e = text ? fs_store_blob_put(app->store, text, strlen(text), result_hex, msg)
              : fs_fail(msg, FS_ERR_NOMEM, "out of memory");

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fakescope/json.h"
+
 #define SERVER_MAX_ROUTES 128
 #define SERVER_POST_BUFFER 65536   /* libmicrohttpd post-processor buffer */
 #define SERVER_CONNECTION_LIMIT 1024
@@ -213,7 +215,7 @@ void fs_reply_bytes(fs_req *r, unsigned status, const char *content_type, const 
 }
 
 void fs_reply_json(fs_req *r, unsigned status, json_t *body) {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? fs_json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
         static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the answer\"}}";
@@ -221,7 +223,7 @@ void fs_reply_json(fs_req *r, unsigned status, json_t *body) {
         return;
     }
     size_t len = strlen(text);
-    /* jansson allocates with malloc, so MHD may free() it after sending. */
+    /* fs_json_dumps allocates with malloc, so MHD may free() it after sending. */
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) free(text);
     set_response(r, status, resp, len, "application/json");

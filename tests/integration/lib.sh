@@ -63,14 +63,38 @@ fs_import_originals() {
         -o "$2" --name mesoinception4-df >/dev/null || fs_fail "models import mesoinception4"
 }
 
+# fs_json_shortest WHAT FILE [MIN_REALS]: fails unless every real number in the JSON document FILE
+# is written with the fewest significant digits that read back as the same double, as
+# fs_json_dumps prints it (0.614086, not jansson's 0.61408600000000002; a score that needs 17
+# digits keeps them), and unless FILE holds at least MIN_REALS (0) of them. Python's repr of a
+# float is that shortest form; numbers inside strings are not looked at.
+fs_json_shortest() {
+    python3 - "$2" "${3:-0}" <<'EOF' || fs_fail "$1: real numbers not in their shortest form in $(head -c 400 "$2")"
+import json, sys
+bad, seen = [], []
+def digits(text):  # significant digits: no sign, point, exponent, leading or trailing zeros
+    return len(text.lstrip("-").lower().split("e")[0].replace(".", "").strip("0")) or 1
+def check(tok):
+    v = float(tok)
+    seen.append(tok)
+    if digits(tok) != digits(repr(v)):
+        bad.append("%s (shortest: %r)" % (tok, v))
+    return v
+json.load(open(sys.argv[1]), parse_float=check)
+if bad or len(seen) < int(sys.argv[2]):
+    print("not shortest: %s; %d real(s) seen" % (", ".join(bad[:8]), len(seen)), file=sys.stderr)
+    sys.exit(1)
+EOF
+}
+
 # fs_expect WHAT ACTUAL EXPECTED
 fs_expect() {
     [ "$2" = "$3" ] || fs_fail "$1: got '$2', expected '$3'"
 }
 
-# fs_start [extra serve options...]: starts the server and waits (10 s at most) for its
-# "listening on" line. Sets FS_PID, FS_URL, FS_PORT, FS_OUT, FS_ERR and FS_ADMIN_KEY
-# (the key a fresh data dir prints at start; empty on a store that already has keys).
+# fs_start [extra serve options...]: starts the server and waits (FS_START_WAIT_S, 10 s, at
+# most) for its "listening on" line. Sets FS_PID, FS_URL, FS_PORT, FS_OUT, FS_ERR and
+# FS_ADMIN_KEY (the key a fresh data dir prints at start; empty on a store that already has keys).
 fs_start() {
     FS_STARTS=$((FS_STARTS + 1))
     FS_OUT="$FS_TMP/serve.$FS_STARTS.out"
@@ -78,13 +102,13 @@ fs_start() {
     "$FAKESCOPE" serve --host 127.0.0.1 --port 0 --data "$FS_DATA" --workers 2 "$@" \
         >"$FS_OUT" 2>"$FS_ERR" &
     FS_PID=$!
-    local i
-    for i in $(seq 1 200); do
+    local i wait_s=${FS_START_WAIT_S:-10}
+    for i in $(seq 1 $((wait_s * 20))); do
         if grep -q '^listening on http://' "$FS_OUT" 2>/dev/null; then break; fi
         kill -0 "$FS_PID" 2>/dev/null || fs_fail "the server exited before listening"
         sleep 0.05
     done
-    grep -q '^listening on http://' "$FS_OUT" || fs_fail "no 'listening on' line within 10 s"
+    grep -q '^listening on http://' "$FS_OUT" || fs_fail "no 'listening on' line within $wait_s s"
     FS_URL=$(sed -n 's/^listening on \(http:\/\/[^ ]*\)$/\1/p' "$FS_OUT" | head -n1)
     FS_PORT=${FS_URL##*:}
     [ "$FS_PORT" -gt 0 ] 2>/dev/null || fs_fail "bad port in '$FS_URL'"

@@ -1,7 +1,9 @@
 # Model explorer dialect (seed 000) on the MesoNet test images with the original Meso4_DF weights:
-# dataset size, the model list with figures measured in the background and cached across a
-# restart, predictions equal to `fakescope predict` on the same files, feature-map PNGs, the
-# media routes, every error status, --require-key-for-explorer and a start with no models.
+# dataset size, the model list with figures measured before the server listens (numbers on the
+# very first request) and cached across a restart, the card's held-out figures when there is no
+# dataset or measuring fails, predictions equal to `fakescope predict` on the same files,
+# feature-map PNGs, the media routes, every error status, --require-key-for-explorer and a start
+# with no models.
 . "$(dirname "$0")/lib.sh"
 
 fs_require_shared mesonet/test_images
@@ -28,20 +30,51 @@ get() {
     grep -qi '^request-id: ' "$FS_TMP/head" || fs_fail "$name: no Request-Id"
 }
 body() { jq -r "$1" "$FS_TMP/body"; }
-
-# wait_figures: polls the model list until the figures are ready (30 s at most).
-wait_figures() {
-    local i
-    for i in $(seq 1 300); do
-        get "models (waiting)" 200 /api/available-models/
-        [ "$(body '.[0].metrics_status')" = ready ] && return 0
-        [ "$(body '.[0].metrics_status')" = failed ] && fs_fail "figures failed: $(body '.[0].metrics_error')"
-        sleep 0.1
-    done
-    fs_fail "figures not ready within 30 s"
+# exact_numbers WHAT: the explorer's figures are rounded where they are computed (accuracy and
+# clr to 2 decimals, probability to 4), so the raw body shows them as such: no 17-digit
+# artefact like 0.95999999999999996, and every real in its shortest form.
+exact_numbers() {
+    if grep -Eq '[0-9]\.[0-9]{16,}' "$FS_TMP/body"; then
+        fs_fail "$1: a 17-digit artefact in $(grep -Eo '[0-9]\.[0-9]{16,}' "$FS_TMP/body" | head -n 3 | tr '\n' ' ')"
+    fi
+    fs_json_shortest "$1" "$FS_TMP/body" 1
 }
 
+# seed_figures WHAT COUNT STATUS: the model list has COUNT models, each with the seed's accuracy
+# (a number) and clr (an object with its columns and rows), and metrics_status STATUS.
+seed_figures() {
+    fs_expect "$1: model count" "$(body length)" "$2"
+    jq -e --arg st "$3" 'all(.[]; (.accuracy | type) == "number" and (.clr | type) == "object" and
+            (.clr.rows | type) == "array" and (.clr.columns | length) == 5 and .metrics_status == $st)' \
+        "$FS_TMP/body" >/dev/null ||
+        fs_fail "$1: accuracy and clr must be a number and an object ($3): $(jq -c \
+            '[.[] | {model_name, accuracy, clr: (.clr | type), metrics_status}]' "$FS_TMP/body")"
+}
+
+# ---- the very first request after `listening on` has every model's figures. 200 images (the 4
+# test images copied 50 times) and two models take about a second to measure, far longer than
+# the gap between that line and the request, so figures still being measured would show here.
+mkdir -p "$FS_TMP/big/real" "$FS_TMP/big/df" "$FS_TMP/models2"
+for i in $(seq 1 50); do
+    for f in "$DATASET"/real/*.jpg "$DATASET"/df/*.jpg; do
+        cls=$(basename "$(dirname "$f")")
+        cp "$f" "$FS_TMP/big/$cls/${i}_$(basename "$f")"
+    done
+done
+fs_import_originals "$SHARED" "$FS_TMP/models2" all
+FS_DATA_MAIN=$FS_DATA
+FS_DATA="$FS_TMP/data-first"
+FS_START_WAIT_S=300 fs_start --models "$FS_TMP/models2" --dataset "$FS_TMP/big"
+get "first request after listening" 200 /api/available-models/
+seed_figures "first request after listening" 2 ready
+fs_expect "first request: models" "$(jq -c '[.[].model_name]' "$FS_TMP/body")" '["meso4-df","mesoinception4-df"]'
+grep -q 'explorer: measuring meso4-df (model 1 of 2) on 200 images before listening' "$FS_ERR" ||
+    fs_fail "no progress line before measuring"
+fs_stop || fs_fail "server exit status $? after the first-request run"
+FS_DATA=$FS_DATA_MAIN
+
 fs_start --models "$FS_TMP/models" --dataset "$DATASET"
+ADMIN=$FS_ADMIN_KEY
 grep -q 'explorer: dataset .* with 4 images' "$FS_ERR" || fs_fail "no dataset log line"
 
 # ---- dataset size, with and without the trailing slash
@@ -50,8 +83,8 @@ fs_expect "dataset size body" "$(jq -c . "$FS_TMP/body")" '{"size":4}'
 get "dataset size no slash" 200 /api/dataset-size
 
 # ---- model list: the seed's fields, figures measured on the dataset
-wait_figures
-fs_expect "model count" "$(body length)" 1
+get "models" 200 /api/available-models/
+seed_figures "models" 1 ready
 fs_expect "model_id" "$(body '.[0].model_id')" "$MODEL_ID"
 fs_expect "model_name" "$(body '.[0].model_name')" meso4-df
 body '.[0].model_desc' | grep -q 'Meso4_DF.h5' || fs_fail "model_desc: $(body '.[0].model_desc')"
@@ -64,6 +97,7 @@ fs_expect "clr supports" "$(jq -c '[.[0].clr.rows[][4]]' "$FS_TMP/body")" '[2,2,
 want_acc=$(awk -F'\t' '{ fake = ($1 ~ /^df\//); pred = ($2 >= 0.5); ok += (fake == pred) } END { printf "%.2f", 100 * ok / NR }' "$FS_TMP/ref.tsv")
 fs_expect "accuracy" "$(jq -r '.[0].accuracy | . * 100 | round / 100 | tostring' "$FS_TMP/body" | awk '{ printf "%.2f", $1 }')" "$want_acc"
 fs_expect "clr accuracy row" "$(jq -r '.[0].clr.rows[2][3]' "$FS_TMP/body" | awk '{ printf "%.2f", $1 * 100 }')" "$want_acc"
+exact_numbers "model list"
 
 # check_item JSON WANT_PLOTS: one prediction against the reference; its plots are served PNGs
 # in convIdx order.
@@ -106,6 +140,7 @@ EOF
 get "predictions 4" 200 "/api/predictions/$MODEL_ID/4/"
 fs_expect "prediction count" "$(body length)" 4
 fs_expect "distinct images" "$(jq -r '.[].img_url' "$FS_TMP/body" | sort -u | wc -l)" 4
+exact_numbers "predictions"
 cp "$FS_TMP/body" "$FS_TMP/predictions.json"
 for i in 0 1 2 3; do check_item "$(jq -c ".[$i]" "$FS_TMP/predictions.json")" ""; done
 
@@ -152,8 +187,7 @@ fs_start --models "$FS_TMP/models" --dataset "$DATASET" --require-key-for-explor
 get "models without key" 401 /api/available-models/
 get "predictions without key" 401 "/api/predictions/$MODEL_ID/1/"
 get "image without key" 401 /media/data/real/real00240.jpg
-KEY=$($FS_CURL -H "Authorization: Bearer $(sed -n 's/^admin key: //p' "$FS_TMP/serve.1.out")" \
-    -d '{"name":"viewer"}' "$FS_URL/admin/keys" | jq -r .secret)
+KEY=$($FS_CURL -H "Authorization: Bearer $ADMIN" -d '{"name":"viewer"}' "$FS_URL/admin/keys" | jq -r .secret)
 get "models with key" 200 /api/available-models/ -H "X-API-KEY: $KEY"
 fs_expect "figures ready at once after restart" "$(body '.[0].metrics_status')" ready
 fs_expect "accuracy after restart" "$(body '.[0].accuracy' | awk '{ printf "%.2f", $1 }')" "$want_acc"
@@ -171,6 +205,41 @@ get "empty dataset" 200 /api/dataset-size/
 fs_expect "size 0" "$(body .size)" 0
 get "predictions without models" 404 "/api/predictions/$MODEL_ID/1/"
 fs_stop || fs_fail "server exit status $? after the empty run"
+
+# ---- no dataset: a card's held-out figures stand in (the fake class's row named "deepfake"),
+# and a model whose card has none is left out. The card is meso4-df's with seed 000's figures.
+mkdir -p "$FS_TMP/cards"
+cp "$FS_TMP/models/meso4-df.safetensors" "$FS_TMP/cards/meso4-card.safetensors"
+cp "$FS_TMP/models/meso4-df.json" "$FS_TMP/models/meso4-df.safetensors" "$FS_TMP/cards/"
+jq --arg id "$(python3 -c 'import uuid; print(uuid.uuid4())')" '.id = $id | .name = "meso4-card" |
+    .weights = "meso4-card.safetensors" | .metrics_note = null | .metrics = {accuracy: 0.9625,
+    roc_auc: null, report: {columns: ["", "precision", "recall", "f1-score", "support"],
+    rows: [["real", 0.96, 0.94, 0.95, 773], ["df", 0.96, 0.97, 0.97, 1172],
+           ["accuracy", "", "", 0.96, 1945], ["macro avg", 0.96, 0.96, 0.96, 1945],
+           ["weighted avg", 0.96, 0.96, 0.96, 1945]]}}' \
+    "$FS_TMP/models/meso4-df.json" >"$FS_TMP/cards/meso4-card.json"
+fs_start --models "$FS_TMP/cards"
+get "models without a dataset" 200 /api/available-models/
+seed_figures "models without a dataset" 1 no_dataset
+fs_expect "card model listed" "$(body '.[0].model_name')" meso4-card
+fs_expect "card accuracy" "$(jq -c '.[0].accuracy' "$FS_TMP/body")" 96.25
+fs_expect "card clr" "$(jq -c '.[0].clr.rows' "$FS_TMP/body")" \
+    '[["real",0.96,0.94,0.95,773],["deepfake",0.96,0.97,0.97,1172],["accuracy","","",0.96,1945],["macro avg",0.96,0.96,0.96,1945],["weighted avg",0.96,0.96,0.96,1945]]'
+exact_numbers "card figures"
+grep -q 'explorer: meso4-df is left out' "$FS_ERR" || fs_fail "no log line for the model without figures"
+fs_stop || fs_fail "server exit status $? after the run without a dataset"
+
+# ---- measuring fails (every image is corrupt): the card's figures with metrics_error, and the
+# model without card figures left out
+mkdir -p "$FS_TMP/broken/real" "$FS_TMP/broken/df"
+head -c 600 "$DATASET/real/real00240.jpg" >"$FS_TMP/broken/real/cut.jpg"
+head -c 600 "$DATASET/df/df00204.jpg" >"$FS_TMP/broken/df/cut.jpg"
+fs_start --models "$FS_TMP/cards" --dataset "$FS_TMP/broken"
+get "models when measuring fails" 200 /api/available-models/
+seed_figures "models when measuring fails" 1 failed
+fs_expect "failed: card accuracy" "$(jq -c '.[0].accuracy' "$FS_TMP/body")" 96.25
+[ -n "$(body '.[0].metrics_error // empty')" ] || fs_fail "no metrics_error when measuring failed"
+fs_stop || fs_fail "server exit status $? after the run with a broken dataset"
 
 # ---- a dataset folder that is not one refuses to start, with a clear message
 mkdir -p "$FS_TMP/notdata/cats"

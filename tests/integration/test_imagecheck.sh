@@ -31,8 +31,10 @@ ic() {
     grep -qi '^request-id: ' "$FS_TMP/head" || fs_fail "$name: no Request-Id"
 }
 body() { jq -r "$1" "$FS_TMP/body"; }
-# success_check NAME P_FAKE: the seed's 200 shape with confidence [p_fake, 1 - p_fake].
+# success_check NAME P_FAKE: the seed's 200 shape with confidence [p_fake, 1 - p_fake], each
+# printed in its shortest exact form (0.875041127204895 as in the seed, no 17-digit artefact).
 success_check() {
+    fs_json_shortest "$1 numbers" "$FS_TMP/body" 2
     fs_expect "$1 status field" "$(body .status)" success
     fs_expect "$1 labels" "$(jq -c .response.labels "$FS_TMP/body")" '["Artificial","Genuine"]'
     local want=Genuine
