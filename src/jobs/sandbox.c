@@ -102,7 +102,7 @@ static fs_err install_filter(fs_msg *msg) {
     /* signals only to itself (abort, ASan) */
     if (!rc)
         rc = seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(kill), 1,
-                              SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)getpid()));
+                              SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)getpid(), 0));
     if (!rc) rc = seccomp_load(f);
     seccomp_release(f);
     if (rc) return fs_fail(msg, FS_ERR_INTERNAL, "seccomp filter: %s", strerror(-rc));
