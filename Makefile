@@ -46,9 +46,11 @@ bench: build
 	@bench/http_bench.sh $(BUILD)/fakescope
 	@bench/scan_bench.sh $(BUILD)/fakescope
 	@bench/video_bench.sh $(BUILD)/fakescope
+	@bench/isolation_bench.sh $(BUILD)/fakescope
 
-# Runs every libFuzzer target (tests/fuzz) for SECONDS each under ASan+UBSan; needs clang.
-fuzz: deps
+# Runs every libFuzzer target (tests/fuzz) for SECONDS each under ASan+UBSan; needs clang. Then
+# replays the video and image corpora under valgrind in the release build.
+fuzz: build
 	@SECONDS_PER_TARGET=$(SECONDS) scripts/fuzz.sh --jobs $(JOBS)
 
 # Load and soak test on 127.0.0.1 for MINUTES (bench/soak): series every 10 s, then checks.

@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets of tests/fuzz (clang, ASan+UBSan, in build-fuzz/) and runs each
 # for a fixed time, then prints per target: executions, coverage (cov/ft from libFuzzer's last
 # status line) and crashes. Exits non-zero when any target found a crash, leak or timeout;
-# exits 77 (skipped) when clang or libFuzzer's runtime is missing.
+# exits 77 (skipped) when clang or libFuzzer's runtime is missing. Except in the smoke run, the
+# video and image corpora are then replayed under valgrind memcheck in the release build.
 #
 # Usage: scripts/fuzz.sh [--smoke] [--seconds N] [--jobs N] [target ...]
 #   --seconds N  time per target (default $SECONDS_PER_TARGET or 60)
@@ -144,4 +145,32 @@ for name in "${NAMES[@]}"; do
         grep -aE 'ERROR: |SUMMARY: |runtime error|Assertion|Test unit written to' "$log" | head -n 8 | sed 's/^/    /'
     fi
 done
+
+# The video and image corpora again, under valgrind memcheck in an uninstrumented build: ASan
+# cannot see an overrun inside FFmpeg or the image libraries, valgrind can. Needs the release
+# build's replay_video and replay_image (make build). Not in the smoke run (minutes, not s).
+REL=${FS_RELEASE_BUILD:-$ROOT/build}
+if [ $SMOKE -eq 0 ]; then
+    if ! command -v valgrind >/dev/null || [ ! -x "$REL/replay_video" ]; then
+        echo "valgrind replay: skipped (needs valgrind and $REL/replay_video: make build)"
+    else
+        for name in video image; do
+            case " ${NAMES[*]} " in *" $name "*) ;; *) continue ;; esac
+            log="$RUN/logs/$name.valgrind.log"
+            # libhwy's rdtscp constructor: see tests/tools/hwy_timer_shim.c
+            LD_PRELOAD="$REL/libfs_valgrind_shim.so" nice -n 10 valgrind -q --error-exitcode=99 \
+                "$REL/replay_$name" "$RUN/corpus/$name" "$ROOT/tests/fuzz/seeds/$name" \
+                >"$log.out" 2>"$log"
+            rc=$?
+            n=$(sed -n 's/^replayed \([0-9]*\) inputs$/\1/p' "$log.out")
+            if [ $rc -eq 0 ]; then
+                printf '%-24s %12s inputs under valgrind: no error\n' "replay_$name" "${n:-?}"
+            else
+                printf '%-24s %12s inputs under valgrind: FAILED (exit %s; log %s)\n' "replay_$name" "${n:-?}" "$rc" "$log"
+                grep -a -m 12 '==' "$log" | sed 's/^/    /'
+                failed=1
+            fi
+        done
+    fi
+fi
 exit $failed
