@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages fakescope needs to build and test.
-# Idempotent: when everything is present it prints nothing and exits 0.
+# Idempotent: when everything is present it prints nothing and exits 0. Test-only packages
+# (valgrind, python3-opencv for the OpenCV agreement test, chromium for the browser test) are
+# installed too: a test that CI always skips is a test nobody runs.
 # Usage: scripts/deps.sh [--bench|--soak]   (--bench adds the reference stacks used only by
 # `make bench`; --soak adds wrk for `make soak`)
 set -eu
@@ -9,7 +11,8 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev curl ca-certific
 libcmocka-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev libspng-dev libwebp-dev
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libhdf5-dev libsqlite3-dev
 libssl-dev libseccomp-dev libcurl4-openssl-dev libxml2-dev libcairo2-dev libfontconfig-dev opencv-data ffmpeg jq python3
-sqlite3 chromium valgrind"
+sqlite3 chromium valgrind
+python3-opencv python3-numpy"
 
 if [ "${1:-}" = "--soak" ]; then
     PKGS="$PKGS wrk"
