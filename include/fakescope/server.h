@@ -120,6 +120,7 @@ typedef struct fs_form_field {
     char *content_type; /* NULL when the client sent none */
     uint8_t *data;      /* NUL-terminated for convenience; len excludes the NUL */
     size_t len;
+    size_t cap;         /* bytes allocated at data (the server's, while the body arrives) */
 } fs_form_field;
 /* multipart/form-data or urlencoded fields, in arrival order. */
 size_t fs_req_form_count(const fs_req *r);

@@ -382,10 +382,10 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
         f->content_type = dup_or_null(content_type);
         if (!f->name) return MHD_NO;
     }
-    size_t cap = f->len ? f->len + 1 : 0;
-    /* Field capacity is not tracked separately; growing by exact size keeps it simple and the
-     * total is bounded by max_body. */
-    if (!append(&f->data, &f->len, &cap, data ? data : "", size)) return MHD_NO;
+    /* Geometric growth: an upload arrives in pieces of a few KB, and growing by the piece made
+     * receiving a file quadratic in its size (seconds for 2.5 MB where realloc cannot grow in
+     * place, as under ASan). */
+    if (!append(&f->data, &f->len, &f->cap, data ? data : "", size)) return MHD_NO;
     return MHD_YES;
 }
 
