@@ -12,7 +12,8 @@
 # more face-video latency with isolation.
 #
 # Environment: BENCH_ISO_SECONDS per wrk measurement (default 8), BENCH_ISO_ROUNDS (default 5),
-# BENCH_ISO_VIDEOS uploads per side per round (default 2), FS_SHARED_DATA.
+# BENCH_ISO_VIDEOS uploads per side per round (default 2), BENCH_ISO_MEDIA_WORKERS (the isolated
+# server's --media-workers; default: its own default), FS_SHARED_DATA.
 set -euo pipefail
 
 BIN=$(realpath "${1:?usage: bench/isolation_bench.sh path/to/fakescope}")
@@ -43,11 +44,12 @@ ffmpeg -loglevel error -y -i "$SHARED/mesonet/test_images/df/df00204.jpg" -vf sc
 "$BIN" models import --arch mesoinception4 "$SHARED/mesonet/weights/MesoInception_DF.h5" -o "$TMP/models" \
     --name mesoinception4-df >/dev/null
 
-# start NAME MEDIA_WORKERS: a server; sets URL_<NAME> and KEY_<NAME>
+# start NAME MEDIA_WORKERS: a server (MEDIA_WORKERS empty: the server's default); sets URL_<NAME>
+# and KEY_<NAME>
 start() {
     local name=$1 mw=$2
     "$BIN" serve --port 0 --data "$TMP/data-$name" --models "$TMP/models" --workers 8 --job-workers 2 \
-        --media-workers "$mw" --timeout 300 >"$TMP/$name.out" 2>"$TMP/$name.err" &
+        ${mw:+--media-workers "$mw"} --timeout 300 >"$TMP/$name.out" 2>"$TMP/$name.err" &
     PIDS+=($!)
     for _ in $(seq 1 200); do grep -q '^listening on' "$TMP/$name.out" 2>/dev/null && break; sleep 0.05; done
     local url key
@@ -58,7 +60,7 @@ start() {
     printf -v "KEY_$name" '%s' "$key"
 }
 start inproc 0
-start isolated 4
+start isolated "${BENCH_ISO_MEDIA_WORKERS:-}"
 
 # wrk's multipart body, built once
 BOUNDARY=fsbenchboundary
@@ -104,13 +106,12 @@ rps() { # NAME -> requests/s
     BENCH_BODY="$TMP/body.$1" BENCH_KEY="${!key_var}" wrk -t 2 -c 8 -d "${SECS}s" -s "$TMP/post.lua" \
         "${!url_var}$PATH_IC" | awk '/^RESULT/ { if ($4 != 0) print "errors"; else print $2 }'
 }
-n_video=0
 video_s() { # NAME -> seconds of one face-video check of a fresh copy of the clip
-    local url_var="URL_$1" key_var="KEY_$1"
-    n_video=$((n_video + 1))
+    local url_var="URL_$1" key_var="KEY_$1" code t
     cp "$VIDEO" "$TMP/v.mp4"
-    printf 'fakescope-bench %s %s' "$1" "$n_video" >>"$TMP/v.mp4"
-    curl -s -o "$TMP/vout" -w '%{http_code} %{time_total}' -H "x-api-key: ${!key_var}" \
+    # (called in a subshell: the nanosecond clock, not a counter, makes every copy new)
+    printf 'fakescope-bench %s %s' "$1" "$(date +%s%N)" >>"$TMP/v.mp4"
+    curl -s -o "$TMP/vout" -w '%{http_code} %{time_total}\n' -H "x-api-key: ${!key_var}" \
         -F "video=@$TMP/v.mp4" "${!url_var}/face/v1/deepfake?frames=32" >"$TMP/vcode"
     read -r code t <"$TMP/vcode"
     [ "$code" = 200 ] || { echo "isolation bench: $1 face-video check answered $code: $(cat "$TMP/vout")" >&2; exit 1; }

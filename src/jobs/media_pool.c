@@ -28,9 +28,10 @@
 
 extern char **environ;
 
-/* A worker is retired (and a fresh one started) after this many calls: heaps do not grow
- * fragmented and the CPU hard limit (1000 calls' worth) is never near. */
-#define MW_CALLS_PER_WORKER 256
+/* A worker is replaced after this many calls (a backstop against a heap grown fragmented), or
+ * sooner when it says it has used half its lifetime CPU limit (mw_reply.retire). Starting one
+ * costs tens of milliseconds of dynamic linking, so not often. */
+#define MW_CALLS_PER_WORKER 100000
 
 typedef struct mw_proc {
     pid_t pid;          /* 0: no process */
@@ -40,6 +41,7 @@ typedef struct mw_proc {
     uint64_t arena_len;
     int busy;
     int calls;
+    int retire; /* the worker asked to be replaced after this call */
 } mw_proc;
 
 struct fs_media_pool {
@@ -93,6 +95,7 @@ static void proc_close(mw_proc *w) {
     w->sock = w->arena_fd = -1;
     w->pid = 0;
     w->calls = 0;
+    w->retire = 0;
 }
 
 /* Ends a healthy worker: closing its socket is its signal to exit. */
@@ -241,7 +244,7 @@ static fs_err acquire(fs_media_call *c, mw_proc **out, fs_msg *msg) {
 }
 
 static void release(fs_media_pool *p, mw_proc *w) {
-    if (w->pid > 0 && ++w->calls >= MW_CALLS_PER_WORKER) proc_retire(w);
+    if (w->pid > 0 && (++w->calls >= MW_CALLS_PER_WORKER || w->retire)) proc_retire(w);
     pthread_mutex_lock(&p->mu);
     w->busy = 0;
     pthread_cond_signal(&p->cv);
@@ -342,6 +345,7 @@ static int recv_reply(mw_proc *w, double deadline, mw_reply *r) {
         n -= (size_t)k;
     }
     r->text[sizeof r->text - 1] = '\0';
+    if (r->retire) w->retire = 1;
     return 0;
 }
 

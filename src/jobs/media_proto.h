@@ -63,6 +63,8 @@ typedef struct mw_reply {
     double time_s;
     int32_t w, h;             /* FRAME, IMAGE_OK */
     uint64_t offset;          /* FRAME, IMAGE_OK: where the pixels are in the arena */
+    int32_t retire;           /* DONE, IMAGE_OK, ERROR: the worker has used half its CPU hard
+                               * limit; the pool replaces it after this call */
     char text[FS_MSG_MAX];    /* DONE, ERROR */
 } mw_reply;
 

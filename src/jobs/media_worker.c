@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,7 +25,9 @@ typedef struct worker {
      * closed and so never moves during one, and the frame slots at [media_end, +frames_len),
      * remapped when a frame needs more room. */
     uint8_t *media;
-    uint64_t media_end;  /* the media's size, aligned: where the frame slots start */
+    uint64_t media_end;  /* the media region's size, a power of two: where the frames start.
+                          * Both mappings are kept from call to call and only grow, so a
+                          * call costs no mmap and no page faults once the sizes are reached */
     uint8_t *frames;
     uint64_t frames_len;
     int cpu_s;
@@ -59,8 +62,18 @@ static int write_all(int fd, const void *buf, size_t n) {
     return 0;
 }
 
+/* Whether this process has used half its lifetime CPU limit (time to be replaced). */
+static int worn_out(void) {
+    struct rusage u;
+    struct rlimit l;
+    if (getrusage(RUSAGE_SELF, &u) || getrlimit(RLIMIT_CPU, &l) || l.rlim_max == RLIM_INFINITY)
+        return 0;
+    return (rlim_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) > l.rlim_max / 2;
+}
+
 /* Sends a reply or dies: a pool that stopped listening has no use for this process. */
 static void reply(worker *w, mw_reply *r) {
+    if (r->op != MW_FRAME && r->op != MW_INFO) r->retire = worn_out();
     if (write_all(w->sock, r, sizeof *r)) _exit(0);
 }
 
@@ -88,11 +101,15 @@ static fs_err arena_grow(worker *w, uint64_t need, fs_msg *msg) {
 
 /* Maps the media the pool put at the start of the arena (len bytes). */
 static fs_err map_media(worker *w, uint64_t len, fs_msg *msg) {
+    uint64_t need = mw_align(len ? len : 1);
+    if (w->media && w->media_end >= need) return FS_OK;
     if (w->media) munmap(w->media, w->media_end);
-    if (w->frames) munmap(w->frames, w->frames_len);
+    if (w->frames) munmap(w->frames, w->frames_len); /* they start after the media: moved */
     w->media = w->frames = NULL;
     w->frames_len = 0;
-    w->media_end = mw_align(len ? len : 1);
+    uint64_t cap = (uint64_t)1 << 20;
+    while (cap < need) cap *= 2;
+    w->media_end = cap;
     fs_err e = arena_grow(w, w->media_end, msg);
     if (e) return e;
     w->media = mmap(NULL, w->media_end, PROT_READ, MAP_SHARED, w->arena_fd, 0);
