@@ -247,6 +247,19 @@ void fs_tflite_free(fs_tflite_model *m);
 fs_err fs_tflite_tensor_float(const fs_tflite_model *m, int tensor, float **out, size_t *n,
                               fs_msg *msg);
 
+/* ---- translation (models/tflite_graph.c) ----
+ * The model as a float32 fs_graph (graph.h), weights dequantized. In gin: the input picture's
+ * size and how pixels map to the floats the graph takes, x = scale * (pixel - zero_point) (the
+ * 8-bit input's own quantization; 1 and 0 for a float input). FS_ERR_UNSUPPORTED names the
+ * first op the graph cannot express. */
+typedef struct fs_tflite_graph_input {
+    int h, w, c;
+    float scale, zero_point;
+} fs_tflite_graph_input;
+struct fs_graph;
+fs_err fs_tflite_to_graph(const fs_tflite_model *m, struct fs_graph **out,
+                          fs_tflite_graph_input *gin, fs_msg *msg);
+
 /* ---- names ---- */
 /* Schema name of a builtin operator code ("CONV_2D"), or NULL for a code it does not know. */
 const char *fs_tflite_op_name(int32_t code);
