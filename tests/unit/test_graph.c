@@ -7,6 +7,7 @@
 #include "fs_test.h"
 #include "fakescope/graph.h"
 #include "fakescope/nn.h"
+#include "fakescope/mobilenet.h"
 #include "fakescope/tflite.h"
 
 #include <math.h>
@@ -237,6 +238,82 @@ static void mobilenet_cat(const char *file) {
     free(data);
 }
 
+/* The same network as named MobileNetV2 weights (fs_mobilenetv2_from_tflite), through a
+ * safetensors file and back, built by the architecture file: the same probabilities as the
+ * op-by-op translation, and any side that is a multiple of 32. */
+static void mobilenet_weights(const char *file) {
+    char p[512], img_path[512];
+    if (!fs_test_shared(file, p, sizeof p) ||
+        !fs_test_shared("imagenet-mobilenet/cat_720p.jpg", img_path, sizeof img_path))
+        return;
+    uint8_t *data;
+    size_t len;
+    fs_msg msg;
+    assert_int_equal(fs_read_file(p, (size_t)64 << 20, &data, &len, &msg), FS_OK);
+    fs_tflite_model *m;
+    assert_int_equal(fs_tflite_parse(data, len, &m, &msg), FS_OK);
+    fs_weights w = {0}, back = {0};
+    if (fs_mobilenetv2_from_tflite(m, &w, &msg)) fail_msg("%s: %s", file, msg.text);
+    uint8_t *st;
+    size_t st_len;
+    assert_int_equal(fs_weights_write_safetensors(&w, &st, &st_len, &msg), FS_OK);
+    assert_int_equal(fs_weights_read_safetensors(st, st_len, &back, &msg), FS_OK);
+    assert_string_equal(fs_weights_meta(&back, "padding"), "tf_same");
+    fs_graph *g, *ref;
+    fs_tflite_graph_input gin;
+    if (fs_mobilenetv2_graph(&back, 224, &g, &msg)) fail_msg("%s: %s", file, msg.text);
+    assert_int_equal(fs_tflite_to_graph(m, &ref, &gin, &msg), FS_OK);
+    fs_image img, small;
+    fs_image_limits lim = fs_image_limits_default();
+    assert_int_equal(fs_image_load(img_path, &lim, &img, &msg), FS_OK);
+    assert_int_equal(fs_image_resize(&img, 224, 224, &small, &msg), FS_OK);
+    float scale = strtof(fs_weights_meta(&back, "input_scale"), NULL);
+    float zero = strtof(fs_weights_meta(&back, "input_zero_point"), NULL);
+    float *x = malloc(sizeof(float) * 224 * 224 * 3), logits[1001], prob[1001];
+    for (int i = 0; i < 224 * 224 * 3; i++) x[i] = scale * ((float)small.rgb[i] - zero);
+    assert_int_equal(fs_graph_forward(g, x, 1, logits, &msg), FS_OK);
+    assert_int_equal(fs_graph_forward(ref, x, 1, prob, &msg), FS_OK);
+    double mx = -1e30, s = 0;
+    for (int c = 0; c < 1001; c++) mx = logits[c] > mx ? logits[c] : mx;
+    for (int c = 0; c < 1001; c++) s += exp(logits[c] - mx);
+    for (int c = 0; c < 1001; c++)
+        if (fabs(exp(logits[c] - mx) / s - prob[c]) > 1e-5)
+            fail_msg("%s class %d: %.6f vs %.6f", file, c, exp(logits[c] - mx) / s, (double)prob[c]);
+    /* another side: 256 (8 x 8 before pooling) */
+    fs_graph *g256;
+    assert_int_equal(fs_mobilenetv2_graph(&back, 256, &g256, &msg), FS_OK);
+    fs_graph_node_info last;
+    fs_graph_node(g256, fs_graph_output(g256), &last);
+    assert_int_equal(last.c, 1001);
+    fs_graph_free(g256);
+    fs_graph *odd = NULL;
+    assert_int_equal(fs_mobilenetv2_graph(&back, 250, &odd, &msg), FS_ERR_INVALID); /* not x32 */
+    assert_null(odd);
+    /* a missing tensor is named */
+    fs_weights cut = {0};
+    for (size_t i = 0; i < back.count; i++)
+        if (strcmp(back.items[i].name, "features.7.conv.1.0.weight"))
+            fs_weights_add(&cut, back.items[i].name, back.items[i].ndim, back.items[i].shape,
+                           back.items[i].data, &msg);
+    fs_graph *bad = NULL;
+    assert_int_equal(fs_mobilenetv2_graph(&cut, 224, &bad, &msg), FS_ERR_FORMAT);
+    assert_non_null(strstr(msg.text, "features.7.conv.1.0.weight"));
+    fs_weights_free(&cut);
+    free(x);
+    fs_image_free(&img), fs_image_free(&small);
+    fs_graph_free(g), fs_graph_free(ref);
+    fs_weights_free(&w), fs_weights_free(&back);
+    free(st);
+    fs_tflite_free(m);
+    free(data);
+}
+
+static void test_mobilenet_weights(void **state) {
+    (void)state;
+    mobilenet_weights("imagenet-mobilenet/mobilenet_v2_1.0_224_quant.tflite");
+    mobilenet_weights("imagenet-mobilenet/tf2_mobilenet_v2_1.0_224_ptq.tflite");
+}
+
 static void test_mobilenet_cat(void **state) {
     (void)state;
     mobilenet_cat("imagenet-mobilenet/mobilenet_v2_1.0_224_quant.tflite");
@@ -250,6 +327,7 @@ int main(void) {
         cmocka_unit_test(test_add_gap_dense_softmax),
         cmocka_unit_test(test_builder_errors),
         cmocka_unit_test(test_mobilenet_cat),
+        cmocka_unit_test(test_mobilenet_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
