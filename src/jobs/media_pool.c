@@ -152,10 +152,17 @@ static fs_err proc_spawn(fs_media_pool *p, mw_proc *w, fs_msg *msg) {
     w->sock = w->arena_fd = -1;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         return fs_fail(msg, FS_ERR_INTERNAL, "socketpair: %s", strerror(errno));
-    int arena = memfd_create("fakescope-arena", MFD_CLOEXEC);
+    /* Sealed against shrinking (and further seals) before the worker exists: a worker that
+     * truncated the arena under a mapping of ours would make our next read of it a SIGBUS,
+     * a crash of the server. It may only grow it. */
+    int arena = memfd_create("fakescope-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (arena >= 0 && fcntl(arena, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL)) {
+        close(arena);
+        arena = -1;
+    }
     if (arena < 0) {
         close(sv[0]), close(sv[1]);
-        return fs_fail(msg, FS_ERR_INTERNAL, "memfd_create: %s", strerror(errno));
+        return fs_fail(msg, FS_ERR_INTERNAL, "sealed memfd: %s", strerror(errno));
     }
     char mem[24], cpu[24], asan[4096];
     snprintf(mem, sizeof mem, "%d", p->memory_mb);
@@ -351,6 +358,8 @@ static int recv_reply(mw_proc *w, double deadline, mw_reply *r) {
 
 /* Maps the arena as far as fstat says it reaches (at least need bytes), or fails. */
 static int map_arena(mw_proc *w, uint64_t need) {
+    /* the arena cannot shrink (sealed), so what we mapped stays backed */
+    if (w->arena && w->arena_len >= need) return 0;
     struct stat st;
     if (fstat(w->arena_fd, &st)) return -1;
     uint64_t size = (uint64_t)st.st_size;

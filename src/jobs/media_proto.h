@@ -17,7 +17,8 @@
  * Frames alternate between two slots after the media, so the worker decodes the next frame
  * while the pool copies the last; it writes into a slot only after the reply to the frame that
  * was there. The worker grows the arena (ftruncate) when a frame needs more room; the pool
- * maps what fstat says, never what the message says. */
+ * maps what fstat says, never what the message says, and sealed the arena against shrinking
+ * (F_SEAL_SHRINK) before the worker started, so a mapping once backed stays backed. */
 #ifndef FS_JOBS_MEDIA_PROTO_H
 #define FS_JOBS_MEDIA_PROTO_H
 

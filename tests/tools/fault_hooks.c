@@ -10,6 +10,8 @@
  *   FAKESCOPE-FAULT:socket  open a TCP socket              -> seccomp (SIGSYS)
  *   FAKESCOPE-FAULT:write   create a file in /tmp          -> seccomp (SIGSYS)
  *   FAKESCOPE-FAULT:exec    execute /bin/sh                -> seccomp (SIGSYS)
+ *   FAKESCOPE-FAULT:shrink  truncate the shared arena       -> refused by its seal; the
+ *                           decode goes on (had it worked, the worker exits with status 7)
  * Anything after the marker's name is ignored. */
 #include <fcntl.h>
 #include <stdint.h>
@@ -57,6 +59,7 @@ void fs_media_worker_fault_hook(const uint8_t *data, size_t len) {
         int fd = open("/tmp/fakescope-escaped", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) close(fd);
     }
+    if (has(data, len, "shrink") && ftruncate(4, 0) == 0) _exit(7);
     if (has(data, len, "exec")) {
         char *argv[] = {"/bin/sh", "-c", "true", NULL};
         execv("/bin/sh", argv);
