@@ -378,9 +378,13 @@ static int map_arena(mw_proc *w, uint64_t need) {
 
 /* Puts the media at the start of the arena. */
 static fs_err put_media(mw_proc *w, const uint8_t *data, size_t len, fs_msg *msg) {
+    uint64_t need = mw_align(len ? len : 1);
+    if (w->arena && w->arena_len >= need) { /* sealed: what is mapped stays backed */
+        memcpy(w->arena, data, len);
+        return FS_OK;
+    }
     struct stat st;
     if (fstat(w->arena_fd, &st)) return fs_fail(msg, FS_ERR_INTERNAL, "arena: %s", strerror(errno));
-    uint64_t need = mw_align(len ? len : 1);
     if ((uint64_t)st.st_size < need && ftruncate(w->arena_fd, (off_t)need))
         return fs_fail(msg, FS_ERR_NOMEM, "arena of %zu bytes: %s", len, strerror(errno));
     if (map_arena(w, need)) return fs_fail(msg, FS_ERR_NOMEM, "cannot map the arena");
@@ -414,6 +418,24 @@ static fs_err take_pixels(mw_proc *w, const mw_reply *r, int max_w, int max_h, i
     return FS_OK;
 }
 
+/* One request about media (IMAGE or OPEN_VIDEO) and its reply: puts the media in the arena,
+ * sends q (its cpu_s and media_len filled here) and reads the reply before the call's deadline.
+ * FS_OK when the reply is `want`; otherwise the error of the worker's report, death or breach
+ * of protocol (the worker then replaced). */
+static fs_err exchange(fs_media_call *c, mw_proc *w, mw_request *q, const uint8_t *data,
+                       size_t len, uint32_t want, mw_reply *r, fs_msg *msg) {
+    fs_err e = put_media(w, data, len, msg);
+    if (e) return e;
+    q->cpu_s = (uint32_t)c->pool->cpu_s;
+    q->media_len = len;
+    int rc = send_req(w, q);
+    if (!rc) rc = recv_reply(w, call_deadline(c), r);
+    if (rc) return worker_died(c, w, rc == -2 ? "timeout" : NULL, data, len, msg);
+    if (r->op == MW_ERROR) return reported(c, w, r, data, len, msg);
+    if (r->op != want) return worker_died(c, w, "protocol", data, len, msg);
+    return FS_OK;
+}
+
 static fs_err pool_decode_image(void *ctx, const uint8_t *data, size_t len,
                                 const fs_image_limits *limits, fs_image *out, fs_msg *msg) {
     fs_media_call *c = ctx;
@@ -425,21 +447,13 @@ static fs_err pool_decode_image(void *ctx, const uint8_t *data, size_t len,
     mw_proc *w;
     fs_err e = acquire(c, &w, msg);
     if (e) return e;
-    double deadline = call_deadline(c);
-    e = put_media(w, data, len, msg);
     mw_request q;
     memset(&q, 0, sizeof q);
     q.op = MW_IMAGE;
-    q.cpu_s = (uint32_t)c->pool->cpu_s;
-    q.media_len = len;
     q.image_limits = lim;
     mw_reply r;
-    int rc = 0;
-    if (!e && (rc = send_req(w, &q)) == 0) rc = recv_reply(w, deadline, &r);
-    if (!e && rc) e = worker_died(c, w, rc == -2 ? "timeout" : NULL, data, len, msg);
-    else if (!e && r.op == MW_ERROR) e = reported(c, w, &r, data, len, msg);
-    else if (!e && r.op != MW_IMAGE_OK) e = worker_died(c, w, "protocol", data, len, msg);
-    else if (!e) {
+    e = exchange(c, w, &q, data, len, MW_IMAGE_OK, &r, msg);
+    if (!e) {
         int side = lim.max_pixels > 0x7fffffff ? 0x7fffffff : (int)lim.max_pixels;
         e = take_pixels(w, &r, side, side, lim.max_pixels, out, msg);
         if (e == FS_ERR_INTERNAL) e = worker_died(c, w, "protocol", data, len, msg);
@@ -471,20 +485,14 @@ static fs_err pool_video_open(void *ctx, const uint8_t *data, size_t len,
         return e;
     }
     mw_proc *w = v->w;
-    e = put_media(w, data, len, msg);
     mw_request q;
     memset(&q, 0, sizeof q);
     q.op = MW_OPEN_VIDEO;
-    q.cpu_s = (uint32_t)c->pool->cpu_s;
-    q.media_len = len;
     q.video_limits = v->limits;
     mw_reply r;
-    int rc = 0;
-    if (!e && (rc = send_req(w, &q)) == 0) rc = recv_reply(w, call_deadline(c), &r);
-    if (!e && rc) e = worker_died(c, w, rc == -2 ? "timeout" : NULL, data, len, msg);
-    else if (!e && r.op == MW_ERROR) e = reported(c, w, &r, data, len, msg);
-    else if (!e && (r.op != MW_INFO || r.info.w <= 0 || r.info.h <= 0 ||
-                    r.info.w > v->limits.max_width || r.info.h > v->limits.max_height))
+    e = exchange(c, w, &q, data, len, MW_INFO, &r, msg);
+    if (!e && (r.info.w <= 0 || r.info.h <= 0 || r.info.w > v->limits.max_width ||
+               r.info.h > v->limits.max_height))
         e = worker_died(c, w, "protocol", data, len, msg);
     if (e) {
         release(c->pool, w);

@@ -188,19 +188,43 @@ static void test_builder_errors(void **state) {
     fs_graph_free(g);
 }
 
+/* Reads and parses a shared TFLite file (*data holds its bytes, which *m borrows); 0 after
+ * printing "skipped" when it or the cat picture is absent. */
+static int open_tflite(const char *file, uint8_t **data, fs_tflite_model **m) {
+    char p[512], img[512];
+    if (!fs_test_shared(file, p, sizeof p) ||
+        !fs_test_shared("imagenet-mobilenet/cat_720p.jpg", img, sizeof img))
+        return 0;
+    size_t len;
+    fs_msg msg;
+    assert_int_equal(fs_read_file(p, (size_t)64 << 20, data, &len, &msg), FS_OK);
+    assert_int_equal(fs_tflite_parse(*data, len, m, &msg), FS_OK);
+    return 1;
+}
+
+/* The cat picture at 224 x 224 as network input, x = scale * (pixel - zero); caller frees. */
+static float *cat_input(float scale, float zero) {
+    char path[512];
+    assert_non_null(fs_test_shared("imagenet-mobilenet/cat_720p.jpg", path, sizeof path));
+    fs_image img, small;
+    fs_msg msg;
+    fs_image_limits lim = fs_image_limits_default();
+    assert_int_equal(fs_image_load(path, &lim, &img, &msg), FS_OK);
+    assert_int_equal(fs_image_resize(&img, 224, 224, &small, &msg), FS_OK);
+    float *x = malloc(sizeof(float) * 224 * 224 * 3);
+    assert_non_null(x);
+    for (int i = 0; i < 224 * 224 * 3; i++) x[i] = scale * ((float)small.rgb[i] - zero);
+    fs_image_free(&img), fs_image_free(&small);
+    return x;
+}
+
 /* The ImageNet MobileNetV2 of a TFLite file on the cat picture: index of the best class and
  * whether a cat class (282..286 with 0 = background) is in the top 5. */
 static void mobilenet_cat(const char *file) {
-    char p[512], img_path[512];
-    if (!fs_test_shared(file, p, sizeof p) ||
-        !fs_test_shared("imagenet-mobilenet/cat_720p.jpg", img_path, sizeof img_path))
-        return;
     uint8_t *data;
-    size_t len;
-    fs_msg msg;
-    assert_int_equal(fs_read_file(p, (size_t)64 << 20, &data, &len, &msg), FS_OK);
     fs_tflite_model *m;
-    assert_int_equal(fs_tflite_parse(data, len, &m, &msg), FS_OK);
+    if (!open_tflite(file, &data, &m)) return;
+    fs_msg msg;
     fs_graph *g = NULL;
     fs_tflite_graph_input gin;
     fs_err e = fs_tflite_to_graph(m, &g, &gin, &msg);
@@ -209,12 +233,7 @@ static void mobilenet_cat(const char *file) {
     fs_graph_node_info out;
     fs_graph_node(g, fs_graph_output(g), &out);
     assert_int_equal(out.c, 1001);
-    fs_image img, small;
-    fs_image_limits lim = fs_image_limits_default();
-    assert_int_equal(fs_image_load(img_path, &lim, &img, &msg), FS_OK);
-    assert_int_equal(fs_image_resize(&img, 224, 224, &small, &msg), FS_OK);
-    float *x = malloc(sizeof(float) * 224 * 224 * 3), prob[1001];
-    for (int i = 0; i < 224 * 224 * 3; i++) x[i] = gin.scale * ((float)small.rgb[i] - gin.zero_point);
+    float *x = cat_input(gin.scale, gin.zero_point), prob[1001];
     assert_int_equal(fs_graph_forward(g, x, 1, prob, &msg), FS_OK);
     int top[5] = {0};
     for (int k = 0; k < 5; k++) {
@@ -232,7 +251,6 @@ static void mobilenet_cat(const char *file) {
            (double)prob[top[1]], top[2], top[3], top[4]);
     assert_true(cat);
     free(x);
-    fs_image_free(&img), fs_image_free(&small);
     fs_graph_free(g);
     fs_tflite_free(m);
     free(data);
@@ -242,16 +260,10 @@ static void mobilenet_cat(const char *file) {
  * safetensors file and back, built by the architecture file: the same probabilities as the
  * op-by-op translation, and any side that is a multiple of 32. */
 static void mobilenet_weights(const char *file) {
-    char p[512], img_path[512];
-    if (!fs_test_shared(file, p, sizeof p) ||
-        !fs_test_shared("imagenet-mobilenet/cat_720p.jpg", img_path, sizeof img_path))
-        return;
     uint8_t *data;
-    size_t len;
-    fs_msg msg;
-    assert_int_equal(fs_read_file(p, (size_t)64 << 20, &data, &len, &msg), FS_OK);
     fs_tflite_model *m;
-    assert_int_equal(fs_tflite_parse(data, len, &m, &msg), FS_OK);
+    if (!open_tflite(file, &data, &m)) return;
+    fs_msg msg;
     fs_weights w = {0}, back = {0};
     if (fs_mobilenetv2_from_tflite(m, &w, &msg)) fail_msg("%s: %s", file, msg.text);
     uint8_t *st;
@@ -263,14 +275,9 @@ static void mobilenet_weights(const char *file) {
     fs_tflite_graph_input gin;
     if (fs_mobilenetv2_graph(&back, 224, &g, &msg)) fail_msg("%s: %s", file, msg.text);
     assert_int_equal(fs_tflite_to_graph(m, &ref, &gin, &msg), FS_OK);
-    fs_image img, small;
-    fs_image_limits lim = fs_image_limits_default();
-    assert_int_equal(fs_image_load(img_path, &lim, &img, &msg), FS_OK);
-    assert_int_equal(fs_image_resize(&img, 224, 224, &small, &msg), FS_OK);
-    float scale = strtof(fs_weights_meta(&back, "input_scale"), NULL);
-    float zero = strtof(fs_weights_meta(&back, "input_zero_point"), NULL);
-    float *x = malloc(sizeof(float) * 224 * 224 * 3), logits[1001], prob[1001];
-    for (int i = 0; i < 224 * 224 * 3; i++) x[i] = scale * ((float)small.rgb[i] - zero);
+    float *x = cat_input(strtof(fs_weights_meta(&back, "input_scale"), NULL),
+                         strtof(fs_weights_meta(&back, "input_zero_point"), NULL));
+    float logits[1001], prob[1001];
     assert_int_equal(fs_graph_forward(g, x, 1, logits, &msg), FS_OK);
     assert_int_equal(fs_graph_forward(ref, x, 1, prob, &msg), FS_OK);
     double mx = -1e30, s = 0;
@@ -300,7 +307,6 @@ static void mobilenet_weights(const char *file) {
     assert_non_null(strstr(msg.text, "features.7.conv.1.0.weight"));
     fs_weights_free(&cut);
     free(x);
-    fs_image_free(&img), fs_image_free(&small);
     fs_graph_free(g), fs_graph_free(ref);
     fs_weights_free(&w), fs_weights_free(&back);
     free(st);
