@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -20,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +32,8 @@ extern char **environ;
  * sooner when it says it has used half its lifetime CPU limit (mw_reply.retire). Starting one
  * costs tens of milliseconds of dynamic linking, so not often. */
 #define MW_CALLS_PER_WORKER 100000
+/* How late past its deadline a wait on a worker may notice it. */
+#define MW_WAIT_SLICE_MS 50
 
 typedef struct mw_proc {
     pid_t pid;          /* 0: no process */
@@ -197,6 +199,8 @@ static fs_err proc_spawn(fs_media_pool *p, mw_proc *w, fs_msg *msg) {
         close(sv[0]), close(arena);
         return fs_fail(msg, FS_ERR_INTERNAL, "cannot start a media worker: %s", strerror(rc));
     }
+    struct timeval slice = {0, MW_WAIT_SLICE_MS * 1000};
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
     w->pid = pid;
     w->sock = sv[0];
     w->arena_fd = arena;
@@ -333,20 +337,16 @@ static int send_req(mw_proc *w, const mw_request *q) {
     return 0;
 }
 
-/* Reads one reply before the deadline: 0, -1 (the worker is gone), or -2 (timed out). */
+/* Reads one reply before the deadline: 0, -1 (the worker is gone), or -2 (timed out). The
+ * socket's receive timeout (MW_WAIT_SLICE_MS, set at spawn) wakes a blocked read to look at the
+ * deadline, so a reply costs one read and no poll. */
 static int recv_reply(mw_proc *w, double deadline, mw_reply *r) {
     uint8_t *b = (uint8_t *)r;
     size_t n = sizeof *r;
     while (n) {
-        double left = deadline - fs_now_ms();
-        if (left <= 0) return -2;
-        struct pollfd pf = {w->sock, POLLIN, 0};
-        int pr = poll(&pf, 1, left > 1e6 ? 1000000 : (int)left + 1);
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr < 0) return -1;
-        if (pr == 0) continue;
+        if (deadline - fs_now_ms() <= 0) return -2;
         ssize_t k = read(w->sock, b, n);
-        if (k < 0 && errno == EINTR) continue;
+        if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
         if (k <= 0) return -1;
         b += k;
         n -= (size_t)k;

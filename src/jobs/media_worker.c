@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +30,7 @@ typedef struct worker {
     uint8_t *frames;
     uint64_t frames_len;
     int cpu_s;
+    int worn_out; /* the last CPU budget found half the lifetime limit used */
     /* sampling state */
     uint64_t slot_bytes; /* the two frame slots' size (0: not laid out yet) */
     int64_t sent;        /* FRAME messages sent in this SAMPLE */
@@ -62,18 +62,9 @@ static int write_all(int fd, const void *buf, size_t n) {
     return 0;
 }
 
-/* Whether this process has used half its lifetime CPU limit (time to be replaced). */
-static int worn_out(void) {
-    struct rusage u;
-    struct rlimit l;
-    if (getrusage(RUSAGE_SELF, &u) || getrlimit(RLIMIT_CPU, &l) || l.rlim_max == RLIM_INFINITY)
-        return 0;
-    return (rlim_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) > l.rlim_max / 2;
-}
-
 /* Sends a reply or dies: a pool that stopped listening has no use for this process. */
 static void reply(worker *w, mw_reply *r) {
-    if (r->op != MW_FRAME && r->op != MW_INFO) r->retire = worn_out();
+    if (r->op != MW_FRAME && r->op != MW_INFO) r->retire = w->worn_out;
     if (write_all(w->sock, r, sizeof *r)) _exit(0);
 }
 
@@ -190,7 +181,8 @@ static fs_err media_of(worker *w, const mw_request *q, fs_msg *msg) {
 static void serve_video(worker *w, const mw_request *open_req) {
     fs_msg msg = {{0}};
     fs_video *v = NULL;
-    fs_sandbox_cpu_budget((int)open_req->cpu_s); /* opening probes the streams: decoding too */
+    /* opening probes the streams: decoding too */
+    w->worn_out = fs_sandbox_cpu_budget((int)open_req->cpu_s);
     fs_err e = media_of(w, open_req, &msg);
     if (!e) e = fs_video_open_memory(w->media, (size_t)open_req->media_len,
                                      &open_req->video_limits, &v, &msg);
@@ -212,7 +204,7 @@ static void serve_video(worker *w, const mw_request *open_req) {
             reply_err(w, MW_DONE, FS_ERR_INTERNAL, &msg);
             continue;
         }
-        fs_sandbox_cpu_budget((int)q.cpu_s);
+        w->worn_out = fs_sandbox_cpu_budget((int)q.cpu_s);
         q.sampling.progress = NULL;
         q.sampling.progress_ctx = NULL;
         w->slot_bytes = 0;
@@ -229,7 +221,7 @@ static void serve_video(worker *w, const mw_request *open_req) {
 static void serve_image(worker *w, const mw_request *q) {
     fs_msg msg = {{0}};
     fs_image img = {0};
-    fs_sandbox_cpu_budget((int)q->cpu_s);
+    w->worn_out = fs_sandbox_cpu_budget((int)q->cpu_s);
     fs_err e = media_of(w, q, &msg);
     if (!e) e = fs_image_decode(w->media, (size_t)q->media_len, &q->image_limits, &img, &msg);
     uint64_t bytes = (uint64_t)img.w * (uint64_t)img.h * 3;

@@ -33,15 +33,23 @@ static int set_limit(int res, rlim_t soft, rlim_t hard) {
     return setrlimit(res, &r);
 }
 
-void fs_sandbox_cpu_budget(int cpu_s) {
+/* The CPU limits as this process set them: the hard one once in fs_sandbox_enter, the soft one
+ * by the last budget. Kept here so that a call costs one getrusage and no getrlimit. */
+static rlim_t cpu_hard = RLIM_INFINITY, cpu_soft = RLIM_INFINITY;
+
+int fs_sandbox_cpu_budget(int cpu_s) {
     struct rusage u;
-    struct rlimit r;
-    if (getrusage(RUSAGE_SELF, &u) || getrlimit(RLIMIT_CPU, &r)) return;
-    rlim_t used = (rlim_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1;
-    rlim_t soft = used + (rlim_t)(cpu_s > 0 ? cpu_s : 1);
-    if (r.rlim_max != RLIM_INFINITY && soft > r.rlim_max) soft = r.rlim_max;
-    r.rlim_cur = soft;
-    setrlimit(RLIMIT_CPU, &r);
+    if (getrusage(RUSAGE_SELF, &u)) return 0;
+    rlim_t used = (rlim_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec);
+    rlim_t soft = used + 1 + (rlim_t)(cpu_s > 0 ? cpu_s : 1);
+    if (cpu_hard != RLIM_INFINITY && soft > cpu_hard) soft = cpu_hard;
+    /* RLIMIT_CPU counts whole seconds, so the soft limit moves about once per CPU second the
+     * worker uses, not once per call */
+    if (soft != cpu_soft) {
+        struct rlimit r = {soft, cpu_hard};
+        if (!setrlimit(RLIMIT_CPU, &r)) cpu_soft = soft;
+    }
+    return cpu_hard != RLIM_INFINITY && used > cpu_hard / 2;
 }
 
 /* Syscalls a decoder has no use for. */
@@ -121,6 +129,8 @@ fs_err fs_sandbox_enter(const fs_sandbox_limits *l, int keep_fd_max, fs_msg *msg
         rc = set_limit(RLIMIT_CPU, (rlim_t)l->cpu_hard_s, (rlim_t)l->cpu_hard_s);
     if (!rc) rc = set_limit(RLIMIT_NOFILE, 64, 64);
     if (rc) return fs_fail(msg, FS_ERR_INTERNAL, "setrlimit: %s", strerror(errno));
+    struct rlimit cpu;
+    if (getrlimit(RLIMIT_CPU, &cpu) == 0) cpu_hard = cpu.rlim_max, cpu_soft = cpu.rlim_cur;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
         return fs_fail(msg, FS_ERR_INTERNAL, "no_new_privs: %s", strerror(errno));
     return install_filter(msg);

@@ -21,7 +21,8 @@ typedef struct fs_sandbox_limits {
 fs_err fs_sandbox_enter(const fs_sandbox_limits *l, int keep_fd_max, fs_msg *msg);
 
 /* Lets the process use at most cpu_s more CPU seconds (SIGXCPU after that), within the hard
- * limit. */
-void fs_sandbox_cpu_budget(int cpu_s);
+ * limit. Returns 1 when the process has used half its hard limit (time to be replaced), else 0.
+ * One getrusage per call; the soft limit is reset only when it has to move. */
+int fs_sandbox_cpu_budget(int cpu_s);
 
 #endif
