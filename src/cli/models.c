@@ -1,9 +1,14 @@
 /* models.c: `fakescope models list|import`, the command-line face of the model registry.
  * `list` shows the cards found in the model folders; `import` turns an original MesoNet Keras
- * file into a safetensors file plus its card, ready for the registry. */
+ * file into a safetensors file plus its card, ready for the registry, or a pretrained
+ * backbone (ImageNet MobileNetV2, TFLite) into a safetensors file plus a backbone card, the
+ * starting point of `fakescope train --init`. The registry passes over backbone cards. */
 #include "cli/cli.h"
 #include "fakescope/card.h"
 #include "fakescope/json.h"
+#include "fakescope/mobilenet.h"
+#include "fakescope/sha256.h"
+#include "fakescope/tflite.h"
 #include "fakescope/uuid.h"
 #include "fakescope/weights.h"
 
@@ -23,6 +28,8 @@ static void usage(FILE *out) {
             "usage: fakescope models list [--dir DIR]... [--json]\n"
             "       fakescope models import --arch ARCH FILE.h5 -o DIR [--name NAME]\n"
             "                               [--description TEXT] [--force] [--json]\n"
+            "       fakescope models import --arch mobilenetv2 FILE.tflite -o DIR\n"
+            "                               --licence TEXT [--name NAME] [--force] [--json]\n"
             "\n"
             "list    Show the models whose card (NAME.json) and weights file are both present.\n"
             "        --dir DIR   scan DIR instead of the default folders (repeatable); the\n"
@@ -45,6 +52,15 @@ static void usage(FILE *out) {
             "        The original files output P(real) (labels df=0, real=1): the card says\n"
             "        \"output\": \"p_real\", so fakescope reports P(fake) = 1 - sigmoid. Metrics are\n"
             "        left null until measured with `fakescope eval`. HDF5 files must be trusted.\n"
+            "\n"
+            "        --arch mobilenetv2 imports a pretrained backbone instead: an ImageNet\n"
+            "        MobileNetV2 1.0 TFLite file (8-bit weights dequantized as scale x (q - zero\n"
+            "        point), batch norm folded) becomes DIR/NAME.safetensors in torchvision's\n"
+            "        names and a backbone card DIR/NAME.json that records the source file, its\n"
+            "        SHA-256 and the licence given with --licence (the file does not say; e.g.\n"
+            "        Apache-2.0 for TensorFlow's published networks). A backbone is not a\n"
+            "        detector: `models list` and the server pass over it; `fakescope train\n"
+            "        --init` starts from it.\n"
             "\n"
             "Exit status: 0 success, 1 the input or a file failed, 2 usage error.\n");
 }
@@ -154,6 +170,82 @@ static int exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* The backbone card: what the weights are and where they came from. Not an fs_card (a
+ * backbone has no labels, threshold or metrics); "kind": "backbone" tells the registry to pass
+ * over it. */
+static json_t *backbone_card(const fs_weights *w, const char *name, const char *src,
+                             const char *src_sha, const char *licence, const char *desc,
+                             const char *wfile, const char *sha, const char *id) {
+    char created[32];
+    now_iso(created, sizeof created);
+    const char *base = strrchr(src, '/');
+    base = base ? base + 1 : src;
+    const char *scale = fs_weights_meta(w, "input_scale");
+    const char *zero = fs_weights_meta(w, "input_zero_point");
+    const fs_weight *head = fs_weights_get(w, "classifier.1.weight");
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:{s:i, s:f, s:f}, "
+                     "s:s, s:s}",
+                     "kind", "backbone", "id", id, "name", name, "architecture", "mobilenetv2",
+                     "description", desc, "weights", wfile, "sha256", sha, "source", base,
+                     "source_sha256", src_sha, "licence", licence, "classes",
+                     (json_int_t)(head ? head->shape[0] : 0), "input", "side", 224, "scale",
+                     scale ? strtod(scale, NULL) : 1.0, "zero_point",
+                     zero ? strtod(zero, NULL) : 0.0, "padding",
+                     fs_weights_meta(w, "padding") ? fs_weights_meta(w, "padding") : "symmetric",
+                     "created", created);
+}
+
+static int import_backbone(const char *src, const char *dir, const char *name, const char *wfile,
+                           const char *wpath, const char *cpath, const char *licence,
+                           const char *desc, int json) {
+    fs_msg m;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    fs_tflite_model *model = NULL;
+    fs_weights w = {0};
+    json_t *card = NULL;
+    char src_sha[FS_SHA256_HEX], sha[FS_SHA256_HEX], id[FS_UUID_BUF], desc_buf[512];
+    int rc = FS_EXIT_INPUT;
+    if (fs_read_file(src, FS_TFLITE_MAX_FILE, &data, &len, &m) ||
+        fs_tflite_parse(data, len, &model, &m) || fs_mobilenetv2_from_tflite(model, &w, &m))
+        goto done;
+    fs_sha256_hex(data, len, src_sha);
+    if (fs_mkdirs(dir, &m) || fs_weights_save_safetensors(&w, wpath, &m) ||
+        fs_sha256_file(wpath, sha, &m) || fs_uuid_v4(id, &m))
+        goto done;
+    if (!desc) {
+        snprintf(desc_buf, sizeof desc_buf,
+                 "ImageNet-pretrained MobileNetV2 1.0 backbone from %s (8-bit weights "
+                 "dequantized, batch norm folded)",
+                 strrchr(src, '/') ? strrchr(src, '/') + 1 : src);
+        desc = desc_buf;
+    }
+    card = backbone_card(&w, name, src, src_sha, licence, desc, wfile, sha, id);
+    char *text = card ? fs_json_dumps(card, JSON_INDENT(2)) : NULL;
+    FILE *f = text ? fopen(cpath, "w") : NULL;
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f)) ok = 0;
+    if (!ok) {
+        fs_fail(&m, FS_ERR_IO, "cannot write %s", cpath);
+        free(text);
+        unlink(wpath);
+        goto done;
+    }
+    if (json) puts(text);
+    else printf("imported %s as backbone 'mobilenetv2' '%s' (id %s, licence %s)\n  weights %s\n"
+                "  card    %s\n",
+                src, name, id, licence, wpath, cpath);
+    free(text);
+    rc = FS_EXIT_OK;
+done:
+    if (rc) fprintf(stderr, "fakescope models import: %s\n", m.text);
+    json_decref(card);
+    fs_weights_free(&w);
+    fs_tflite_free(model);
+    free(data);
+    return rc;
+}
+
 static int cmd_import(int argc, char **argv) {
     static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
                                          {"output", required_argument, NULL, 'o'},
@@ -161,13 +253,15 @@ static int cmd_import(int argc, char **argv) {
                                          {"description", required_argument, NULL, 'D'},
                                          {"force", no_argument, NULL, 'f'},
                                          {"json", no_argument, NULL, 'j'},
+                                         {"licence", required_argument, NULL, 'L'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *arch = NULL, *dir = NULL, *name = NULL, *desc = NULL;
+    const char *arch = NULL, *dir = NULL, *name = NULL, *desc = NULL, *licence = NULL;
     int force = 0, json = 0, c;
     optind = 0;
     while ((c = getopt_long(argc, argv, "a:o:n:D:fjh", opts, NULL)) != -1) {
         switch (c) {
+        case 'L': licence = optarg; break;
         case 'a': arch = optarg; break;
         case 'o': dir = optarg; break;
         case 'n': name = optarg; break;
@@ -183,8 +277,15 @@ static int cmd_import(int argc, char **argv) {
                         "(see fakescope models --help)\n");
         return FS_EXIT_USAGE;
     }
-    if (strcmp(arch, "meso4") && strcmp(arch, "mesoinception4")) {
-        fprintf(stderr, "fakescope models import: --arch must be meso4 or mesoinception4\n");
+    int backbone = !strcmp(arch, "mobilenetv2");
+    if (!backbone && strcmp(arch, "meso4") && strcmp(arch, "mesoinception4")) {
+        fprintf(stderr, "fakescope models import: --arch must be meso4, mesoinception4 or "
+                        "mobilenetv2\n");
+        return FS_EXIT_USAGE;
+    }
+    if (backbone && (!licence || !*licence)) {
+        fprintf(stderr, "fakescope models import: a backbone needs --licence (the licence of the "
+                        "weights; the file does not say)\n");
         return FS_EXIT_USAGE;
     }
     const char *src = argv[optind];
@@ -212,6 +313,8 @@ static int cmd_import(int argc, char **argv) {
                 wpath, cpath);
         return FS_EXIT_INPUT;
     }
+
+    if (backbone) return import_backbone(src, dir, name, wfile, wpath, cpath, licence, desc, json);
 
     fs_msg m;
     fs_weights w;
