@@ -4,9 +4,12 @@
  * with batch statistics and frozen; squeeze-and-excitation with both gates; binary
  * cross-entropy), the running statistics, freezing and learning-rate groups, a small
  * MobileNetV2-style network that learns 32 images to a near-zero loss, bit-identical weights
- * from two runs with one seed, and checkpoints through export and import. */
+ * from two runs with one seed, and the ImageNet MobileNetV2 of ../shared/data in training form
+ * (batch norm unfolded, a one-logit head) agreeing with the folded inference graph. */
 #include "fs_test.h"
 #include "fakescope/graph.h"
+#include "fakescope/mobilenet.h"
+#include "fakescope/tflite.h"
 #include "fakescope/train.h"
 
 #include <math.h>
@@ -611,6 +614,166 @@ static void test_overfit_and_determinism(void **state) {
     free_kept();
 }
 
+/* ---- MobileNetV2 in training form, from the ImageNet weights of the shared data ---- */
+
+static int node_named(const fs_graph *g, const char *name) {
+    for (int i = 0; i < fs_graph_nodes(g); i++) {
+        fs_graph_node_info ni;
+        fs_graph_node(g, i, &ni);
+        if (!strcmp(ni.name, name)) return i;
+    }
+    fail_msg("no node %s", name);
+    return -1;
+}
+
+/* n views of the cat picture at side x side (crops and mirror images), as network input */
+static float *cat_batch(int side, int n, float scale, float zero) {
+    char path[512];
+    if (!fs_test_shared("imagenet-mobilenet/cat_720p.jpg", path, sizeof path)) return NULL;
+    fs_image img, small;
+    fs_msg msg;
+    fs_image_limits lim = fs_image_limits_default();
+    assert_int_equal(fs_image_load(path, &lim, &img, &msg), FS_OK);
+    const int big = side * 2;
+    assert_int_equal(fs_image_resize(&img, big, big, &small, &msg), FS_OK);
+    float *x = malloc(sizeof(float) * (size_t)n * side * side * 3);
+    assert_non_null(x);
+    for (int b = 0; b < n; b++) {
+        /* item b: a side x side window of the picture at twice the side, mirrored when b is odd */
+        const int ox = b * side / 4 % side, oy = side / 2 - (b % 3) * side / 8;
+        for (int y = 0; y < side; y++)
+            for (int xx = 0; xx < side; xx++) {
+                int sx = b % 2 ? side - 1 - xx : xx;
+                const uint8_t *px = small.rgb + ((size_t)(oy + y) * big + ox + sx) * 3;
+                for (int c = 0; c < 3; c++)
+                    x[(((size_t)b * side + y) * side + xx) * 3 + c] = scale * ((float)px[c] - zero);
+            }
+    }
+    fs_image_free(&img), fs_image_free(&small);
+    return x;
+}
+
+static void test_mobilenet_train_form(void **state) {
+    (void)state;
+    char path[512];
+    if (!fs_test_shared("imagenet-mobilenet/mobilenet_v2_1.0_224_quant.tflite", path, sizeof path))
+        return;
+    uint8_t *data;
+    size_t len;
+    fs_msg msg;
+    fs_tflite_model *m;
+    assert_int_equal(fs_read_file(path, (size_t)64 << 20, &data, &len, &msg), FS_OK);
+    assert_int_equal(fs_tflite_parse(data, len, &m, &msg), FS_OK);
+    fs_weights w = {0};
+    assert_int_equal(fs_mobilenetv2_from_tflite(m, &w, &msg), FS_OK);
+    const float scale = strtof(fs_weights_meta(&w, "input_scale"), NULL),
+                zero = strtof(fs_weights_meta(&w, "input_zero_point"), NULL);
+    const int side = 64, n = 4;
+    float *x = cat_batch(side, n, scale, zero);
+    if (!x) { /* the picture is absent: skipped */
+        fs_weights_free(&w), fs_tflite_free(m), free(data);
+        return;
+    }
+    fs_graph *ref, *g;
+    assert_int_equal(fs_mobilenetv2_graph(&w, side, &ref, &msg), FS_OK);
+    if (fs_mobilenetv2_train_graph(&w, side, 1, 7, &g, &msg)) fail_msg("%s", msg.text);
+    assert_int_equal(fs_graph_train(g, 1, &msg), FS_OK);
+    /* 52 convolutions, each with a batch norm of 4 tensors, and the head's 2 */
+    assert_int_equal(fs_graph_param_count(g), 52 + 52 * 4 + 2);
+    assert_non_null(fs_graph_param_find(g, "features.17.conv.3.running_var"));
+    assert_non_null(fs_graph_param_find(g, "features.1.conv.2.weight"));
+    fs_tparam *hw = fs_graph_param_find(g, "classifier.1.weight");
+    assert_non_null(hw);
+    assert_int_equal(hw->shape[0], 1), assert_int_equal(hw->shape[1], 1280);
+
+    /* frozen statistics: the folded network's features, pooled */
+    assert_int_equal(fs_graph_bn_freeze(g, "", 1), 52);
+    float z[4];
+    assert_int_equal(fs_graph_forward(ref, x, n, NULL, &msg), FS_OK);
+    assert_int_equal(fs_graph_forward_train(g, x, n, z, &msg), FS_OK);
+    const float *pr = fs_graph_activation(ref, node_named(ref, "pool")),
+                *pg = fs_graph_activation(g, node_named(g, "pool"));
+    double worst = 0;
+    for (int i = 0; i < n * 1280; i++) {
+        double d = fabs(pr[i] - pg[i]) / (1 + fabs(pr[i]));
+        worst = d > worst ? d : worst;
+    }
+    printf("training form, frozen batch norm: pooled features within %.2g of the folded graph\n", worst);
+    assert_true(worst < 1e-4);
+
+    /* calibrated: inference answers unchanged, and batch statistics on that batch agree */
+    assert_int_equal(fs_graph_bn_calibrate(g, x, n, &msg), FS_OK);
+    assert_int_equal(fs_graph_forward(g, x, n, NULL, &msg), FS_OK);
+    pg = fs_graph_activation(g, node_named(g, "pool"));
+    worst = 0;
+    for (int i = 0; i < n * 1280; i++) worst = fmax(worst, fabs(pr[i] - pg[i]) / (1 + fabs(pr[i])));
+    printf("calibrated, inference: within %.2g\n", worst);
+    assert_true(worst < 1e-4);
+    assert_int_equal(fs_graph_bn_freeze(g, "", 0), 52);
+    assert_int_equal(fs_graph_forward_train(g, x, n, z, &msg), FS_OK);
+    pg = fs_graph_activation(g, node_named(g, "pool"));
+    worst = 0;
+    for (int i = 0; i < n * 1280; i++) worst = fmax(worst, fabs(pr[i] - pg[i]) / (1 + fabs(pr[i])));
+    printf("calibrated, batch statistics: within %.2g\n", worst);
+    assert_true(worst < 1e-3);
+
+    /* the head alone: nothing in the backbone is reached */
+    float labels[4] = {1, 0, 1, 0};
+    double loss;
+    assert_int_equal(fs_graph_freeze(g, "features.", 1), 52 + 52 * 2);
+    assert_int_equal(fs_graph_forward_train(g, x, n, z, &msg), FS_OK);
+    assert_int_equal(fs_graph_backward_bce(g, labels, &loss, &msg), FS_OK);
+    assert_null(fs_graph_gradient(g, node_named(g, "features.18.1")));
+    double gn = 0;
+    for (size_t j = 0; j < hw->count; j++) gn += fabs(hw->grad[j]);
+    assert_true(gn > 0);
+
+    /* everything: a few Adam steps learn the four views' labels, the backbone slower */
+    assert_int_equal(fs_graph_freeze(g, "", 0), 52 + 52 * 2 + 2);
+    fs_opt_config cfg = fs_opt_config_default();
+    cfg.lr = 1e-3;
+    fs_optim *opt;
+    assert_int_equal(fs_optim_create_params(&cfg, fs_graph_params(g), fs_graph_param_count(g), &opt, &msg), FS_OK);
+    assert_int_equal(fs_optim_lr_scale(opt, "features.", 0.1), 52 * 5);
+    fs_tparam *first = fs_graph_param_find(g, "features.0.0.weight");
+    float w0 = first->data[0];
+    double loss0 = 0;
+    clock_t t0 = clock();
+    for (int step = 0; step < 8; step++) {
+        assert_int_equal(fs_graph_forward_train(g, x, n, z, &msg), FS_OK);
+        assert_int_equal(fs_graph_backward_bce(g, labels, &loss, &msg), FS_OK);
+        if (!step) loss0 = loss;
+        fs_optim_step(opt);
+    }
+    printf("MobileNetV2 %dx%d, batch %d: loss %.4f -> %.4f in 8 steps (%.2f s CPU per step)\n",
+           side, side, n, loss0, loss, (double)(clock() - t0) / CLOCKS_PER_SEC / 8);
+    assert_true(loss < 0.5 * loss0);
+    assert_true(first->data[0] != w0);
+    /* folded back for inference: the trained weights give the training graph's inference answer */
+    fs_weights trained = {0}, folded = {0};
+    assert_int_equal(fs_graph_export(g, &trained, &msg), FS_OK);
+    assert_int_equal(fs_weights_set_meta(&trained, "padding", "tf_same", &msg), FS_OK);
+    assert_int_equal(fs_weights_set_meta(&trained, "bn_eps", "0.001", &msg), FS_OK);
+    if (fs_mobilenetv2_fold(&trained, &folded, &msg)) fail_msg("%s", msg.text);
+    fs_graph *inf;
+    assert_int_equal(fs_mobilenetv2_graph(&folded, side, &inf, &msg), FS_OK);
+    float zi[4], zt[4];
+    assert_int_equal(fs_graph_forward(inf, x, n, zi, &msg), FS_OK);
+    assert_int_equal(fs_graph_forward(g, x, n, zt, &msg), FS_OK);
+    for (int i = 0; i < n; i++) {
+        printf("view %d: logit %.5f folded, %.5f training form\n", i, (double)zi[i], (double)zt[i]);
+        assert_true(fabsf(zi[i] - zt[i]) < 1e-3f * (1 + fabsf(zt[i])));
+    }
+    fs_graph_free(inf);
+    fs_weights_free(&trained), fs_weights_free(&folded);
+    fs_optim_free(opt);
+    fs_graph_free(g), fs_graph_free(ref);
+    free(x);
+    fs_weights_free(&w);
+    fs_tflite_free(m);
+    free(data);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_grad),
@@ -622,6 +785,7 @@ int main(void) {
         cmocka_unit_test(test_bce),
         cmocka_unit_test(test_freeze_and_groups),
         cmocka_unit_test(test_overfit_and_determinism),
+        cmocka_unit_test(test_mobilenet_train_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
