@@ -17,6 +17,12 @@
 #include "fakescope/nn.h"
 #include "graph_internal.h"
 
+/* The kernels are optimised in debug builds too, so the sanitizer suite stays fast (the
+ * sanitizers instrument optimised code all the same), as in train_graph.c. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O2", "tree-vectorize")
+#endif
+
 static const float *act_of(const fs_graph *g, const node *nd) { return g->arena + nd->offset; }
 
 void fs_graph_drop_params(fs_graph *g) {
