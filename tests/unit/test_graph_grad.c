@@ -12,6 +12,7 @@
 #include "fakescope/tflite.h"
 #include "fakescope/train.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <time.h>
 
@@ -499,6 +500,56 @@ static void test_freeze_and_groups(void **state) {
     free_kept();
 }
 
+/* the training contract: names, the order of calls, a graph changed after listing, and no
+ * allocation in a training step */
+static void test_train_contract(void **state) {
+    (void)state;
+    seed(9);
+    fs_msg msg;
+    fs_graph *g = new_graph(4, 4, 2);
+    int a = fs_graph_conv(g, 0, 2, 3, 1, 1, FS_PAD_SAME, W(36, 0.5f), W(2, 0.1f), FS_ACT_RELU, "same");
+    fs_graph_conv(g, a, 2, 1, 1, 1, FS_PAD_SAME, W(4, 0.5f), NULL, FS_ACT_NONE, "same");
+    built(g);
+    assert_int_equal(fs_graph_train(g, 1, &msg), FS_ERR_INVALID); /* two nodes named "same" */
+    assert_non_null(strstr(msg.text, "same.weight"));
+    assert_int_equal(fs_graph_param_count(g), 0);
+    fs_graph_free(g);
+
+    g = new_graph(4, 4, 2);
+    a = fs_graph_conv(g, 0, 2, 3, 1, 1, FS_PAD_SAME, W(36, 0.5f), W(2, 0.1f), FS_ACT_RELU, NULL);
+    int head = fs_graph_dense(g, fs_graph_gap(g, a, "pool"), 1, W(2, 1), W(1, 1), "head");
+    built(g);
+    float *x = keep(rnd(4 * 32, 1, 0)), z[4], labels[4] = {0, 1, 1, 0}, dout[4] = {1, 1, 1, 1};
+    assert_int_equal(fs_graph_backward(g, dout, NULL, &msg), FS_ERR_INVALID); /* not training */
+    assert_int_equal(fs_graph_train(g, 1, &msg), FS_OK);
+    assert_non_null(fs_graph_param_find(g, "node1.weight")); /* unnamed: by its id */
+    assert_int_equal(fs_graph_backward(g, dout, NULL, &msg), FS_ERR_INVALID); /* no forward yet */
+    assert_int_equal(fs_graph_forward(g, x, 4, z, &msg), FS_OK);
+    assert_int_equal(fs_graph_backward(g, dout, NULL, &msg), FS_ERR_INVALID); /* inference forward */
+    double l1, l2;
+    assert_int_equal(fs_graph_forward_train(g, x, 4, z, &msg), FS_OK);
+    assert_int_equal(fs_graph_backward_bce(g, labels, &l1, &msg), FS_OK);
+    struct mallinfo2 before = mallinfo2();
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fs_graph_forward_train(g, x, i + 1, z, &msg), FS_OK); /* within the plan */
+        assert_int_equal(fs_graph_backward_bce(g, labels, &l2, &msg), FS_OK);
+    }
+    struct mallinfo2 after = mallinfo2();
+    assert_int_equal(before.uordblks, after.uordblks); /* no heap growth in a training step */
+    assert_true(l1 != l2);                              /* other batch sizes, other losses */
+    assert_int_equal(fs_graph_forward_train(g, x, 4, z, &msg), FS_OK);
+    assert_int_equal(fs_graph_backward_bce(g, labels, &l2, &msg), FS_OK);
+    assert_true(l1 == l2);
+    /* a node added afterwards: the list is gone, training mode with it */
+    assert_true(fs_graph_softmax(g, head, "more") > 0);
+    assert_int_equal(fs_graph_param_count(g), 0);
+    assert_int_equal(fs_graph_forward_train(g, x, 4, z, &msg), FS_ERR_INVALID);
+    fs_weights w = {0};
+    assert_int_equal(fs_graph_export(g, &w, &msg), FS_ERR_INVALID);
+    fs_graph_free(g);
+    free_kept();
+}
+
 /* ---- a small MobileNetV2-style network that learns ---- */
 
 /* conv (no bias) + batch norm + activation, as MobileNetV2's blocks are trained */
@@ -784,6 +835,7 @@ int main(void) {
         cmocka_unit_test(test_se),
         cmocka_unit_test(test_bce),
         cmocka_unit_test(test_freeze_and_groups),
+        cmocka_unit_test(test_train_contract),
         cmocka_unit_test(test_overfit_and_determinism),
         cmocka_unit_test(test_mobilenet_train_form),
     };
