@@ -49,7 +49,9 @@ size_t fs_graph_train_layout(fs_graph *g, int n) {
         nd->zoff = total;
         if (nd->act == FS_ACT_HSWISH) total += aligned(f);
         size_t s = nd->op == FS_OP_BN ? 4 * (size_t)nd->c /* 2c doubles */
-                   : nd->op == FS_OP_SE ? 2 * (size_t)nd->c + (size_t)nd->hidden : 0;
+                   : nd->op == FS_OP_SE ? 2 * (size_t)nd->c + (size_t)nd->hidden
+                   : nd->op == FS_OP_CONV ? (size_t)nd->k * nd->k * g->nodes[nd->in0].c * nd->c
+                   : 0; /* conv: its weights transposed */
         scratch = s > scratch ? s : scratch;
     }
     g->scratch = total;
@@ -256,9 +258,10 @@ static void activation_back(const fs_graph *g, const node *nd, float *gy, size_t
 }
 
 /* One item of a convolution: gradient go of its output; adds to gx (input gradient), gw, gb
- * (each may be NULL). */
+ * (each may be NULL). wt: a conv's weights as [k][k][cout][cin], so that the input gradient
+ * too is a sum of contiguous vectors (W[tap][c][:] * go[c]) rather than of dot products. */
 static void conv_back(const node *nd, const node *src, const float *x, const float *go_all,
-                      float *gx, float *gw, float *gb) {
+                      const float *wt_t, float *gx, float *gw, float *gb) {
     const int cin = src->c, cout = nd->c, k = nd->k, dw = nd->op == FS_OP_DWCONV;
     for (int oy = 0; oy < nd->h; oy++)
         for (int ox = 0; ox < nd->w; ox++) {
@@ -283,19 +286,18 @@ static void conv_back(const node *nd, const node *src, const float *x, const flo
                             for (int c = 0; c < cout; c++) gxp[c] += wt[c] * go[c];
                         continue;
                     }
-                    for (int i = 0; i < cin; i++) {
-                        const float *wr = wt + (size_t)i * cout;
-                        if (gw) {
+                    if (gw)
+                        for (int i = 0; i < cin; i++) {
                             float *gr = gw + tap + (size_t)i * cout;
                             const float xi = xp[i];
                             for (int c = 0; c < cout; c++) gr[c] += xi * go[c];
                         }
-                        if (gxp) {
-                            float s = 0;
-                            for (int c = 0; c < cout; c++) s += wr[c] * go[c];
-                            gxp[i] += s;
+                    if (gxp)
+                        for (int c = 0; c < cout; c++) {
+                            const float *wr = wt_t + tap + (size_t)c * cin;
+                            const float gc = go[c];
+                            for (int i = 0; i < cin; i++) gxp[i] += wr[i] * gc;
                         }
-                    }
                 }
             }
         }
@@ -384,9 +386,17 @@ static void node_back(fs_graph *g, node *nd, int n) {
     switch (nd->op) {
     case FS_OP_CONV:
     case FS_OP_DWCONV: {
-        float *gw = pgrad(g, nd, 0), *gb = nd->bias ? pgrad(g, nd, 1) : NULL;
+        float *gw = pgrad(g, nd, 0), *gb = nd->bias ? pgrad(g, nd, 1) : NULL, *wt_t = NULL;
+        if (gx && nd->op == FS_OP_CONV) { /* [t][cin][cout] -> [t][cout][cin] */
+            const size_t cin = (size_t)src->c, co = (size_t)nd->c, kk = (size_t)nd->k * nd->k;
+            wt_t = g->tarena + g->scratch;
+            for (size_t t = 0; t < kk; t++)
+                for (size_t i = 0; i < cin; i++)
+                    for (size_t c = 0; c < co; c++)
+                        wt_t[(t * co + c) * cin + i] = nd->weight[(t * cin + i) * co + c];
+        }
         for (int b = 0; b < n; b++)
-            conv_back(nd, src, x + fi * (size_t)b, gy + fo * (size_t)b,
+            conv_back(nd, src, x + fi * (size_t)b, gy + fo * (size_t)b, wt_t,
                       gx ? gx + fi * (size_t)b : NULL, gw, gb);
         break;
     }
