@@ -24,7 +24,7 @@
  *
  * Running: fs_graph_plan(g, n) sizes every activation buffer for a batch of n once (one
  * allocation); fs_graph_forward then never allocates. A graph runs one batch at a time; build
- * one per thread, or share the weights read-only (they are not changed by a run).
+ * one per thread (an inference run changes no weight, a training one batch-norm statistics).
  *
  * Training: fs_graph_train(g, 1) lists the parameters (fs_tparam records named "<node>.weight",
  * "<node>.bias", "<node>.running_mean", ...) with one gradient buffer each; from then on a plan
@@ -105,10 +105,10 @@ const float *fs_graph_activation(const fs_graph *g, int i);
 
 /* ---- training ---- */
 /* on = 1: training mode. The first call lists the parameters (named after their nodes; a node
- * built without a name is "node<id>"; two nodes of one name are refused) and allocates their gradients
- * (once: the graph must be complete; adding a node afterwards drops them, and pointers taken
- * from fs_graph_param with them), and the plan is made again with the backward buffers.
- * on = 0: inference forwards (running statistics); the parameters stay. FS_ERR_NOMEM. */
+ * built without a name is "node<id>"; two nodes of one name are refused, FS_ERR_INVALID) and
+ * allocates their gradients, once: the graph must be complete (adding a node afterwards drops
+ * them, pointers from fs_graph_params with them, and leaves training mode). The next plan also
+ * sizes the backward buffers. on = 0: the parameters stay. FS_ERR_NOMEM. */
 fs_err fs_graph_train(fs_graph *g, int on, fs_msg *msg);
 /* The parameters (after fs_graph_train): data in the kernels' layout (conv [k][k][cin][cout],
  * depthwise [k][k][c], dense [in][out], the rest as given), shape the PyTorch one; grad NULL for
@@ -136,7 +136,8 @@ fs_err fs_graph_bn_calibrate(fs_graph *g, const float *input, int n, fs_msg *msg
 fs_err fs_graph_forward_train(fs_graph *g, const float *input, int n, float *out, fs_msg *msg);
 /* Backward pass for the batch of the last training forward: dout holds d loss / d output
  * (n x output size). Overwrites every trainable parameter's gradient; dx (may be NULL) receives
- * d loss / d input. FS_ERR_INVALID when no training forward came before. */
+ * d loss / d input. FS_ERR_INVALID when no training forward came before (an inference forward
+ * in between counts as none). Allocates nothing. */
 fs_err fs_graph_backward(fs_graph *g, const float *dout, float *dx, fs_msg *msg);
 /* Binary cross-entropy of sigmoid(logit) against labels (n values in [0, 1]) on a graph whose
  * output is one logit per item, averaged over the batch of the last training forward, then
