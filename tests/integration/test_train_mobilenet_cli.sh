@@ -3,7 +3,7 @@
 # the ImageNet TFLite file fine-tunes into folded weights, a card the registry accepts with the
 # network's input scale, and a run stopped after one epoch and continued with --resume ends
 # with weights byte-identical to an uninterrupted run (the checkpoint holds the batch-norm
-# statistics and the optimiser state).
+# statistics and the optimiser state); the weights it wrote start another run.
 set -euo pipefail
 : "${FAKESCOPE:?path of the fakescope binary}"
 SRC="${FS_SHARED_DATA:-/nonexistent}/hardfake-vs-real"
@@ -64,4 +64,9 @@ PY
 "$FAKESCOPE" train "${C[@]}" --epochs 2 --out "$T/b" --resume > /dev/null 2> "$T/b2.err" || fail "resume: $(cat "$T/b2.err")"
 grep -q "resuming after epoch 1" "$T/b2.err" || fail "did not resume: $(cat "$T/b2.err")"
 cmp -s "$T/a/mn.safetensors" "$T/b/mn.safetensors" || fail "resumed weights differ from an uninterrupted run"
+
+# a trained detector (folded safetensors with its one-logit head) is a starting point too
+I=("${C[@]/$INIT/$T/a/mn.safetensors}")
+"$FAKESCOPE" train "${I[@]}" --epochs 1 --out "$T/c" > /dev/null 2> "$T/c.err" || fail "--init safetensors: $(cat "$T/c.err")"
+[ -s "$T/c/mn.safetensors" ] || fail "no weights from the safetensors start"
 echo "ok"
