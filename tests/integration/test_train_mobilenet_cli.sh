@@ -32,7 +32,7 @@ set +e
 set -e
 
 C=(--arch mobilenetv2 --init "$INIT" --data "$T/ds" --batch 4 --threads 2 --val-fraction 0.3
-   --seed 5 --name mn --aug none)
+   --seed 5 --name mn --aug none --max-train 4)
 "$FAKESCOPE" train "${C[@]}" --epochs 2 --out "$T/a" > /dev/null 2> "$T/a.err" || fail "train: $(cat "$T/a.err")"
 for f in mn.safetensors mn.json mn_loss.png mn_checkpoint.safetensors; do
     [ -s "$T/a/$f" ] || fail "$f not written"
