@@ -16,17 +16,31 @@
  *  - add: two nodes of one shape, then an activation;
  *  - gap: global average pooling to 1 x 1 x C;
  *  - dense: on a 1 x 1 x C node (out = W x + b, PyTorch layout [out][in]);
- *  - softmax over channels.
+ *  - softmax over channels;
+ *  - bn: batch norm per channel, then an activation (running statistics at inference, batch
+ *    statistics in training unless frozen);
+ *  - se: squeeze-and-excitation, x scaled per channel by gate(W2 relu(W1 gap(x) + b1) + b2).
  * Weight layouts are PyTorch's: conv [cout][cin][k][k], depthwise [c][1][k][k].
  *
  * Running: fs_graph_plan(g, n) sizes every activation buffer for a batch of n once (one
  * allocation); fs_graph_forward then never allocates. A graph runs one batch at a time; build
- * one per thread, or share the weights read-only (they are not changed by a run).
- * Ownership: fs_graph_create makes, fs_graph_free releases everything. */
+ * one per thread (an inference run changes no weight, a training one batch-norm statistics).
+ *
+ * Training: fs_graph_train(g, 1) lists the parameters (fs_tparam records named "<node>.weight",
+ * "<node>.bias", "<node>.running_mean", ...) with one gradient buffer each; from then on a plan
+ * also sizes a gradient buffer per node and what the backward pass keeps (pre-activations of
+ * hard-swish, batch statistics, the squeeze-and-excitation vectors), still one allocation.
+ * A training forward uses and updates batch statistics; fs_graph_backward then overwrites every
+ * parameter gradient (not accumulated across calls). A frozen parameter keeps its value and
+ * gets no gradient; a node no trainable parameter depends on passes no gradient on.
+ * Ownership: fs_graph_create makes, fs_graph_free releases everything, parameters and
+ * gradients included. */
 #ifndef FAKESCOPE_GRAPH_H
 #define FAKESCOPE_GRAPH_H
 
 #include "fakescope/core.h"
+#include "fakescope/train.h"
+#include "fakescope/weights.h"
 
 #define FS_GRAPH_MAX_NODES 4096
 #define FS_GRAPH_NAME_MAX 64
@@ -34,8 +48,10 @@
 #define FS_GRAPH_MAX_CHANNELS 65536
 
 typedef enum { FS_OP_INPUT, FS_OP_CONV, FS_OP_DWCONV, FS_OP_ADD, FS_OP_GAP, FS_OP_DENSE,
-               FS_OP_SOFTMAX } fs_op;
+               FS_OP_SOFTMAX, FS_OP_BN, FS_OP_SE } fs_op;
 typedef enum { FS_ACT_NONE, FS_ACT_RELU, FS_ACT_RELU6, FS_ACT_HSWISH } fs_act;
+/* The gate of a squeeze-and-excitation: hard-sigmoid ReLU6(v + 3) / 6, or 1 / (1 + e^-v). */
+typedef enum { FS_GATE_HSIGMOID, FS_GATE_SIGMOID } fs_gate;
 typedef enum { FS_PAD_SAME, FS_PAD_VALID, FS_PAD_SYMMETRIC } fs_pad;
 
 typedef struct fs_graph fs_graph;
@@ -54,6 +70,17 @@ int fs_graph_gap(fs_graph *g, int in, const char *name);
 int fs_graph_dense(fs_graph *g, int in, int out_features, const float *weight, const float *bias,
                    const char *name);
 int fs_graph_softmax(fs_graph *g, int in, const char *name);
+/* Batch norm: y = act(gamma (x - mean) / sqrt(var + eps) + beta) per channel, with the running
+ * mean and var at inference (one multiply-add in float32) and the batch's (over items and
+ * pixels, biased variance) in training. A training forward updates the running statistics as
+ * running = momentum * running + (1 - momentum) * batch, with the unbiased batch variance
+ * (Keras's convention, 0.99; PyTorch's momentum m is 1 - m here). Four arrays of c floats. */
+int fs_graph_bn(fs_graph *g, int in, const float *gamma, const float *beta, const float *mean,
+                const float *var, float eps, float momentum, fs_act act, const char *name);
+/* Squeeze-and-excitation with `hidden` units: s = gap(x), h = ReLU(w1 s + b1), e = gate(w2 h +
+ * b2), y = x * e channel by channel. w1 [hidden][c], b1 [hidden], w2 [c][hidden], b2 [c]. */
+int fs_graph_se(fs_graph *g, int in, int hidden, const float *w1, const float *b1,
+                const float *w2, const float *b2, fs_gate gate, const char *name);
 
 /* Facts about node i (0 <= i < fs_graph_nodes). */
 int fs_graph_nodes(const fs_graph *g);
@@ -71,9 +98,59 @@ int fs_graph_output(const fs_graph *g);
 /* Sizes the buffers for batches of up to n items. */
 fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg);
 /* Runs n items (n <= the planned batch; planned at once when not yet) of input (n x H x W x C
- * floats, NHWC) and copies the output node's n x h x w x c floats to out. */
+ * floats, NHWC) and copies the output node's n x h x w x c floats to out (unless NULL). */
 fs_err fs_graph_forward(fs_graph *g, const float *input, int n, float *out, fs_msg *msg);
 /* After a forward pass: node i's output (n x h x w x c floats), borrowed until the next run. */
 const float *fs_graph_activation(const fs_graph *g, int i);
+
+/* ---- training ---- */
+/* on = 1: training mode. The first call lists the parameters (named after their nodes; a node
+ * built without a name is "node<id>"; two nodes of one name are refused, FS_ERR_INVALID) and
+ * allocates their gradients, once: the graph must be complete (adding a node afterwards drops
+ * them, pointers from fs_graph_params with them, and leaves training mode). The next plan also
+ * sizes the backward buffers. on = 0: the parameters stay. FS_ERR_NOMEM. */
+fs_err fs_graph_train(fs_graph *g, int on, fs_msg *msg);
+/* The parameters (after fs_graph_train): data in the kernels' layout (conv [k][k][cin][cout],
+ * depthwise [k][k][c], dense [in][out], the rest as given), shape the PyTorch one; grad NULL for
+ * running statistics. Borrowed from the graph. */
+size_t fs_graph_param_count(const fs_graph *g);
+fs_tparam *fs_graph_params(fs_graph *g); /* the array of fs_graph_param_count records */
+fs_tparam *fs_graph_param_find(fs_graph *g, const char *name);
+/* Freezes (frozen = 1) or thaws the parameters whose names start with prefix ("" = all);
+ * returns how many matched. A frozen parameter's gradient stays zero and the optimiser
+ * (fs_optim) leaves it. */
+int fs_graph_freeze(fs_graph *g, const char *prefix, int frozen);
+/* Batch-norm nodes whose names start with prefix: frozen = 1 makes a training forward use and
+ * keep their running statistics (as at inference; gamma and beta still learn unless frozen
+ * themselves), 0 returns them to batch statistics. Returns how many matched. */
+int fs_graph_bn_freeze(fs_graph *g, const char *prefix, int frozen);
+/* Gives every batch-norm node the statistics of a batch (n items through an inference forward)
+ * as its running ones, and moves gamma and beta so that inference answers stay the same: with
+ * s = gamma / sqrt(var + eps), gamma' = s sqrt(batch var + eps), beta' = beta + (batch mean -
+ * mean) s. Then training with batch statistics starts from the function the graph computed
+ * (on that batch exactly), which matters for batch norm that was folded and restored as the
+ * identity. */
+fs_err fs_graph_bn_calibrate(fs_graph *g, const float *input, int n, fs_msg *msg);
+/* Training forward: as fs_graph_forward, in training mode (FS_ERR_INVALID otherwise), keeping
+ * what fs_graph_backward needs. */
+fs_err fs_graph_forward_train(fs_graph *g, const float *input, int n, float *out, fs_msg *msg);
+/* Backward pass for the batch of the last training forward: dout holds d loss / d output
+ * (n x output size). Overwrites every trainable parameter's gradient; dx (may be NULL) receives
+ * d loss / d input. FS_ERR_INVALID when no training forward came before (an inference forward
+ * in between counts as none). Allocates nothing. */
+fs_err fs_graph_backward(fs_graph *g, const float *dout, float *dx, fs_msg *msg);
+/* Binary cross-entropy of sigmoid(logit) against labels (n values in [0, 1]) on a graph whose
+ * output is one logit per item, averaged over the batch of the last training forward, then
+ * the backward pass from it. *loss receives the mean. FS_ERR_INVALID for another output. */
+fs_err fs_graph_backward_bce(fs_graph *g, const float *labels, double *loss, fs_msg *msg);
+/* After a backward: node i's gradient (n x h x w x c), borrowed. For a node with an activation
+ * it is d loss / d the value before the activation; NULL for a node no gradient reached. */
+const float *fs_graph_gradient(const fs_graph *g, int i);
+/* Every parameter (running statistics included) in PyTorch layout under its name, added to w
+ * (after fs_graph_train). */
+fs_err fs_graph_export(fs_graph *g, fs_weights *w, fs_msg *msg);
+/* The reverse: every parameter from w by name (PyTorch layout; tensors w has beyond them are
+ * ignored). FS_ERR_FORMAT names a missing or misshapen one, and then nothing has changed. */
+fs_err fs_graph_import(fs_graph *g, const fs_weights *w, fs_msg *msg);
 
 #endif

@@ -48,6 +48,7 @@ typedef struct fs_tparam {
     float *data;          /* internal layout: conv weights are [kh][kw][in][out] */
     float *grad;          /* NULL for buffers (running mean / variance) */
     int decay;            /* 1 for conv / dense weights (weight decay applies) */
+    int frozen;           /* 1: the optimiser leaves it (and an op graph computes no gradient) */
 } fs_tparam;
 
 typedef struct fs_tnet fs_tnet;
@@ -133,6 +134,16 @@ double fs_lr_at(const fs_opt_config *cfg, int64_t step);
 
 typedef struct fs_optim fs_optim;
 fs_err fs_optim_create(const fs_opt_config *cfg, fs_tnet *net, fs_optim **out, fs_msg *msg);
+/* The same over any array of n parameters (an op graph's fs_graph_params), which must stay in
+ * place while the optimiser lives. Parameters without a gradient (running statistics) and
+ * frozen ones are left alone. */
+fs_err fs_optim_create_params(const fs_opt_config *cfg, fs_tparam *params, size_t n,
+                              fs_optim **out, fs_msg *msg);
+/* Parameters whose names start with prefix ("" = all) learn at scale x the learning rate
+ * (weight decay scaled alike): a pretrained backbone slower than a new head; 0 leaves them
+ * unchanged and out of the clipping norm. Later calls override earlier ones for the names they
+ * match. Returns how many matched. */
+int fs_optim_lr_scale(fs_optim *opt, const char *prefix, double scale);
 void fs_optim_free(fs_optim *opt);
 /* One update from the gradients of the last backward; returns the gradient norm before clip. */
 double fs_optim_step(fs_optim *opt);

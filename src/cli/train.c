@@ -9,13 +9,21 @@
  * Every random choice derives from the seed: the split from (seed, group), the epoch order
  * from (seed, epoch), each item's augmentation from (seed, epoch, item), dropout masks from
  * (seed, step). A checkpoint therefore needs only weights, optimiser state, the epoch and the
- * step to resume bit-exactly (for the same thread count). */
+ * step to resume bit-exactly (for the same thread count).
+ *
+ * --arch mobilenetv2 fine-tunes the MobileNetV2 of --init FILE (ImageNet TFLite or named
+ * weights) as an op graph (graph.h) in training form: batch norm unfolded and calibrated on the
+ * first training batch, a new one-logit head, the backbone at --backbone-lr x the learning rate.
+ * The op graph runs on one thread; its output weights are folded back (mobilenet.h). */
 #include "cli/cli.h"
 #include "fakescope/binary_metrics.h"
 #include "fakescope/card.h"
 #include "fakescope/dataset.h"
+#include "fakescope/graph.h"
 #include "fakescope/json.h"
+#include "fakescope/mobilenet.h"
 #include "fakescope/plot.h"
+#include "fakescope/tflite.h"
 #include "fakescope/train.h"
 #include "fakescope/uuid.h"
 
@@ -44,12 +52,13 @@ typedef struct {
 } data_spec;
 
 typedef struct {
-    const char *arch, *out, *name, *aug;
+    const char *arch, *out, *name, *aug, *init;
     data_spec specs[TRAIN_MAX_SPECS];
     int nspecs;
     int epochs, batch, threads, resume, video_frames;
     long max_train;
-    double lr, val_fraction, test_fraction, sbi, weight_decay, clip;
+    double lr, val_fraction, test_fraction, sbi, weight_decay, clip, backbone_lr;
+    int freeze_bn;
     uint64_t seed;
     const char *optimizer, *schedule;
     long warmup;
@@ -70,13 +79,20 @@ static void usage(FILE *out) {
             "                       [--optimizer adam|sgd] [--weight-decay W] [--clip C]\n"
             "                       [--schedule constant|cosine|step] [--warmup STEPS]\n"
             "                       [--max-train N] [--video-frames N]\n"
+            "                       [--init FILE [--backbone-lr F] [--freeze-bn]]\n"
             "\n"
-            "Trains a MesoNet detector on 256x256 RGB inputs (rgb/255) and writes\n"
+            "Trains a MesoNet detector on 256x256 RGB inputs (rgb/255), or fine-tunes a\n"
+            "pretrained MobileNetV2 with a new one-logit head, and writes\n"
             "DIR/NAME.safetensors, its model card DIR/NAME.json, the loss curve\n"
             "DIR/NAME_loss.png, the manifest DIR/NAME_manifest.csv and, after each epoch, the\n"
             "checkpoint DIR/NAME_checkpoint.safetensors (+ .json).\n"
             "\n"
-            "  --arch ARCH          meso4 or mesoinception4\n"
+            "  --arch ARCH          meso4, mesoinception4 or mobilenetv2 (needs --init)\n"
+            "  --init FILE          mobilenetv2: the pretrained network, an ImageNet MobileNetV2\n"
+            "                       TFLite file or safetensors weights in torchvision's names\n"
+            "  --backbone-lr F      mobilenetv2: the backbone learns at F x --lr (default 0.1;\n"
+            "                       0 freezes it and trains the head alone)\n"
+            "  --freeze-bn          mobilenetv2: batch norm keeps its running statistics\n"
             "  --data SPEC          FOLDER[:SOURCE[:POLICY]]: a dataset folder whose first-level\n"
             "                       sub-folders name the class (real; fake, df or ai), with an\n"
             "                       optional source name (default: the folder's name, which picks\n"
@@ -300,6 +316,142 @@ static fs_err load_data(const train_opts *o, data_set *d, char digest[65], const
     return FS_OK;
 }
 
+/* ---- the network being trained ---- */
+
+/* A MesoNet training graph, or MobileNetV2 as an op graph in training form. */
+typedef struct {
+    fs_tnet *net;
+    fs_graph *g;
+    float in_scale, in_zero; /* graph: a pixel p (the loader's p/255) enters as scale (p - zero) */
+    float *gx;               /* graph: the batch in the network's input scale */
+    char padding[16], bn_eps[32];
+} trainee;
+
+static int is_graph_arch(const char *arch) { return !strcmp(arch, "mobilenetv2"); }
+
+/* The pretrained weights of --init: a TFLite file or safetensors. */
+static fs_err load_init(const char *path, fs_weights *w, fs_msg *msg) {
+    const size_t len = strlen(path);
+    if (len < 7 || strcmp(path + len - 7, ".tflite")) return fs_weights_load_safetensors(path, w, msg);
+    uint8_t *data;
+    size_t n;
+    fs_tflite_model *m;
+    fs_err err = fs_read_file(path, (size_t)256 << 20, &data, &n, msg);
+    if (err) return err;
+    err = fs_tflite_parse(data, n, &m, msg);
+    if (!err) {
+        err = fs_mobilenetv2_from_tflite(m, w, msg);
+        fs_tflite_free(m);
+    }
+    free(data);
+    if (err) fs_msg_prefix(msg, "%s: ", path);
+    return err;
+}
+
+static fs_err trainee_create(const train_opts *o, trainee *t, fs_msg *msg) {
+    memset(t, 0, sizeof *t);
+    if (!is_graph_arch(o->arch))
+        return fs_meso_train_create(o->arch, TRAIN_SIDE, TRAIN_SIDE, o->threads, o->seed, &t->net, msg);
+    fs_weights w = {0};
+    fs_err err = load_init(o->init, &w, msg);
+    if (!err) err = fs_mobilenetv2_train_graph(&w, TRAIN_SIDE, 1, o->seed, &t->g, msg);
+    if (!err) {
+        const char *sc = fs_weights_meta(&w, "input_scale"), *zp = fs_weights_meta(&w, "input_zero_point");
+        const char *pad = fs_weights_meta(&w, "padding"), *eps = fs_weights_meta(&w, "bn_eps");
+        /* without metadata: torchvision-style inputs in [-1, 1] */
+        t->in_scale = sc ? strtof(sc, NULL) : 1.0f / 127.5f;
+        t->in_zero = zp ? strtof(zp, NULL) : 127.5f;
+        snprintf(t->padding, sizeof t->padding, "%s", pad && !strcmp(pad, "tf_same") ? "tf_same" : "symmetric");
+        snprintf(t->bn_eps, sizeof t->bn_eps, "%s", eps ? eps : !strcmp(t->padding, "tf_same") ? "0.001" : "1e-05");
+        err = fs_graph_train(t->g, 1, msg);
+    }
+    if (!err && o->freeze_bn) fs_graph_bn_freeze(t->g, "", 1);
+    if (!err && o->backbone_lr == 0) fs_graph_freeze(t->g, "features.", 1);
+    if (!err && !(t->gx = malloc(sizeof(float) * (size_t)o->batch * TRAIN_SIDE * TRAIN_SIDE * 3)))
+        err = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    if (!err) err = fs_graph_plan(t->g, o->batch, msg);
+    fs_weights_free(&w);
+    return err;
+}
+
+static void trainee_free(trainee *t) {
+    fs_tnet_free(t->net);
+    fs_graph_free(t->g);
+    free(t->gx);
+}
+
+static fs_err trainee_optim(const train_opts *o, trainee *t, const fs_opt_config *oc, fs_optim **opt,
+                            fs_msg *msg) {
+    if (t->net) return fs_optim_create(oc, t->net, opt, msg);
+    fs_err err = fs_optim_create_params(oc, fs_graph_params(t->g), fs_graph_param_count(t->g), opt, msg);
+    if (!err) fs_optim_lr_scale(*opt, "features.", o->backbone_lr);
+    return err;
+}
+
+/* m images (the loader's rgb/255) through the network; *out borrows m logits. */
+static fs_err trainee_forward(trainee *t, const float *x, int m, int training, uint64_t step,
+                              const float **out, fs_msg *msg) {
+    if (t->net) {
+        fs_tnet_set_step(t->net, step);
+        return fs_tnet_forward(t->net, x, m, training, out, msg);
+    }
+    const size_t count = (size_t)m * TRAIN_SIDE * TRAIN_SIDE * 3;
+    for (size_t i = 0; i < count; i++) t->gx[i] = t->in_scale * (x[i] * 255.0f - t->in_zero);
+    fs_err err = training ? fs_graph_forward_train(t->g, t->gx, m, NULL, msg)
+                          : fs_graph_forward(t->g, t->gx, m, NULL, msg);
+    *out = fs_graph_activation(t->g, fs_graph_output(t->g));
+    return err;
+}
+
+static fs_err trainee_backward(trainee *t, const float *dz, fs_msg *msg) {
+    if (t->net) {
+        fs_tnet_backward(t->net, dz, NULL);
+        return FS_OK;
+    }
+    return fs_graph_backward(t->g, dz, NULL, msg);
+}
+
+/* Batch norm restored from folded weights starts as the identity: its statistics come from the
+ * first training batch (graph.h, fs_graph_bn_calibrate). */
+static fs_err trainee_calibrate(trainee *t, const float *x, int m, fs_msg *msg) {
+    if (t->net) return FS_OK;
+    const size_t count = (size_t)m * TRAIN_SIDE * TRAIN_SIDE * 3;
+    for (size_t i = 0; i < count; i++) t->gx[i] = t->in_scale * (x[i] * 255.0f - t->in_zero);
+    return fs_graph_bn_calibrate(t->g, t->gx, m, msg);
+}
+
+/* Parameters for a checkpoint (graph: the training form, batch norm unfolded). */
+static fs_err trainee_export(const train_opts *o, trainee *t, fs_weights *w, fs_msg *msg) {
+    if (t->net) return fs_meso_train_export(t->net, o->arch, w, msg);
+    fs_err err = fs_graph_export(t->g, w, msg);
+    if (!err) err = fs_weights_set_meta(w, "arch", o->arch, msg);
+    return err;
+}
+
+static fs_err trainee_import(trainee *t, const fs_weights *w, fs_msg *msg) {
+    return t->net ? fs_tnet_import(t->net, w, msg) : fs_graph_import(t->g, w, msg);
+}
+
+/* The weights the inference side reads (graph: folded, with the input's scale). */
+static fs_err trainee_final(const train_opts *o, trainee *t, fs_weights *w, fs_msg *msg) {
+    if (t->net) return fs_meso_train_export(t->net, o->arch, w, msg);
+    fs_weights tw = {0};
+    char v[32];
+    fs_err err = fs_graph_export(t->g, &tw, msg);
+    if (!err) err = fs_weights_set_meta(&tw, "padding", t->padding, msg);
+    if (!err) err = fs_weights_set_meta(&tw, "bn_eps", t->bn_eps, msg);
+    if (!err) err = fs_mobilenetv2_fold(&tw, w, msg);
+    fs_weights_free(&tw);
+    if (!err) err = fs_weights_set_meta(w, "arch", o->arch, msg);
+    if (!err) err = fs_weights_set_meta(w, "architecture", o->arch, msg);
+    if (!err) err = fs_weights_set_meta(w, "output", "p_fake", msg);
+    snprintf(v, sizeof v, "%.9g", (double)t->in_scale);
+    if (!err) err = fs_weights_set_meta(w, "input_scale", v, msg);
+    snprintf(v, sizeof v, "%.9g", (double)t->in_zero);
+    if (!err) err = fs_weights_set_meta(w, "input_zero_point", v, msg);
+    return err;
+}
+
 /* ---- evaluation ---- */
 
 typedef struct {
@@ -309,7 +461,7 @@ typedef struct {
     size_t n;
 } eval_result;
 
-static fs_err evaluate(fs_tnet *net, fs_loader *ld, const data_set *d, const size_t *idx, size_t n,
+static fs_err evaluate(trainee *net, fs_loader *ld, const data_set *d, const size_t *idx, size_t n,
                        int batch, eval_result *r, fs_msg *msg) {
     memset(r, 0, sizeof *r);
     if (n == 0) return FS_OK;
@@ -335,7 +487,7 @@ static fs_err evaluate(fs_tnet *net, fs_loader *ld, const data_set *d, const siz
             }
         if (!m) continue;
         const float *out;
-        err = fs_tnet_forward(net, x, (int)m, 0, &out, msg);
+        err = trainee_forward(net, x, (int)m, 0, 0, &out, msg);
         if (err) break;
         loss += fs_loss_bce_logits(out, y, (int)m, NULL) * (double)m;
         for (size_t i = 0; i < m; i++) {
@@ -355,11 +507,11 @@ static void eval_free(eval_result *r) { free(r->labels), free(r->scores); }
 
 /* ---- checkpoints ---- */
 
-static fs_err save_checkpoint(const train_opts *o, fs_tnet *net, fs_optim *opt, int epoch,
+static fs_err save_checkpoint(const train_opts *o, trainee *net, fs_optim *opt, int epoch,
                               const history *h, fs_msg *msg) {
     char path[TRAIN_PATH_CAP], num[32];
     fs_weights w = {0};
-    fs_err err = fs_meso_train_export(net, o->arch, &w, msg);
+    fs_err err = trainee_export(o, net, &w, msg);
     if (!err) err = fs_optim_export(opt, &w, msg);
     snprintf(num, sizeof num, "%d", epoch);
     if (!err) err = fs_weights_set_meta(&w, "epoch", num, msg);
@@ -417,7 +569,7 @@ static void hist_free(history *h) {
 
 static double json_num(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
 
-static fs_err load_checkpoint(const train_opts *o, fs_tnet *net, fs_optim *opt, int *epoch,
+static fs_err load_checkpoint(const train_opts *o, trainee *net, fs_optim *opt, int *epoch,
                               history *h, fs_msg *msg) {
     char path[TRAIN_PATH_CAP];
     snprintf(path, sizeof path, "%s/%s%s.safetensors", o->out, o->name, CKPT_SUFFIX);
@@ -430,7 +582,7 @@ static fs_err load_checkpoint(const train_opts *o, fs_tnet *net, fs_optim *opt, 
         err = fs_fail(msg, FS_ERR_CONFLICT, "%s: not a %s checkpoint of this run", path, o->arch);
     else if (strtoull(seed, NULL, 10) != o->seed)
         err = fs_fail(msg, FS_ERR_CONFLICT, "%s: checkpoint seed %s differs from --seed", path, seed);
-    if (!err) err = fs_tnet_import(net, &w, msg);
+    if (!err) err = trainee_import(net, &w, msg);
     if (!err) err = fs_optim_import(opt, &w, msg);
     if (!err) *epoch = atoi(ep);
     fs_weights_free(&w);
@@ -495,9 +647,9 @@ static void set_row(fs_card_report_row *r, const char *label, double p, double r
     r->precision = p, r->recall = rc, r->f1 = f1, r->support = support;
 }
 
-static fs_err write_card(const train_opts *o, const char *digest, const data_set *d,
-                         const eval_result *held, const char *held_name, const history *h,
-                         double seconds, fs_msg *msg) {
+static fs_err write_card(const train_opts *o, const trainee *net, const char *digest,
+                         const data_set *d, const eval_result *held, const char *held_name,
+                         const history *h, double seconds, fs_msg *msg) {
     fs_card c = {0};
     char path[TRAIN_PATH_CAP], buf[256];
     fs_err err = fs_uuid_v4(c.id, msg);
@@ -511,7 +663,12 @@ static fs_err write_card(const train_opts *o, const char *digest, const data_set
     c.fake_label = dupstr("fake");
     c.output = dupstr("p_fake");
     c.input_width = c.input_height = TRAIN_SIDE;
-    c.preprocessing = dupstr("rgb/255");
+    if (net->g) {
+        snprintf(buf, sizeof buf, "(rgb - %.9g) * %.9g", (double)net->in_zero, (double)net->in_scale);
+        c.preprocessing = dupstr(buf);
+    } else {
+        c.preprocessing = dupstr("rgb/255");
+    }
     snprintf(buf, sizeof buf, "%s_loss.png", o->name);
     c.loss_curve = dupstr(buf);
     snprintf(buf, sizeof buf, "%s.safetensors", o->name);
@@ -609,11 +766,13 @@ static int parse_args(int argc, char **argv, train_opts *o) {
         {"optimizer", required_argument, 0, 'O'}, {"weight-decay", required_argument, 0, 'w'},
         {"clip", required_argument, 0, 'c'},      {"schedule", required_argument, 0, 'C'},
         {"warmup", required_argument, 0, 'W'},    {"max-train", required_argument, 0, 'm'},
-        {"video-frames", required_argument, 0, 'F'},
+        {"video-frames", required_argument, 0, 'F'}, {"init", required_argument, 0, 'I'},
+        {"backbone-lr", required_argument, 0, 'B'}, {"freeze-bn", no_argument, 0, 'Z'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->video_frames = 16, o->epochs = 10, o->batch = 32, o->lr = 1e-3, o->seed = 1, o->val_fraction = 0.15;
     o->threads = fs_cpu_count(), o->aug = "default", o->optimizer = "adam", o->schedule = "constant";
+    o->backbone_lr = 0.1;
     size_t used = 0;
     for (int i = 0; i < argc; i++) {
         int k = snprintf(o->command + used, sizeof o->command - used, "%s%s", i ? " " : "", i ? argv[i] : "fakescope train");
@@ -685,6 +844,11 @@ static int parse_args(int argc, char **argv, train_opts *o) {
             if (parse_long(optarg, 1, 1024, &v)) goto bad;
             o->video_frames = (int)v;
             break;
+        case 'I': o->init = optarg; break;
+        case 'B':
+            if (parse_double(optarg, 0, 100, &o->backbone_lr)) goto bad;
+            break;
+        case 'Z': o->freeze_bn = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -695,8 +859,12 @@ static int parse_args(int argc, char **argv, train_opts *o) {
     }
     const char *why = NULL;
     if (optind < argc) why = "unexpected argument";
-    else if (!o->arch || (strcmp(o->arch, "meso4") && strcmp(o->arch, "mesoinception4")))
-        why = "--arch must be meso4 or mesoinception4";
+    else if (!o->arch || (strcmp(o->arch, "meso4") && strcmp(o->arch, "mesoinception4") &&
+                          !is_graph_arch(o->arch)))
+        why = "--arch must be meso4, mesoinception4 or mobilenetv2";
+    else if (is_graph_arch(o->arch) && !o->init) why = "--arch mobilenetv2 needs --init FILE";
+    else if (!is_graph_arch(o->arch) && (o->init || o->freeze_bn))
+        why = "--init and --freeze-bn are for --arch mobilenetv2";
     else if (!o->nspecs) why = "at least one --data folder is needed";
     else if (!o->out) why = "--out DIR is needed";
     else if (strcmp(o->aug, "none") && strcmp(o->aug, "default")) why = "--aug must be none or default";
@@ -726,7 +894,7 @@ int fs_cli_train(int argc, char **argv) {
     const int tty = isatty(STDERR_FILENO);
     char path[TRAIN_PATH_CAP], digest[65] = "";
     data_set d = {0};
-    fs_tnet *net = NULL;
+    trainee tr = {0}, *net = &tr;
     fs_optim *opt = NULL;
     fs_loader *ltrain = NULL, *lval = NULL;
     history h = {0};
@@ -742,7 +910,7 @@ int fs_cli_train(int argc, char **argv) {
     fprintf(stderr, "data: %zu images for training, %zu validation, %zu test (manifest %s, sha256 %.12s)\n",
             d.ntrain, d.nval, d.ntest, path, digest);
 
-    err = fs_meso_train_create(o.arch, TRAIN_SIDE, TRAIN_SIDE, o.threads, o.seed, &net, &msg);
+    err = trainee_create(&o, &tr, &msg);
     if (err) goto done;
     const int64_t steps_per_epoch = (int64_t)((d.ntrain + (size_t)o.batch - 1) / (size_t)o.batch);
     fs_opt_config oc = fs_opt_config_default();
@@ -754,7 +922,7 @@ int fs_cli_train(int argc, char **argv) {
         oc.schedule = FS_LR_STEP, oc.step_gamma = 0.1;
         oc.step_every = oc.total_steps / 3 > 0 ? oc.total_steps / 3 : 1;
     }
-    err = fs_optim_create(&oc, net, &opt, &msg);
+    err = trainee_optim(&o, net, &oc, &opt, &msg);
     if (err) goto done;
 
     fs_aug_policy aug = strcmp(o.aug, "none") ? fs_aug_policy_default() : fs_aug_policy_none();
@@ -794,6 +962,7 @@ int fs_cli_train(int argc, char **argv) {
         err = fs_fail(&msg, FS_ERR_NOMEM, "out of memory for a batch of %d", o.batch);
         goto done;
     }
+    int calibrated = first_epoch > 0; /* a checkpoint carries its statistics */
     for (int epoch = first_epoch; epoch < o.epochs; epoch++) {
         const double t0 = fs_now_ms();
         fs_epoch_order(d.ntrain, o.seed, (uint64_t)epoch, order);
@@ -813,12 +982,17 @@ int fs_cli_train(int argc, char **argv) {
                 }
             if (m < 2) continue; /* batch statistics need two images */
             const float *out;
-            fs_tnet_set_step(net, (uint64_t)fs_optim_steps(opt));
-            err = fs_tnet_forward(net, x, (int)m, 1, &out, &msg);
+            if (!calibrated) {
+                err = trainee_calibrate(net, x, (int)m, &msg);
+                if (err) break;
+                calibrated = 1;
+            }
+            err = trainee_forward(net, x, (int)m, 1, (uint64_t)fs_optim_steps(opt), &out, &msg);
             if (err) break;
             const double loss = fs_loss_bce_logits(out, y, (int)m, dz);
             for (size_t i = 0; i < m; i++) correct += (out[i] >= 0.0f) == (y[i] > 0.5f);
-            fs_tnet_backward(net, dz, NULL);
+            err = trainee_backward(net, dz, &msg);
+            if (err) break;
             fs_optim_step(opt);
             loss_sum += loss * (double)m;
             seen += m;
@@ -859,7 +1033,7 @@ int fs_cli_train(int argc, char **argv) {
 
     /* final outputs */
     fs_weights w = {0};
-    err = fs_meso_train_export(net, o.arch, &w, &msg);
+    err = trainee_final(&o, net, &w, &msg);
     snprintf(path, sizeof path, "%s/%s.safetensors", o.out, o.name);
     if (!err) err = fs_weights_save_safetensors(&w, path, &msg);
     fs_weights_free(&w);
@@ -870,7 +1044,7 @@ int fs_cli_train(int argc, char **argv) {
     if (err) goto done;
     err = save_plot(&o, &h, &msg);
     if (err) goto done;
-    err = write_card(&o, digest, &d, &held, use_test ? "test" : "validation", &h,
+    err = write_card(&o, net, digest, &d, &held, use_test ? "test" : "validation", &h,
                      (fs_now_ms() - t_start) / 1000.0, &msg);
     if (err) goto done;
     fs_loader_stats st;
@@ -890,7 +1064,7 @@ done:
     fs_loader_free(ltrain);
     fs_loader_free(lval);
     fs_optim_free(opt);
-    fs_tnet_free(net);
+    trainee_free(&tr);
     data_free(&d);
     fs_plot_cleanup();
     return err ? (err == FS_ERR_INVALID ? 2 : 1) : 0;

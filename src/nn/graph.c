@@ -2,7 +2,9 @@
  * time so every inner loop runs over contiguous output channels (NHWC): a convolution adds
  * in[y][x][ci] * W[ky][kx][ci][:] to the output pixel's channel vector, a depthwise one
  * in[..][c] * W[ky][kx][c] for all c at once. The compiler vectorises those loops; the planned
- * buffers are 64-byte aligned. These kernels define the answer; faster ones must match them. */
+ * buffers are 64-byte aligned. These kernels define the answer; faster ones must match them.
+ * Activations are applied after an op's values are complete, so a training forward can keep
+ * the values before a hard-swish; the backward pass is in graph_train.c. */
 #include "fakescope/graph.h"
 
 #include <math.h>
@@ -12,29 +14,13 @@
 #include <string.h>
 
 #include "fakescope/nn.h"
+#include "graph_internal.h"
 
-typedef struct node {
-    fs_op op;
-    char name[FS_GRAPH_NAME_MAX];
-    int in0, in1;
-    int h, w, c;
-    /* conv, dwconv */
-    int k, stride, dil, pad_top, pad_left;
-    fs_act act;
-    float *weight; /* conv [k][k][cin][cout]; dwconv [k][k][c]; dense [in][out] */
-    float *bias;   /* [c] or NULL */
-    double macs;
-    size_t offset; /* of its activation in the arena, in floats */
-} node;
-
-struct fs_graph {
-    node *nodes;
-    int n, cap;
-    fs_err err;
-    fs_msg msg;
-    int planned_n;
-    float *arena;
-};
+/* The kernels are optimised in debug builds too, so the sanitizer suite stays fast (the
+ * sanitizers instrument optimised code all the same), as in train_graph.c. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O2", "tree-vectorize")
+#endif
 
 fs_err fs_graph_create(int h, int w, int c, fs_graph **out, fs_msg *msg) {
     *out = NULL;
@@ -61,11 +47,13 @@ fs_err fs_graph_create(int h, int w, int c, fs_graph **out, fs_msg *msg) {
 void fs_graph_free(fs_graph *g) {
     if (!g) return;
     for (int i = 0; i < g->n; i++) {
-        free(g->nodes[i].weight);
-        free(g->nodes[i].bias);
+        node *nd = &g->nodes[i];
+        free(nd->weight), free(nd->bias), free(nd->rmean), free(nd->rvar), free(nd->w2), free(nd->b2);
     }
+    fs_graph_drop_params(g);
     free(g->nodes);
     free(g->arena);
+    free(g->tarena);
     free(g);
 }
 
@@ -106,9 +94,11 @@ static node *add_node(fs_graph *g, fs_op op, int in, const char *name) {
         g->nodes = p;
         g->cap *= 2;
     }
-    free(g->arena); /* the plan no longer holds */
-    g->arena = NULL;
-    g->planned_n = 0;
+    free(g->arena); /* the plan and the parameter list no longer hold */
+    free(g->tarena);
+    g->arena = g->tarena = NULL;
+    g->planned_n = g->trained_n = 0;
+    fs_graph_drop_params(g);
     node *nd = &g->nodes[g->n++];
     memset(nd, 0, sizeof *nd);
     nd->op = op;
@@ -238,6 +228,62 @@ int fs_graph_softmax(fs_graph *g, int in, const char *name) {
     return g->n - 1;
 }
 
+/* A copy of c floats, or NULL (src NULL or no memory: *bad set). */
+static float *copy_floats(const float *src, size_t c, int *bad) {
+    float *p = src ? malloc(sizeof(float) * c) : NULL;
+    if (!p) *bad = 1;
+    else memcpy(p, src, sizeof(float) * c);
+    return p;
+}
+
+int fs_graph_bn(fs_graph *g, int in, const float *gamma, const float *beta, const float *mean,
+                const float *var, float eps, float momentum, fs_act act, const char *name) {
+    node *nd = add_node(g, FS_OP_BN, in, name);
+    if (!nd) return -1;
+    const node *src = &g->nodes[in];
+    nd->h = src->h, nd->w = src->w, nd->c = src->c, nd->act = act;
+    if (!(eps > 0) || !(momentum >= 0 && momentum < 1))
+        return g->n--, fail(g, FS_ERR_INVALID, "%s: batch norm needs eps > 0 and 0 <= momentum "
+                            "< 1", nd->name);
+    nd->eps = eps, nd->momentum = momentum;
+    int bad = 0;
+    size_t c = (size_t)nd->c;
+    nd->weight = copy_floats(gamma, c, &bad), nd->bias = copy_floats(beta, c, &bad);
+    nd->rmean = copy_floats(mean, c, &bad), nd->rvar = copy_floats(var, c, &bad);
+    if (bad) {
+        int missing = !gamma || !beta || !mean || !var;
+        free(nd->weight), free(nd->bias), free(nd->rmean), free(nd->rvar);
+        return g->n--, missing ? fail(g, FS_ERR_INVALID, "%s: batch norm without its four arrays",
+                                      nd->name)
+                               : fail(g, FS_ERR_NOMEM, "out of memory for %s", nd->name);
+    }
+    nd->macs = (double)fs_graph_node_floats(nd);
+    return g->n - 1;
+}
+
+int fs_graph_se(fs_graph *g, int in, int hidden, const float *w1, const float *b1,
+                const float *w2, const float *b2, fs_gate gate, const char *name) {
+    node *nd = add_node(g, FS_OP_SE, in, name);
+    if (!nd) return -1;
+    const node *src = &g->nodes[in];
+    nd->h = src->h, nd->w = src->w, nd->c = src->c;
+    if (hidden < 1 || hidden > FS_GRAPH_MAX_CHANNELS || !w1 || !b1 || !w2 || !b2 ||
+        (gate != FS_GATE_HSIGMOID && gate != FS_GATE_SIGMOID))
+        return g->n--, fail(g, FS_ERR_INVALID, "%s: bad squeeze-and-excitation (%d hidden units)",
+                            nd->name, hidden);
+    nd->hidden = hidden, nd->gate = gate;
+    int bad = 0;
+    size_t c = (size_t)nd->c, hc = (size_t)hidden * c;
+    nd->weight = copy_floats(w1, hc, &bad), nd->bias = copy_floats(b1, (size_t)hidden, &bad);
+    nd->w2 = copy_floats(w2, hc, &bad), nd->b2 = copy_floats(b2, c, &bad);
+    if (bad) {
+        free(nd->weight), free(nd->bias), free(nd->w2), free(nd->b2);
+        return g->n--, fail(g, FS_ERR_NOMEM, "out of memory for %s", nd->name);
+    }
+    nd->macs = 2.0 * (double)fs_graph_node_floats(nd) + 2.0 * (double)hc;
+    return g->n - 1;
+}
+
 int fs_graph_nodes(const fs_graph *g) { return g->n; }
 int fs_graph_output(const fs_graph *g) { return g->n - 1; }
 
@@ -250,46 +296,44 @@ void fs_graph_node(const fs_graph *g, int i, fs_graph_node_info *o) {
     o->macs = nd->macs;
 }
 
-static size_t node_floats(const node *nd) { return (size_t)nd->h * nd->w * nd->c; }
-
 fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg) {
     if (g->err) return fs_graph_error(g, msg);
     if (n < 1) return fs_fail(msg, FS_ERR_INVALID, "a batch holds at least one item");
-    if (g->arena && g->planned_n >= n) return FS_OK;
+    if (g->arena && g->planned_n >= n && (!g->training || g->tarena)) return FS_OK;
     /* Every node its own buffer, each aligned: simple, and the activations a feature map or a
      * backward pass needs stay readable after the run. */
     size_t total = 0, align = FS_NN_ALIGN / sizeof(float);
     for (int i = 0; i < g->n; i++) {
-        g->nodes[i].offset = total;
-        size_t f = node_floats(&g->nodes[i]) * (size_t)n;
+        node *nd = &g->nodes[i];
+        nd->offset = total;
+        size_t f = fs_graph_node_floats(nd) * (size_t)n;
+        total += (f + align - 1) / align * align;
+        f = nd->op == FS_OP_BN ? 6 * (size_t)nd->c
+            : nd->op == FS_OP_SE ? (3 * (size_t)nd->c + (size_t)nd->hidden) * (size_t)n : 0;
+        nd->aux = total;
         total += (f + align - 1) / align * align;
     }
+    size_t ttotal = g->training ? fs_graph_train_layout(g, n) : 0;
     float *a = fs_nn_alloc(total * sizeof(float));
-    if (!a) return fs_fail(msg, FS_ERR_NOMEM, "out of memory planning %zu MB of activations",
-                           total * sizeof(float) >> 20);
-    free(g->arena);
-    g->arena = a;
+    float *t = ttotal ? fs_nn_alloc(ttotal * sizeof(float)) : NULL;
+    if (!a || (ttotal && !t)) { /* the offsets changed: the old plan goes too */
+        free(a), free(t), free(g->arena), free(g->tarena);
+        g->arena = g->tarena = NULL;
+        g->planned_n = g->trained_n = 0;
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory planning %zu MB of activations",
+                       (total + ttotal) * sizeof(float) >> 20);
+    }
+    if (t) memset(t, 0, ttotal * sizeof(float));
+    free(g->arena), free(g->tarena);
+    g->arena = a, g->tarena = t;
     g->planned_n = n;
+    g->trained_n = 0;
     return FS_OK;
-}
-
-static inline float activate(fs_act a, float v) {
-    switch (a) {
-    case FS_ACT_RELU: return v > 0 ? v : 0;
-    case FS_ACT_RELU6: return v < 0 ? 0 : v > 6 ? 6 : v;
-    case FS_ACT_HSWISH: {
-        float r = v + 3;
-        r = r < 0 ? 0 : r > 6 ? 6 : r;
-        return v * r / 6;
-    }
-    case FS_ACT_NONE: break;
-    }
-    return v;
 }
 
 static float *act_of(const fs_graph *g, const node *nd) { return g->arena + nd->offset; }
 
-/* One item of a convolution or depthwise convolution. */
+/* One item of a convolution or depthwise convolution, before its activation. */
 static void run_conv(const node *nd, const node *src, const float *in, float *out) {
     const int cin = src->c, cout = nd->c, k = nd->k, dw = nd->op == FS_OP_DWCONV;
     for (int oy = 0; oy < nd->h; oy++)
@@ -316,23 +360,104 @@ static void run_conv(const node *nd, const node *src, const float *in, float *ou
                     }
                 }
             }
-            if (nd->act != FS_ACT_NONE)
-                for (int c = 0; c < cout; c++) o[c] = activate(nd->act, o[c]);
         }
 }
 
-fs_err fs_graph_forward(fs_graph *g, const float *input, int n, float *out, fs_msg *msg) {
+void fs_graph_channel_stats(const float *x, size_t px, int c, double *mean, double *var) {
+    for (int ch = 0; ch < c; ch++) mean[ch] = var[ch] = 0;
+    for (size_t p = 0; p < px; p++)
+        for (int ch = 0; ch < c; ch++) mean[ch] += x[p * c + ch];
+    for (int ch = 0; ch < c; ch++) mean[ch] /= (double)px;
+    for (size_t p = 0; p < px; p++)
+        for (int ch = 0; ch < c; ch++) {
+            const double d = x[p * c + ch] - mean[ch];
+            var[ch] += d * d;
+        }
+    for (int ch = 0; ch < c; ch++) var[ch] /= (double)px;
+}
+
+/* Batch norm over the batch of n items: batch statistics (training, not frozen: the running
+ * ones are updated) or the running ones; keeps the mean and 1/sqrt(var + eps) it used. */
+static void run_bn(fs_graph *g, node *nd, const float *x, float *y, int n, int training) {
+    const int c = nd->c;
+    const size_t px = (size_t)nd->h * nd->w * (size_t)n;
+    double *dm = (double *)(g->arena + nd->aux), *dv = dm + c;
+    float *mean = fs_graph_bn_mean(g, nd), *inv = mean + c;
+    nd->used_batch = training && !nd->bn_frozen;
+    if (nd->used_batch) {
+        fs_graph_channel_stats(x, px, c, dm, dv);
+        for (int ch = 0; ch < c; ch++) {
+            const double unbiased = px > 1 ? dv[ch] * (double)px / (double)(px - 1) : dv[ch];
+            mean[ch] = (float)dm[ch];
+            inv[ch] = (float)(1.0 / sqrt(dv[ch] + nd->eps));
+            nd->rmean[ch] = nd->momentum * nd->rmean[ch] + (1 - nd->momentum) * (float)dm[ch];
+            nd->rvar[ch] = nd->momentum * nd->rvar[ch] + (1 - nd->momentum) * (float)unbiased;
+        }
+    } else {
+        for (int ch = 0; ch < c; ch++) {
+            mean[ch] = nd->rmean[ch];
+            inv[ch] = 1.0f / sqrtf(nd->rvar[ch] + nd->eps);
+        }
+    }
+    /* y = x * s + (beta - mean * s), s = gamma * inv: one multiply-add per value */
+    float *sc = (float *)dm, *sh = sc + c; /* the sums are spent */
+    for (int ch = 0; ch < c; ch++) {
+        sc[ch] = nd->weight[ch] * inv[ch];
+        sh[ch] = nd->bias[ch] - mean[ch] * sc[ch];
+    }
+    for (size_t p = 0; p < px; p++) {
+        const float *xi = x + p * c;
+        float *yi = y + p * c;
+        for (int ch = 0; ch < c; ch++) yi[ch] = xi[ch] * sc[ch] + sh[ch];
+    }
+}
+
+/* One item of a squeeze-and-excitation; sv holds its s, h, v and e (3c + hidden floats). */
+static void run_se(const node *nd, const float *x, float *y, float *sv) {
+    const int c = nd->c, hd = nd->hidden;
+    const size_t px = (size_t)nd->h * nd->w;
+    float *s = sv, *h = s + c, *v = h + hd, *e = v + c;
+    for (int ch = 0; ch < c; ch++) {
+        double a = 0;
+        for (size_t p = 0; p < px; p++) a += x[p * c + ch];
+        s[ch] = (float)(a / (double)px);
+    }
+    for (int j = 0; j < hd; j++) {
+        const float *wr = nd->weight + (size_t)j * c;
+        float a = nd->bias[j];
+        for (int ch = 0; ch < c; ch++) a += wr[ch] * s[ch];
+        h[j] = a > 0 ? a : 0;
+    }
+    for (int ch = 0; ch < c; ch++) {
+        const float *wr = nd->w2 + (size_t)ch * hd;
+        float a = nd->b2[ch];
+        for (int j = 0; j < hd; j++) a += wr[j] * h[j];
+        v[ch] = a;
+        if (nd->gate == FS_GATE_SIGMOID)
+            e[ch] = a >= 0 ? 1.0f / (1.0f + expf(-a)) : expf(a) / (1.0f + expf(a));
+        else
+            e[ch] = (a + 3 < 0 ? 0 : a + 3 > 6 ? 6 : a + 3) / 6;
+    }
+    for (size_t p = 0; p < px; p++)
+        for (int ch = 0; ch < c; ch++) y[p * c + ch] = x[p * c + ch] * e[ch];
+}
+
+/* The forward pass; training keeps the values before a hard-swish and uses batch statistics. */
+static fs_err run(fs_graph *g, const float *input, int n, float *out, int training, fs_msg *msg) {
     if (g->err) return fs_graph_error(g, msg);
     if (n < 1) return fs_fail(msg, FS_ERR_INVALID, "a batch holds at least one item");
-    if (!g->arena || g->planned_n < n) {
+    if (!g->arena || g->planned_n < n || (g->training && !g->tarena)) {
         fs_err e = fs_graph_plan(g, n, msg);
         if (e) return e;
     }
-    memcpy(act_of(g, &g->nodes[0]), input, sizeof(float) * node_floats(&g->nodes[0]) * (size_t)n);
+    g->trained_n = 0;
+    memcpy(act_of(g, &g->nodes[0]), input, sizeof(float) * fs_graph_node_floats(&g->nodes[0]) * (size_t)n);
     for (int i = 1; i < g->n; i++) {
-        const node *nd = &g->nodes[i], *src = &g->nodes[nd->in0];
-        const size_t fo = node_floats(nd), fi = node_floats(src);
-        for (int b = 0; b < n; b++) {
+        node *nd = &g->nodes[i];
+        const node *src = &g->nodes[nd->in0];
+        const size_t fo = fs_graph_node_floats(nd), fi = fs_graph_node_floats(src);
+        if (nd->op == FS_OP_BN) run_bn(g, nd, act_of(g, src), act_of(g, nd), n, training);
+        for (int b = 0; b < n && nd->op != FS_OP_BN; b++) {
             const float *x = act_of(g, src) + fi * (size_t)b;
             float *y = act_of(g, nd) + fo * (size_t)b;
             switch (nd->op) {
@@ -340,7 +465,7 @@ fs_err fs_graph_forward(fs_graph *g, const float *input, int n, float *out, fs_m
             case FS_OP_DWCONV: run_conv(nd, src, x, y); break;
             case FS_OP_ADD: {
                 const float *z = act_of(g, &g->nodes[nd->in1]) + fo * (size_t)b;
-                for (size_t j = 0; j < fo; j++) y[j] = activate(nd->act, x[j] + z[j]);
+                for (size_t j = 0; j < fo; j++) y[j] = x[j] + z[j];
                 break;
             }
             case FS_OP_GAP: {
@@ -377,13 +502,35 @@ fs_err fs_graph_forward(fs_graph *g, const float *input, int n, float *out, fs_m
                 }
                 break;
             }
+            case FS_OP_SE:
+                run_se(nd, x, y, g->arena + nd->aux + (3 * (size_t)nd->c + (size_t)nd->hidden) * (size_t)b);
+                break;
+            case FS_OP_BN:
             case FS_OP_INPUT: break;
             }
         }
+        if (nd->act != FS_ACT_NONE) {
+            float *y = act_of(g, nd);
+            const size_t all = fo * (size_t)n;
+            if (training && nd->act == FS_ACT_HSWISH)
+                memcpy(g->tarena + nd->zoff, y, sizeof(float) * all);
+            for (size_t j = 0; j < all; j++) y[j] = fs_graph_act(nd->act, y[j]);
+        }
     }
     const node *last = &g->nodes[g->n - 1];
-    memcpy(out, act_of(g, last), sizeof(float) * node_floats(last) * (size_t)n);
+    if (out) memcpy(out, act_of(g, last), sizeof(float) * fs_graph_node_floats(last) * (size_t)n);
+    if (training) g->trained_n = n;
     return FS_OK;
+}
+
+fs_err fs_graph_forward(fs_graph *g, const float *input, int n, float *out, fs_msg *msg) {
+    return run(g, input, n, out, 0, msg);
+}
+
+fs_err fs_graph_forward_train(fs_graph *g, const float *input, int n, float *out, fs_msg *msg) {
+    if (!g->training)
+        return fs_fail(msg, FS_ERR_INVALID, "a training forward needs fs_graph_train(g, 1) first");
+    return run(g, input, n, out, 1, msg);
 }
 
 const float *fs_graph_activation(const fs_graph *g, int i) {

@@ -5,7 +5,10 @@
  * heavy-ball momentum buffer. Weight decay is decoupled (AdamW): the weight shrinks by
  * lr * decay directly, not through the gradient, and only conv / dense weights decay. Clipping
  * scales all gradients together when their global L2 norm passes the limit. The updates run in
- * parameter order on one thread, so they are as deterministic as the gradients. */
+ * parameter order on one thread, so they are as deterministic as the gradients. An optimiser
+ * works on an array of fs_tparam records, a training graph's (fs_tnet) or an op graph's
+ * (fs_graph_params); a parameter group (a name prefix) may take a multiple of the learning rate,
+ * and frozen parameters or a multiple of 0 are left alone (and out of the clipping norm). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,13 +77,32 @@ double fs_lr_at(const fs_opt_config *cfg, int64_t step) {
 
 struct fs_optim {
     fs_opt_config cfg;
-    fs_tnet *net;
+    fs_tparam *p;   /* the parameters, borrowed */
     int64_t steps;
     float **m, **v; /* per parameter; v unused by SGD */
+    double *scale;  /* per parameter: learning rate multiplier, 0 = left unchanged */
     size_t np;
 };
 
 fs_err fs_optim_create(const fs_opt_config *cfg, fs_tnet *net, fs_optim **out, fs_msg *msg) {
+    return fs_optim_create_params(cfg, fs_tnet_param(net, 0), fs_tnet_param_count(net), out, msg);
+}
+
+/* 1 when parameter i takes updates. */
+static int updated(const fs_optim *o, size_t i) {
+    return o->p[i].grad && !o->p[i].frozen && o->scale[i] != 0.0;
+}
+
+int fs_optim_lr_scale(fs_optim *o, const char *prefix, double scale) {
+    int count = 0;
+    const size_t len = strlen(prefix);
+    for (size_t i = 0; i < o->np; i++)
+        if (!strncmp(o->p[i].name, prefix, len)) o->scale[i] = scale, count++;
+    return count;
+}
+
+fs_err fs_optim_create_params(const fs_opt_config *cfg, fs_tparam *params, size_t n,
+                              fs_optim **out, fs_msg *msg) {
     *out = NULL;
     if (!(cfg->lr > 0.0) || !isfinite(cfg->lr))
         return fs_fail(msg, FS_ERR_INVALID, "learning rate must be positive");
@@ -91,12 +113,14 @@ fs_err fs_optim_create(const fs_opt_config *cfg, fs_tnet *net, fs_optim **out, f
         return fs_fail(msg, FS_ERR_INVALID, "weight decay and clip must be >= 0, momentum in [0, 1)");
     fs_optim *o = calloc(1, sizeof *o);
     if (!o) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for an optimiser");
-    o->cfg = *cfg, o->net = net, o->np = fs_tnet_param_count(net);
-    o->m = calloc(o->np, sizeof *o->m);
-    o->v = calloc(o->np, sizeof *o->v);
-    if (!o->m || !o->v) goto nomem;
+    o->cfg = *cfg, o->p = params, o->np = n;
+    o->m = calloc(o->np + 1, sizeof *o->m);
+    o->v = calloc(o->np + 1, sizeof *o->v);
+    o->scale = calloc(o->np + 1, sizeof *o->scale);
+    if (!o->m || !o->v || !o->scale) goto nomem;
     for (size_t i = 0; i < o->np; i++) {
-        const fs_tparam *p = fs_tnet_param(net, i);
+        const fs_tparam *p = &params[i];
+        o->scale[i] = 1.0;
         if (!p->grad) continue;
         o->m[i] = calloc(p->count, sizeof(float));
         o->v[i] = calloc(p->count, sizeof(float));
@@ -115,7 +139,7 @@ void fs_optim_free(fs_optim *o) {
         if (o->m) free(o->m[i]);
         if (o->v) free(o->v[i]);
     }
-    free(o->m), free(o->v);
+    free(o->m), free(o->v), free(o->scale);
     free(o);
 }
 
@@ -125,8 +149,8 @@ double fs_optim_step(fs_optim *o) {
     const fs_opt_config *c = &o->cfg;
     double sq = 0.0;
     for (size_t i = 0; i < o->np; i++) {
-        const fs_tparam *p = fs_tnet_param(o->net, i);
-        if (!p->grad) continue;
+        const fs_tparam *p = &o->p[i];
+        if (!updated(o, i)) continue;
         for (size_t j = 0; j < p->count; j++) sq += (double)p->grad[j] * p->grad[j];
     }
     const double norm = sqrt(sq);
@@ -135,12 +159,13 @@ double fs_optim_step(fs_optim *o) {
     o->steps++;
     const double bc1 = 1.0 - pow(c->beta1, (double)o->steps);
     const double bc2 = 1.0 - pow(c->beta2, (double)o->steps);
-    const float a = (float)(lr / bc1), b1 = (float)c->beta1, b2 = (float)c->beta2;
+    const float b1 = (float)c->beta1, b2 = (float)c->beta2;
     const float rbc2 = (float)(1.0 / bc2), eps = (float)c->eps, mom = (float)c->momentum;
-    const float shrink = (float)(1.0 - lr * c->weight_decay);
     for (size_t i = 0; i < o->np; i++) {
-        fs_tparam *p = fs_tnet_param(o->net, i);
-        if (!p->grad) continue;
+        fs_tparam *p = &o->p[i];
+        if (!updated(o, i)) continue;
+        const double plr = lr * o->scale[i];
+        const float a = (float)(plr / bc1), shrink = (float)(1.0 - plr * c->weight_decay);
         float *m = o->m[i], *v = o->v[i], *w = p->data;
         if (p->decay && c->weight_decay > 0)
             for (size_t j = 0; j < p->count; j++) w[j] *= shrink;
@@ -154,7 +179,7 @@ double fs_optim_step(fs_optim *o) {
         } else {
             for (size_t j = 0; j < p->count; j++) {
                 m[j] = mom * m[j] + p->grad[j] * gscale;
-                w[j] -= (float)lr * m[j];
+                w[j] -= (float)plr * m[j];
             }
         }
     }
@@ -164,7 +189,7 @@ double fs_optim_step(fs_optim *o) {
 fs_err fs_optim_export(const fs_optim *o, fs_weights *w, fs_msg *msg) {
     char name[96], num[32];
     for (size_t i = 0; i < o->np; i++) {
-        const fs_tparam *p = fs_tnet_param(o->net, i);
+        const fs_tparam *p = &o->p[i];
         if (!p->grad) continue;
         const int64_t shape[1] = {(int64_t)p->count};
         snprintf(name, sizeof name, "%s.%s", p->name, o->cfg.kind == FS_OPT_ADAM ? "adam_m" : "momentum");
@@ -184,7 +209,7 @@ fs_err fs_optim_import(fs_optim *o, const fs_weights *w, fs_msg *msg) {
     const char *steps = fs_weights_meta(w, "optim_steps");
     if (!steps) return fs_fail(msg, FS_ERR_FORMAT, "checkpoint has no optimiser step count");
     for (size_t i = 0; i < o->np; i++) {
-        const fs_tparam *p = fs_tnet_param(o->net, i);
+        const fs_tparam *p = &o->p[i];
         if (!p->grad) continue;
         for (int k = 0; k < (o->cfg.kind == FS_OPT_ADAM ? 2 : 1); k++) {
             snprintf(name, sizeof name, "%s.%s", p->name,

@@ -1,0 +1,87 @@
+/* Private to the op graph (src/nn/graph*.c): the node and graph records shared by the builders
+ * and forward kernels (graph.c) and the training half (graph_train.c). */
+#ifndef FAKESCOPE_GRAPH_INTERNAL_H
+#define FAKESCOPE_GRAPH_INTERNAL_H
+
+#include "fakescope/graph.h"
+
+typedef struct node {
+    fs_op op;
+    char name[FS_GRAPH_NAME_MAX];
+    int in0, in1;
+    int h, w, c;
+    /* conv, dwconv */
+    int k, stride, dil, pad_top, pad_left;
+    fs_act act;
+    float *weight; /* conv [k][k][cin][cout]; dwconv [k][k][c]; dense [in][out]; bn gamma;
+                    * se w1 [hidden][c] */
+    float *bias;   /* [c] or NULL; bn beta; se b1 [hidden] */
+    /* bn */
+    float *rmean, *rvar;
+    float eps, momentum;
+    int bn_frozen;  /* training forwards use the running statistics */
+    int used_batch; /* the last forward normalised with batch statistics */
+    /* se */
+    int hidden;
+    fs_gate gate;
+    float *w2, *b2; /* [c][hidden], [c] */
+    double macs;
+    size_t offset; /* of its activation in the arena, in floats */
+    size_t aux;    /* in the arena too: bn 2c doubles of scratch, then the mean and
+                    * 1/sqrt(var + eps) of the last forward (6c floats in all); se per item
+                    * s, h, v, e (3c + hidden) */
+    /* training (offsets in the training arena, in floats) */
+    int p0, np;    /* its parameters are params[p0 .. p0 + np) */
+    int need;      /* the last backward passed a gradient into this node */
+    size_t goff;   /* gradient, n x size */
+    size_t zoff;   /* hard-swish: the value before the activation, n x size */
+} node;
+
+struct fs_graph {
+    node *nodes;
+    int n, cap;
+    fs_err err;
+    fs_msg msg;
+    int planned_n;
+    float *arena;
+    /* training */
+    int training;       /* fs_graph_train(g, 1) */
+    int trained_n;      /* batch of the last training forward, 0 when none */
+    fs_tparam *params;  /* listed by fs_graph_train, NULL before */
+    size_t nparams;
+    float *grads;       /* every parameter gradient, one allocation */
+    float *tarena;      /* the training arena, planned with the activations */
+    size_t scratch;     /* in it: the backward pass's per-node scratch (largest node) */
+    size_t dout;        /* in it: the output gradient of fs_graph_backward_bce (n floats) */
+};
+
+/* bn node nd's mean and 1/sqrt(var + eps) of the last forward (c floats each). */
+static inline float *fs_graph_bn_mean(const fs_graph *g, const node *nd) {
+    return g->arena + nd->aux + 4 * (size_t)nd->c;
+}
+/* Per channel mean and biased variance (in double) of px pixels of c channels. */
+void fs_graph_channel_stats(const float *x, size_t px, int c, double *mean, double *var);
+
+static inline size_t fs_graph_node_floats(const node *nd) { return (size_t)nd->h * nd->w * nd->c; }
+
+/* Lays the training buffers of every node (goff, zoff) out for batches of n; returns the total
+ * floats of the training arena. */
+size_t fs_graph_train_layout(fs_graph *g, int n);
+/* Releases the parameter table and gradients (the graph changed). */
+void fs_graph_drop_params(fs_graph *g);
+
+static inline float fs_graph_act(fs_act a, float v) {
+    switch (a) {
+    case FS_ACT_RELU: return v > 0 ? v : 0;
+    case FS_ACT_RELU6: return v < 0 ? 0 : v > 6 ? 6 : v;
+    case FS_ACT_HSWISH: {
+        float r = v + 3;
+        r = r < 0 ? 0 : r > 6 ? 6 : r;
+        return v * r / 6;
+    }
+    case FS_ACT_NONE: break;
+    }
+    return v;
+}
+
+#endif
