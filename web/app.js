@@ -205,7 +205,38 @@ function resetResult() {
   $('explain').hidden = true;
   $('explain').dataset.overlays = '0';
   $('explain-figs').replaceChildren();
+  $('credentials').hidden = true;
+  $('credentials').dataset.state = 'none';
+  $('credentials-list').replaceChildren();
   $('check-progress').hidden = true;
+}
+
+/* The image check's "provenance" object (docs/provenance.md) as a short list: validation state,
+ * signer, generator, time, the signed AI statement, and the unsigned hint kept apart. */
+const CRED_STATE = {
+  none: 'No Content Credentials in this file',
+  invalid: 'Present but failed validation',
+  valid: 'Valid (signer not on the server\'s trust list)',
+  trusted: 'Valid, signed by a trusted signer',
+};
+function showCredentials(p) {
+  if (!p || typeof p.state !== 'string') return;
+  const box = $('credentials');
+  box.hidden = false;
+  box.dataset.state = p.state;
+  const rows = [['Validation', CRED_STATE[p.state] || p.state]];
+  const active = (p.manifests || [])[(p.manifests || []).length - 1];
+  const failures = ((active && active.validation && active.validation.failure) || []).map((f) => f.code);
+  if (failures.length) rows.push(['Failures', failures.join(', ')]);
+  if (p.store_error) rows.push(['Error', p.store_error]);
+  if (p.signer) rows.push(['Signer', p.signer + (p.issuer ? ' (issued by ' + p.issuer + ')' : '')]);
+  if (p.claim_generator) rows.push(['Generator', p.claim_generator]);
+  if (p.time) rows.push(['Signed at', p.time]);
+  const ai = p.ai_generated || {};
+  if (p.state !== 'none')
+    rows.push(['AI-generated (signed)', ai.signed ? 'Yes: ' + ai.signed.split('/').pop() : 'No such statement']);
+  if (ai.unsigned_hint) rows.push(['Unsigned hint', ai.unsigned_hint]);
+  $('credentials-list').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
 }
 
 /* verdict: 'fake' | 'real' | 'none'; p: P(fake) or null */
@@ -325,6 +356,7 @@ async function checkImage(file, models, explain) {
       if (p != null) wholeP.push(p);
       addModelRow(models[i], p, resp.result || '', 'whole picture (image check)');
       if (explain) addOverlays(models[i], 'whole', w.value.body);
+      if (i === whole.findIndex((x) => x.status === 'fulfilled')) showCredentials(w.value.body.provenance);
     } else addModelRow(models[i], null, w.reason.message, 'whole picture (image check)');
   });
 

@@ -27,6 +27,7 @@ int fs_cli_faces(int argc, char **argv); /* faces.c */
 int fs_cli_train(int argc, char **argv);  /* train.c */
 int fs_cli_train_bench(int argc, char **argv); /* train.c */
 int fs_cli_eval(int argc, char **argv);        /* eval.c */
+int fs_cli_provenance(int argc, char **argv);  /* provenance.c */
 
 /* The data directory when neither --data nor FAKESCOPE_DATA is given:
  * $HOME/.local/share/fakescope (serve.c). Writes into buf and returns it. */

@@ -18,6 +18,7 @@ static const fs_cli_command commands[] = {
     {"train", "train a MesoNet detector on dataset folders (backward pass in C)", fs_cli_train},
     {"eval", "figures of one network on labelled folders, splits or manifests", fs_cli_eval},
     {"train-bench", "training throughput (images/s) on random data", fs_cli_train_bench},
+    {"provenance", "read and verify Content Credentials (C2PA), list generator hints", fs_cli_provenance},
     {NULL, NULL, NULL},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -21,6 +21,7 @@ typedef struct fs_app {
     size_t video_max_bytes;        /* --video-max-bytes: largest upload of the face-video check */
     struct fs_media_pool *media;   /* sandboxed decoders of uploads; NULL: decode in-process */
     double media_timeout_ms;       /* --worker-timeout: wall-clock limit of one decode */
+    struct fs_prov_trust *c2pa_trust; /* --c2pa-trust: Content Credentials trust list (NULL: none) */
     /* 1 when the process was asked to stop (NULL: never): lets work done before the server
      * listens (the explorer's figures) end early. */
     int (*stop_requested)(void);

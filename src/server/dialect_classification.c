@@ -14,7 +14,11 @@
  * Which scan a hash names: each POST records (hash, "classification_video" or
  * "classification_image") -> {"name", "settings"} in the results table, so the GET finds the
  * settings of the latest upload of those bytes and from them the result or the task. Optional
- * form fields or query arguments: `frames` (video frames sampled, default 5), `models` (A,B). */
+ * form fields or query arguments: `frames` (video frames sampled, default 5), `models` (A,B).
+ *
+ * A finished image also carries "provenance" beside the seed's fields: the picture's Content
+ * Credentials and unsigned hints (docs/provenance.md), read from the stored bytes at each GET
+ * (after they decoded in the worker) against the server's --c2pa-trust list. */
 #include "server/scan_submit.h"
 
 #include <math.h>
@@ -22,6 +26,7 @@
 #include <string.h>
 
 #include "fakescope/json.h"
+#include "fakescope/provenance.h"
 
 #define CLASSIFY_VIDEO_FRAMES_DEFAULT 5
 #define META_VIDEO "classification_video"
@@ -195,7 +200,22 @@ static void get(fs_req *r, int video) {
     snprintf(ref, sizeof ref, "%s %s", lower, settings);
     json_t *res = fs_scan_result_by_ref(app, ref);
     if (res) {
-        fs_reply_json(r, 200, render(lower, name, res));
+        json_t *body = render(lower, name, res);
+        if (body && !video) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            fs_msg pm;
+            if (fs_store_blob_get(app->store, lower, FS_PROV_MAX_FILE, &data, &len, &pm) == FS_OK) {
+                fs_prov_options po = {.trust = app->c2pa_trust};
+                fs_prov_report pr;
+                if (fs_prov_read(data, len, &po, &pr, &pm) == FS_OK) {
+                    json_object_set_new(body, "provenance", fs_prov_report_json(&pr));
+                    fs_prov_report_free(&pr);
+                }
+                free(data);
+            }
+        }
+        fs_reply_json(r, 200, body);
         json_decref(res);
         json_decref(meta);
         return;

@@ -20,7 +20,12 @@
  *
  * ?explain=1 adds one object beside the seed's fields, "explanation": the Grad-CAM of every
  * judged crop (detect/explain.c) as a PNG data: URL with the crop's box, so a client sees where
- * the network looked (docs/explain.md). The seed's fields are the same with or without it. */
+ * the network looked (docs/explain.md). The seed's fields are the same with or without it.
+ *
+ * Beside the seed's fields, never inside them, every success carries "provenance": the
+ * picture's Content Credentials and unsigned generator hints (fs_prov_report_json,
+ * docs/provenance.md), judged against the server's --c2pa-trust list. The score is the
+ * network's alone. */
 #include "fakescope/media_worker.h"
 #include "server/app.h"
 
@@ -32,6 +37,7 @@
 #include <openssl/evp.h>
 
 #include "fakescope/fetch.h"
+#include "fakescope/provenance.h"
 #include "fakescope/sha256.h"
 
 #define IC_PATH "/api/1.1/wf/api-deepfake-detection"
@@ -268,11 +274,26 @@ static void ic_detect(fs_req *r) {
         if (!e && explain) explained = explanation_json(sc, &res, model.name, &e, &msg);
         fs_engine_release(app->engine, sc);
     }
+    /* Content Credentials of the same bytes, after the picture decoded (so only images that
+     * passed the decoder reach the provenance reader) */
+    json_t *provenance = NULL;
+    if (!e) {
+        fs_prov_options po = {.trust = app->c2pa_trust};
+        fs_prov_report pr;
+        fs_msg pm;
+        if (fs_prov_read(data, len, &po, &pr, &pm) == FS_OK) {
+            provenance = fs_prov_report_json(&pr);
+            fs_prov_report_free(&pr);
+        } else {
+            provenance = json_pack("{s:s}", "error", pm.text);
+        }
+    }
     free(fetched);
     if (e) {
         unsigned st = e == FS_ERR_FORMAT || e == FS_ERR_UNSUPPORTED ? 400 : fs_http_status_for(e);
         fs_reply_error(r, st, fs_err_name(e), "%s", msg.text);
         fs_scan_result_free(&res);
+        json_decref(explained);
         return;
     }
     /* The most suspicious face (or the whole picture) decides. */
@@ -286,6 +307,7 @@ static void ic_detect(fs_req *r) {
     fs_scan_result_free(&res);
     if (!judged) {
         json_decref(explained);
+        json_decref(provenance);
         fs_reply_error(r, 400, "no_face", "no face was found in the image (leave out crop to judge the whole image)");
         return;
     }
@@ -297,6 +319,8 @@ static void ic_detect(fs_req *r) {
                              "confidence", conf);
     if (body && explained) json_object_set_new(body, "explanation", explained);
     else json_decref(explained);
+    if (body && provenance) json_object_set_new(body, "provenance", provenance);
+    else json_decref(provenance);
     fs_reply_json(r, 200, body);
 }
 

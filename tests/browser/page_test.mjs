@@ -145,6 +145,11 @@ try {
   check('image: a canvas', (await page.$$('#faces canvas')).length === 1);
   const rows = await page.$$eval('#model-table tbody tr', (r) => r.length);
   check(`image: per-model rows (${rows})`, rows >= MODELS.length);
+  // the Content Credentials panel says what the image check's "provenance" says
+  const prov = (await imageCheck(MODELS[0], '')).body.provenance;
+  const credState = await page.getAttribute('#credentials', 'data-state');
+  check(`image: Content Credentials panel shown, state ${credState} is the API's ${prov && prov.state}`,
+    (await page.isVisible('#credentials')) && prov && credState === prov.state);
   await shoot(page, 'check-image');
 
   // the same picture with Explain: one Grad-CAM overlay per model for the whole picture and one

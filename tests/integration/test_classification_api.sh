@@ -111,6 +111,19 @@ wait_done image "$h"
 jq -e --arg h "$h" '.hash==$h and (.results.images|length)==1 and (.results.images[0]|length)==2 and
     (.verdicts|length)==6' "$FS_TMP/get" >/dev/null || fs_fail "image result: $(head -c 800 "$FS_TMP/get")"
 echo "ok: image: $(jq -c '.results.images[0]' "$FS_TMP/get")"
+# Content Credentials beside the seed's fields (docs/provenance.md)
+fs_expect "image provenance" "$(jq -r '.provenance.state' "$FS_TMP/get")" none
+c2pa="$D/c2pa/images/C.jpg"
+if [ -f "$c2pa" ]; then
+    code=$(upload image "$c2pa")
+    [ "$code" = 202 ] || [ "$code" = 200 ] || fs_fail "POST C.jpg: $code"
+    wait_done image "$(sha256sum "$c2pa" | cut -c1-64)"
+    fs_expect "C.jpg provenance" "$(jq -r '.provenance.state + " " + .provenance.signer' "$FS_TMP/get")" \
+        "valid C2PA Signer, C2PA Test Signing Cert"
+    jq -e '.results|keys==["classification_matrix","images","pre_process","std_deviations"]' "$FS_TMP/get" >/dev/null ||
+        fs_fail "C.jpg: the seed's results changed: $(head -c 400 "$FS_TMP/get")"
+fi
+echo "ok: provenance beside the image results"
 fs_expect "a video hash is not an image" "$(fetch image "$(sha256sum "$V0" | cut -c1-64)")" 404
 echo "plain text" > "$FS_TMP/t.txt"
 fs_expect "text as image" "$(upload image "$FS_TMP/t.txt")" 415

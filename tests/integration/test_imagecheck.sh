@@ -77,6 +77,17 @@ fs_expect "models list" "$($FS_CURL "$FS_URL/api/models" | jq -r '.models[].name
 ic "multipart df" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$TOKEN"
 success_check "multipart df" "$P_DF"
 fs_expect "multipart df says" "$(body .response.result)" Artificial
+fs_expect "multipart df provenance" "$(body .provenance.state)" none
+# Content Credentials beside the seed's fields (docs/provenance.md): the reference SDK's signed
+# test image, valid (the server has no --c2pa-trust here), with the same seed fields as ever
+C2PA_IMG="$SHARED/c2pa/images/C.jpg"
+if [ -f "$C2PA_IMG" ]; then
+    ic "c2pa upload" 200 -H "Authorization: Bearer $USER" -F "image=@$C2PA_IMG" -F modelName=meso4-df -F "token=$TOKEN"
+    success_check "c2pa upload" "$(ref_p "$C2PA_IMG")"
+    fs_expect "c2pa provenance state" "$(body .provenance.state)" valid
+    fs_expect "c2pa provenance signer" "$(body .provenance.signer)" "C2PA Signer, C2PA Test Signing Cert"
+    fs_expect "c2pa seed fields" "$(jq -c '.response | keys' "$FS_TMP/body")" '["confidence","labels","result"]'
+fi
 ic "multipart file field" 200 -H "Authorization: Bearer $USER" -F "file=@$IMG_REAL" -F modelName=meso4-df -F "token=$TOKEN"
 success_check "multipart real" "$P_REAL"
 fs_expect "multipart real says" "$(body .response.result)" Genuine

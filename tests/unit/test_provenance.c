@@ -1,0 +1,538 @@
+/* Tests of provenance/: the CBOR and JUMBF readers on good and hostile input, COSE_Sign1
+ * verification with keys and certificates made here, whole forged C2PA files (one byte
+ * changed in the right place must give the right status code), the unsigned hints, and the
+ * reference SDK's own test images (shared data, skipped when absent) with the outcomes its
+ * tests expect (docs/provenance.md cites each). */
+#include "fs_test.h"
+
+#include <dirent.h>
+#include <time.h>
+
+#include "fakescope/cbor.h"
+#include "fakescope/jumbf.h"
+#include "fakescope/provenance.h"
+#include "provenance/prov_internal.h"
+#include "tools/c2pa_forge.h"
+
+/* ---- CBOR ---- */
+static void cbor_basics(void **state) {
+    (void)state;
+    /* {"a": 1, "b": [-2, h'0102', "xy"], 3: true, "f": 1.5} */
+    static const uint8_t doc[] = {0xa4, 0x61, 'a', 0x01, 0x61, 'b', 0x83, 0x21, 0x42, 0x01, 0x02,
+                                  0x62, 'x', 'y', 0x03, 0xf5, 0x61, 'f', 0xf9, 0x3e, 0x00};
+    fs_cbor_doc d;
+    fs_msg m;
+    assert_int_equal(fs_cbor_parse(doc, sizeof doc, NULL, &d, &m), FS_OK);
+    assert_int_equal(FS_CBOR_AT(&d, 0)->type, FS_CBOR_MAP);
+    assert_int_equal(FS_CBOR_AT(&d, 0)->count, 4);
+    int64_t v;
+    assert_int_equal(fs_cbor_int(&d, fs_cbor_map_get(&d, 0, "a"), &v), 0);
+    assert_int_equal(v, 1);
+    uint32_t b = fs_cbor_map_get(&d, 0, "b");
+    assert_int_equal(FS_CBOR_AT(&d, b)->count, 3);
+    assert_int_equal(fs_cbor_int(&d, fs_cbor_array_at(&d, b, 0), &v), 0);
+    assert_int_equal(v, -2);
+    uint32_t bs = fs_cbor_array_at(&d, b, 1);
+    assert_int_equal(FS_CBOR_AT(&d, bs)->type, FS_CBOR_BYTES);
+    assert_int_equal(FS_CBOR_AT(&d, bs)->len, 2);
+    assert_true(fs_cbor_text_is(&d, fs_cbor_array_at(&d, b, 2), "xy"));
+    assert_int_equal(fs_cbor_array_at(&d, b, 3), FS_CBOR_NONE);
+    uint32_t t = fs_cbor_map_get_int(&d, 0, 3);
+    assert_int_equal(FS_CBOR_AT(&d, t)->type, FS_CBOR_SIMPLE);
+    assert_int_equal(FS_CBOR_AT(&d, t)->u, 21);
+    assert_true(FS_CBOR_AT(&d, fs_cbor_map_get(&d, 0, "f"))->f == 1.5);
+    assert_int_equal(fs_cbor_map_get(&d, 0, "zz"), FS_CBOR_NONE);
+    /* encoded spans: the "b" array covers its own bytes */
+    assert_int_equal(FS_CBOR_AT(&d, b)->off, 6);
+    assert_int_equal(FS_CBOR_AT(&d, b)->end, 14);
+    fs_cbor_doc_free(&d);
+    /* indefinite array of two */
+    static const uint8_t indef[] = {0x9f, 0x01, 0x02, 0xff};
+    assert_int_equal(fs_cbor_parse(indef, sizeof indef, NULL, &d, &m), FS_OK);
+    assert_int_equal(FS_CBOR_AT(&d, 0)->count, 2);
+    fs_cbor_doc_free(&d);
+    /* heads round-trip */
+    uint8_t h[9];
+    assert_int_equal(fs_cbor_put_head(h, 2, 23), 1);
+    assert_int_equal(fs_cbor_put_head(h, 2, 24), 2);
+    assert_int_equal(fs_cbor_put_head(h, 2, 70000), 5);
+    assert_int_equal(h[0], 0x5a);
+}
+
+static void cbor_hostile(void **state) {
+    (void)state;
+    fs_cbor_doc d;
+    fs_msg m;
+    /* a million nested arrays, definite and indefinite: refused at the depth limit */
+    size_t n = 1000000;
+    uint8_t *deep = malloc(n + 1);
+    assert_non_null(deep);
+    memset(deep, 0x81, n);
+    deep[n] = 0x00;
+    double t0 = fs_now_ms();
+    assert_int_equal(fs_cbor_parse(deep, n + 1, NULL, &d, &m), FS_ERR_LIMIT);
+    assert_non_null(strstr(m.text, "nested deeper than 64"));
+    memset(deep, 0x9f, n);
+    assert_int_equal(fs_cbor_parse(deep, n + 1, NULL, &d, &m), FS_ERR_LIMIT);
+    assert_true(fs_now_ms() - t0 < 1000);
+    assert_null(d.items);
+    free(deep);
+    /* lengths past the end: a 4 GiB byte string, an array of 2^64-1 items, a map of 2^32 */
+    static const uint8_t big_str[] = {0x5a, 0xff, 0xff, 0xff, 0xff, 0x00};
+    assert_int_equal(fs_cbor_parse(big_str, sizeof big_str, NULL, &d, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "runs past the end"));
+    static const uint8_t big_arr[] = {0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00};
+    assert_int_equal(fs_cbor_parse(big_arr, sizeof big_arr, NULL, &d, &m), FS_ERR_FORMAT);
+    static const uint8_t big_map[] = {0xbb, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00};
+    assert_int_equal(fs_cbor_parse(big_map, sizeof big_map, NULL, &d, &m), FS_ERR_FORMAT);
+    /* truncated heads and items, trailing bytes, reserved heads, stray break, odd maps */
+    static const uint8_t trunc_head[] = {0x19, 0x01};
+    assert_int_equal(fs_cbor_parse(trunc_head, sizeof trunc_head, NULL, &d, &m), FS_ERR_FORMAT);
+    static const uint8_t trunc_arr[] = {0x83, 0x01, 0x02};
+    assert_int_equal(fs_cbor_parse(trunc_arr, sizeof trunc_arr, NULL, &d, &m), FS_ERR_FORMAT);
+    static const uint8_t trailing[] = {0x01, 0x02};
+    assert_int_equal(fs_cbor_parse(trailing, sizeof trailing, NULL, &d, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "trailing"));
+    static const uint8_t reserved[] = {0x1c};
+    assert_int_equal(fs_cbor_parse(reserved, 1, NULL, &d, &m), FS_ERR_FORMAT);
+    static const uint8_t brk[] = {0xff};
+    assert_int_equal(fs_cbor_parse(brk, 1, NULL, &d, &m), FS_ERR_FORMAT);
+    static const uint8_t odd_map[] = {0xbf, 0x01, 0xff};
+    assert_int_equal(fs_cbor_parse(odd_map, sizeof odd_map, NULL, &d, &m), FS_ERR_FORMAT);
+    static const uint8_t indef_str[] = {0x5f, 0x41, 0x00, 0xff};
+    assert_int_equal(fs_cbor_parse(indef_str, sizeof indef_str, NULL, &d, &m), FS_ERR_UNSUPPORTED);
+    assert_int_equal(fs_cbor_parse(NULL, 0, NULL, &d, &m), FS_ERR_FORMAT);
+    /* the item limit */
+    static const uint8_t five[] = {0x84, 0x01, 0x02, 0x03, 0x04};
+    fs_cbor_limits lim = {.max_items = 4};
+    assert_int_equal(fs_cbor_parse(five, sizeof five, &lim, &d, &m), FS_ERR_LIMIT);
+    lim.max_items = 5;
+    assert_int_equal(fs_cbor_parse(five, sizeof five, &lim, &d, &m), FS_OK);
+    fs_cbor_doc_free(&d);
+}
+
+/* ---- JUMBF ---- */
+static void jumbf_tree_and_truncation(void **state) {
+    (void)state;
+    forge_buf inner = {0}, cbor = {0}, store = {0}, as = {0};
+    fb_head(&cbor, 0, 7);
+    fb_cbor_assertion(&as, "c2pa.test", &cbor);
+    fb_super(&inner, "c2as", "c2pa.assertions", as.p, as.n);
+    forge_buf man = {0};
+    fb_super(&man, "c2ma", "urn:uuid:m1", inner.p, inner.n);
+    fb_super(&store, "c2pa", "c2pa", man.p, man.n);
+    fs_jumbf_tree t;
+    fs_msg m;
+    assert_int_equal(fs_jumbf_parse(store.p, store.n, &t, &m), FS_OK);
+    assert_string_equal(t.boxes[0].label, "c2pa");
+    assert_memory_equal(t.boxes[0].uuid, "c2pa", 4);
+    uint32_t a = fs_jumbf_resolve(&t, 0, "/c2pa/urn:uuid:m1/c2pa.assertions/c2pa.test");
+    assert_int_not_equal(a, FS_JUMBF_NONE);
+    uint32_t mb = fs_jumbf_child(&t, 0, "urn:uuid:m1");
+    assert_int_equal(fs_jumbf_resolve(&t, mb, "c2pa.assertions/c2pa.test"), a);
+    assert_int_equal(fs_jumbf_resolve(&t, mb, "c2pa.assertions/nope"), FS_JUMBF_NONE);
+    uint32_t cb = fs_jumbf_content(&t, a, FS_JUMBF_TYPE('c', 'b', 'o', 'r'));
+    assert_int_equal(t.boxes[cb].payload_len, 1);
+    assert_int_equal(t.boxes[cb].payload[0], 7);
+    fs_jumbf_tree_free(&t);
+    /* every truncation of the store is a clear format error */
+    for (size_t cut = 0; cut < store.n; cut++) {
+        fs_err e = fs_jumbf_parse(store.p, cut, &t, &m);
+        assert_int_equal(e, FS_ERR_FORMAT);
+        assert_true(strstr(m.text, "JUMBF") != NULL);
+        assert_null(t.boxes);
+    }
+    /* a child length past its parent: the manifest box (after the root's 8-byte header and its
+     * 30-byte description) claims the whole store */
+    forge_buf bad = {0};
+    fb_put(&bad, store.p, store.n);
+    assert_memory_equal(bad.p + 38 + 4, "jumb", 4);
+    bad.p[38] = (uint8_t)(store.n >> 24), bad.p[39] = (uint8_t)(store.n >> 16);
+    bad.p[40] = (uint8_t)(store.n >> 8), bad.p[41] = (uint8_t)store.n;
+    assert_int_equal(fs_jumbf_parse(bad.p, bad.n, &t, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "runs past its container"));
+    fb_free(&bad);
+    fb_free(&inner), fb_free(&cbor), fb_free(&store), fb_free(&as), fb_free(&man);
+}
+
+static void jumbf_hostile(void **state) {
+    (void)state;
+    fs_jumbf_tree t;
+    fs_msg m;
+    /* superboxes nested 100000 deep: refused at FS_JUMBF_MAX_DEPTH */
+    size_t depth = 100000, per = 8 + 8 + 17;
+    size_t len = depth * per;
+    uint8_t *p = calloc(len, 1);
+    assert_non_null(p);
+    for (size_t i = 0; i < depth; i++) {
+        uint8_t *b = p + i * per;
+        uint32_t l = (uint32_t)(len - i * per);
+        b[0] = (uint8_t)(l >> 24), b[1] = (uint8_t)(l >> 16), b[2] = (uint8_t)(l >> 8), b[3] = (uint8_t)l;
+        memcpy(b + 4, "jumb", 4);
+        b[11] = 25, memcpy(b + 12, "jumd", 4);
+    }
+    assert_int_equal(fs_jumbf_parse(p, len, &t, &m), FS_ERR_LIMIT);
+    assert_non_null(strstr(m.text, "deeper"));
+    free(p);
+    /* LBox smaller than its header, XLBox beyond the data, superbox without description */
+    static const uint8_t small[] = {0, 0, 0, 4, 'j', 'u', 'm', 'b'};
+    assert_int_equal(fs_jumbf_parse(small, sizeof small, &t, &m), FS_ERR_FORMAT);
+    static const uint8_t xl[] = {0, 0, 0, 1, 'j', 'u', 'm', 'b', 0xff, 0, 0, 0, 0, 0, 0, 0};
+    assert_int_equal(fs_jumbf_parse(xl, sizeof xl, &t, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "runs past"));
+    static const uint8_t nodesc[] = {0, 0, 0, 16, 'j', 'u', 'm', 'b', 0, 0, 0, 8, 'c', 'b', 'o', 'r'};
+    assert_int_equal(fs_jumbf_parse(nodesc, sizeof nodesc, &t, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "description"));
+    /* a label without its NUL */
+    static const uint8_t nolabel[] = {0, 0, 0, 35, 'j', 'u', 'm', 'b', 0, 0, 0, 27, 'j', 'u', 'm', 'd',
+                                      'c', '2', 'p', 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 'a', 'b'};
+    assert_int_equal(fs_jumbf_parse(nolabel, sizeof nolabel, &t, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "NUL"));
+}
+
+/* ---- COSE ---- */
+static void cose_chain_of_1000(void **state) {
+    (void)state;
+    /* protected {1: -7, 33: [1000 x h'00']}: refused before any certificate is parsed */
+    forge_buf prot = {0}, cose = {0};
+    fb_head(&prot, 5, 2), fb_head(&prot, 0, 1), fb_head(&prot, 1, 6), fb_head(&prot, 0, 33), fb_head(&prot, 4, 1000);
+    for (int i = 0; i < 1000; i++) fb_bytes(&prot, "\x30\x00", 2);
+    fb_head(&cose, 6, 18), fb_head(&cose, 4, 4), fb_bytes(&cose, prot.p, prot.n), fb_head(&cose, 5, 0);
+    fb_u8(&cose, 0xf6), fb_bytes(&cose, "sig", 3);
+    prov_cose_result r;
+    fs_msg m;
+    double t0 = fs_now_ms();
+    assert_int_equal(prov_cose_verify(cose.p, cose.n, (const uint8_t *)"x", 1, NULL, &r, &m), FS_ERR_LIMIT);
+    assert_non_null(strstr(m.text, "1000 certificates"));
+    assert_true(fs_now_ms() - t0 < 1000);
+    fb_free(&prot), fb_free(&cose);
+    /* other malformed structures */
+    static const uint8_t not_array[] = {0xa0};
+    assert_int_equal(prov_cose_verify(not_array, 1, (const uint8_t *)"x", 1, NULL, &r, &m), FS_ERR_FORMAT);
+    static const uint8_t no_alg[] = {0x84, 0x41, 0xa0, 0xa0, 0xf6, 0x40};
+    assert_int_equal(prov_cose_verify(no_alg, sizeof no_alg, (const uint8_t *)"x", 1, NULL, &r, &m), FS_ERR_FORMAT);
+    static const uint8_t bad_alg[] = {0x84, 0x43, 0xa1, 0x01, 0x20, 0xa0, 0xf6, 0x40};
+    assert_int_equal(prov_cose_verify(bad_alg, sizeof bad_alg, (const uint8_t *)"x", 1, NULL, &r, &m), FS_ERR_UNSUPPORTED);
+    static const uint8_t no_x5[] = {0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0xf6, 0x40};
+    assert_int_equal(prov_cose_verify(no_x5, sizeof no_x5, (const uint8_t *)"x", 1, NULL, &r, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "x5chain"));
+}
+
+static void cose_algorithms(void **state) {
+    (void)state;
+    char dir[64], pem[128], other_pem[128];
+    assert_int_equal(fs_test_mkdtemp(dir, sizeof dir, "prov"), 0);
+    static const uint8_t claim[] = "a claim's bytes";
+    forge_signer other;
+    assert_int_equal(forge_signer_new(&other, FORGE_ES256, "Someone Else"), 0);
+    snprintf(other_pem, sizeof other_pem, "%s/other.pem", dir);
+    assert_int_equal(forge_signer_pem(&other, other_pem), 0);
+    static const forge_alg algs[] = {FORGE_ES256, FORGE_ED25519, FORGE_PS256};
+    static const char *const names[] = {"ES256", "Ed25519", "PS256"};
+    for (size_t i = 0; i < 3; i++) {
+        forge_signer s;
+        assert_int_equal(forge_signer_new(&s, algs[i], "Forge Signer"), 0);
+        snprintf(pem, sizeof pem, "%s/signer%zu.pem", dir, i);
+        assert_int_equal(forge_signer_pem(&s, pem), 0);
+        fs_prov_trust *trust = NULL, *wrong = NULL;
+        fs_msg m;
+        assert_int_equal(fs_prov_trust_load(pem, &trust, &m), FS_OK);
+        assert_int_equal(fs_prov_trust_load(other_pem, &wrong, &m), FS_OK);
+        forge_buf cose = {0};
+        forge_cose(&cose, &s, claim, sizeof claim);
+        prov_cose_result r;
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, trust, &r, &m), FS_OK);
+        assert_string_equal(r.alg_name, names[i]);
+        assert_int_equal(r.verified, 1);
+        assert_int_equal(r.trust, 1);
+        assert_int_equal(r.in_validity, 1);
+        assert_string_equal(r.signer, "Forge Signer, fakescope tests");
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, wrong, &r, &m), FS_OK);
+        assert_int_equal(r.verified, 1);
+        assert_int_equal(r.trust, 0);
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.trust, -1);
+        /* another payload, or one changed signature byte: no longer verified */
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim - 1, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.verified, 0);
+        cose.p[cose.n - 5] ^= 1;
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.verified, 0);
+        fb_free(&cose);
+        fs_prov_trust_free(trust), fs_prov_trust_free(wrong);
+        forge_signer_free(&s);
+    }
+    forge_signer_free(&other);
+    /* a trust list without certificates, and a missing one */
+    fs_prov_trust *t = NULL;
+    fs_msg m;
+    snprintf(pem, sizeof pem, "%s/empty.pem", dir);
+    assert_int_equal(fs_write_file(pem, "nothing\n", 8, &m), FS_OK);
+    assert_int_equal(fs_prov_trust_load(pem, &t, &m), FS_ERR_FORMAT);
+    assert_null(t);
+    snprintf(pem, sizeof pem, "%s/absent.pem", dir);
+    assert_int_equal(fs_prov_trust_load(pem, &t, &m), FS_ERR_NOTFOUND);
+    fs_test_rmtree(dir);
+}
+
+/* ---- whole forged files ---- */
+static const char *const trained = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia";
+
+static void forged_files(void **state) {
+    (void)state;
+    char dir[64], pem[128];
+    assert_int_equal(fs_test_mkdtemp(dir, sizeof dir, "prov"), 0);
+    forge_signer s;
+    assert_int_equal(forge_signer_new(&s, FORGE_ES256, "Forge Signer"), 0);
+    snprintf(pem, sizeof pem, "%s/signer.pem", dir);
+    assert_int_equal(forge_signer_pem(&s, pem), 0);
+    fs_prov_trust *trust = NULL;
+    fs_msg m;
+    assert_int_equal(fs_prov_trust_load(pem, &trust, &m), FS_OK);
+    fs_prov_options opts = {.trust = trust};
+    for (int split = 0; split < 2; split++) {
+        forge_opts fo = {.signer = &s, .source_type = trained, .split = split};
+        forge_buf f = {0};
+        forge_jpeg(&f, &fo, "the pixels");
+        fs_prov_report r;
+        /* intact: trusted, with the AI statement */
+        assert_int_equal(fs_prov_read(f.p, f.n, &opts, &r, &m), FS_OK);
+        assert_string_equal(r.mime, "image/jpeg");
+        assert_int_equal(r.n_manifests, 1);
+        assert_int_equal(r.state, FS_PROV_TRUSTED);
+        assert_true(fs_prov_has_status(&r, -1, "claimSignature.validated"));
+        assert_true(fs_prov_has_status(&r, -1, "assertion.dataHash.match"));
+        assert_true(fs_prov_has_status(&r, -1, "assertion.hashedURI.match"));
+        assert_true(fs_prov_has_status(&r, -1, "signingCredential.trusted"));
+        assert_non_null(r.ai_source_type);
+        assert_string_equal(r.ai_source_type, trained);
+        assert_string_equal(r.manifests[0].claim_generator, "fakescope-forge/1.0");
+        assert_string_equal(r.manifests[0].signer, "Forge Signer, fakescope tests");
+        json_t *j = fs_prov_report_json(&r);
+        assert_string_equal(json_string_value(json_object_get(j, "state")), "trusted");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(j, "ai_generated"), "signed")), trained);
+        json_decref(j);
+        fs_prov_report_free(&r);
+        /* without a trust list: valid, not trusted */
+        assert_int_equal(fs_prov_read(f.p, f.n, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.state, FS_PROV_VALID);
+        assert_false(fs_prov_has_status(&r, -1, "signingCredential.untrusted"));
+        fs_prov_report_free(&r);
+        /* a pixel byte changed: the data hash fails, the signature still holds */
+        forge_buf g = {0};
+        fb_put(&g, f.p, f.n);
+        uint8_t *px = memmem(g.p, g.n, "the pixels", 10);
+        px[4] = 'P';
+        assert_int_equal(fs_prov_read(g.p, g.n, &opts, &r, &m), FS_OK);
+        assert_int_equal(r.state, FS_PROV_INVALID);
+        assert_true(fs_prov_has_status(&r, -1, "assertion.dataHash.mismatch"));
+        assert_true(fs_prov_has_status(&r, -1, "claimSignature.validated"));
+        fs_prov_report_free(&r);
+        /* an assertion changed: its hashed URI fails */
+        memcpy(g.p, f.p, f.n);
+        uint8_t *act = memmem(g.p, g.n, "c2pa.created", 12);
+        act[11] = 'x';
+        assert_int_equal(fs_prov_read(g.p, g.n, &opts, &r, &m), FS_OK);
+        assert_int_equal(r.state, FS_PROV_INVALID);
+        assert_true(fs_prov_has_status(&r, -1, "assertion.hashedURI.mismatch"));
+        fs_prov_report_free(&r);
+        /* the claim changed: the signature fails */
+        memcpy(g.p, f.p, f.n);
+        uint8_t *gen = memmem(g.p, g.n, "fakescope-forge", 15);
+        gen[0] = 'F';
+        assert_int_equal(fs_prov_read(g.p, g.n, &opts, &r, &m), FS_OK);
+        assert_int_equal(r.state, FS_PROV_INVALID);
+        assert_true(fs_prov_has_status(&r, -1, "claimSignature.mismatch"));
+        fs_prov_report_free(&r);
+        /* every truncation: a report or a clear error, never a crash */
+        for (size_t cut = 0; cut < f.n; cut += 7) {
+            fs_err e = fs_prov_read(f.p, cut, &opts, &r, &m);
+            if (e) assert_true(e == FS_ERR_UNSUPPORTED);
+            else assert_true(r.state == FS_PROV_NONE || r.state == FS_PROV_INVALID || cut == f.n);
+            fs_prov_report_free(&r);
+        }
+        fb_free(&g);
+        fb_free(&f);
+    }
+    fs_prov_trust_free(trust);
+    forge_signer_free(&s);
+    fs_test_rmtree(dir);
+}
+
+/* ---- hints ---- */
+static void unsigned_hints(void **state) {
+    (void)state;
+    static const char xmp[] =
+        "<x:xmpmeta><rdf:RDF><rdf:Description xmlns:Iptc4xmpExt=\"http://iptc.org/std/Iptc4xmpExt/2008-02-29/\"\n"
+        "  Iptc4xmpExt:DigitalSourceType=\"http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia\"\n"
+        "  xmp:CreatorTool = 'Gen &amp; Co'>\n"
+        "<tiff:Software>Paint &lt;3</tiff:Software><dc:creator><rdf:Seq><rdf:li>Ann</rdf:li></rdf:Seq></dc:creator>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>";
+    char out[128];
+    size_t n = strlen(xmp);
+    assert_true(prov_xmp_get((const uint8_t *)xmp, n, "Iptc4xmpExt:DigitalSourceType", out, sizeof out));
+    assert_string_equal(out, trained);
+    assert_true(prov_xmp_get((const uint8_t *)xmp, n, "xmp:CreatorTool", out, sizeof out));
+    assert_string_equal(out, "Gen & Co");
+    assert_true(prov_xmp_get((const uint8_t *)xmp, n, "tiff:Software", out, sizeof out));
+    assert_string_equal(out, "Paint <3");
+    assert_true(prov_xmp_get((const uint8_t *)xmp, n, "dc:creator", out, sizeof out));
+    assert_string_equal(out, "Ann");
+    assert_false(prov_xmp_get((const uint8_t *)xmp, n, "xmp:Rating", out, sizeof out));
+    /* the namespace declaration "xmlns:Iptc4xmpExt" is not the property */
+    assert_false(prov_xmp_get((const uint8_t *)xmp, 80, "Iptc4xmpExt:DigitalSourceType", out, sizeof out));
+    /* every truncation is safe; a cut value is not reported */
+    for (size_t cut = 0; cut < n; cut++) prov_xmp_get((const uint8_t *)xmp, cut, "tiff:Software", out, sizeof out);
+    size_t in_value = (size_t)(strstr(xmp, "Gen &amp;") - xmp) + 3;
+    assert_false(prov_xmp_get((const uint8_t *)xmp, in_value, "xmp:CreatorTool", out, sizeof out));
+
+    /* EXIF IFD0 Software, big-endian, value outside the entry */
+    static const uint8_t tiff[] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x31, 0, 2, 0, 0, 0, 8,
+                                   0, 0, 0, 26, 0, 0, 0, 0, 'G', 'e', 'n', 'A', 'I', ' ', '1', 0};
+    assert_true(prov_exif_ascii(tiff, sizeof tiff, 0x0131, out, sizeof out));
+    assert_string_equal(out, "GenAI 1");
+    assert_false(prov_exif_ascii(tiff, sizeof tiff - 3, 0x0131, out, sizeof out));
+    assert_false(prov_exif_ascii(tiff, sizeof tiff, 0x010E, out, sizeof out));
+
+    /* a PNG with a generator's "parameters" text chunk and no C2PA */
+    forge_buf png = {0};
+    fb_put(&png, "\x89PNG\r\n\x1a\n", 8);
+    static const char txt[] = "parameters\0a cat, Steps: 20, Sampler: Euler";
+    fb_be32(&png, sizeof txt - 1), fb_put(&png, "tEXt", 4), fb_put(&png, txt, sizeof txt - 1), fb_be32(&png, 0);
+    fb_be32(&png, 0), fb_put(&png, "IEND", 4), fb_be32(&png, 0);
+    fs_prov_report r;
+    fs_msg m;
+    assert_int_equal(fs_prov_read(png.p, png.n, NULL, &r, &m), FS_OK);
+    assert_int_equal(r.state, FS_PROV_NONE);
+    assert_int_equal(r.n_hints, 1);
+    assert_string_equal(r.hints[0].key, "parameters");
+    assert_string_equal(r.hints[0].value, "a cat, Steps: 20, Sampler: Euler");
+    assert_string_equal(r.ai_hint, "parameters");
+    assert_null(r.ai_source_type);
+    fs_prov_report_free(&r);
+    fb_free(&png);
+    /* not an image at all */
+    assert_int_equal(fs_prov_read((const uint8_t *)"GIF89a....", 10, NULL, &r, &m), FS_ERR_UNSUPPORTED);
+}
+
+/* ---- the reference SDK's test images ---- */
+typedef struct expect {
+    const char *file;
+    fs_prov_state state;  /* with the SDK's test anchors (certs/test_cert_root_bundle.pem) */
+    const char *codes[4]; /* status codes the active manifest must carry */
+    int ingredients;      /* ingredients of the active manifest, -1: not checked */
+    const char *other;    /* a code some other manifest of the store must carry, or NULL */
+    const char *hint;     /* an unsigned hint key that must be there, or NULL */
+} expect;
+
+/* One row per file of c2pa/images; docs/provenance.md cites the SDK test behind each. */
+static const expect expects[] = {
+    {"C.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "assertion.dataHash.match", "timeStamp.validated", "signingCredential.trusted"}, 0, NULL, NULL},
+    {"CA.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "assertion.dataHash.match", "assertion.hashedURI.match"}, 1, NULL, NULL},
+    {"CACA.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "ingredient.hashedURI.match"}, 1, "signingCredential.trusted", NULL},
+    {"CACAE-uri-CA.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "assertion.dataHash.match"}, 1, "assertion.hashedURI.mismatch", NULL},
+    {"CA_ct.jpg", FS_PROV_TRUSTED, {"timeStamp.malformed", "claimSignature.validated"}, 1, NULL, NULL},
+    {"CIE-sig-CA.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "assertion.dataHash.match"}, 1, "claimSignature.mismatch", NULL},
+    {"C_with_CAWG_data.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "assertion.dataHash.match"}, 0, NULL, NULL},
+    {"E-sig-CA.jpg", FS_PROV_INVALID, {"claimSignature.mismatch", "timeStamp.mismatch"}, 1, NULL, NULL},
+    {"IMG_0003.jpg", FS_PROV_NONE, {NULL}, -1, NULL, "xmp:CreatorTool"},
+    {"P1000827.jpg", FS_PROV_NONE, {NULL}, -1, NULL, "Software"},
+    {"XCA.jpg", FS_PROV_INVALID, {"assertion.dataHash.mismatch", "claimSignature.validated"}, 1, NULL, NULL},
+    {"adobe-20220124-E-clm-CAICAI.jpg", FS_PROV_INVALID, {"assertion.hashedURI.mismatch", "ingredient.manifest.missing"}, 2, NULL, NULL},
+    {"boxhash.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "assertion.dataHash.match"}, 1, NULL, NULL},
+    {"cloud.jpg", FS_PROV_NONE, {NULL}, -1, NULL, "dcterms:provenance"},
+    {"cloudx.jpg", FS_PROV_NONE, {NULL}, -1, NULL, "dcterms:provenance"},
+    {"earth_apollo17.jpg", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"legacy_ingredient_hash.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "ingredient.hashedURI.match"}, 2, NULL, NULL},
+    {"libpng-test.png", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"libpng-test_with_url.png", FS_PROV_NONE, {NULL}, -1, NULL, "dcterms:provenance"},
+    {"mars.webp", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"no_alg.jpg", FS_PROV_INVALID, {"algorithm.unsupported"}, -1, NULL, NULL},
+    {"no_manifest.jpg", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"ocsp.jpg", FS_PROV_INVALID, {"claimSignature.validated", "signingCredential.untrusted", "assertion.dataHash.match"}, 1, NULL, NULL},
+    {"ocsp_with_assertion.jpg", FS_PROV_INVALID, {"claimSignature.validated", "signingCredential.untrusted"}, 1, "signingCredential.trusted", NULL},
+    {"prerelease.jpg", FS_PROV_INVALID, {"com.adobe.prerelease"}, -1, NULL, NULL},
+    {"sample1.png", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"sample1.webp", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"test.webp", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"test_lossless.webp", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"test_xmp.webp", FS_PROV_NONE, {NULL}, -1, NULL, "xmp:CreatorTool"},
+    {"thumbnail.jpg", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
+    {"update_manifest.jpg", FS_PROV_TRUSTED, {"claimSignature.validated", "ingredient.hashedURI.match"}, 1, NULL, NULL},
+};
+
+static void sdk_fixtures(void **state) {
+    (void)state;
+    char buf[1024], trustbuf[1024];
+    const char *tp = fs_test_shared("c2pa/certs/test_cert_root_bundle.pem", trustbuf, sizeof trustbuf);
+    if (!tp) return;
+    fs_prov_trust *trust = NULL;
+    fs_msg m;
+    assert_int_equal(fs_prov_trust_load(tp, &trust, &m), FS_OK);
+    fs_prov_options opts = {.trust = trust};
+    size_t checked = 0;
+    for (size_t i = 0; i < sizeof expects / sizeof expects[0]; i++) {
+        const expect *x = &expects[i];
+        char rel[256];
+        snprintf(rel, sizeof rel, "c2pa/images/%s", x->file);
+        const char *p = fs_test_shared(rel, buf, sizeof buf);
+        if (!p) continue;
+        fs_prov_report r;
+        if (fs_prov_read_file(p, &opts, &r, &m)) fail_msg("%s: %s", x->file, m.text);
+        if (r.state != x->state)
+            fail_msg("%s: state %s, expected %s", x->file, fs_prov_state_name(r.state), fs_prov_state_name(x->state));
+        for (int k = 0; k < 4 && x->codes[k]; k++)
+            if (!fs_prov_has_status(&r, -1, x->codes[k])) fail_msg("%s: no %s", x->file, x->codes[k]);
+        if (x->ingredients >= 0) {
+            assert_true(r.active >= 0);
+            if ((int)r.manifests[r.active].n_ingredients != x->ingredients)
+                fail_msg("%s: %zu ingredients, expected %d", x->file, r.manifests[r.active].n_ingredients, x->ingredients);
+        }
+        if (x->other) {
+            int found = 0;
+            for (int k = 0; k < r.active; k++) found |= fs_prov_has_status(&r, k, x->other);
+            if (!found) fail_msg("%s: no other manifest with %s", x->file, x->other);
+        }
+        if (x->hint) {
+            int found = 0;
+            for (size_t k = 0; k < r.n_hints; k++) found |= !strcmp(r.hints[k].key, x->hint);
+            if (!found) fail_msg("%s: no unsigned hint %s", x->file, x->hint);
+        }
+        fs_prov_report_free(&r);
+        checked++;
+    }
+    /* every file of the folder has its row */
+    char dirbuf[1024];
+    const char *dir = fs_test_shared("c2pa/images", dirbuf, sizeof dirbuf);
+    size_t files = 0;
+    if (dir) {
+        DIR *dh = opendir(dir);
+        assert_non_null(dh);
+        struct dirent *de;
+        while ((de = readdir(dh)))
+            if (de->d_name[0] != '.') files++;
+        closedir(dh);
+    }
+    assert_int_equal(files, checked);
+    /* without a trust list a good manifest is valid, and trust is not judged */
+    fs_prov_report r;
+    if (fs_test_shared("c2pa/images/C.jpg", buf, sizeof buf)) {
+        assert_int_equal(fs_prov_read_file(buf, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.state, FS_PROV_VALID);
+        assert_false(fs_prov_has_status(&r, -1, "signingCredential.untrusted"));
+        assert_string_equal(r.manifests[0].time, "2024-08-06T21:53:37Z");
+        fs_prov_report_free(&r);
+    }
+    fs_prov_trust_free(trust);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cbor_basics),        cmocka_unit_test(cbor_hostile),
+        cmocka_unit_test(jumbf_tree_and_truncation), cmocka_unit_test(jumbf_hostile),
+        cmocka_unit_test(cose_chain_of_1000), cmocka_unit_test(cose_algorithms),
+        cmocka_unit_test(forged_files),       cmocka_unit_test(unsigned_hints),
+        cmocka_unit_test(sdk_fixtures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
