@@ -19,7 +19,12 @@
  *  - softmax over channels;
  *  - bn: batch norm per channel, then an activation (running statistics at inference, batch
  *    statistics in training unless frozen);
- *  - se: squeeze-and-excitation, x scaled per channel by gate(W2 relu(W1 gap(x) + b1) + b2).
+ *  - se: squeeze-and-excitation, x scaled per channel by gate(W2 relu(W1 gap(x) + b1) + b2);
+ *  - forward only (graph_shape.c; fs_graph_train refuses a graph holding one): maxpool (k x k
+ *    window, stride, SAME or VALID; padding never wins a maximum), pad (zeros around the
+ *    picture and after or before the channels), reshape (the same values in another h x w x c),
+ *    concat (two nodes along height, width or channels), resize (bilinear, TensorFlow's
+ *    align_corners and half_pixel_centers conventions).
  * Weight layouts are PyTorch's: conv [cout][cin][k][k], depthwise [c][1][k][k].
  *
  * Running: fs_graph_plan(g, n) sizes every activation buffer for a batch of n once (one
@@ -48,7 +53,8 @@
 #define FS_GRAPH_MAX_CHANNELS 65536
 
 typedef enum { FS_OP_INPUT, FS_OP_CONV, FS_OP_DWCONV, FS_OP_ADD, FS_OP_GAP, FS_OP_DENSE,
-               FS_OP_SOFTMAX, FS_OP_BN, FS_OP_SE } fs_op;
+               FS_OP_SOFTMAX, FS_OP_BN, FS_OP_SE, FS_OP_MAXPOOL, FS_OP_PAD, FS_OP_RESHAPE,
+               FS_OP_CONCAT, FS_OP_RESIZE } fs_op;
 typedef enum { FS_ACT_NONE, FS_ACT_RELU, FS_ACT_RELU6, FS_ACT_HSWISH } fs_act;
 /* The gate of a squeeze-and-excitation: hard-sigmoid ReLU6(v + 3) / 6, or 1 / (1 + e^-v). */
 typedef enum { FS_GATE_HSIGMOID, FS_GATE_SIGMOID } fs_gate;
@@ -82,6 +88,24 @@ int fs_graph_bn(fs_graph *g, int in, const float *gamma, const float *beta, cons
 int fs_graph_se(fs_graph *g, int in, int hidden, const float *w1, const float *b1,
                 const float *w2, const float *b2, fs_gate gate, const char *name);
 
+/* ---- forward-only ops (graph_shape.c) ---- */
+int fs_graph_maxpool(fs_graph *g, int in, int k, int stride, fs_pad pad, const char *name);
+/* Zeros: top/bottom rows, left/right columns, c_before/c_after channels (all >= 0). */
+int fs_graph_pad(fs_graph *g, int in, int top, int bottom, int left, int right, int c_before,
+                 int c_after, const char *name);
+/* The same per-item values (NHWC order) seen as h x w x c; the count must not change. */
+int fs_graph_reshape(fs_graph *g, int in, int h, int w, int c, const char *name);
+/* a then b along axis 0 (height), 1 (width) or 2 (channels); the other sides must agree. */
+int fs_graph_concat(fs_graph *g, int a, int b, int axis, const char *name);
+/* Bilinear resize to h x w as TensorFlow's ResizeBilinear: source coordinate (d + 0.5) s - 0.5
+ * with half_pixel_centers, d s otherwise, s = in / out, or (in - 1) / (out - 1) with
+ * align_corners; the two neighbours are clamped into the picture. */
+int fs_graph_resize(fs_graph *g, int in, int h, int w, int align_corners, int half_pixel_centers,
+                    const char *name);
+/* Gives node id (which has none yet) the activation act, applied after its values: how an
+ * importer fuses a separate RELU into the op before it. Returns id, or -1 (error recorded). */
+int fs_graph_fuse_act(fs_graph *g, int id, fs_act act);
+
 /* Facts about node i (0 <= i < fs_graph_nodes). */
 int fs_graph_nodes(const fs_graph *g);
 typedef struct fs_graph_node_info {
@@ -89,6 +113,7 @@ typedef struct fs_graph_node_info {
     const char *name;
     int h, w, c;        /* output shape of one item */
     int in0, in1;       /* inputs (-1 when absent) */
+    fs_act act;         /* applied after its values */
     double macs;        /* multiply-adds for one item */
 } fs_graph_node_info;
 void fs_graph_node(const fs_graph *g, int i, fs_graph_node_info *out);
@@ -152,5 +177,15 @@ fs_err fs_graph_export(fs_graph *g, fs_weights *w, fs_msg *msg);
 /* The reverse: every parameter from w by name (PyTorch layout; tensors w has beyond them are
  * ignored). FS_ERR_FORMAT names a missing or misshapen one, and then nothing has changed. */
 fs_err fs_graph_import(fs_graph *g, const fs_weights *w, fs_msg *msg);
+
+/* ---- storage (graph_io.c) ----
+ * A whole inference graph as named tensors: metadata "graph" holds one line of text per node
+ * (op, inputs, shape, options, name) and each node's arrays are tensors "n<id>.weight",
+ * ".bias", ".running_mean", ".running_var", ".fc2.weight", ".fc2.bias" in PyTorch layout. So
+ * a network imported from another format (TFLite) is converted once and loaded later without
+ * its original file. fs_graph_save adds to w (its names must be free); fs_graph_load builds a
+ * new graph from w, checking every line, index and tensor shape: FS_ERR_FORMAT says which. */
+fs_err fs_graph_save(const fs_graph *g, fs_weights *w, fs_msg *msg);
+fs_err fs_graph_load(const fs_weights *w, fs_graph **out, fs_msg *msg);
 
 #endif

@@ -250,11 +250,16 @@ fs_err fs_tflite_tensor_float(const fs_tflite_model *m, int tensor, float **out,
 /* ---- translation (models/tflite_graph.c) ----
  * The model as a float32 fs_graph (graph.h), weights dequantized. In gin: the input picture's
  * size and how pixels map to the floats the graph takes, x = scale * (pixel - zero_point) (the
- * 8-bit input's own quantization; 1 and 0 for a float input). FS_ERR_UNSUPPORTED names the
- * first op the graph cannot express. */
+ * 8-bit input's own quantization; 1 and 0 for a float input), and the node holding each of the
+ * model's outputs, in the model's order (read them with fs_graph_activation after a forward;
+ * with one output it is the graph's last node). FS_ERR_UNSUPPORTED names the first op the
+ * graph cannot express. */
+#define FS_TFLITE_GRAPH_MAX_OUTPUTS 8
 typedef struct fs_tflite_graph_input {
     int h, w, c;
     float scale, zero_point;
+    int noutputs;
+    int outputs[FS_TFLITE_GRAPH_MAX_OUTPUTS];
 } fs_tflite_graph_input;
 struct fs_graph;
 fs_err fs_tflite_to_graph(const fs_tflite_model *m, struct fs_graph **out,

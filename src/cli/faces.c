@@ -1,5 +1,7 @@
 /* faces.c: `fakescope faces`, the face finder on its own: prints the boxes found in each image,
- * as text or one JSON object per line. Also what the OpenCV agreement test drives. */
+ * as text or one JSON object per line, with the learned detector (BlazeFace, its keypoints and
+ * scores) or an OpenCV cascade. Also what the agreement tests (OpenCV, the BlazeFace reference)
+ * drive. */
 #include "cli/cli.h"
 
 #include <getopt.h>
@@ -10,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "fakescope/blazeface.h"
 #include "fakescope/face.h"
 #include "fakescope/image.h"
 #include "fakescope/json.h"
@@ -17,10 +20,18 @@
 static void faces_usage(FILE *out) {
     fprintf(out,
             "usage: fakescope faces [OPTIONS] IMAGE...\n\n"
-            "Finds faces with an OpenCV cascade (same boxes as cv2.CascadeClassifier's\n"
-            "detectMultiScale with the same parameters) and prints them.\n\n"
+            "Finds faces and prints them: by default with the learned detector (BlazeFace,\n"
+            "with 6 keypoints per face), or with an OpenCV cascade (same boxes as\n"
+            "cv2.CascadeClassifier's detectMultiScale with the same parameters).\n\n"
             "options:\n"
+            "  --face-detector D  blazeface (default) or haar\n"
+            "  --face-model M   the imported BlazeFace network: a name looked up in\n"
+            "                   $FAKESCOPE_FACE_MODELS, the face-models folder beside the\n"
+            "                   binary, ~/.local/share/fakescope/face-models, or a path to its\n"
+            "                   .safetensors (default %s)\n"
+            "  --min-score F    BlazeFace: smallest score kept, 0..1 (default 0.5)\n"
             "  --cascade X      cascade XML file or name in /usr/share/opencv4/{haar,lbp}cascades\n"
+            "                   (this option and the four below imply --face-detector haar)\n"
             "                   (default %s, or $FAKESCOPE_CASCADE)\n"
             "  --scale F        pyramid scale factor, %g..%g (default %g)\n"
             "  --neighbors N    minimum neighbours; 0 prints raw windows (default %d)\n"
@@ -35,10 +46,13 @@ static void faces_usage(FILE *out) {
             "  --margin F       crop margin as a fraction of the face side (default %.1f)\n"
             "  --crop-size N    crop side in pixels (default 256)\n"
             "  --json           one JSON object per image: {\"file\", \"width\", \"height\", \"ms\",\n"
-            "                   \"faces\": [{\"x\", \"y\", \"w\", \"h\", \"neighbors\"}]} or {\"file\", \"error\"}\n"
+            "                   \"detector\", \"faces\": [...]} or {\"file\", \"error\"}; a face is\n"
+            "                   {\"x\", \"y\", \"w\", \"h\", \"score\", \"keypoints\": [[x, y] x 6]}\n"
+            "                   (blazeface: right eye, left eye, nose, mouth, right ear, left ear\n"
+            "                   of the subject) or {\"x\", \"y\", \"w\", \"h\", \"neighbors\"} (haar)\n"
             "  -h, --help       this text\n\n"
             "Exit status: 0 success, 1 some image could not be read, 2 usage error.\n",
-            FS_CASCADE_DEFAULT_NAME, FS_FACE_SCALE_MIN, FS_FACE_SCALE_MAX, FS_FACE_SCALE_DEFAULT,
+            FS_BLAZEFACE_DEFAULT_NAME, FS_CASCADE_DEFAULT_NAME, FS_FACE_SCALE_MIN, FS_FACE_SCALE_MAX, FS_FACE_SCALE_DEFAULT,
             FS_FACE_NEIGHBORS_DEFAULT, FS_FACE_MAX_SIDE_DEFAULT, FS_FACE_MARGIN_DEFAULT * 100,
             FS_FACE_MARGIN_DEFAULT);
 }
@@ -80,14 +94,51 @@ static void print_faces(int json, const char *file, const fs_image *img, const f
                                              f[i].box.y, "w", f[i].box.w, "h", f[i].box.h,
                                              "neighbors", f[i].neighbors));
     /* The time to the microsecond: finer digits are noise, and the number prints as given. */
-    json_t *o = json_pack("{s:s, s:i, s:i, s:f, s:o}", "file", file, "width", img->w, "height",
-                          img->h, "ms", round(ms * 1000) / 1000, "faces", arr);
+    json_t *o = json_pack("{s:s, s:i, s:i, s:f, s:s, s:o}", "file", file, "width", img->w, "height",
+                          img->h, "ms", round(ms * 1000) / 1000, "detector", "haar", "faces", arr);
     if (o) {
         char *s = fs_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (s) puts(s);
         free(s);
         json_decref(o);
     }
+}
+
+static double r2(double v) { return round(v * 100) / 100; }
+
+static void print_dets(int json, const char *file, const fs_image *img, const fs_face_det *f,
+                       size_t n, double ms) {
+    if (!json) {
+        printf("%s: %zu face%s (%dx%d, %.0f ms)\n", file, n, n == 1 ? "" : "s", img->w, img->h, ms);
+        for (size_t i = 0; i < n; i++)
+            printf("  x=%.1f y=%.1f w=%.1f h=%.1f score=%.3f\n", (double)f[i].box.x,
+                   (double)f[i].box.y, (double)f[i].box.w, (double)f[i].box.h, (double)f[i].score);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *kp = json_array();
+        for (int k = 0; kp && k < FS_BLAZEFACE_KEYPOINTS; k++)
+            json_array_append_new(kp, json_pack("[f, f]", r2(f[i].kp[k][0]), r2(f[i].kp[k][1])));
+        json_array_append_new(arr, json_pack("{s:f, s:f, s:f, s:f, s:f, s:o}", "x", r2(f[i].box.x),
+                                             "y", r2(f[i].box.y), "w", r2(f[i].box.w), "h",
+                                             r2(f[i].box.h), "score",
+                                             round(f[i].score * 10000) / 10000, "keypoints", kp));
+    }
+    json_t *o = json_pack("{s:s, s:i, s:i, s:f, s:s, s:o}", "file", file, "width", img->w, "height",
+                          img->h, "ms", round(ms * 1000) / 1000, "detector", "blazeface", "faces", arr);
+    if (o) {
+        char *s = fs_json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (s) puts(s);
+        free(s);
+        json_decref(o);
+    }
+}
+
+/* The pixel box of a detection, for crops. */
+static fs_box box_of(fs_rectf r) {
+    fs_box b = {(int)lroundf(r.x), (int)lroundf(r.y), (int)lroundf(r.w), (int)lroundf(r.h)};
+    return b;
 }
 
 /* Saves the crops of one image's faces; returns 0 or -1 with msg set. */
@@ -111,7 +162,7 @@ static int save_crops(const char *dir, const char *file, const fs_image *img, co
 int fs_cli_faces(int argc, char **argv) {
     enum {
         OPT_CASCADE = 256, OPT_SCALE, OPT_NEIGHBORS, OPT_MIN, OPT_MAX, OPT_MAXSIDE, OPT_JSON,
-        OPT_CROPS, OPT_MARGIN, OPT_CROPSIZE
+        OPT_CROPS, OPT_MARGIN, OPT_CROPSIZE, OPT_DETECTOR, OPT_MODEL, OPT_MINSCORE
     };
     static const struct option opts[] = {
         {"cascade", required_argument, 0, OPT_CASCADE}, {"scale", required_argument, 0, OPT_SCALE},
@@ -120,18 +171,41 @@ int fs_cli_faces(int argc, char **argv) {
         {"max-side", required_argument, 0, OPT_MAXSIDE}, {"json", no_argument, 0, OPT_JSON},
         {"crops", required_argument, 0, OPT_CROPS},    {"margin", required_argument, 0, OPT_MARGIN},
         {"crop-size", required_argument, 0, OPT_CROPSIZE},
+        {"face-detector", required_argument, 0, OPT_DETECTOR},
+        {"face-model", required_argument, 0, OPT_MODEL},
+        {"min-score", required_argument, 0, OPT_MINSCORE},
         {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0}};
     fs_face_params p = fs_face_params_default();
-    const char *cascade_name = NULL, *crop_dir = NULL;
+    const char *cascade_name = NULL, *crop_dir = NULL, *model_name = NULL;
     float margin = FS_FACE_MARGIN_DEFAULT;
-    int json = 0, c, crop_size = 256;
+    /* want: the --face-detector given (-1 none, 0 blazeface, 1 haar); cascade_opt: an option
+     * only the cascade has, which alone picks it */
+    int json = 0, c, crop_size = 256, want = -1, cascade_opt = 0;
+    fs_blazeface_params bp;
+    fs_blazeface_params_default(&bp);
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
-        case OPT_CASCADE: cascade_name = optarg; break;
+        case OPT_CASCADE: cascade_name = optarg, cascade_opt = 1; break;
+        case OPT_DETECTOR:
+            if (strcmp(optarg, "haar") && strcmp(optarg, "blazeface")) {
+                fprintf(stderr, "fakescope faces: --face-detector must be blazeface or haar\n");
+                return FS_EXIT_USAGE;
+            }
+            want = !strcmp(optarg, "haar");
+            break;
+        case OPT_MODEL: model_name = optarg; break;
+        case OPT_MINSCORE:
+            bp.min_score = strtof(optarg, &end);
+            if (end == optarg || *end || !(bp.min_score >= 0 && bp.min_score <= 1)) {
+                fprintf(stderr, "fakescope faces: --min-score must be in [0, 1]\n");
+                return FS_EXIT_USAGE;
+            }
+            break;
         case OPT_SCALE:
+            cascade_opt = 1;
             p.scale_factor = strtod(optarg, &end);
             if (end == optarg || *end || !(p.scale_factor >= FS_FACE_SCALE_MIN) ||
                 !(p.scale_factor <= FS_FACE_SCALE_MAX)) {
@@ -144,6 +218,7 @@ int fs_cli_faces(int argc, char **argv) {
         case OPT_MIN:
         case OPT_MAX:
         case OPT_MAXSIDE: {
+            cascade_opt = 1;
             int *dst = c == OPT_NEIGHBORS ? &p.min_neighbors
                        : c == OPT_MIN     ? &p.min_size
                        : c == OPT_MAX     ? &p.max_size
@@ -181,6 +256,12 @@ int fs_cli_faces(int argc, char **argv) {
         faces_usage(stderr);
         return FS_EXIT_USAGE;
     }
+    if (want == 0 && cascade_opt) {
+        fprintf(stderr, "fakescope faces: --cascade, --scale, --neighbors, --min-size, --max-size "
+                        "and --max-side are the cascade's: use them with --face-detector haar\n");
+        return FS_EXIT_USAGE;
+    }
+    const int haar = want == 1 || (want == -1 && cascade_opt);
     if (p.max_size > 0 && p.max_size < p.min_size) {
         fprintf(stderr, "fakescope faces: --max-size is smaller than --min-size\n");
         return FS_EXIT_USAGE;
@@ -192,8 +273,11 @@ int fs_cli_faces(int argc, char **argv) {
         return FS_EXIT_USAGE;
     }
     fs_cascade *cascade = NULL;
-    if (fs_cascade_find(cascade_name, path, sizeof path, &msg) ||
-        fs_cascade_load(path, &cascade, &msg)) {
+    fs_blazeface *bf = NULL;
+    if (haar ? fs_cascade_find(cascade_name, path, sizeof path, &msg) ||
+                   fs_cascade_load(path, &cascade, &msg)
+             : fs_blazeface_find(model_name, path, sizeof path, &msg) ||
+                   fs_blazeface_load(path, &bf, &msg)) {
         fprintf(stderr, "fakescope faces: %s\n", msg.text);
         return FS_EXIT_USAGE;
     }
@@ -209,7 +293,22 @@ int fs_cli_faces(int argc, char **argv) {
             continue;
         }
         double t0 = fs_now_ms();
-        if (fs_face_detect(cascade, &img, &p, &faces, &n, &msg)) {
+        if (bf) {
+            fs_face_det *dets = NULL;
+            if (fs_blazeface_detect(bf, &img, &bp, &dets, &n, &msg)) {
+                print_error(json, argv[i], &msg);
+                failed = 1;
+            } else {
+                print_dets(json, argv[i], &img, dets, n, fs_now_ms() - t0);
+                faces = n ? malloc(sizeof *faces * n) : NULL;
+                for (size_t j = 0; faces && j < n; j++) faces[j].box = box_of(dets[j].box), faces[j].neighbors = 0;
+                if (crop_dir && n && (!faces || save_crops(crop_dir, argv[i], &img, faces, n, margin, crop_size, &msg))) {
+                    fprintf(stderr, "fakescope faces: %s\n", faces ? msg.text : "out of memory");
+                    failed = 1;
+                }
+            }
+            free(dets);
+        } else if (fs_face_detect(cascade, &img, &p, &faces, &n, &msg)) {
             print_error(json, argv[i], &msg);
             failed = 1;
         } else {
@@ -223,5 +322,6 @@ int fs_cli_faces(int argc, char **argv) {
         fs_image_free(&img);
     }
     fs_cascade_free(cascade);
+    fs_blazeface_free(bf);
     return failed ? FS_EXIT_INPUT : FS_EXIT_OK;
 }

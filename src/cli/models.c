@@ -4,6 +4,7 @@
  * backbone (ImageNet MobileNetV2, TFLite) into a safetensors file plus a backbone card, the
  * starting point of `fakescope train --init`. The registry passes over backbone cards. */
 #include "cli/cli.h"
+#include "fakescope/blazeface.h"
 #include "fakescope/card.h"
 #include "fakescope/json.h"
 #include "fakescope/mobilenet.h"
@@ -28,7 +29,7 @@ static void usage(FILE *out) {
             "usage: fakescope models list [--dir DIR]... [--json]\n"
             "       fakescope models import --arch ARCH FILE.h5 -o DIR [--name NAME]\n"
             "                               [--description TEXT] [--force] [--json]\n"
-            "       fakescope models import --arch mobilenetv2 FILE.tflite -o DIR\n"
+            "       fakescope models import --arch mobilenetv2|blazeface FILE.tflite -o DIR\n"
             "                               --licence TEXT [--name NAME] [--force] [--json]\n"
             "\n"
             "list    Show the models whose card (NAME.json) and weights file are both present.\n"
@@ -61,6 +62,14 @@ static void usage(FILE *out) {
             "        Apache-2.0 for TensorFlow's published networks). A backbone is not a\n"
             "        detector: `models list` and the server pass over it; `fakescope train\n"
             "        --init` starts from it.\n"
+            "\n"
+            "        --arch blazeface imports MediaPipe's BlazeFace face detector (the short or\n"
+            "        full range TFLite file of the @mediapipe/face_detection npm package that\n"
+            "        scripts/deps.sh installs): its graph of ops and float16 weights become\n"
+            "        DIR/NAME.safetensors and a card (\"kind\": \"face-detector\") with the\n"
+            "        source, its SHA-256 and --licence (Apache-2.0). `make build` imports both\n"
+            "        into build/face-models, where `faces`, `scan` and `serve` look first after\n"
+            "        $FAKESCOPE_FACE_MODELS (docs/faces.md).\n"
             "\n"
             "Exit status: 0 success, 1 the input or a file failed, 2 usage error.\n");
 }
@@ -195,6 +204,75 @@ static json_t *backbone_card(const fs_weights *w, const char *name, const char *
                      "created", created);
 }
 
+/* The card of an imported face detector: what it is, where it came from, under which licence.
+ * "kind": "face-detector" keeps it out of the detector registry (it judges no faces). */
+static json_t *facedet_card(const fs_weights *w, const char *name, const char *src,
+                            const char *src_sha, const char *licence, const char *desc,
+                            const char *wfile, const char *sha, const char *id) {
+    char created[32];
+    now_iso(created, sizeof created);
+    const char *base = strrchr(src, '/');
+    base = base ? base + 1 : src;
+    const char *variant = fs_weights_meta(w, "variant");
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                     "kind", "face-detector", "id", id, "name", name, "architecture", "blazeface",
+                     "variant", variant ? variant : "?", "description", desc, "weights", wfile,
+                     "sha256", sha, "source", base, "source_sha256", src_sha, "licence", licence,
+                     "created", created, "set_up",
+                     "scripts/deps.sh installs the pinned npm package; make build imports it");
+}
+
+static int import_facedet(const char *src, const char *dir, const char *name, const char *wfile,
+                          const char *wpath, const char *cpath, const char *licence,
+                          const char *desc, int json) {
+    fs_msg m;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    fs_tflite_model *model = NULL;
+    fs_weights w = {0};
+    json_t *card = NULL;
+    char src_sha[FS_SHA256_HEX], sha[FS_SHA256_HEX], id[FS_UUID_BUF], desc_buf[512];
+    int rc = FS_EXIT_INPUT;
+    if (fs_read_file(src, FS_TFLITE_MAX_FILE, &data, &len, &m) ||
+        fs_tflite_parse(data, len, &model, &m) || fs_blazeface_from_tflite(model, &w, &m))
+        goto done;
+    fs_sha256_hex(data, len, src_sha);
+    if (fs_weights_set_meta(&w, "source_sha256", src_sha, &m) || fs_mkdirs(dir, &m) ||
+        fs_weights_save_safetensors(&w, wpath, &m) || fs_sha256_file(wpath, sha, &m) ||
+        fs_uuid_v4(id, &m))
+        goto done;
+    if (!desc) {
+        snprintf(desc_buf, sizeof desc_buf, "MediaPipe BlazeFace (%s range) face detector from %s "
+                 "(float16 weights as float32)", fs_weights_meta(&w, "variant"),
+                 strrchr(src, '/') ? strrchr(src, '/') + 1 : src);
+        desc = desc_buf;
+    }
+    card = facedet_card(&w, name, src, src_sha, licence, desc, wfile, sha, id);
+    char *text = card ? fs_json_dumps(card, JSON_INDENT(2)) : NULL;
+    FILE *f = text ? fopen(cpath, "w") : NULL;
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f)) ok = 0;
+    if (!ok) {
+        fs_fail(&m, FS_ERR_IO, "cannot write %s", cpath);
+        free(text);
+        unlink(wpath);
+        goto done;
+    }
+    if (json) puts(text);
+    else printf("imported %s as face detector 'blazeface' '%s' (%s range, licence %s)\n"
+                "  weights %s\n  card    %s\n",
+                src, name, fs_weights_meta(&w, "variant"), licence, wpath, cpath);
+    free(text);
+    rc = FS_EXIT_OK;
+done:
+    if (rc) fprintf(stderr, "fakescope models import: %s\n", m.text);
+    json_decref(card);
+    fs_weights_free(&w);
+    fs_tflite_free(model);
+    free(data);
+    return rc;
+}
+
 static int import_backbone(const char *src, const char *dir, const char *name, const char *wfile,
                            const char *wpath, const char *cpath, const char *licence,
                            const char *desc, int json) {
@@ -277,15 +355,15 @@ static int cmd_import(int argc, char **argv) {
                         "(see fakescope models --help)\n");
         return FS_EXIT_USAGE;
     }
-    int backbone = !strcmp(arch, "mobilenetv2");
-    if (!backbone && strcmp(arch, "meso4") && strcmp(arch, "mesoinception4")) {
-        fprintf(stderr, "fakescope models import: --arch must be meso4, mesoinception4 or "
-                        "mobilenetv2\n");
+    int backbone = !strcmp(arch, "mobilenetv2"), facedet = !strcmp(arch, "blazeface");
+    if (!backbone && !facedet && strcmp(arch, "meso4") && strcmp(arch, "mesoinception4")) {
+        fprintf(stderr, "fakescope models import: --arch must be meso4, mesoinception4, "
+                        "mobilenetv2 or blazeface\n");
         return FS_EXIT_USAGE;
     }
-    if (backbone && (!licence || !*licence)) {
-        fprintf(stderr, "fakescope models import: a backbone needs --licence (the licence of the "
-                        "weights; the file does not say)\n");
+    if ((backbone || facedet) && (!licence || !*licence)) {
+        fprintf(stderr, "fakescope models import: --arch %s needs --licence (the licence of the "
+                        "weights; the file does not say)\n", arch);
         return FS_EXIT_USAGE;
     }
     const char *src = argv[optind];
@@ -314,6 +392,7 @@ static int cmd_import(int argc, char **argv) {
         return FS_EXIT_INPUT;
     }
 
+    if (facedet) return import_facedet(src, dir, name, wfile, wpath, cpath, licence, desc, json);
     if (backbone) return import_backbone(src, dir, name, wfile, wpath, cpath, licence, desc, json);
 
     fs_msg m;

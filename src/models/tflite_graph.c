@@ -5,9 +5,12 @@
  * (pixel - zero_point)), which fs_tflite_graph_input reports.
  *
  * What is translated: CONV_2D, DEPTHWISE_CONV_2D (depth multiplier 1), ADD, AVERAGE_POOL_2D and
- * MEAN over the whole picture (global average pooling), RESHAPE and SQUEEZE of a 1 x 1 x C
- * tensor, FULLY_CONNECTED, SOFTMAX, QUANTIZE and DEQUANTIZE; fused NONE / RELU / RELU6
- * activations. Anything else is FS_ERR_UNSUPPORTED naming the op, never a silent skip. */
+ * MEAN over the whole picture (global average pooling), SQUEEZE of a 1 x 1 x C tensor, RESHAPE
+ * (to at most 4 dimensions, batch 1: [1, h, w, c], [1, w, c] seen as 1 x w x c, [1, c] as
+ * 1 x 1 x c), FULLY_CONNECTED, SOFTMAX, QUANTIZE and DEQUANTIZE, MAX_POOL_2D, PAD (constant
+ * zeros, not on the batch), CONCATENATION, RESIZE_BILINEAR, and RELU / RELU6 as ops (fused into
+ * the op before when nothing else reads its value) or fused. Anything else is
+ * FS_ERR_UNSUPPORTED naming the op, never a silent skip. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +46,28 @@ static float *const_floats(const fs_tflite_model *m, int t, size_t want, fs_msg 
     return v;
 }
 
+/* The graph side of a tensor's shape: [1, h, w, c], [1, w, c] as 1 x w x c, [1, c] as 1 x 1 x c. */
+static int shape_hwc(const fs_tflite_tensor *t, int *h, int *w, int *c) {
+    if (t->ndim < 2 || t->ndim > 4 || t->shape[0] != 1) return 0;
+    *h = t->ndim == 4 ? t->shape[1] : 1;
+    *w = t->ndim >= 3 ? t->shape[t->ndim - 2] : 1;
+    *c = t->shape[t->ndim - 1];
+    return *h >= 1 && *w >= 1 && *c >= 1;
+}
+
+/* The activation node id applies. */
+static fs_act node_act(const fs_graph *g, int id) {
+    fs_graph_node_info info;
+    fs_graph_node(g, id, &info);
+    return info.act;
+}
+
 fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_graph_input *gin,
                           fs_msg *msg) {
     *out = NULL;
-    if (m->ninputs != 1 || m->noutputs != 1)
-        return fs_fail(msg, FS_ERR_UNSUPPORTED, "%d inputs and %d outputs: one of each expected",
-                       m->ninputs, m->noutputs);
+    if (m->ninputs != 1 || m->noutputs < 1 || m->noutputs > FS_TFLITE_GRAPH_MAX_OUTPUTS)
+        return fs_fail(msg, FS_ERR_UNSUPPORTED, "%d inputs and %d outputs: one input and 1 to %d "
+                       "outputs expected", m->ninputs, m->noutputs, FS_TFLITE_GRAPH_MAX_OUTPUTS);
     const fs_tflite_tensor *it = &m->tensors[m->inputs[0]];
     if (it->ndim != 4 || it->shape[0] != 1)
         return fs_fail(msg, FS_ERR_UNSUPPORTED, "the input is not one NHWC picture");
@@ -68,7 +87,33 @@ fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_gr
         fs_graph_free(g);
         return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     }
-    for (int t = 0; t < m->ntensors; t++) node[t] = -1;
+    /* readers[t]: how many ops (and graph outputs) read tensor t, to know when a RELU can be
+     * fused into the op that made its input */
+    int *readers = calloc((size_t)m->ntensors, sizeof(int));
+    if (!readers) {
+        free(node);
+        fs_graph_free(g);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < m->nops; i++)
+        for (int j = 0; j < m->ops[i].ninputs; j++)
+            if (m->ops[i].inputs[j] >= 0) readers[m->ops[i].inputs[j]]++;
+    for (int j = 0; j < m->noutputs; j++) readers[m->outputs[j]]++;
+    /* alias[t]: the constant a DEQUANTIZE op turns into tensor t (float16 weights), else -1 */
+    int *alias = malloc(sizeof(int) * (size_t)m->ntensors);
+    if (!alias) {
+        free(node), free(readers);
+        fs_graph_free(g);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    for (int t = 0; t < m->ntensors; t++) node[t] = alias[t] = -1;
+    for (int i = 0; i < m->nops; i++) {
+        const fs_tflite_op *op = &m->ops[i];
+        if (op->code == FS_TFLITE_OP_DEQUANTIZE && op->ninputs >= 1 && op->noutputs >= 1 &&
+            op->inputs[0] >= 0 && m->tensors[op->inputs[0]].data)
+            alias[op->outputs[0]] = op->inputs[0];
+    }
+#define IN_T(j) (alias[op->inputs[j]] >= 0 ? alias[op->inputs[j]] : op->inputs[j])
     node[m->inputs[0]] = 0;
     for (int i = 0; i < m->nops && !e; i++) {
         const fs_tflite_op *op = &m->ops[i];
@@ -79,6 +124,7 @@ fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_gr
         }
         int x = node[op->inputs[0]], y = -1, ok = 1;
         const int outt = op->outputs[0];
+        if (outt >= 0 && alias[outt] >= 0) continue; /* a dequantized constant: read in place */
         if (x < 0 && op->code != FS_TFLITE_OP_DEQUANTIZE) {
             e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d (%s) reads tensor %d, which no op made", i,
                         op->name, op->inputs[0]);
@@ -95,7 +141,7 @@ fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_gr
                 e = fs_fail(msg, FS_ERR_FORMAT, "op %d: a convolution without weights", i);
                 break;
             }
-            const fs_tflite_tensor *wt = &m->tensors[op->inputs[1]];
+            const fs_tflite_tensor *wt = &m->tensors[IN_T(1)];
             /* conv [cout][kh][kw][cin]; depthwise [1][kh][kw][c] */
             if (wt->ndim != 4 || wt->shape[1] != wt->shape[2] || o->stride_w != o->stride_h ||
                 o->dilation_w != o->dilation_h || (dw && wt->shape[0] != 1) ||
@@ -109,8 +155,8 @@ fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_gr
             const int k = wt->shape[1], cout = dw ? wt->shape[3] : wt->shape[0], cin = xi.c;
             fs_act a = act_of(o->activation, &ok);
             const int want_b = op->ninputs > 2 && op->inputs[2] >= 0;
-            float *w = const_floats(m, op->inputs[1], 0, msg), *b = NULL, *pt = NULL;
-            if (w && want_b) b = const_floats(m, op->inputs[2], (size_t)cout, msg);
+            float *w = const_floats(m, IN_T(1), 0, msg), *b = NULL, *pt = NULL;
+            if (w && want_b) b = const_floats(m, IN_T(2), (size_t)cout, msg);
             const int read = w && (!want_b || b);
             if (read) pt = malloc(sizeof(float) * (size_t)wt->count);
             if (!pt) {
@@ -154,7 +200,7 @@ fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_gr
             break;
         case FS_TFLITE_OP_MEAN: {
             /* axes 1 and 2 of NHWC: the global average */
-            float *axes = op->ninputs > 1 ? const_floats(m, op->inputs[1], 2, msg) : NULL;
+            float *axes = op->ninputs > 1 ? const_floats(m, IN_T(1), 2, msg) : NULL;
             int global = axes && ((axes[0] == 1 && axes[1] == 2) || (axes[0] == 2 && axes[1] == 1));
             free(axes);
             if (!global) {
@@ -164,12 +210,88 @@ fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_gr
             y = fs_graph_gap(g, x, ot ? ot->name : "mean");
             break;
         }
-        case FS_TFLITE_OP_RESHAPE:
+        case FS_TFLITE_OP_RESHAPE: {
+            int h, w, c;
+            if (!ot || !shape_hwc(ot, &h, &w, &c)) {
+                e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: RESHAPE to this shape", i);
+                break;
+            }
+            y = h == xi.h && w == xi.w && c == xi.c ? x : fs_graph_reshape(g, x, h, w, c, ot->name);
+            break;
+        }
+        case FS_TFLITE_OP_MAX_POOL_2D:
+            if (o->filter_w != o->filter_h || o->stride_w != o->stride_h) {
+                e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: MAX_POOL_2D with a non-square window", i);
+                break;
+            }
+            y = fs_graph_maxpool(g, x, o->filter_h, o->stride_h,
+                                 o->padding == FS_TFLITE_PADDING_VALID ? FS_PAD_VALID : FS_PAD_SAME,
+                                 ot ? ot->name : "maxpool");
+            if (y >= 0 && o->activation != FS_TFLITE_ACT_NONE) y = fs_graph_fuse_act(g, y, act_of(o->activation, &ok));
+            break;
+        case FS_TFLITE_OP_PAD: {
+            float *p = op->ninputs > 1 ? const_floats(m, IN_T(1), 8, msg) : NULL;
+            if (!p) {
+                e = op->ninputs > 1 ? FS_ERR_UNSUPPORTED
+                                    : fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: PAD without paddings", i);
+                break;
+            }
+            if (p[0] != 0 || p[1] != 0 || (op->ninputs > 2 && op->inputs[2] >= 0)) {
+                free(p);
+                e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: PAD of the batch or with a value", i);
+                break;
+            }
+            y = fs_graph_pad(g, x, (int)p[2], (int)p[3], (int)p[4], (int)p[5], (int)p[6], (int)p[7],
+                             ot ? ot->name : "pad");
+            free(p);
+            break;
+        }
+        case FS_TFLITE_OP_CONCATENATION: {
+            const int nd = ot ? ot->ndim : 0;
+            const int axis = o->axis < 0 ? o->axis + nd : o->axis;
+            /* NHWC [1, h, w, c]: axes 1..3; [1, w, c]: axes 1..2 (height is 1) */
+            const int gaxis = nd == 4 ? axis - 1 : nd == 3 ? axis : -1;
+            if (gaxis < 0 || gaxis > 2 || (nd == 3 && gaxis == 0)) {
+                e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: CONCATENATION along axis %d of %d", i,
+                            o->axis, nd);
+                break;
+            }
+            y = x;
+            for (int j = 1; j < op->ninputs && y >= 0; j++) {
+                const int z = op->inputs[j] >= 0 ? node[op->inputs[j]] : -1;
+                if (z < 0) {
+                    e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: CONCATENATION of a constant", i);
+                    break;
+                }
+                y = fs_graph_concat(g, y, z, gaxis, ot->name);
+            }
+            if (!e && y >= 0 && o->activation != FS_TFLITE_ACT_NONE) y = fs_graph_fuse_act(g, y, act_of(o->activation, &ok));
+            break;
+        }
+        case FS_TFLITE_OP_RESIZE_BILINEAR:
+            if (!ot || ot->ndim != 4) {
+                e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: RESIZE_BILINEAR output", i);
+                break;
+            }
+            y = fs_graph_resize(g, x, ot->shape[1], ot->shape[2], o->align_corners,
+                                o->half_pixel_centers, ot->name);
+            break;
+        case FS_TFLITE_OP_RELU:
+        case FS_TFLITE_OP_RELU6: {
+            const fs_act a = op->code == FS_TFLITE_OP_RELU ? FS_ACT_RELU : FS_ACT_RELU6;
+            /* fused when the op before has none and its value has no other reader; otherwise a
+             * copy that applies it (a pad of nothing) */
+            if (x > 0 && readers[op->inputs[0]] == 1 && node_act(g, x) == FS_ACT_NONE)
+                y = fs_graph_fuse_act(g, x, a);
+            else if ((y = fs_graph_pad(g, x, 0, 0, 0, 0, 0, 0, ot ? ot->name : "relu")) >= 0)
+                y = fs_graph_fuse_act(g, y, a);
+            break;
+        }
         case FS_TFLITE_OP_SQUEEZE:
         case FS_TFLITE_OP_QUANTIZE:
         case FS_TFLITE_OP_DEQUANTIZE:
             /* a float graph keeps 1 x 1 x C as it is, and needs no requantization */
-            if ((op->code == FS_TFLITE_OP_RESHAPE || op->code == FS_TFLITE_OP_SQUEEZE) &&
+            if (op->code == FS_TFLITE_OP_SQUEEZE &&
                 (xi.h != 1 || xi.w != 1)) {
                 e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: %s of a %dx%dx%d tensor", i, op->name,
                             xi.h, xi.w, xi.c);
@@ -182,14 +304,14 @@ fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_gr
             y = x;
             break;
         case FS_TFLITE_OP_FULLY_CONNECTED: {
-            const fs_tflite_tensor *wt = op->ninputs > 1 && op->inputs[1] >= 0 ? &m->tensors[op->inputs[1]] : NULL;
+            const fs_tflite_tensor *wt = op->ninputs > 1 && op->inputs[1] >= 0 ? &m->tensors[IN_T(1)] : NULL;
             fs_act a = act_of(o->activation, &ok);
             if (!wt || wt->ndim != 2 || wt->shape[1] != xi.c || xi.h != 1 || xi.w != 1 || a != FS_ACT_NONE) {
                 e = fs_fail(msg, FS_ERR_UNSUPPORTED, "op %d: FULLY_CONNECTED of this shape", i);
                 break;
             }
-            float *w = const_floats(m, op->inputs[1], 0, msg);
-            float *b = op->ninputs > 2 && op->inputs[2] >= 0 ? const_floats(m, op->inputs[2], (size_t)wt->shape[0], msg) : NULL;
+            float *w = const_floats(m, IN_T(1), 0, msg);
+            float *b = op->ninputs > 2 && op->inputs[2] >= 0 ? const_floats(m, IN_T(2), (size_t)wt->shape[0], msg) : NULL;
             if (w) y = fs_graph_dense(g, x, wt->shape[0], w, b, ot ? ot->name : "dense");
             else e = FS_ERR_FORMAT;
             free(w), free(b);
@@ -214,9 +336,16 @@ fs_err fs_tflite_to_graph(const fs_tflite_model *m, fs_graph **out, fs_tflite_gr
             else node[outt] = y;
         }
     }
-    if (!e && node[m->outputs[0]] != fs_graph_output(g))
+    gin->noutputs = m->noutputs;
+    for (int j = 0; !e && j < m->noutputs; j++)
+        if ((gin->outputs[j] = node[m->outputs[j]]) < 0)
+            e = fs_fail(msg, FS_ERR_UNSUPPORTED, "output %d is made by no op", j);
+    if (!e && m->noutputs == 1 && node[m->outputs[0]] != fs_graph_output(g))
         e = fs_fail(msg, FS_ERR_UNSUPPORTED, "the graph's output is not its last op");
+#undef IN_T
     free(node);
+    free(readers);
+    free(alias);
     if (e) {
         fs_graph_free(g);
         return e;

@@ -62,8 +62,7 @@ fs_err fs_graph_error(const fs_graph *g, fs_msg *msg) {
     return g->err;
 }
 
-static int fail(fs_graph *g, fs_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(fs_graph *g, fs_err e, const char *fmt, ...) {
+int fs_graph_fail(fs_graph *g, fs_err e, const char *fmt, ...) {
     if (!g->err) {
         va_list ap;
         va_start(ap, fmt);
@@ -74,8 +73,12 @@ static int fail(fs_graph *g, fs_err e, const char *fmt, ...) {
     return -1;
 }
 
+#define fail fs_graph_fail
+#define add_node fs_graph_add_node
+#define window fs_graph_window
+
 /* A new node reading `in` (checked), or NULL after recording the error. */
-static node *add_node(fs_graph *g, fs_op op, int in, const char *name) {
+node *fs_graph_add_node(fs_graph *g, fs_op op, int in, const char *name) {
     if (g->err) return NULL;
     if (in < 0 || in >= g->n) {
         fail(g, FS_ERR_INVALID, "%s: no node %d to read", name ? name : "?", in);
@@ -109,7 +112,7 @@ static node *add_node(fs_graph *g, fs_op op, int in, const char *name) {
 }
 
 /* Output size and leading padding of a k x k window over `size` pixels. */
-static int window(fs_pad pad, int size, int k, int stride, int dil, int *before) {
+int fs_graph_window(fs_pad pad, int size, int k, int stride, int dil, int *before) {
     int span = (k - 1) * dil + 1;
     if (pad == FS_PAD_VALID) {
         *before = 0;
@@ -135,7 +138,7 @@ static int conv_like(fs_graph *g, fs_op op, int in, int cout, int k, int stride,
         cout > FS_GRAPH_MAX_CHANNELS || !weight)
         return g->n--, fail(g, FS_ERR_INVALID, "%s: bad convolution (k %d, stride %d, dilation "
                             "%d, %d channels)", nd->name, k, stride, dil, cout);
-    nd->k = k, nd->stride = stride, nd->dil = dil, nd->act = act, nd->c = cout;
+    nd->k = k, nd->stride = stride, nd->dil = dil, nd->act = act, nd->c = cout, nd->padmode = pad;
     nd->h = window(pad, src->h, k, stride, dil, &nd->pad_top);
     nd->w = window(pad, src->w, k, stride, dil, &nd->pad_left);
     if (nd->h < 1 || nd->w < 1)
@@ -293,6 +296,7 @@ void fs_graph_node(const fs_graph *g, int i, fs_graph_node_info *o) {
     o->name = nd->name;
     o->h = nd->h, o->w = nd->w, o->c = nd->c;
     o->in0 = nd->in0, o->in1 = nd->in1;
+    o->act = nd->act;
     o->macs = nd->macs;
 }
 
@@ -502,6 +506,17 @@ static fs_err run(fs_graph *g, const float *input, int n, float *out, int traini
                 }
                 break;
             }
+            case FS_OP_MAXPOOL:
+            case FS_OP_PAD:
+            case FS_OP_RESHAPE:
+            case FS_OP_CONCAT:
+            case FS_OP_RESIZE:
+                fs_graph_run_shape(g, nd, x,
+                                   nd->in1 >= 0 ? act_of(g, &g->nodes[nd->in1]) +
+                                                      fs_graph_node_floats(&g->nodes[nd->in1]) * (size_t)b
+                                                : NULL,
+                                   y);
+                break;
             case FS_OP_SE:
                 run_se(nd, x, y, g->arena + nd->aux + (3 * (size_t)nd->c + (size_t)nd->hidden) * (size_t)b);
                 break;

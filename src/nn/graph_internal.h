@@ -12,6 +12,7 @@ typedef struct node {
     int h, w, c;
     /* conv, dwconv */
     int k, stride, dil, pad_top, pad_left;
+    fs_pad padmode; /* conv, dwconv, maxpool: how pad_top and pad_left were found */
     fs_act act;
     float *weight; /* conv [k][k][cin][cout]; dwconv [k][k][c]; dense [in][out]; bn gamma;
                     * se w1 [hidden][c] */
@@ -25,6 +26,8 @@ typedef struct node {
     int hidden;
     fs_gate gate;
     float *w2, *b2; /* [c][hidden], [c] */
+    /* forward-only ops: pad's leading channels, concat's axis, resize's conventions */
+    int pad_c, axis, align_corners, half_pixel;
     double macs;
     size_t offset; /* of its activation in the arena, in floats */
     size_t aux;    /* in the arena too: bn 2c doubles of scratch, then the mean and
@@ -61,6 +64,19 @@ static inline float *fs_graph_bn_mean(const fs_graph *g, const node *nd) {
 }
 /* Per channel mean and biased variance (in double) of px pixels of c channels. */
 void fs_graph_channel_stats(const float *x, size_t px, int c, double *mean, double *var);
+
+/* graph_shape.c: node nd's builders' shared helper and its forward for one item (x the item of
+ * in0, z of in1 or NULL, y its output). */
+void fs_graph_run_shape(const fs_graph *g, const node *nd, const float *x, const float *z, float *y);
+/* The add_node of graph.c, for graph_shape.c; NULL after recording the error. */
+node *fs_graph_add_node(fs_graph *g, fs_op op, int in, const char *name);
+int fs_graph_fail(fs_graph *g, fs_err e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fs_graph_window(fs_pad pad, int size, int k, int stride, int dil, int *before);
+/* 1 for the ops with no backward pass (fs_graph_train refuses them). */
+static inline int fs_graph_op_forward_only(fs_op op) {
+    return op == FS_OP_MAXPOOL || op == FS_OP_PAD || op == FS_OP_RESHAPE || op == FS_OP_CONCAT ||
+           op == FS_OP_RESIZE;
+}
 
 static inline size_t fs_graph_node_floats(const node *nd) { return (size_t)nd->h * nd->w * nd->c; }
 

@@ -155,6 +155,10 @@ static fs_err list_params(fs_graph *g, fs_msg *msg) {
 
 fs_err fs_graph_train(fs_graph *g, int on, fs_msg *msg) {
     if (g->err) return fs_graph_error(g, msg);
+    for (int i = 1; on && i < g->n; i++)
+        if (fs_graph_op_forward_only(g->nodes[i].op))
+            return fs_fail(msg, FS_ERR_UNSUPPORTED, "%s: this op has no backward pass, so the "
+                           "graph cannot train", g->nodes[i].name);
     if (on && !g->params) {
         fs_err e = list_params(g, msg);
         if (e) return e;
@@ -461,6 +465,7 @@ static void node_back(fs_graph *g, node *nd, int n) {
                     gx ? gx + fi * (size_t)b : NULL);
         break;
     case FS_OP_INPUT: break;
+    default: break; /* forward-only ops: fs_graph_train refused the graph */
     }
 }
 

@@ -30,9 +30,19 @@ echo "$msg" | grep -qi "malformed XML" || fail "broken cascade message: $msg"
 
 img="${FS_SHARED_DATA:-/nonexistent}/mesonet/test_images/real/real00240.jpg"
 if [ -f "$img" ] && [ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml ]; then
-    out=$("$FAKESCOPE" faces --json "$img") || fail "faces failed on $img"
+    out=$("$FAKESCOPE" faces --json --face-detector haar "$img") || fail "faces failed on $img"
     n=$(echo "$out" | grep -o '"neighbors"' | wc -l)
     [ "$n" -eq 1 ] || fail "expected one face in $img, got: $out"
+    # the learned detector is the default: one face, 6 keypoints, eyes above the mouth
+    out=$("$FAKESCOPE" faces --json "$img") || fail "faces (blazeface) failed on $img"
+    echo "$out" | jq -e '.detector == "blazeface" and (.faces | length) == 1 and
+        (.faces[0].keypoints | length) == 6 and .faces[0].score > 0.5 and
+        .faces[0].keypoints[0][1] < .faces[0].keypoints[3][1] and
+        .faces[0].keypoints[0][0] < .faces[0].keypoints[1][0]' >/dev/null ||
+        fail "blazeface on $img: $out"
+    "$FAKESCOPE" faces --face-detector blazeface --neighbors 3 "$img" >/dev/null 2>&1
+    [ $? -eq 2 ] || fail "a cascade option with --face-detector blazeface accepted"
+    "$FAKESCOPE" faces --face-detector dlib "$img" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--face-detector dlib accepted"
     "$FAKESCOPE" faces --crops "$tmp/crops" --crop-size 64 "$img" >/dev/null || fail "--crops failed"
     [ -s "$tmp/crops/real00240_face0.png" ] || fail "no crop written"
     "$FAKESCOPE" faces --margin 9 "$img" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--margin 9 accepted"
