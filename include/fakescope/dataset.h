@@ -104,6 +104,9 @@ typedef struct fs_video_crops_config {
     int threads;           /* videos decoded at once (1..16) */
     const char *cache_dir; /* crops go to cache_dir/<stem>-<hash of path and frames>/fNNNN.png */
     const char *cascade;   /* face cascade file, NULL = the default (as the scan pipeline) */
+    const char *face_detector; /* "blazeface" (NULL: the default, as the scan pipeline) or
+                                * "haar"; part of the cache key */
+    const char *face_model;    /* the learned detector's name or path, NULL = its default */
 } fs_video_crops_config;
 
 typedef struct fs_video_crops_stats {

@@ -54,9 +54,19 @@ fs_err fs_detector_add_net(fs_detector *d, const char *name, const struct fs_net
                            int output_is_fake, fs_msg *msg);
 /* Uses a cascade the detector borrows (it must outlive the detector). */
 void fs_detector_set_cascade(fs_detector *d, const fs_cascade *c);
-/* Loads the face cascade (NULL: the default frontal-face cascade). Done lazily on the first
- * scan that needs faces when not called. */
+/* Loads the face cascade (NULL: the default frontal-face cascade); the detector then finds
+ * faces with it (`--face-detector haar`). */
 fs_err fs_detector_load_cascade(fs_detector *d, const char *cascade, fs_msg *msg);
+/* Loads the learned face detector (blazeface.h; NULL: FS_BLAZEFACE_DEFAULT_NAME looked up by
+ * fs_blazeface_find), which then finds the faces, keypoints included. When neither this nor a
+ * cascade was given, the first scan that needs faces loads the default learned detector, and
+ * fails with its set-up message when it is missing (never the cascade in its place). */
+struct fs_blazeface;
+fs_err fs_detector_load_blazeface(fs_detector *d, const char *name, fs_msg *msg);
+/* Uses b from now on: owns = 1 hands it over (freed with the detector), 0 borrows it (the
+ * caller keeps it alive; it serialises its own calls). */
+void fs_detector_set_blazeface(fs_detector *d, struct fs_blazeface *b, int owns);
+int fs_detector_has_face_finder(const fs_detector *d);
 int fs_detector_model_count(const fs_detector *d);
 const char *fs_detector_model_name(const fs_detector *d, int i);
 const char *fs_detector_model_arch(const fs_detector *d, int i);
@@ -128,6 +138,9 @@ typedef struct fs_scan_face {
     fs_box crop;      /* the region the models saw */
     int track;        /* person id, 0.. (stable across frames) */
     int neighbors;    /* cascade windows merged into the box: detection strength */
+    float score;      /* the learned detector's score (0 with the cascade) */
+    int nkp;          /* keypoints (FS_FACE_KEYPOINTS with the learned detector, else 0) */
+    float kp[FS_FACE_KEYPOINTS][2]; /* frame pixels */
     float p_fake[FS_DETECT_MAX_MODELS];
     float raw[FS_DETECT_MAX_MODELS]; /* the network's own sigmoid output */
     fs_image crop_img; /* only with keep_crops: the model input, input size RGB8 */

@@ -24,17 +24,24 @@ typedef struct fs_engine_config {
     const char *const *model_dirs; /* NULL: the registry's defaults */
     size_t n_model_dirs;
     const char *cascade;           /* NULL: the default frontal-face cascade */
+    const char *face_detector;     /* "blazeface" (NULL: the default) or "haar" */
+    const char *face_model;        /* the learned detector: name or path (blazeface.h
+                                    * fs_blazeface_find); NULL: its default */
     int threads_per_scan;          /* <= 0: 1 */
 } fs_engine_config;
 
-/* Opens the registry and loads the cascade. A missing cascade is an error (faces are the core of
- * the video checks); an empty registry is not (models may be added at run time). */
+/* Opens the registry and loads the face finder: the learned detector (each pooled scanner gets
+ * its own copy, built from weights read once) unless face_detector is "haar", and the cascade
+ * (also what fs_engine_cascade lends). A missing face finder is an error naming its set-up (faces
+ * are the core of the video checks); an empty registry is not (models may be added at run time). */
 fs_err fs_engine_create(const fs_engine_config *cfg, fs_engine **out, fs_msg *msg);
 void fs_engine_free(fs_engine *e); /* all scanners must have been released */
 
 /* The registry (read-only, owned by the engine). */
 const fs_registry *fs_engine_registry(const fs_engine *e);
 const fs_cascade *fs_engine_cascade(const fs_engine *e);
+/* "blazeface" or "haar": what the scanners find faces with. */
+const char *fs_engine_face_detector(const fs_engine *e);
 
 /* A model by name: the registry's card entry (NULL for a run-time model) and architecture. */
 typedef struct fs_engine_model {

@@ -67,9 +67,13 @@ int fs_cascade_window_h(const fs_cascade *c);
 int fs_cascade_stage_count(const fs_cascade *c);
 
 /* ---- detection ---- */
+#define FS_FACE_KEYPOINTS 6
 typedef struct fs_face {
     fs_box box;    /* in the coordinates of the image given to fs_face_detect */
-    int neighbors; /* raw windows merged into this box: the usual confidence score */
+    int neighbors; /* cascade: raw windows merged into this box, its confidence; 0 otherwise */
+    float score;   /* learned detector (blazeface.h): its score, 0..1; 0 for the cascade */
+    int nkp;       /* keypoints given: FS_FACE_KEYPOINTS (learned detector) or 0 (cascade) */
+    float kp[FS_FACE_KEYPOINTS][2]; /* x, y in the image, in blazeface.h's order */
 } fs_face;
 
 typedef struct fs_face_params {

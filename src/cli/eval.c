@@ -80,6 +80,8 @@ static void usage(FILE *out) {
             "  --roc FILE       draw the ROC curve (PNG)\n"
             "  --frames N       frames sampled per video (default %d)\n"
             "  --faces          judge the faces found in images instead of the whole picture\n"
+            "  --face-detector D  blazeface (default) or haar: what finds the faces of videos\n"
+            "                   and of --faces images\n"
             "                   (an image without a face is left out and counted)\n"
             "  --threads N      threads for the network (default: all CPUs)\n"
             "  --seed S, --val-fraction F, --test-fraction F\n"
@@ -342,7 +344,7 @@ static void merge_prefixed(json_t *dst, json_t *src, const char *prefix) {
 }
 
 enum { O_WEIGHTS = 256, O_ARCH, O_DIR, O_JSON, O_OUT, O_ROC, O_FRAMES, O_FACES, O_THREADS,
-       O_SEED, O_VAL, O_TEST, O_ROOT, O_ITEMS, O_MODEL };
+       O_SEED, O_VAL, O_TEST, O_ROOT, O_ITEMS, O_MODEL, O_FACE_DETECTOR };
 
 int fs_cli_eval(int argc, char **argv) {
     static const struct option opts[] = {
@@ -354,9 +356,10 @@ int fs_cli_eval(int argc, char **argv) {
         {"seed", required_argument, 0, O_SEED},    {"val-fraction", required_argument, 0, O_VAL},
         {"test-fraction", required_argument, 0, O_TEST},
         {"root", required_argument, 0, O_ROOT},    {"items", no_argument, 0, O_ITEMS},
+        {"face-detector", required_argument, 0, O_FACE_DETECTOR},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     const char *model = NULL, *weights = NULL, *arch = NULL, *out_path = NULL, *roc_path = NULL;
-    const char *root = NULL;
+    const char *root = NULL, *face_detector = "blazeface";
     const char *dirs[FS_REGISTRY_MAX_DIRS];
     size_t ndirs = 0;
     int json = 0, faces = 0, threads = 0, frames = EVAL_FRAMES_DEFAULT, items = 0;
@@ -379,6 +382,13 @@ int fs_cli_eval(int argc, char **argv) {
         case O_ROOT: root = optarg; break;
         case O_ITEMS: items = 1; break;
         case O_FACES: faces = 1; break;
+        case O_FACE_DETECTOR:
+            if (strcmp(optarg, "blazeface") && strcmp(optarg, "haar")) {
+                fprintf(stderr, "eval: --face-detector takes blazeface or haar\n");
+                return FS_EXIT_USAGE;
+            }
+            face_detector = optarg;
+            break;
         case O_FRAMES:
             frames = (int)strtol(optarg, &end, 10);
             if (*end || frames < 1 || frames > EVAL_MAX_FRAMES) goto bad;
@@ -452,6 +462,10 @@ int fs_cli_eval(int argc, char **argv) {
         snprintf(model_name, sizeof model_name, "%s", ent->card.name);
         if (fs_detector_add_entry(det, ent, &msg)) goto fatal;
     }
+    /* the face finder, loaded up front (the default is the learned detector) */
+    if (!strcmp(face_detector, "haar") ? fs_detector_load_cascade(det, NULL, &msg)
+                                       : fs_detector_load_blazeface(det, NULL, &msg))
+        goto fatal;
     if (fs_scanner_create(det, threads, &scanner, &msg)) goto fatal;
 
     fs_scan_opts img_opts = fs_scan_opts_default(), vid_opts = fs_scan_opts_default();

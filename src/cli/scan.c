@@ -30,6 +30,11 @@ static void usage(FILE *out) {
             "  --frames N           N evenly spaced frames per video (default 32, at most %d)\n"
             "  --every SEC          one frame every SEC seconds instead\n"
             "faces:\n"
+            "  --face-detector D    blazeface (default: the learned detector, with keypoints)\n"
+            "                       or haar (the OpenCV cascade); --cascade, --scale and\n"
+            "                       --neighbors imply haar\n"
+            "  --face-model M       the imported BlazeFace network, name or .safetensors path\n"
+            "                       (default blazeface-full; docs/faces.md)\n"
             "  --cascade FILE       OpenCV cascade XML (default: %s from opencv-data)\n"
             "  --scale F            cascade pyramid step (default %.2f)\n"
             "  --neighbors N        cascade minNeighbors (default %d)\n"
@@ -132,7 +137,7 @@ static int split_models(char *list, char **names, int cap) {
 int fs_cli_scan(int argc, char **argv) {
     enum { O_MODELS = 256, O_MODELS_DIR, O_WEIGHTS, O_ARCH, O_FRAMES, O_EVERY, O_CASCADE,
            O_SCALE, O_NEIGHBORS, O_MIN_FACE, O_MIN_SHARE, O_MARGIN, O_WHOLE, O_WHOLE_NF, O_JSON,
-           O_THRESHOLD, O_THREADS, O_TIMELINE, O_SHEET, O_ISOLATE };
+           O_THRESHOLD, O_THREADS, O_TIMELINE, O_SHEET, O_ISOLATE, O_FACE_DETECTOR, O_FACE_MODEL };
     static const struct option longopts[] = {
         {"models", required_argument, 0, O_MODELS}, {"models-dir", required_argument, 0, O_MODELS_DIR},
         {"weights", required_argument, 0, O_WEIGHTS}, {"arch", required_argument, 0, O_ARCH},
@@ -144,8 +149,11 @@ int fs_cli_scan(int argc, char **argv) {
         {"whole-if-no-face", no_argument, 0, O_WHOLE_NF}, {"json", no_argument, 0, O_JSON},
         {"threshold", required_argument, 0, O_THRESHOLD}, {"threads", required_argument, 0, O_THREADS},
         {"timeline", required_argument, 0, O_TIMELINE}, {"sheet", required_argument, 0, O_SHEET},
-        {"isolate", no_argument, 0, O_ISOLATE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    char *models_arg = NULL, *weights = NULL, *arch = NULL, *cascade = NULL;
+        {"isolate", no_argument, 0, O_ISOLATE},
+        {"face-detector", required_argument, 0, O_FACE_DETECTOR},
+        {"face-model", required_argument, 0, O_FACE_MODEL}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    char *models_arg = NULL, *weights = NULL, *arch = NULL, *cascade = NULL, *face_model = NULL;
+    int want_det = -1, cascade_opt = 0; /* --face-detector (-1 none, 0 blazeface, 1 haar) */
     const char *timeline = NULL, *sheet = NULL;
     const char *dirs[FS_REGISTRY_MAX_DIRS];
     size_t ndirs = 0;
@@ -182,8 +190,17 @@ int fs_cli_scan(int argc, char **argv) {
                 return FS_EXIT_USAGE;
             }
             break;
-        case O_CASCADE: cascade = optarg; break;
+        case O_CASCADE: cascade = optarg, cascade_opt = 1; break;
+        case O_FACE_DETECTOR:
+            if (strcmp(optarg, "blazeface") && strcmp(optarg, "haar")) {
+                fprintf(stderr, "scan: --face-detector takes blazeface or haar\n");
+                return FS_EXIT_USAGE;
+            }
+            want_det = !strcmp(optarg, "haar");
+            break;
+        case O_FACE_MODEL: face_model = optarg; break;
         case O_SCALE:
+            cascade_opt = 1;
             o.face.scale_factor = strtod(optarg, &end);
             if (*end || o.face.scale_factor < FS_FACE_SCALE_MIN ||
                 o.face.scale_factor > FS_FACE_SCALE_MAX) {
@@ -193,6 +210,7 @@ int fs_cli_scan(int argc, char **argv) {
             }
             break;
         case O_NEIGHBORS:
+            cascade_opt = 1;
             o.face.min_neighbors = (int)strtol(optarg, &end, 10);
             if (*end || o.face.min_neighbors < 0 || o.face.min_neighbors > 100) {
                 fprintf(stderr, "scan: --neighbors takes 0..100\n");
@@ -302,7 +320,16 @@ int fs_cli_scan(int argc, char **argv) {
                 if (fs_detector_add_entry(det, fs_registry_at(reg, i), &msg)) goto fatal;
         }
     }
-    if (o.crop != FS_CROP_WHOLE && fs_detector_load_cascade(det, cascade, &msg)) goto fatal;
+    if (want_det == 0 && cascade_opt) {
+        fprintf(stderr, "scan: --cascade, --scale and --neighbors are the cascade's: use them "
+                        "with --face-detector haar\n");
+        status = FS_EXIT_USAGE;
+        goto done;
+    }
+    if (o.crop != FS_CROP_WHOLE &&
+        (want_det == 1 || (want_det < 0 && cascade_opt) ? fs_detector_load_cascade(det, cascade, &msg)
+                                                        : fs_detector_load_blazeface(det, face_model, &msg)))
+        goto fatal;
     if (fs_scanner_create(det, threads, &scanner, &msg)) goto fatal;
 
     if (isolate) {

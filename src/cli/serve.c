@@ -63,6 +63,10 @@ static void usage(FILE *out, const fs_server_config *d) {
             "  --c2pa-trust FILE.pem        trust anchors of Content Credentials signers; the image\n"
             "                               check's \"provenance\" is at most \"valid\" without them\n"
             "                               [FAKESCOPE_C2PA_TRUST, none]\n"
+            "  --face-detector D            blazeface (the learned detector) or haar (the\n"
+            "                               cascade)  [FAKESCOPE_FACE_DETECTOR, blazeface]\n"
+            "  --face-model M               the imported BlazeFace network, name or .safetensors\n"
+            "                               path (docs/faces.md) [FAKESCOPE_FACE_MODEL, blazeface-full]\n"
             "  -h, --help                   this text\n\n"
             "On the first start with no API keys, an admin key is created and printed once.\n",
             d->port, d->host, fs_cli_default_data_dir(data, sizeof data), d->web_dir ? d->web_dir : "none",
@@ -95,7 +99,7 @@ enum { OPT_PORT = 256, OPT_HOST, OPT_DATA, OPT_DATASET, OPT_MODELS, OPT_WEB, OPT
        OPT_FETCH_TIMEOUT, OPT_FETCH_MAX_BYTES,
        OPT_JOB_WORKERS, OPT_QUEUE_MAX, OPT_JOB_TIMEOUT, OPT_VIDEO_MODELS, OPT_VIDEO_MAX,
        OPT_MAX_CONCURRENT, OPT_TEST_FIRST_HOP, OPT_MEDIA_WORKERS, OPT_WORKER_MEMORY,
-       OPT_WORKER_CPU, OPT_WORKER_TIMEOUT, OPT_C2PA_TRUST };
+       OPT_WORKER_CPU, OPT_WORKER_TIMEOUT, OPT_C2PA_TRUST, OPT_FACE_DETECTOR, OPT_FACE_MODEL };
 
 /* The job queue's and video checks' settings (read at start, like fs_server_config). */
 static struct {
@@ -105,6 +109,7 @@ static struct {
     fs_media_pool_config media; /* workers -1: the default (2 per CPU); 0: no isolation */
     int media_timeout_s;
     const char *c2pa_trust;
+    const char *face_detector, *face_model;
 } serve_jobs = {.media = {.workers = -1}};
 
 /* Applies one setting (from the environment or a flag). Returns 0 on a bad value. */
@@ -136,6 +141,14 @@ static int apply(fs_server_config *c, int opt, const char *v) {
     case OPT_WORKER_CPU: if (!parse_num("--worker-cpu-s", v, 1, 86400, &n)) return 0; serve_jobs.media.cpu_s = (int)n; break;
     case OPT_WORKER_TIMEOUT: if (!parse_num("--worker-timeout", v, 1, 86400, &n)) return 0; serve_jobs.media_timeout_s = (int)n; break;
     case OPT_C2PA_TRUST: serve_jobs.c2pa_trust = *v ? v : NULL; break;
+    case OPT_FACE_DETECTOR:
+        if (strcmp(v, "blazeface") && strcmp(v, "haar")) {
+            fprintf(stderr, "fakescope serve: --face-detector must be blazeface or haar, got '%s'\n", v);
+            return 0;
+        }
+        serve_jobs.face_detector = v;
+        break;
+    case OPT_FACE_MODEL: serve_jobs.face_model = *v ? v : NULL; break;
     case OPT_VIDEO_MAX: if (!parse_num("--video-max-bytes", v, 1, (long long)1 << 32, &n)) return 0; serve_jobs.video_max_bytes = (size_t)n; break;
     }
     return 1;
@@ -157,6 +170,7 @@ static const struct { const char *env; int opt; } env_table[] = {
     {"FAKESCOPE_MEDIA_WORKERS", OPT_MEDIA_WORKERS}, {"FAKESCOPE_WORKER_MEMORY_MB", OPT_WORKER_MEMORY},
     {"FAKESCOPE_WORKER_CPU_S", OPT_WORKER_CPU}, {"FAKESCOPE_WORKER_TIMEOUT", OPT_WORKER_TIMEOUT},
     {"FAKESCOPE_C2PA_TRUST", OPT_C2PA_TRUST},
+    {"FAKESCOPE_FACE_DETECTOR", OPT_FACE_DETECTOR}, {"FAKESCOPE_FACE_MODEL", OPT_FACE_MODEL},
     /* tests only: no flag, not in --help (see fs_server_config.fetch_first_hop) */
     {"FAKESCOPE_TEST_FETCH_FIRST_HOP", OPT_TEST_FIRST_HOP},
 };
@@ -221,6 +235,8 @@ int fs_cli_serve(int argc, char **argv) {
         {"media-workers", required_argument, NULL, OPT_MEDIA_WORKERS},
         {"worker-memory-mb", required_argument, NULL, OPT_WORKER_MEMORY},
         {"c2pa-trust", required_argument, NULL, OPT_C2PA_TRUST},
+        {"face-detector", required_argument, NULL, OPT_FACE_DETECTOR},
+        {"face-model", required_argument, NULL, OPT_FACE_MODEL},
         {"worker-cpu-s", required_argument, NULL, OPT_WORKER_CPU},
         {"worker-timeout", required_argument, NULL, OPT_WORKER_TIMEOUT},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
@@ -265,7 +281,9 @@ int fs_cli_serve(int argc, char **argv) {
     if (!first_admin_key(store)) goto out;
     const char *model_dirs[1] = {cfg.models_dir};
     fs_engine_config ecfg = {.model_dirs = cfg.models_dir ? model_dirs : NULL,
-                             .n_model_dirs = cfg.models_dir ? 1 : 0};
+                             .n_model_dirs = cfg.models_dir ? 1 : 0,
+                             .face_detector = serve_jobs.face_detector,
+                             .face_model = serve_jobs.face_model};
     if (serve_jobs.c2pa_trust && fs_prov_trust_load(serve_jobs.c2pa_trust, &app.c2pa_trust, &msg) != FS_OK) {
         fprintf(stderr, "fakescope serve: --c2pa-trust: %s\n", msg.text);
         goto out;

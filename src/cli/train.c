@@ -56,6 +56,7 @@ typedef struct {
     data_spec specs[TRAIN_MAX_SPECS];
     int nspecs;
     int epochs, batch, threads, resume, video_frames;
+    const char *face_detector; /* of the video crops: "blazeface" or "haar" */
     long max_train;
     double lr, val_fraction, test_fraction, sbi, weight_decay, clip, backbone_lr;
     int freeze_bn;
@@ -127,6 +128,7 @@ static void usage(FILE *out) {
             "  --max-train N        use at most N training items (a quick run)\n"
             "  --video-frames N     frames sampled per video (default 16); the crops are cached\n"
             "                       in DIR/video_crops/ and listed in DIR/NAME_crops.csv\n"
+            "  --face-detector D    what finds the faces of videos: blazeface (default) or haar\n"
             "\n"
             "Progress (loss, accuracy, images/s, ETA) is drawn on stderr when it is a terminal,\n"
             "one line per epoch otherwise. Results are deterministic for a given seed and\n"
@@ -245,6 +247,7 @@ static fs_err add_video_crops(const train_opts *o, data_set *d, fs_msg *msg) {
     if (!nvideos) return FS_OK;
     snprintf(cache, sizeof cache, "%.4000s/video_crops", o->out);
     fs_video_crops_config vc = {.frames = o->video_frames,
+                                .face_detector = o->face_detector,
                                 .threads = o->threads < 16 ? o->threads : 16,
                                 .cache_dir = cache};
     fs_dataset crops = {0};
@@ -694,6 +697,7 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
     json_object_set_new(t, "manifest_sha256", json_string(digest));
     if (d->crops_digest[0]) {
         json_object_set_new(t, "video_frames", json_integer(o->video_frames));
+        json_object_set_new(t, "face_detector", json_string(o->face_detector ? o->face_detector : "blazeface"));
         json_object_set_new(t, "video_crops", json_pack("{s:I,s:I,s:s}", "videos",
                                                         (json_int_t)d->crops.videos, "crops",
                                                         (json_int_t)d->crops.crops,
@@ -768,6 +772,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
         {"warmup", required_argument, 0, 'W'},    {"max-train", required_argument, 0, 'm'},
         {"video-frames", required_argument, 0, 'F'}, {"init", required_argument, 0, 'I'},
         {"backbone-lr", required_argument, 0, 'B'}, {"freeze-bn", no_argument, 0, 'Z'},
+        {"face-detector", required_argument, 0, 'D'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->video_frames = 16, o->epochs = 10, o->batch = 32, o->lr = 1e-3, o->seed = 1, o->val_fraction = 0.15;
@@ -845,6 +850,10 @@ static int parse_args(int argc, char **argv, train_opts *o) {
             o->video_frames = (int)v;
             break;
         case 'I': o->init = optarg; break;
+        case 'D':
+            if (strcmp(optarg, "blazeface") && strcmp(optarg, "haar")) goto bad;
+            o->face_detector = optarg;
+            break;
         case 'B':
             if (parse_double(optarg, 0, 100, &o->backbone_lr)) goto bad;
             break;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fakescope/blazeface.h"
 #include "fakescope/model.h"
 
 typedef struct model_slot {
@@ -39,6 +40,8 @@ struct fs_engine {
     pthread_mutex_t lock;
     fs_registry *registry;
     fs_cascade *cascade;
+    fs_weights bf_weights; /* the learned detector, read once; empty with the cascade */
+    int use_bf;
     int threads;
     model_slot *models; /* listed and removed-but-borrowed slots */
     pooled *idle;
@@ -91,6 +94,18 @@ fs_err fs_engine_create(const fs_engine_config *cfg, fs_engine **out, fs_msg *ms
     char path[4096];
     if (!err) err = fs_cascade_find(cfg ? cfg->cascade : NULL, path, sizeof path, msg);
     if (!err) err = fs_cascade_load(path, &e->cascade, msg);
+    const char *fd = cfg && cfg->face_detector ? cfg->face_detector : "blazeface";
+    if (!err && strcmp(fd, "blazeface") && strcmp(fd, "haar"))
+        err = fs_fail(msg, FS_ERR_INVALID, "face detector '%s': blazeface or haar", fd);
+    e->use_bf = !strcmp(fd, "blazeface");
+    if (!err && e->use_bf) {
+        /* read once; checked by building it once, so a broken file fails at start-up */
+        fs_blazeface *probe = NULL;
+        err = fs_blazeface_find(cfg ? cfg->face_model : NULL, path, sizeof path, msg);
+        if (!err) err = fs_blazeface_load(path, &probe, msg);
+        if (!err) err = fs_weights_load_safetensors(path, &e->bf_weights, msg);
+        fs_blazeface_free(probe);
+    }
     for (size_t i = 0; !err && i < fs_registry_count(e->registry); i++) {
         const fs_model_entry *en = fs_registry_at(e->registry, i);
         if (!slot_add(e, en->card.name, en->card.architecture, en,
@@ -135,12 +150,14 @@ void fs_engine_free(fs_engine *e) {
     pthread_mutex_unlock(&e->lock);
     pthread_mutex_destroy(&e->lock);
     fs_cascade_free(e->cascade);
+    fs_weights_free(&e->bf_weights);
     fs_registry_free(e->registry);
     free(e);
 }
 
 const fs_registry *fs_engine_registry(const fs_engine *e) { return e->registry; }
 const fs_cascade *fs_engine_cascade(const fs_engine *e) { return e->cascade; }
+const char *fs_engine_face_detector(const fs_engine *e) { return e->use_bf ? "blazeface" : "haar"; }
 
 fs_err fs_engine_lookup(fs_engine *e, const char *name, fs_engine_model *out, fs_msg *msg) {
     pthread_mutex_lock(&e->lock);
@@ -332,6 +349,13 @@ fs_err fs_engine_acquire(fs_engine *e, const char *const *names, int n, fs_scann
     }
     if (!err) {
         fs_detector_set_cascade(p->det, e->cascade);
+        if (e->use_bf) {
+            fs_blazeface *bf = NULL;
+            err = fs_blazeface_from_weights(&e->bf_weights, &bf, msg);
+            if (!err) fs_detector_set_blazeface(p->det, bf, 1);
+        }
+    }
+    if (!err) {
         err = fs_scanner_create(p->det, e->threads, &p->scanner, msg);
     }
     pthread_mutex_lock(&e->lock);

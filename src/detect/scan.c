@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fakescope/blazeface.h"
 #include "fakescope/model.h"
 #include "detect/scan_internal.h"
 
@@ -28,6 +29,8 @@ struct fs_detector {
     detector_model models[FS_DETECT_MAX_MODELS];
     const fs_cascade *cascade;
     int owns_cascade;
+    fs_blazeface *bf; /* the learned face detector; when set, the cascade is not used */
+    int owns_bf;
 };
 
 struct fs_scanner {
@@ -48,6 +51,7 @@ void fs_detector_free(fs_detector *d) {
     for (int i = 0; i < d->n_models; i++)
         if (d->models[i].owns_net) fs_net_free((fs_net *)d->models[i].net);
     if (d->owns_cascade) fs_cascade_free((fs_cascade *)d->cascade);
+    if (d->owns_bf) fs_blazeface_free(d->bf);
     free(d);
 }
 
@@ -119,6 +123,26 @@ fs_err fs_detector_load_cascade(fs_detector *d, const char *cascade, fs_msg *msg
     d->owns_cascade = 1;
     return FS_OK;
 }
+
+fs_err fs_detector_load_blazeface(fs_detector *d, const char *name, fs_msg *msg) {
+    char path[4096];
+    fs_err err = fs_blazeface_find(name, path, sizeof path, msg);
+    if (err) return err;
+    fs_blazeface *b = NULL;
+    if ((err = fs_blazeface_load(path, &b, msg))) return err;
+    if (d->owns_bf) fs_blazeface_free(d->bf);
+    d->bf = b;
+    d->owns_bf = 1;
+    return FS_OK;
+}
+
+void fs_detector_set_blazeface(fs_detector *d, fs_blazeface *b, int owns) {
+    if (d->owns_bf && d->bf != b) fs_blazeface_free(d->bf);
+    d->bf = b;
+    d->owns_bf = owns;
+}
+
+int fs_detector_has_face_finder(const fs_detector *d) { return d->bf || d->cascade; }
 
 int fs_detector_model_count(const fs_detector *d) { return d->n_models; }
 const char *fs_detector_model_name(const fs_detector *d, int i) {
@@ -323,6 +347,11 @@ fs_err fs_scan_frame_found(scan_run *run, const fs_image *img, int64_t index, do
         fr->faces[i].box = b;
         fr->faces[i].crop = b;
         fr->faces[i].neighbors = whole ? 0 : found[i].neighbors;
+        if (!whole) {
+            fr->faces[i].score = found[i].score;
+            fr->faces[i].nkp = found[i].nkp;
+            memcpy(fr->faces[i].kp, found[i].kp, sizeof found[i].kp);
+        }
         boxes[i] = b;
     }
     free(found);
@@ -340,7 +369,41 @@ fs_err fs_scan_find_faces(const scan_run *run, const fs_image *img, fs_face **fo
     *ms = 0;
     if (run->o->crop == FS_CROP_WHOLE) return FS_OK;
     double t0 = fs_now_ms();
-    fs_err err = fs_face_detect(run->s->det->cascade, img, &run->o->face, found, n, msg);
+    fs_err err;
+    if (run->s->det->bf) {
+        fs_face_det *dets = NULL;
+        size_t nd = 0;
+        err = fs_blazeface_detect(run->s->det->bf, img, NULL, &dets, &nd, msg);
+        /* the scan's size floor (min_size, min_share of the shorter side) as for the cascade */
+        const fs_face_params *p = &run->o->face;
+        const int shorter = img->w < img->h ? img->w : img->h;
+        double floor_px = p->min_size;
+        if (p->min_share * shorter > floor_px) floor_px = p->min_share * shorter;
+        fs_face *f = !err && nd ? calloc(nd, sizeof *f) : NULL;
+        if (!err && nd && !f) err = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+        size_t k = 0;
+        for (size_t i = 0; !err && i < nd; i++) {
+            const fs_rectf b = dets[i].box;
+            if ((b.w > b.h ? b.w : b.h) < floor_px) continue;
+            /* clipped to the frame: a face at the edge is still a face */
+            int x0 = (int)lroundf(b.x), y0 = (int)lroundf(b.y);
+            int x1 = (int)lroundf(b.x + b.w), y1 = (int)lroundf(b.y + b.h);
+            x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+            x1 = x1 > img->w ? img->w : x1, y1 = y1 > img->h ? img->h : y1;
+            if (x1 - x0 < 2 || y1 - y0 < 2) continue;
+            f[k].box = (fs_box){x0, y0, x1 - x0, y1 - y0};
+            f[k].score = dets[i].score;
+            f[k].nkp = FS_FACE_KEYPOINTS;
+            memcpy(f[k].kp, dets[i].kp, sizeof f[k].kp);
+            k++;
+        }
+        free(dets);
+        if (err || !k) free(f), f = NULL, k = 0;
+        *found = f;
+        *n = k;
+    } else {
+        err = fs_face_detect(run->s->det->cascade, img, &run->o->face, found, n, msg);
+    }
     *ms = fs_now_ms() - t0;
     return err;
 }
@@ -430,16 +493,19 @@ static fs_err finish(scan_run *run, double t_start, fs_msg *msg) {
         if (p->n_frames > 0) r->n_people++;
     }
     /* The media's verdict is its main person's: the track with the largest total detection
-     * strength (cascade neighbours summed over frames). A stray detection on a shirt or a
-     * poster is weak and short-lived, so it cannot decide a video; every person still gets
-     * their own verdict. Whole-picture judgements have a single track. */
+     * strength (1 per frame plus the cascade's neighbours, or 20 x the learned detector's
+     * score, summed over frames). A stray detection on a shirt or a poster is weak and
+     * short-lived, so it cannot decide a video; every person still gets their own verdict.
+     * Whole-picture judgements have a single track. */
     int main_track = -1;
     long best = -1;
     for (int t = 0; t < tracks; t++) {
         long strength = 0;
         for (int f = 0; f < r->n_frames; f++)
             for (int i = 0; i < r->frames[f].n_faces; i++)
-                if (r->frames[f].faces[i].track == t) strength += 1 + r->frames[f].faces[i].neighbors;
+                if (r->frames[f].faces[i].track == t)
+                    strength += 1 + r->frames[f].faces[i].neighbors +
+                                lroundf(20 * r->frames[f].faces[i].score);
         if (strength > best) {
             best = strength;
             main_track = t;
@@ -467,9 +533,11 @@ static fs_err begin(fs_scanner *s, const fs_scan_opts *o, fs_scan_result *out, s
     out->n_models = d->n_models;
     for (int m = 0; m < d->n_models; m++)
         snprintf(out->models[m], sizeof out->models[m], "%s", d->models[m].name);
-    if (o->crop != FS_CROP_WHOLE && !d->cascade) {
-        /* Lazy load; a detector shared by threads must have it loaded up front. */
-        fs_err err = fs_detector_load_cascade(d, NULL, msg);
+    if (o->crop != FS_CROP_WHOLE && !d->cascade && !d->bf) {
+        /* Lazy load of the default, the learned detector (never a silent fall back to the
+         * cascade: its absence is an error naming the set-up); a detector shared by threads
+         * must have its face finder loaded up front. */
+        fs_err err = fs_detector_load_blazeface(d, NULL, msg);
         if (err) return err;
     }
     fs_tracker_free(s->tracker);

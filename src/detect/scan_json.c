@@ -78,10 +78,18 @@ json_t *fs_scan_result_json(const fs_scan_result *r, const char *file) {
                 json_object_set_new(scores, r->models[m],
                                     json_pack("{s:o,s:o}", "p_fake", num(face->p_fake[m]), "raw",
                                               num(face->raw[m])));
-            json_array_append_new(faces, json_pack("{s:i,s:o,s:o,s:i,s:o}", "person", face->track,
-                                                   "box", box_json(face->box), "crop",
-                                                   box_json(face->crop), "neighbors",
-                                                   face->neighbors, "scores", scores));
+            json_t *fo = json_pack("{s:i,s:o,s:o,s:i,s:o}", "person", face->track, "box",
+                                   box_json(face->box), "crop", box_json(face->crop),
+                                   "neighbors", face->neighbors, "scores", scores);
+            if (fo && face->nkp) { /* the learned detector's score and keypoints */
+                json_t *kp = json_array();
+                for (int k = 0; kp && k < face->nkp; k++)
+                    json_array_append_new(kp, json_pack("[f,f]", round(face->kp[k][0] * 10) / 10,
+                                                        round(face->kp[k][1] * 10) / 10));
+                json_object_set_new(fo, "detector_score", num(face->score));
+                json_object_set_new(fo, "keypoints", kp);
+            }
+            json_array_append_new(faces, fo);
         }
         json_t *ms = json_object();
         for (int m = 0; m < r->n_models; m++)

@@ -527,7 +527,7 @@ static size_t find_root(size_t *parent, size_t i) {
 
 long fs_face_group(const fs_box *rects, size_t n, int group_threshold, double eps, fs_face *out) {
     if (group_threshold <= 0 || n == 0) {
-        for (size_t i = 0; i < n; i++) out[i] = (fs_face){rects[i], 1};
+        for (size_t i = 0; i < n; i++) out[i] = (fs_face){.box = rects[i], .neighbors = 1};
         return (long)n;
     }
     size_t *parent = malloc(n * sizeof *parent);
@@ -574,6 +574,7 @@ long fs_face_group(const fs_box *rects, size_t n, int group_threshold, double ep
         avg[k].box = (fs_box){(int)lrintf((float)acc[k][0] * s), (int)lrintf((float)acc[k][1] * s),
                               (int)lrintf((float)acc[k][2] * s), (int)lrintf((float)acc[k][3] * s)};
         avg[k].neighbors = (int)acc[k][4];
+        avg[k].score = 0, avg[k].nkp = 0;
     }
     long kept = 0;
     for (size_t i = 0; i < nclasses; i++) {

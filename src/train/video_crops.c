@@ -1,6 +1,7 @@
 /* video_crops.c: turns the video items of a dataset into face-crop images a trainer can load,
  * cut exactly as the scan pipeline cuts them at inference. Each video goes through a
- * crops-only scan (detect.h: N evenly sampled frames, the cascade with its default parameters,
+ * crops-only scan (detect.h: N evenly sampled frames, the scan's face finder (the learned
+ * detector unless face_detector is "haar", the cascade with its default parameters),
  * the tracker, the main-person rule, the 30% margin, resize to 256x256), and the main person's
  * crop of every sampled frame becomes one image item that inherits the video's label, source,
  * group and split: a video's crops can never land on two sides of a split.
@@ -67,9 +68,11 @@ static void video_dir(const fs_video_crops_config *cfg, const char *path, char *
 
 /* The index's second line: the face and crop parameters of fs_scan_opts_default(). A cache cut
  * with other defaults (or before this line existed) does not match and is cut again. */
-static void scan_params(char *out, size_t cap) {
+static void scan_params(const fs_video_crops_config *cfg, char *out, size_t cap) {
     const fs_scan_opts o = fs_scan_opts_default();
-    snprintf(out, cap, "scan %.17g %d %d %d %.17g %d %.9g", o.face.scale_factor,
+    snprintf(out, cap, "scan %s %.17g %d %d %d %.17g %d %.9g",
+             cfg->face_detector && !strcmp(cfg->face_detector, "haar") ? "haar" : "blazeface",
+             o.face.scale_factor,
              o.face.min_neighbors, o.face.min_size, o.face.max_size, o.face.min_share,
              o.face.max_side, (double)o.margin);
 }
@@ -80,7 +83,7 @@ static void crop_path(const char *dir, int frame, char *out, size_t cap) {
 
 /* Reads a finished cache folder's index ("frames N", the scan_params line, then one ordinal
  * per line). 0 when usable. */
-static int read_index(const char *dir, int frames, video_out *v) {
+static int read_index(const fs_video_crops_config *cfg, const char *dir, int frames, video_out *v) {
     char path[CROPS_PATH_CAP];
     snprintf(path, sizeof path, "%s/" CROPS_INDEX, dir);
     uint8_t *data = NULL;
@@ -93,7 +96,7 @@ static int read_index(const char *dir, int frames, video_out *v) {
     int got_frames = -1, got_params = 0, n = 0, ok = 1;
     int *list = malloc((size_t)frames * sizeof *list + 1);
     char *save = NULL, params[160];
-    scan_params(params, sizeof params);
+    scan_params(cfg, params, sizeof params);
     for (char *line = strtok_r(text, "\n", &save); line && ok && list; line = strtok_r(NULL, "\n", &save)) {
         if (got_frames < 0) {
             ok = sscanf(line, "frames %d", &got_frames) == 1 && got_frames == frames;
@@ -135,7 +138,7 @@ static fs_err extract_one(fs_scanner *sc, const fs_video_crops_config *cfg, cons
     if (!err && !index) err = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     if (!err) {
         char params[160];
-        scan_params(params, sizeof params);
+        scan_params(cfg, params, sizeof params);
         used += (size_t)snprintf(index, cap, "frames %d\n%s\n", cfg->frames, params);
     }
     for (int f = 0; !err && f < r.n_frames; f++) {
@@ -176,7 +179,7 @@ static void *crops_worker(void *arg) {
         const fs_item *it = &j->ds->items[j->videos[i]];
         char dir[CROPS_DIR_CAP];
         video_dir(j->cfg, it->path, dir, sizeof dir);
-        if (read_index(dir, j->cfg->frames, v) == 0) continue;
+        if (read_index(j->cfg, dir, j->cfg->frames, v) == 0) continue;
         fs_msg vm = {{0}};
         v->err = serr ? serr : extract_one(sc, j->cfg, it->path, dir, v, &vm);
         if (v->err) snprintf(v->error, sizeof v->error, "%.200s: %.300s", it->path, serr ? m.text : vm.text);
@@ -212,7 +215,10 @@ fs_err fs_dataset_video_crops(const fs_dataset *ds, const fs_video_crops_config 
     if (!err && !j.out) err = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     if (!err) err = fs_detector_create(&j.det, msg);
     /* loaded before the workers start: they share the detector read-only */
-    if (!err) err = fs_detector_load_cascade(j.det, cfg->cascade, msg);
+    if (!err)
+        err = cfg->face_detector && !strcmp(cfg->face_detector, "haar")
+                  ? fs_detector_load_cascade(j.det, cfg->cascade, msg)
+                  : fs_detector_load_blazeface(j.det, cfg->face_model, msg);
     if (!err) {
         pthread_mutex_init(&j.mu, NULL);
         pthread_t th[CROPS_MAX_THREADS];
