@@ -44,6 +44,7 @@ bench: build
 	@scripts/deps.sh --bench
 	@bench/run.sh $(BUILD)/fakescope
 	@bench/http_bench.sh $(BUILD)/fakescope
+	@bench/faces.sh $(BUILD)/fakescope
 	@bench/scan_bench.sh $(BUILD)/fakescope
 	@bench/video_bench.sh $(BUILD)/fakescope
 	@bench/isolation_bench.sh $(BUILD)/fakescope

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Face finder speed on 1080p frames: fakescope (full resolution and the pipeline's 640 px cap)
-# against cv2.CascadeClassifier on the same frames (one thread and OpenCV's default threads).
+# Face finder speed on 1080p frames: fakescope's BlazeFace (both networks) next to the numpy
+# reference run of the same networks (tests/tools/blazeface_ref.py), and fakescope's cascade
+# (full resolution and the pipeline's 640 px cap) against cv2.CascadeClassifier on the same
+# frames (one thread and OpenCV's default threads). Interleaved rounds, medians.
 # usage: bench/faces.sh [FAKESCOPE] [FRAMES]   (needs the shared data and python3-opencv)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,4 +1,6 @@
-"""Helper of bench/faces.sh: samples 1080p frames and times both face finders on them."""
+"""Helper of bench/faces.sh: samples 1080p frames and times the face finders on them: fakescope's
+BlazeFace (short and full range) and cascade, the numpy BlazeFace reference of tests/tools, and
+OpenCV's cascade. Rounds alternate the order; every figure is the median over the rounds."""
 import glob
 import json
 import os
@@ -7,7 +9,12 @@ import sys
 import tempfile
 import time
 
+import statistics
+
 import cv2
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools"))
+import blazeface_ref  # noqa: E402
 
 binary, data, nframes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
@@ -33,6 +40,23 @@ with tempfile.TemporaryDirectory() as tmp:
                               str(max_side)] + files, capture_output=True, text=True, check=True)
         return sum(json.loads(l)["ms"] for l in out.stdout.splitlines()) / len(files)
 
+    def blaze(model):
+        # the first picture also builds the detector's buffers: it is timed like the rest
+        out = subprocess.run([binary, "faces", "--json", "--face-model", model] + files,
+                             capture_output=True, text=True, check=True)
+        return sum(json.loads(l)["ms"] for l in out.stdout.splitlines()) / len(files)
+
+    third = os.environ.get("FAKESCOPE_THIRD_PARTY", os.path.expanduser("~/.cache/fakescope/third_party"))
+    tfl = os.path.join(third, "mediapipe-face_detection-0.4.1657300184", "face_detection_full_range.tflite")
+    ref_model = blazeface_ref.Model(tfl) if os.path.exists(tfl) else None
+
+    def reference():
+        imgs = [cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB) for f in files]
+        t0 = time.perf_counter()
+        for im in imgs:
+            blazeface_ref.detect(ref_model, im)
+        return (time.perf_counter() - t0) * 1000 / len(imgs)
+
     def opencv(threads):
         cv2.setNumThreads(threads)
         cc = cv2.CascadeClassifier(cascade)
@@ -43,9 +67,27 @@ with tempfile.TemporaryDirectory() as tmp:
             cc.detectMultiScale(im, 1.1, 3)
         return (time.perf_counter() - t0) * 1000 / len(imgs)
 
-    ms_full, ms_640 = ours(0), ours(640)
-    cv1, cvn = opencv(1), opencv(-1)
-    print("1080p frames: %d, cascade %s, scale 1.1" % (len(files), os.path.basename(cascade)))
+    runs = {}
+    rounds = int(os.environ.get("BENCH_FACES_ROUNDS", "3"))
+    jobs = [("bf_full", lambda: blaze("blazeface-full")), ("bf_short", lambda: blaze("blazeface-short")),
+            ("full", lambda: ours(0)), ("640", lambda: ours(640)), ("cv1", lambda: opencv(1)),
+            ("cvn", lambda: opencv(-1))]
+    if ref_model is not None:
+        jobs.append(("ref", reference))
+    for r in range(rounds):
+        for name, fn in (jobs if r % 2 == 0 else jobs[::-1]):
+            runs.setdefault(name, []).append(fn())
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    ms_full, ms_640, cv1, cvn = med["full"], med["640"], med["cv1"], med["cvn"]
+    print("1080p frames: %d, %d interleaved rounds, medians; cascade %s, scale 1.1"
+          % (len(files), rounds, os.path.basename(cascade)))
+    print("%-44s %8.1f ms/frame" % ("fakescope BlazeFace full range (1 thread)", med["bf_full"]))
+    print("%-44s %8.1f ms/frame" % ("fakescope BlazeFace short range (1 thread)", med["bf_short"]))
+    if "ref" in med:
+        print("%-44s %8.1f ms/frame" % ("numpy BlazeFace reference, full range", med["ref"]))
+        print("ratio numpy reference / fakescope (full range): %.1fx" % (med["ref"] / med["bf_full"]))
+    else:
+        print("numpy reference: not run (%s missing; scripts/deps.sh)" % tfl)
     print("%-44s %8.1f ms/frame" % ("fakescope faces --max-side 0 (1 thread)", ms_full))
     print("%-44s %8.1f ms/frame" % ("fakescope faces --max-side 640 (pipeline)", ms_640))
     print("%-44s %8.1f ms/frame" % ("cv2 detectMultiScale, 1 thread", cv1))

@@ -13,6 +13,7 @@
 #
 # Environment: BENCH_SCAN_ROUNDS (default 5), BENCH_SCAN_THREADS, BENCH_SCAN_FRAMES (default 32),
 # BENCH_OUT (file for the raw JSON lines; default a temporary file), FS_SHARED_DATA.
+# fakescope runs with its default face finder (BlazeFace) and again with --face-detector haar.
 set -euo pipefail
 BIN=${1:?usage: bench/scan_bench.sh path/to/fakescope}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -37,10 +38,13 @@ if ! "$PY" -c "import cv2, torch" 2>/dev/null; then
     echo "scan_bench: cv2 or torch is not importable by $PY (scripts/deps.sh --bench installs them); fakescope alone" >&2
 fi
 
+# ours [IMPL FLAGS...]: fakescope with its default face finder (BlazeFace), or as IMPL with flags
 ours() {
+    local impl=${1:-fakescope}
+    shift || true
     "$BIN" scan --models-dir "$tmp/models" --models meso4-df,mesoinception4-df --frames "$FRAMES" \
-        --threads "$THREADS" --json "${clips[@]}" 2>/dev/null |
-        jq -c --argjson t "$THREADS" '{impl: "fakescope", clip: (.file | split("/") | last),
+        --threads "$THREADS" --json "$@" "${clips[@]}" 2>/dev/null |
+        jq -c --argjson t "$THREADS" --arg impl "$impl" '{impl: $impl, clip: (.file | split("/") | last),
             frames: (.frames | length), faces: ([.frames[].faces | length] | add),
             decode: .timing.decode, faces_ms: .timing.faces, inference: .timing.inference,
             total: .timing.total, threads: $t}' >>"$RAW"
@@ -52,9 +56,11 @@ echo "scan_bench: ${#clips[@]} clips, $FRAMES frames, $THREADS threads, $ROUNDS 
 for r in $(seq 1 "$ROUNDS"); do
     if [ $((r % 2)) -eq 1 ] || [ $have_py -eq 0 ]; then
         ours
+        ours fakescope-haar --face-detector haar
         [ $have_py -eq 1 ] && theirs
     else
         theirs
+        ours fakescope-haar --face-detector haar
         ours
     fi
     echo "scan_bench: round $r of $ROUNDS done" >&2
@@ -91,6 +97,14 @@ for c in clips:
     ratio = p[0] / f[0] if f[0] and p[0] else None
     if ratio: ratios.append(ratio)
     print(f"| {c} | {nf} | {fs} | {ps} | {ratio:.1f}x |" if ratio else f"| {c} | {nf} | {fs} | {ps} | - |")
+print()
+print("The same scan with the cascade (--face-detector haar), seconds, medians:")
+print("| clip | faces | total | faces stage |")
+print("| --- | ---: | ---: | ---: |")
+for c in clips:
+    if (c, "fakescope-haar") in by:
+        print(f"| {c} | {by[(c, 'fakescope-haar')][0]['faces']} | {m(c, 'fakescope-haar', 'total'):.2f} | "
+              f"{m(c, 'fakescope-haar', 'faces_ms'):.2f} |")
 print()
 worst = max((m(c, "fakescope", "total") for c in clips if (c, "fakescope") in by), default=None)
 if worst is not None:

@@ -259,7 +259,9 @@ function addModelRow(model, p, label, source) {
   $('model-table').tBodies[0].append(tr);
 }
 
-function drawBoxes(ctx, faces, scale) {
+/* Face boxes: red or green by P(fake); with mainPerson given, everyone else is drawn grey and
+ * labelled as another person (their scores do not make the verdict). Keypoints as dots. */
+function drawBoxes(ctx, faces, scale, mainPerson) {
   ctx.lineWidth = Math.max(2, 3 / scale);
   ctx.font = Math.round(14 / scale) + 'px sans-serif';
   let n = 0;
@@ -268,10 +270,17 @@ function drawBoxes(ctx, faces, scale) {
     if (!b) continue;
     const ps = Object.values(f.p_fake || {}).filter((v) => typeof v === 'number');
     const worst = ps.length ? Math.max(...ps) : null;
-    ctx.strokeStyle = worst != null && worst >= 0.5 ? '#ff3b30' : '#34c759';
+    const other = mainPerson != null && f.person != null && f.person !== mainPerson;
+    ctx.strokeStyle = other ? '#8e8e93' : worst != null && worst >= 0.5 ? '#ff3b30' : '#34c759';
     ctx.strokeRect(b.x, b.y, b.w, b.h);
+    ctx.fillStyle = ctx.strokeStyle;
+    for (const [x, y] of f.keypoints || []) {
+      ctx.beginPath();
+      ctx.arc(x, y, Math.max(2, 3 / scale), 0, 2 * Math.PI);
+      ctx.fill();
+    }
     if (worst != null) {
-      const label = (100 * worst).toFixed(0) + '%';
+      const label = (other ? 'other person ' : '') + (100 * worst).toFixed(0) + '%';
       const h = Math.round(18 / scale);
       ctx.fillStyle = 'rgba(0,0,0,.7)';
       ctx.fillRect(b.x, Math.max(0, b.y - h), ctx.measureText(label).width + 8 / scale, h);
@@ -419,7 +428,7 @@ function seek(video, t) {
 }
 
 /* Captures the sampled frames from a <video> of the local file and draws the boxes on them. */
-async function frameStrip(file, frames) {
+async function frameStrip(file, frames, mainPerson) {
   const strip = $('faces');
   strip.className = 'faces strip';
   const url = URL.createObjectURL(file);
@@ -440,7 +449,7 @@ async function frameStrip(file, frames) {
       ctx.drawImage(v, 0, 0, c.width, c.height);
       ctx.save();
       ctx.scale(scale, scale);
-      const n = drawBoxes(ctx, f.faces || [], scale);
+      const n = drawBoxes(ctx, f.faces || [], scale, mainPerson);
       ctx.restore();
       total += n;
       const cap = 'frame ' + f.index + ' at ' + (f.time || 0).toFixed(2) + ' s, ' + n1(n, 'face');
@@ -493,8 +502,8 @@ function timeline(frames, models, timed) {
     legend.append(el('li', {}, el('span', { class: 'swatch', style: 'background:' + col }), m));
   });
   const fig = $('timeline');
-  fig.replaceChildren(svg, legend, el('figcaption', { class: 'muted', text: 'Each point is the most suspicious face of the frame; dashed line: 50 %. ' +
-    'The verdicts follow the main person (the strongest face track), so another face can score high without changing them.' }));
+  fig.replaceChildren(svg, legend, el('figcaption', { class: 'muted', text: 'Each point is the main person\'s face in that frame (the strongest face track, whose verdict is the video\'s); dashed line: 50 %. ' +
+    'Other people are drawn grey in the frames below and do not change the verdict.' }));
 }
 
 async function checkVideo(file, models) {
@@ -549,7 +558,7 @@ async function checkVideo(file, models) {
     Object.keys(cm).length ? Object.keys(cm) : models, withFace.length === imgs.length);
   if (detail) {
     status('Capturing the sampled frames…');
-    await frameStrip(file, detail.frames || []);
+    await frameStrip(file, detail.frames || [], detail.main_person);
   } else {
     $('faces').append(el('p', { class: 'muted', text: faceErr }));
   }

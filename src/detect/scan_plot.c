@@ -26,11 +26,14 @@ fs_err fs_scan_timeline(const fs_scan_result *r, const char *title, double thres
     for (int f = 0; f < nf; f++) x[f] = by_time ? r->frames[f].time_s : (double)f;
     for (int m = 0; m < nm; m++) {
         for (int f = 0; f < nf; f++) {
+            /* the main person's face (a gap where they are not seen); other people are not
+             * this video's verdict, so they do not draw its line */
             const fs_scan_frame *fr = &r->frames[f];
-            double best = NAN;
+            double v = NAN;
             for (int i = 0; i < fr->n_faces; i++)
-                if (isnan(best) || fr->faces[i].p_fake[m] > best) best = fr->faces[i].p_fake[m];
-            y[(size_t)m * nf + f] = best;
+                if (fr->faces[i].track == r->main_person || r->main_person < 0)
+                    if (isnan(v) || fr->faces[i].p_fake[m] > v) v = fr->faces[i].p_fake[m];
+            y[(size_t)m * nf + f] = v;
         }
         series[m] = (fs_series){.name = r->models[m], .x = x, .y = y + (size_t)m * nf, .n = (size_t)nf,
                                 .markers = true};
@@ -81,11 +84,16 @@ fs_err fs_scan_sheet(const fs_scan_result *r, const char *title, fs_image *out, 
         float k = fr->thumb_scale;
         for (int i = 0; i < fr->n_faces; i++) {
             const fs_scan_face *face = &fr->faces[i];
-            snprintf(labels[i], sizeof labels[i], "#%d %.2f", face->track,
+            /* the main person by number; everyone else marked as another person */
+            snprintf(labels[i], sizeof labels[i], "%s#%d %.2f",
+                     face->track == r->main_person ? "" : "other ", face->track,
                      r->n_models ? (double)face->p_fake[0] : 0.0);
             boxes[i] = (fs_draw_box){.x = face->box.x * k, .y = face->box.y * k,
                                      .w = face->box.w * k, .h = face->box.h * k,
-                                     .track_id = face->track, .label = labels[i]};
+                                     .track_id = face->track, .label = labels[i],
+                                     .nkp = face->nkp};
+            for (int q = 0; q < face->nkp && q < 6; q++)
+                boxes[i].kp[q][0] = face->kp[q][0] * k, boxes[i].kp[q][1] = face->kp[q][1] * k;
         }
         err = fs_draw_boxes(t, boxes, (size_t)fr->n_faces, 2, msg);
         if (r->is_video)

@@ -247,6 +247,12 @@ fs_err fs_draw_boxes(fs_image *img, const fs_draw_box *boxes, size_t n, int line
         cairo_rectangle(cr, x0 + lw, y0 + lw, x1 - x0 - 2 * lw, y1 - y0 - 2 * lw);
         fs_plot_rgb(cr, color);
         cairo_fill(cr);
+        cairo_set_fill_rule(cr, CAIRO_FILL_RULE_WINDING);
+        for (int k = 0; k < b->nkp && k < 6; k++) {
+            if (!isfinite(b->kp[k][0]) || !isfinite(b->kp[k][1])) continue;
+            cairo_arc(cr, b->kp[k][0], b->kp[k][1], fmax(1.5, lw), 0, 2 * M_PI);
+            cairo_fill(cr);
+        }
         if (!b->label || !*b->label) continue;
         double tw = fs_plot_text_width(cr, b->label) + 8, th = text_h + 4;
         double ty = y0 - th >= 0 ? y0 - th : y0 + lw; /* above the box, else just inside */

@@ -50,16 +50,25 @@ static json_t *render(const char *hash, const char *name, json_t *res) {
     json_t *images = json_array(), *f;
     json_t *models = json_object_get(res, "models");
     size_t i, k, m;
+    /* The frames are the main person's (the strongest face track, whose verdict is the file's):
+     * someone else in the picture is another person, not this video's score of that frame. */
+    json_t *mp = json_object_get(res, "main_person");
+    const json_int_t main_person = json_is_integer(mp) ? json_integer_value(mp) : -1;
     json_array_foreach(json_object_get(res, "frames"), i, f) {
-        json_t *faces = json_object_get(f, "faces");
-        if (json_array_size(faces) == 0) continue; /* nothing was judged in this frame */
+        json_t *faces = json_object_get(f, "faces"), *face;
+        int seen = 0;
+        json_array_foreach(faces, k, face)
+            seen |= main_person < 0 || json_integer_value(json_object_get(face, "person")) == main_person;
+        if (!seen) continue; /* nothing of the main person was judged in this frame */
         json_t *row = json_array(), *name_j;
         json_array_foreach(models, m, name_j) {
             const char *model = json_string_value(name_j);
             double best = -1;
-            json_t *face;
-            /* The frame is as suspicious as its most suspicious face (docs/verdicts.md). */
+            /* the main person's face (one per frame); without a main person, the most
+             * suspicious face */
             json_array_foreach(faces, k, face) {
+                if (main_person >= 0 && json_integer_value(json_object_get(face, "person")) != main_person)
+                    continue;
                 json_t *p = json_object_get(json_object_get(json_object_get(face, "scores"), model), "p_fake");
                 if (json_is_number(p) && json_number_value(p) > best) best = json_number_value(p);
             }

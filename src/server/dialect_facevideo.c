@@ -63,8 +63,9 @@ static json_t *detail_of(json_t *res) {
             const char *model;
             json_object_foreach(json_object_get(face, "scores"), model, v)
                 json_object_set(scores, model, json_object_get(v, "p_fake"));
-            json_array_append_new(faces, json_pack("{s:O,s:O,s:o}", "person", json_object_get(face, "person"),
-                                                   "box", json_object_get(face, "box"), "p_fake", scores));
+            json_array_append_new(faces, json_pack("{s:O,s:O,s:o,s:O?}", "person", json_object_get(face, "person"),
+                                                   "box", json_object_get(face, "box"), "p_fake", scores,
+                                                   "keypoints", json_object_get(face, "keypoints")));
         }
         json_array_append_new(frames, json_pack("{s:O,s:O,s:o}", "index", json_object_get(f, "index"), "time",
                                                 json_object_get(f, "time"), "faces", faces));
@@ -85,8 +86,8 @@ static json_t *detail_of(json_t *res) {
                                                 "p_fake", avg ? json_object_get(avg, "p_fake") : NULL,
                                                 "value", avg ? json_object_get(avg, "classification") : NULL));
     }
-    return json_pack("{s:O,s:o,s:o}", "models", json_object_get(res, "models"), "people", people, "frames",
-                     frames);
+    return json_pack("{s:O,s:O?,s:o,s:o}", "models", json_object_get(res, "models"), "main_person",
+                     json_object_get(res, "main_person"), "people", people, "frames", frames);
 }
 
 /* Answers from a stored scan result. */
