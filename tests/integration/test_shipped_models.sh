@@ -5,7 +5,9 @@
 # A changed weights file, card, decoder, resize or network shows up here as moved scores.
 # A model recorded on videos (a video's P(fake) is the mean over its main person's faces in the
 # recorded number of sampled frames) must also judge the same number of faces per video, and
-# its figures are compared at video level.
+# its figures are compared at video level. Each record names the face finder its figures (and the
+# model's training crops) came from ("face_detector"; the shipped MesoNet-family models were cut
+# by the cascade), and the check runs with it.
 # Tolerances: P(fake) within 0.002 per file (another SIMD path or thread count changes the
 # low bits of the float sums, not the second decimal), ROC AUC within 0.02, and accuracy within
 # one file of the subset (a file whose score sits on the 0.5 threshold may cross it).
@@ -50,7 +52,9 @@ for f in rec["files"]:
     os.symlink(src, os.path.join(d, f["path"].replace("/", "__")))
 EOF
     frames=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["models"][sys.argv[2]].get("frames", 16))' "$REC" "$name")
-    "$FAKESCOPE" eval --model "$name" --dir "$MODELS" --frames "$frames" --threads 2 --json \
+    # the face finder the figures (and the model's training crops) came from
+    det=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["models"][sys.argv[2]].get("face_detector", "blazeface"))' "$REC" "$name")
+    "$FAKESCOPE" eval --model "$name" --dir "$MODELS" --frames "$frames" --threads 2 --json --face-detector "$det" \
         --items "$dir" >"$TMP/$name.json" || fail "$name: eval failed"
     python3 - "$REC" "$name" "$TMP/$name.json" <<'EOF' || fail "$name: figures moved"
 import json, os, sys
