@@ -107,13 +107,17 @@ static int is_file(const char *path) {
 /* A JSON file that names neither weights nor an architecture is some other document kept in
  * the folder (a data manifest, a training log), not a broken card: it is skipped quietly. So
  * is the card of a pretrained backbone ("kind": "backbone", `models import --arch
- * mobilenetv2`): a starting point for training, not a detector. */
+ * mobilenetv2`): a starting point for training, not a detector; and the card of a landmark
+ * network ("kind": "landmarks", `models import --arch landmark68`), which locates points on a
+ * face and judges nothing. */
 static int looks_like_card(const char *path) {
     json_t *root = json_load_file(path, 0, NULL);
     json_t *kind = root ? json_object_get(root, "kind") : NULL;
     int card = !root || !json_is_object(root) || json_object_get(root, "weights") ||
                json_object_get(root, "architecture") || json_object_get(root, "sha256");
-    if (json_is_string(kind) && !strcmp(json_string_value(kind), "backbone")) card = 0;
+    if (json_is_string(kind) && (!strcmp(json_string_value(kind), "backbone") ||
+                                 !strcmp(json_string_value(kind), "landmarks")))
+        card = 0;
     json_decref(root);
     return card;
 }
