@@ -28,10 +28,12 @@
  * Ownership and threads: fs_landmarks_load returns a model the caller releases with
  * fs_landmarks_free. Any number of threads may call fs_landmarks_run on one model: runs on it
  * are serialised by a mutex inside (the graph's buffers are shared), so load one model per
- * thread to run in parallel. Nothing here allocates per call except the crop buffer. */
+ * thread to run in parallel. Nothing here allocates per call except the crop buffer.
+ * The architecture (weights, graph) lives in models/landmark68.c, the run in face/landmarks.c. */
 #ifndef FAKESCOPE_LANDMARKS_H
 #define FAKESCOPE_LANDMARKS_H
 
+#include "fakescope/align.h"
 #include "fakescope/core.h"
 #include "fakescope/face.h"
 #include "fakescope/graph.h"
@@ -46,10 +48,6 @@
     "scripts/deps.sh, then fakescope models import --arch landmark68 "                      \
     "~/.cache/fakescope/third_party/vladmandic-face-api-1.7.15/model/"                       \
     "face_landmark_68_model-weights_manifest.json -o models/ --licence MIT"
-
-typedef struct fs_point2f {
-    float x, y;
-} fs_point2f;
 
 /* ---- weights ---- */
 /* The network's weights in the names above from TF.js tensors (fs_tfjs_load of face-api's
