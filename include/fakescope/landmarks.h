@@ -1,4 +1,4 @@
-/* landmarks (models/): the 68-point facial landmark network of face-api (FaceLandmark68Net,
+/* landmarks (face/, models/): the 68-point facial landmark network of face-api (FaceLandmark68Net,
  * @vladmandic/face-api 1.7.15, MIT) on fakescope's op graph, its import from the TF.js weights
  * and the run on a face box of an image. Points come in the iBUG 300-W order: 0-16 jaw (the
  * image's left to right), 17-21 and 22-26 brows, 27-30 nose bridge down to the tip (30), 31-35
