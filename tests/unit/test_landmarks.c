@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 
 #include "fakescope/face.h"
 #include "fakescope/landmarks.h"
@@ -372,6 +373,63 @@ static void test_against_reference(void **state) {
     fs_test_rmtree(tmp_dir);
 }
 
+/* One model shared by four threads gives each the answers a single thread gets. */
+#define THREADS 4
+#define THREAD_BOXES 3
+typedef struct thread_job {
+    fs_landmarks *lm;
+    const fs_image *img;
+    const fs_rectf *boxes;
+    fs_point2f pts[THREAD_BOXES][FS_LANDMARKS_POINTS];
+    fs_err err;
+} thread_job;
+
+static void *thread_main(void *arg) {
+    thread_job *j = arg;
+    fs_msg m;
+    for (int r = 0; r < 4 && !j->err; r++)
+        for (int b = 0; b < THREAD_BOXES && !j->err; b++)
+            j->err = fs_landmarks_run(j->lm, j->img, j->boxes[(b + r) % THREAD_BOXES],
+                                      j->pts[(b + r) % THREAD_BOXES], &m);
+    return NULL;
+}
+
+static void test_threads_share_a_model(void **state) {
+    (void)state;
+    char mbuf[1024], buf[1200];
+    const char *manifest = manifest_path(mbuf, sizeof mbuf);
+    if (!manifest) skip();
+    if (!fs_test_shared(pictures[0], buf, sizeof buf)) skip();
+    assert_int_equal(fs_test_mkdtemp(tmp_dir, sizeof tmp_dir, "lmthreads"), 0);
+    import_cli(manifest);
+    fs_landmarks *lm;
+    fs_msg m;
+    snprintf(buf, sizeof buf, "%s/landmark68.json", tmp_dir);
+    if (fs_landmarks_load(buf, &lm, &m)) fail_msg("%s", m.text);
+    fs_image img;
+    fs_image_limits lim = fs_image_limits_default();
+    snprintf(buf, sizeof buf, "%s/%s", FS_SHARED_DATA, pictures[0]);
+    if (fs_image_load(buf, &lim, &img, &m)) fail_msg("%s", m.text);
+    const fs_rectf boxes[THREAD_BOXES] = {{190, 201, 292, 292}, {150, 150, 380, 400}, {220, 240, 240, 240}};
+    fs_point2f want[THREAD_BOXES][FS_LANDMARKS_POINTS];
+    for (int b = 0; b < THREAD_BOXES; b++)
+        assert_int_equal(fs_landmarks_run(lm, &img, boxes[b], want[b], &m), FS_OK);
+    thread_job jobs[THREADS];
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = (thread_job){.lm = lm, .img = &img, .boxes = boxes};
+        assert_int_equal(pthread_create(&th[t], NULL, thread_main, &jobs[t]), 0);
+    }
+    for (int t = 0; t < THREADS; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(jobs[t].err, FS_OK);
+        assert_memory_equal(jobs[t].pts, want, sizeof want);
+    }
+    fs_image_free(&img);
+    fs_landmarks_free(lm);
+    fs_test_rmtree(tmp_dir);
+}
+
 /* Boxes that cannot be cropped are refused, never crash. */
 static void test_bad_boxes(void **state) {
     (void)state;
@@ -408,6 +466,7 @@ int main(void) {
         cmocka_unit_test(test_bad_boxes),
         cmocka_unit_test(test_import_and_load),
         cmocka_unit_test(test_against_reference),
+        cmocka_unit_test(test_threads_share_a_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,11 @@
  * 60) for the tip, the mouth corners (87, 93). Errors are shares of the inter-ocular distance
  * (between the pupils). Prints mean and worst per point and asserts the eye centres' mean error
  * is at most 5% (docs/faces.md, "Landmarks", records the figures). Pictures where the cascade
- * misses the face are counted and reported, not scored. */
+ * misses the face are counted and reported, not scored.
+ *
+ * To score another detector's boxes, FS_LM_BOXES=FILE gives them instead of the cascade: lines
+ * "london_001_03.jpg X Y W H" (image pixels); a picture without a line counts as missed.
+ * FS_LM_BOX_SCALE=F scales every box about its centre (a study of the box convention). */
 #include "fs_test.h"
 
 #include <math.h>
@@ -23,6 +27,19 @@
 static int run(const char *cmd) {
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* The box for file from FS_LM_BOXES' lines; 0 when found. */
+static int box_from_file(const char *list, const char *file, fs_rectf *box) {
+    FILE *f = fopen(list, "r");
+    if (!f) fail_msg("FS_LM_BOXES: cannot read %s", list);
+    char name[256];
+    float x, y, w, h;
+    int found = -1;
+    while (found && fscanf(f, "%255s %f %f %f %f", name, &x, &y, &w, &h) == 5)
+        if (!strcmp(name, file)) *box = (fs_rectf){x, y, w, h}, found = 0;
+    fclose(f);
+    return found;
 }
 
 static const char *const point_names[5] = {"eye (image left)", "eye (image right)", "nose tip",
@@ -70,6 +87,7 @@ static void test_webmorph_quality(void **state) {
     fp.min_share = 0.1;
     const char *scale_env = getenv("FS_LM_BOX_SCALE");
     double box_scale = scale_env ? strtod(scale_env, NULL) : 1.0;
+    const char *box_list = getenv("FS_LM_BOXES");
 
     FILE *f = fopen(csv, "r");
     assert_non_null(f);
@@ -98,21 +116,31 @@ static void test_webmorph_quality(void **state) {
                               {xy[2 * 93], xy[2 * 93 + 1]}};
         double iod = hypot(truth[1][0] - truth[0][0], truth[1][1] - truth[0][1]);
         double mx = (truth[0][0] + truth[1][0]) / 2, my = (truth[0][1] + truth[1][1]) / 2;
-        int pick = -1;
-        for (size_t k = 0; k < nf; k++) {
-            fs_box b = faces[k].box;
-            if (mx >= b.x && mx < b.x + b.w && my >= b.y && my < b.y + b.h &&
-                (pick < 0 || b.w > faces[pick].box.w))
-                pick = (int)k;
-        }
-        if (pick < 0 || iod <= 0) {
-            missed++;
-            printf("  %s: the cascade found no face around the eyes (%zu boxes)\n", file, nf);
+        fs_rectf box = {0, 0, 0, 0};
+        int have = 0;
+        if (box_list) {
+            have = iod > 0 && !box_from_file(box_list, file, &box);
         } else {
-            fs_box b = faces[pick].box;
-            double s = b.w * box_scale;
-            fs_rectf box = {(float)(b.x + b.w / 2.0 - s / 2), (float)(b.y + b.h / 2.0 - s / 2),
-                            (float)s, (float)s};
+            int pick = -1;
+            for (size_t k = 0; k < nf; k++) {
+                fs_box b = faces[k].box;
+                if (mx >= b.x && mx < b.x + b.w && my >= b.y && my < b.y + b.h &&
+                    (pick < 0 || b.w > faces[pick].box.w))
+                    pick = (int)k;
+            }
+            if (pick >= 0 && iod > 0) {
+                fs_box b = faces[pick].box;
+                box = (fs_rectf){(float)b.x, (float)b.y, (float)b.w, (float)b.h};
+                have = 1;
+            }
+        }
+        if (!have) {
+            missed++;
+            printf("  %s: no face box around the eyes (%zu cascade boxes)\n", file, nf);
+        } else {
+            double cx = box.x + box.w / 2.0, cy = box.y + box.h / 2.0;
+            box.w = (float)(box.w * box_scale), box.h = (float)(box.h * box_scale);
+            box.x = (float)(cx - box.w / 2.0), box.y = (float)(cy - box.h / 2.0);
             fs_point2f pts[FS_LANDMARKS_POINTS], five[5];
             if (fs_landmarks_run(lm, &img, box, pts, &m)) fail_msg("%s", m.text);
             fs_landmarks_five(pts, five);
@@ -130,8 +158,8 @@ static void test_webmorph_quality(void **state) {
         fs_image_free(&img);
     }
     fclose(f);
-    printf("  %d templates, %d faces scored, %d missed by the cascade (box scale %.2f)\n", rows,
-           scored, missed, box_scale);
+    printf("  %d templates, %d faces scored, %d missed (boxes from %s, scaled %.2f)\n", rows,
+           scored, missed, box_list ? box_list : "the cascade", box_scale);
     printf("  %-22s %8s %8s  %s\n", "point", "mean", "worst", "worst on");
     for (int p = 0; p < 5; p++)
         printf("  %-22s %7.2f%% %7.2f%%  %s\n", point_names[p], 100 * sum[p] / scored,
