@@ -15,8 +15,9 @@
  * The crop (docs/faces.md, "Landmarks"): the square of side S = max(w, h) centred on the box,
  * the image taken as black outside its borders, as face-api pads a box to a square with zeros;
  * each of the 112 x 112 input pixels is the mean of k x k bilinear samples over its footprint
- * (k = ceil(S / 112)), so large faces are not aliased. Boxes should frame the face as a face
- * detector does (brows to chin); docs/faces.md gives the error measured with cascade boxes.
+ * (k = ceil(S / 112), at most FS_LANDMARKS_MAX_SUPERSAMPLE), so large faces are not aliased.
+ * Boxes should frame the face as a face detector does (brows to chin); docs/faces.md gives the
+ * error measured with cascade boxes.
  *
  * Weights: `fakescope models import --arch landmark68 MANIFEST.json -o DIR --licence MIT`
  * writes DIR/NAME.safetensors (PyTorch names and layouts, below) and a card DIR/NAME.json of
@@ -42,6 +43,7 @@
 
 #define FS_LANDMARKS_POINTS 68
 #define FS_LANDMARKS_SIDE 112
+#define FS_LANDMARKS_MAX_SUPERSAMPLE 8 /* k above: 64 samples a pixel at most */
 #define FS_LANDMARKS_ARCH "landmark68"
 /* What to run when the weights are missing or do not check. */
 #define FS_LANDMARKS_SETUP                                                                    \

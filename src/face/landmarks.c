@@ -147,6 +147,7 @@ fs_err fs_landmarks_input(const fs_image *img, fs_rectf box, float *input, float
     float sx = box.x + box.w / 2 - s / 2, sy = box.y + box.h / 2 - s / 2;
     int k = (int)ceilf(s / (float)n);
     if (k < 1) k = 1;
+    if (k > FS_LANDMARKS_MAX_SUPERSAMPLE) k = FS_LANDMARKS_MAX_SUPERSAMPLE; /* bounded cost */
     const float step = s / (float)n, inv = 1.0f / (float)(k * k);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {

@@ -18,7 +18,7 @@ Definitions it shares with fakescope only through the documentation:
   crop   the square of side S = max(W, H) with the box's centre; the image is taken as black
          outside its borders (face-api pads the box to a square with zeros).
   sample each of the 112 x 112 input pixels is the mean of k x k bilinear samples (k =
-         ceil(S / 112)) spread evenly over its footprint; pixel centres at +0.5.
+         ceil(S / 112), at most 8) spread evenly over its footprint; pixel centres at +0.5.
   input  (rgb - [122.782, 117.001, 104.298]) / 255.
   output the network's 136 values (x, y interleaved) times S, plus the square's corner.
 """
@@ -31,6 +31,7 @@ import sys
 import numpy as np
 
 SIDE = 112
+MAX_K = 8
 MEAN = np.array([122.782, 117.001, 104.298], dtype=np.float64)
 
 
@@ -139,7 +140,7 @@ def read_rgb(path):
 def crop(img, bx, by, bw, bh):
     s = max(bw, bh)
     x0, y0 = bx + bw / 2 - s / 2, by + bh / 2 - s / 2
-    k = max(1, math.ceil(s / SIDE))
+    k = min(max(1, math.ceil(s / SIDE)), MAX_K)
     # sample positions along one axis: (SIDE * k) of them, k per input pixel
     t = (np.arange(SIDE * k) + 0.5) / k * (s / SIDE)
     h, w = img.shape[:2]
