@@ -2,14 +2,18 @@
  * `list` shows the cards found in the model folders; `import` turns an original MesoNet Keras
  * file into a safetensors file plus its card, ready for the registry, or a pretrained
  * backbone (ImageNet MobileNetV2, TFLite) into a safetensors file plus a backbone card, the
- * starting point of `fakescope train --init`. The registry passes over backbone cards. */
+ * starting point of `fakescope train --init`, or face-api's 68-point landmark network (TF.js)
+ * into a safetensors file plus a landmarks card. The registry passes over backbone and
+ * landmarks cards. */
 #include "cli/cli.h"
 #include "fakescope/blazeface.h"
 #include "fakescope/card.h"
 #include "fakescope/json.h"
+#include "fakescope/landmarks.h"
 #include "fakescope/mobilenet.h"
 #include "fakescope/sha256.h"
 #include "fakescope/tflite.h"
+#include "fakescope/tfjs.h"
 #include "fakescope/uuid.h"
 #include "fakescope/weights.h"
 
@@ -30,6 +34,8 @@ static void usage(FILE *out) {
             "       fakescope models import --arch ARCH FILE.h5 -o DIR [--name NAME]\n"
             "                               [--description TEXT] [--force] [--json]\n"
             "       fakescope models import --arch mobilenetv2|blazeface FILE.tflite -o DIR\n"
+            "                               --licence TEXT [--name NAME] [--force] [--json]\n"
+            "       fakescope models import --arch landmark68 MANIFEST.json -o DIR\n"
             "                               --licence TEXT [--name NAME] [--force] [--json]\n"
             "\n"
             "list    Show the models whose card (NAME.json) and weights file are both present.\n"
@@ -70,6 +76,15 @@ static void usage(FILE *out) {
             "        source, its SHA-256 and --licence (Apache-2.0). `make build` imports both\n"
             "        into build/face-models, where `faces`, `scan` and `serve` look first after\n"
             "        $FAKESCOPE_FACE_MODELS (docs/faces.md).\n"
+            "\n"
+            "        --arch landmark68 imports face-api's 68-point facial landmark network from\n"
+            "        its TF.js weights (face_landmark_68_model-weights_manifest.json and the .bin\n"
+            "        beside it, as scripts/deps.sh installs @vladmandic/face-api; 8-bit weights\n"
+            "        dequantized as q x scale + min) into DIR/NAME.safetensors and a landmarks\n"
+            "        card DIR/NAME.json (source files and their SHA-256, --licence: MIT for\n"
+            "        face-api). It locates points on faces and judges nothing: `models list` and\n"
+            "        the server pass over it (docs/faces.md, \"Landmarks\"). NAME defaults to\n"
+            "        landmark68.\n"
             "\n"
             "Exit status: 0 success, 1 the input or a file failed, 2 usage error.\n");
 }
@@ -324,6 +339,80 @@ done:
     return rc;
 }
 
+/* The landmarks card: like a backbone card, what the weights are and where they came from;
+ * "kind": "landmarks" tells the registry to pass over it. The sources are the manifest and
+ * each shard it names, by file name and SHA-256. */
+static int import_landmarks(const char *src, const char *dir, const char *name, const char *wfile,
+                            const char *wpath, const char *cpath, const char *licence,
+                            const char *desc, int json) {
+    fs_msg m;
+    uint8_t *mdata = NULL;
+    size_t mlen = 0, npaths = 0;
+    char **paths = NULL;
+    fs_weights tf = {0}, w = {0};
+    json_t *card = NULL, *files = NULL;
+    char src_sha[FS_SHA256_HEX], sha[FS_SHA256_HEX], id[FS_UUID_BUF], desc_buf[512], created[32];
+    int rc = FS_EXIT_INPUT;
+    const char *base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+    if (fs_read_file(src, FS_TFJS_MAX_MANIFEST, &mdata, &mlen, &m) ||
+        fs_tfjs_manifest_paths((const char *)mdata, mlen, &paths, &npaths, &m) ||
+        fs_tfjs_load(src, &tf, &m) || fs_landmark68_from_tfjs(&tf, &w, &m))
+        goto done;
+    fs_sha256_hex(mdata, mlen, src_sha);
+    files = json_array();
+    for (size_t i = 0; files && i < npaths; i++) {
+        char p[MODELS_PATH_CAP], h[FS_SHA256_HEX];
+        snprintf(p, sizeof p, "%.*s%s", (int)(base - src), src, paths[i]);
+        if (fs_sha256_file(p, h, &m)) goto done;
+        json_array_append_new(files, json_pack("{s:s, s:s}", "file", paths[i], "sha256", h));
+    }
+    if (fs_weights_set_meta(&w, "source", base, &m) || fs_mkdirs(dir, &m) ||
+        fs_weights_save_safetensors(&w, wpath, &m) || fs_sha256_file(wpath, sha, &m) ||
+        fs_uuid_v4(id, &m))
+        goto done;
+    if (!desc) {
+        snprintf(desc_buf, sizeof desc_buf,
+                 "face-api's 68-point facial landmark network (FaceLandmark68Net) from %s "
+                 "(8-bit TF.js weights dequantized)", base);
+        desc = desc_buf;
+    }
+    now_iso(created, sizeof created);
+    card = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:i, "
+                     "s:{s:i, s:[f, f, f], s:f, s:s}, s:s}",
+                     "kind", "landmarks", "id", id, "name", name, "architecture",
+                     FS_LANDMARKS_ARCH, "description", desc, "weights", wfile, "sha256", sha,
+                     "source", base, "source_sha256", src_sha, "source_files", files, "licence",
+                     licence, "points", FS_LANDMARKS_POINTS, "input", "side", FS_LANDMARKS_SIDE,
+                     "mean", 122.782, 117.001, 104.298, "scale", 1.0 / 255, "crop",
+                     "square of side max(w, h) centred on the box, black outside the image",
+                     "created", created);
+    char *text = card ? fs_json_dumps(card, JSON_INDENT(2)) : NULL;
+    FILE *f = text ? fopen(cpath, "w") : NULL;
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f)) ok = 0;
+    if (!ok) {
+        fs_fail(&m, FS_ERR_IO, "cannot write %s", cpath);
+        free(text);
+        unlink(wpath);
+        goto done;
+    }
+    if (json) puts(text);
+    else printf("imported %s as landmarks '%s' '%s' (id %s, licence %s)\n  weights %s\n"
+                "  card    %s\n",
+                src, FS_LANDMARKS_ARCH, name, id, licence, wpath, cpath);
+    free(text);
+    rc = FS_EXIT_OK;
+done:
+    if (rc) fprintf(stderr, "fakescope models import: %s\n", m.text);
+    json_decref(card);
+    json_decref(files);
+    fs_weights_free(&tf);
+    fs_weights_free(&w);
+    fs_tfjs_paths_free(paths, npaths);
+    free(mdata);
+    return rc;
+}
+
 static int cmd_import(int argc, char **argv) {
     static const struct option opts[] = {{"arch", required_argument, NULL, 'a'},
                                          {"output", required_argument, NULL, 'o'},
@@ -351,23 +440,25 @@ static int cmd_import(int argc, char **argv) {
         }
     }
     if (optind != argc - 1 || !arch || !dir) {
-        fprintf(stderr, "fakescope models import: needs --arch ARCH, -o DIR and one FILE.h5\n"
+        fprintf(stderr, "fakescope models import: needs --arch ARCH, -o DIR and one FILE\n"
                         "(see fakescope models --help)\n");
         return FS_EXIT_USAGE;
     }
     int backbone = !strcmp(arch, "mobilenetv2"), facedet = !strcmp(arch, "blazeface");
-    if (!backbone && !facedet && strcmp(arch, "meso4") && strcmp(arch, "mesoinception4")) {
+    int landmarks = !strcmp(arch, FS_LANDMARKS_ARCH);
+    if (!backbone && !facedet && !landmarks && strcmp(arch, "meso4") && strcmp(arch, "mesoinception4")) {
         fprintf(stderr, "fakescope models import: --arch must be meso4, mesoinception4, "
-                        "mobilenetv2 or blazeface\n");
+                        "mobilenetv2, blazeface or landmark68\n");
         return FS_EXIT_USAGE;
     }
-    if ((backbone || facedet) && (!licence || !*licence)) {
+    if ((backbone || facedet || landmarks) && (!licence || !*licence)) {
         fprintf(stderr, "fakescope models import: --arch %s needs --licence (the licence of the "
                         "weights; the file does not say)\n", arch);
         return FS_EXIT_USAGE;
     }
     const char *src = argv[optind];
     char stem[FS_CARD_NAME_MAX * 4];
+    if (!name && landmarks) name = FS_LANDMARKS_ARCH; /* the manifest's stem is unwieldy */
     if (!name) {
         stem_of(src, stem, sizeof stem);
         name = stem;
@@ -394,6 +485,8 @@ static int cmd_import(int argc, char **argv) {
 
     if (facedet) return import_facedet(src, dir, name, wfile, wpath, cpath, licence, desc, json);
     if (backbone) return import_backbone(src, dir, name, wfile, wpath, cpath, licence, desc, json);
+    if (landmarks)
+        return import_landmarks(src, dir, name, wfile, wpath, cpath, licence, desc, json);
 
     fs_msg m;
     fs_weights w;

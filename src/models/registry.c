@@ -107,8 +107,9 @@ static int is_file(const char *path) {
 /* A JSON file that names neither weights nor an architecture is some other document kept in
  * the folder (a data manifest, a training log), not a broken card: it is skipped quietly. So
  * is the card of a pretrained backbone ("kind": "backbone", `models import --arch
- * mobilenetv2`), a starting point for training, and of any other imported network that judges
- * no faces ("kind": "face-detector", ...). */
+ * mobilenetv2`), a starting point for training, a landmark network ("kind": "landmarks",
+ * `models import --arch landmark68`), which locates points and judges nothing, and any other
+ * imported network that judges no faces ("kind": "face-detector", ...). */
 static int looks_like_card(const char *path) {
     json_t *root = json_load_file(path, 0, NULL);
     json_t *kind = root ? json_object_get(root, "kind") : NULL;
