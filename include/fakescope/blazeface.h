@@ -69,9 +69,12 @@ fs_err fs_blazeface_detect(fs_blazeface *d, const fs_image *img, const fs_blazef
 struct fs_tflite_model;
 fs_err fs_blazeface_from_tflite(const struct fs_tflite_model *m, fs_weights *out, fs_msg *msg);
 
-/* Where the imported detector is looked for when none is named: $FAKESCOPE_FACE_MODELS, then
- * ~/.local/share/fakescope/face-models; file FS_BLAZEFACE_DEFAULT_NAME.safetensors there.
- * FS_ERR_NOTFOUND names the places and the set-up command that makes it. */
+/* Where imported face networks (detector, landmarks) are looked for: a name with a '/' is a
+ * path; otherwise NAME.EXT in $FAKESCOPE_FACE_MODELS, then the face-models folder beside the
+ * running binary (build/face-models for build/fakescope: `make build` imports there), then
+ * ~/.local/share/fakescope/face-models. FS_ERR_NOTFOUND names the places and the set-up. */
+fs_err fs_face_model_find(const char *name, const char *ext, char *buf, size_t cap, fs_msg *msg);
+/* The detector: NAME.safetensors, NULL name = FS_BLAZEFACE_DEFAULT_NAME. */
 #define FS_BLAZEFACE_DEFAULT_NAME "blazeface-full"
 fs_err fs_blazeface_find(const char *name, char *buf, size_t cap, fs_msg *msg);
 

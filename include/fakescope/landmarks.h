@@ -47,9 +47,11 @@
 #define FS_LANDMARKS_ARCH "landmark68"
 /* What to run when the weights are missing or do not check. */
 #define FS_LANDMARKS_SETUP                                                                    \
-    "scripts/deps.sh, then fakescope models import --arch landmark68 "                      \
+    "scripts/deps.sh, then make build (it runs fakescope models import --arch landmark68 "  \
     "~/.cache/fakescope/third_party/vladmandic-face-api-1.7.15/model/"                       \
-    "face_landmark_68_model-weights_manifest.json -o models/ --licence MIT"
+    "face_landmark_68_model-weights_manifest.json -o build/face-models --licence MIT)"
+/* The card looked up by fs_face_model_find (blazeface.h) when none is named. */
+#define FS_LANDMARKS_DEFAULT_NAME "landmark68"
 
 /* ---- weights ---- */
 /* The network's weights in the names above from TF.js tensors (fs_tfjs_load of face-api's

@@ -14,6 +14,7 @@
 
 #include "fakescope/blazeface.h"
 #include "fakescope/face.h"
+#include "fakescope/landmarks.h"
 #include "fakescope/image.h"
 #include "fakescope/json.h"
 
@@ -30,6 +31,9 @@ static void faces_usage(FILE *out) {
             "                   binary, ~/.local/share/fakescope/face-models, or a path to its\n"
             "                   .safetensors (default %s)\n"
             "  --min-score F    BlazeFace: smallest score kept, 0..1 (default 0.5)\n"
+            "  --landmarks      BlazeFace: also the 68 iBUG landmarks of each face\n"
+            "                   (face-api's network, set up beside the detector), as\n"
+            "                   \"landmarks\": [[x, y] x 68] in --json\n"
             "  --cascade X      cascade XML file or name in /usr/share/opencv4/{haar,lbp}cascades\n"
             "                   (this option and the four below imply --face-detector haar)\n"
             "                   (default %s, or $FAKESCOPE_CASCADE)\n"
@@ -106,8 +110,9 @@ static void print_faces(int json, const char *file, const fs_image *img, const f
 
 static double r2(double v) { return round(v * 100) / 100; }
 
+/* lm: 68 points per face (NULL: not asked for) */
 static void print_dets(int json, const char *file, const fs_image *img, const fs_face_det *f,
-                       size_t n, double ms) {
+                       size_t n, const fs_point2f *lm, double ms) {
     if (!json) {
         printf("%s: %zu face%s (%dx%d, %.0f ms)\n", file, n, n == 1 ? "" : "s", img->w, img->h, ms);
         for (size_t i = 0; i < n; i++)
@@ -120,10 +125,18 @@ static void print_dets(int json, const char *file, const fs_image *img, const fs
         json_t *kp = json_array();
         for (int k = 0; kp && k < FS_BLAZEFACE_KEYPOINTS; k++)
             json_array_append_new(kp, json_pack("[f, f]", r2(f[i].kp[k][0]), r2(f[i].kp[k][1])));
-        json_array_append_new(arr, json_pack("{s:f, s:f, s:f, s:f, s:f, s:o}", "x", r2(f[i].box.x),
-                                             "y", r2(f[i].box.y), "w", r2(f[i].box.w), "h",
-                                             r2(f[i].box.h), "score",
-                                             round(f[i].score * 10000) / 10000, "keypoints", kp));
+        json_t *face = json_pack("{s:f, s:f, s:f, s:f, s:f, s:o}", "x", r2(f[i].box.x), "y",
+                                 r2(f[i].box.y), "w", r2(f[i].box.w), "h", r2(f[i].box.h), "score",
+                                 round(f[i].score * 10000) / 10000, "keypoints", kp);
+        if (face && lm) {
+            json_t *pts = json_array();
+            for (int k = 0; pts && k < FS_LANDMARKS_POINTS; k++) {
+                const fs_point2f *q = &lm[i * FS_LANDMARKS_POINTS + k];
+                json_array_append_new(pts, json_pack("[f, f]", r2(q->x), r2(q->y)));
+            }
+            json_object_set_new(face, "landmarks", pts);
+        }
+        json_array_append_new(arr, face);
     }
     json_t *o = json_pack("{s:s, s:i, s:i, s:f, s:s, s:o}", "file", file, "width", img->w, "height",
                           img->h, "ms", round(ms * 1000) / 1000, "detector", "blazeface", "faces", arr);
@@ -162,7 +175,7 @@ static int save_crops(const char *dir, const char *file, const fs_image *img, co
 int fs_cli_faces(int argc, char **argv) {
     enum {
         OPT_CASCADE = 256, OPT_SCALE, OPT_NEIGHBORS, OPT_MIN, OPT_MAX, OPT_MAXSIDE, OPT_JSON,
-        OPT_CROPS, OPT_MARGIN, OPT_CROPSIZE, OPT_DETECTOR, OPT_MODEL, OPT_MINSCORE
+        OPT_CROPS, OPT_MARGIN, OPT_CROPSIZE, OPT_DETECTOR, OPT_MODEL, OPT_MINSCORE, OPT_LANDMARKS
     };
     static const struct option opts[] = {
         {"cascade", required_argument, 0, OPT_CASCADE}, {"scale", required_argument, 0, OPT_SCALE},
@@ -174,13 +187,14 @@ int fs_cli_faces(int argc, char **argv) {
         {"face-detector", required_argument, 0, OPT_DETECTOR},
         {"face-model", required_argument, 0, OPT_MODEL},
         {"min-score", required_argument, 0, OPT_MINSCORE},
+        {"landmarks", no_argument, 0, OPT_LANDMARKS},
         {"help", no_argument, 0, 'h'},                 {0, 0, 0, 0}};
     fs_face_params p = fs_face_params_default();
     const char *cascade_name = NULL, *crop_dir = NULL, *model_name = NULL;
     float margin = FS_FACE_MARGIN_DEFAULT;
     /* want: the --face-detector given (-1 none, 0 blazeface, 1 haar); cascade_opt: an option
      * only the cascade has, which alone picks it */
-    int json = 0, c, crop_size = 256, want = -1, cascade_opt = 0;
+    int json = 0, c, crop_size = 256, want = -1, cascade_opt = 0, with_lm = 0;
     fs_blazeface_params bp;
     fs_blazeface_params_default(&bp);
     optind = 1;
@@ -197,6 +211,7 @@ int fs_cli_faces(int argc, char **argv) {
             want = !strcmp(optarg, "haar");
             break;
         case OPT_MODEL: model_name = optarg; break;
+        case OPT_LANDMARKS: with_lm = 1; break;
         case OPT_MINSCORE:
             bp.min_score = strtof(optarg, &end);
             if (end == optarg || *end || !(bp.min_score >= 0 && bp.min_score <= 1)) {
@@ -262,6 +277,10 @@ int fs_cli_faces(int argc, char **argv) {
         return FS_EXIT_USAGE;
     }
     const int haar = want == 1 || (want == -1 && cascade_opt);
+    if (haar && with_lm) {
+        fprintf(stderr, "fakescope faces: --landmarks needs the learned detector (its boxes)\n");
+        return FS_EXIT_USAGE;
+    }
     if (p.max_size > 0 && p.max_size < p.min_size) {
         fprintf(stderr, "fakescope faces: --max-size is smaller than --min-size\n");
         return FS_EXIT_USAGE;
@@ -279,6 +298,13 @@ int fs_cli_faces(int argc, char **argv) {
              : fs_blazeface_find(model_name, path, sizeof path, &msg) ||
                    fs_blazeface_load(path, &bf, &msg)) {
         fprintf(stderr, "fakescope faces: %s\n", msg.text);
+        return FS_EXIT_USAGE;
+    }
+    fs_landmarks *lmm = NULL;
+    if (with_lm && (fs_face_model_find(FS_LANDMARKS_DEFAULT_NAME, "json", path, sizeof path, &msg) ||
+                    fs_landmarks_load(path, &lmm, &msg))) {
+        fprintf(stderr, "fakescope faces: landmarks: %s\n", msg.text);
+        fs_blazeface_free(bf);
         return FS_EXIT_USAGE;
     }
     int failed = 0;
@@ -299,7 +325,17 @@ int fs_cli_faces(int argc, char **argv) {
                 print_error(json, argv[i], &msg);
                 failed = 1;
             } else {
-                print_dets(json, argv[i], &img, dets, n, fs_now_ms() - t0);
+                fs_point2f *lm = lmm && n ? malloc(sizeof *lm * FS_LANDMARKS_POINTS * n) : NULL;
+                int lm_ok = !lmm || !n || lm;
+                for (size_t j = 0; lm && j < n && lm_ok; j++)
+                    lm_ok = !fs_landmarks_run(lmm, &img, dets[j].box, lm + j * FS_LANDMARKS_POINTS, &msg);
+                if (!lm_ok) {
+                    print_error(json, argv[i], lm ? &msg : &(fs_msg){.text = "out of memory"});
+                    failed = 1;
+                } else {
+                    print_dets(json, argv[i], &img, dets, n, lm, fs_now_ms() - t0);
+                }
+                free(lm);
                 faces = n ? malloc(sizeof *faces * n) : NULL;
                 for (size_t j = 0; faces && j < n; j++) faces[j].box = box_of(dets[j].box), faces[j].neighbors = 0;
                 if (crop_dir && n && (!faces || save_crops(crop_dir, argv[i], &img, faces, n, margin, crop_size, &msg))) {
@@ -323,5 +359,6 @@ int fs_cli_faces(int argc, char **argv) {
     }
     fs_cascade_free(cascade);
     fs_blazeface_free(bf);
+    fs_landmarks_free(lmm);
     return failed ? FS_EXIT_INPUT : FS_EXIT_OK;
 }

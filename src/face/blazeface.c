@@ -290,11 +290,10 @@ fs_err fs_blazeface_detect(fs_blazeface *d, const fs_image *img, const fs_blazef
 
 static int readable(const char *path) { return access(path, R_OK) == 0; }
 
-fs_err fs_blazeface_find(const char *name, char *buf, size_t cap, fs_msg *msg) {
-    if (!name || !*name) name = FS_BLAZEFACE_DEFAULT_NAME;
+fs_err fs_face_model_find(const char *name, const char *ext, char *buf, size_t cap, fs_msg *msg) {
     if (strchr(name, '/')) {
         if (readable(name) && snprintf(buf, cap, "%s", name) < (int)cap) return FS_OK;
-        return fs_fail(msg, FS_ERR_NOTFOUND, "face detector %s not found", name);
+        return fs_fail(msg, FS_ERR_NOTFOUND, "%s not found", name);
     }
     const char *env = getenv("FAKESCOPE_FACE_MODELS");
     char exe[PATH_MAX], dirs[3][PATH_MAX];
@@ -309,12 +308,21 @@ fs_err fs_blazeface_find(const char *name, char *buf, size_t cap, fs_msg *msg) {
     const char *home = getenv("HOME");
     if (home && *home) snprintf(dirs[nd++], PATH_MAX, "%.*s/.local/share/fakescope/face-models", PATH_MAX - 48, home);
     for (int i = 0; i < nd; i++)
-        if (snprintf(buf, cap, "%s/%s.safetensors", dirs[i], name) < (int)cap && readable(buf))
+        if (snprintf(buf, cap, "%s/%s.%s", dirs[i], name, ext) < (int)cap && readable(buf))
             return FS_OK;
     return fs_fail(msg, FS_ERR_NOTFOUND,
-                   "face detector '%s' not found in %s%s%s%s%s: set it up with scripts/deps.sh "
-                   "and `make build` (it runs `fakescope models import --arch blazeface`), or "
-                   "use --face-detector haar",
+                   "'%s' not found in %s%s%s%s%s: set it up with scripts/deps.sh and `make build` "
+                   "(it runs `fakescope models import` into build/face-models; docs/faces.md)",
                    name, nd > 0 ? dirs[0] : "", nd > 1 ? ", " : "", nd > 1 ? dirs[1] : "",
                    nd > 2 ? ", " : "", nd > 2 ? dirs[2] : "");
+}
+
+fs_err fs_blazeface_find(const char *name, char *buf, size_t cap, fs_msg *msg) {
+    fs_err e = fs_face_model_find(name && *name ? name : FS_BLAZEFACE_DEFAULT_NAME, "safetensors",
+                                  buf, cap, msg);
+    if (e) {
+        fs_msg why = *msg;
+        fs_fail(msg, e, "face detector %s; or use --face-detector haar", why.text);
+    }
+    return e;
 }

@@ -40,6 +40,13 @@ if [ -f "$img" ] && [ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface
         .faces[0].keypoints[0][1] < .faces[0].keypoints[3][1] and
         .faces[0].keypoints[0][0] < .faces[0].keypoints[1][0]' >/dev/null ||
         fail "blazeface on $img: $out"
+    # --landmarks: 68 points; the eye corners (36, 39) bracket BlazeFace's eye keypoint
+    out=$("$FAKESCOPE" faces --json --landmarks "$img") || fail "faces --landmarks failed on $img"
+    echo "$out" | jq -e '.faces[0] as $f | ($f.landmarks | length) == 68 and
+        $f.landmarks[36][0] < $f.keypoints[0][0] and $f.keypoints[0][0] < $f.landmarks[39][0] and
+        $f.landmarks[8][1] > $f.landmarks[30][1]' >/dev/null || fail "landmarks on $img: $out"
+    "$FAKESCOPE" faces --landmarks --face-detector haar "$img" >/dev/null 2>&1
+    [ $? -eq 2 ] || fail "--landmarks with the cascade accepted"
     "$FAKESCOPE" faces --face-detector blazeface --neighbors 3 "$img" >/dev/null 2>&1
     [ $? -eq 2 ] || fail "a cascade option with --face-detector blazeface accepted"
     "$FAKESCOPE" faces --face-detector dlib "$img" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--face-detector dlib accepted"
