@@ -17,9 +17,10 @@
  * looking at the camera).
  *
  * Ownership and threads: fs_blazeface_load returns a detector the caller frees with
- * fs_blazeface_free. A detector serialises its calls (one mutex: a run reuses its buffers), so
- * threads may share it; a thread that wants its own speed loads its own. Arrays returned
- * through `faces` are malloc'd: free(). */
+ * fs_blazeface_free. Threads may share a detector: each concurrent call runs on its own copy of
+ * the network (graph and buffers), built from the kept weights the first time it is needed and
+ * reused after (at most 16; further callers wait for a free one). Arrays returned through
+ * `faces` are malloc'd: free(). */
 #ifndef FAKESCOPE_BLAZEFACE_H
 #define FAKESCOPE_BLAZEFACE_H
 

@@ -33,15 +33,77 @@ static const variant variants[] = {
 
 #define NVALUES 16 /* per anchor: x, y, w, h, then 6 keypoints (x, y) */
 
+/* One runnable copy of the network: a graph plans its buffers for one caller at a time. */
+typedef struct instance {
+    fs_graph *g;
+    float *input; /* side x side x 3 */
+    struct instance *next;
+} instance;
+
+#define MAX_INSTANCES 16 /* concurrent callers beyond this wait for a free copy */
+
 struct fs_blazeface {
     fs_blazeface_kind kind;
     const variant *v;
-    fs_graph *g;
+    fs_weights w;            /* kept to build a copy for each concurrent caller */
     int out_reg, out_score;  /* graph nodes of the two outputs */
     float *anchors;          /* x, y per anchor */
-    float *input;            /* side x side x 3 */
     pthread_mutex_t lock;
+    pthread_cond_t freed;
+    instance *idle;          /* copies not in use */
+    int instances;           /* made so far */
 };
+
+static void instance_free(instance *in) {
+    if (!in) return;
+    fs_graph_free(in->g);
+    free(in->input);
+    free(in);
+}
+
+static fs_err instance_new(const fs_blazeface *d, instance **out, fs_msg *msg) {
+    instance *in = calloc(1, sizeof *in);
+    fs_err e = in ? fs_graph_load(&d->w, &in->g, msg) : fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    if (!e) e = fs_graph_plan(in->g, 1, msg);
+    if (!e && !(in->input = malloc(sizeof(float) * 3 * (size_t)d->v->side * d->v->side)))
+        e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    if (e) {
+        instance_free(in);
+        return e;
+    }
+    *out = in;
+    return FS_OK;
+}
+
+/* A free copy, made when none is idle (up to MAX_INSTANCES; then waits for one). */
+static fs_err instance_take(fs_blazeface *d, instance **out, fs_msg *msg) {
+    pthread_mutex_lock(&d->lock);
+    while (!d->idle && d->instances >= MAX_INSTANCES) pthread_cond_wait(&d->freed, &d->lock);
+    instance *in = d->idle;
+    if (in) d->idle = in->next;
+    else d->instances++;
+    pthread_mutex_unlock(&d->lock);
+    if (in) {
+        *out = in;
+        return FS_OK;
+    }
+    fs_err e = instance_new(d, out, msg);
+    if (e) {
+        pthread_mutex_lock(&d->lock);
+        d->instances--;
+        pthread_cond_signal(&d->freed);
+        pthread_mutex_unlock(&d->lock);
+    }
+    return e;
+}
+
+static void instance_give(fs_blazeface *d, instance *in) {
+    pthread_mutex_lock(&d->lock);
+    in->next = d->idle;
+    d->idle = in;
+    pthread_cond_signal(&d->freed);
+    pthread_mutex_unlock(&d->lock);
+}
 
 void fs_blazeface_params_default(fs_blazeface_params *p) {
     p->min_score = 0.5f;
@@ -105,28 +167,38 @@ fs_err fs_blazeface_from_weights(const fs_weights *w, fs_blazeface **out, fs_msg
     if (!d) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     d->v = v;
     d->kind = v == &variants[0] ? FS_BLAZEFACE_SHORT : FS_BLAZEFACE_FULL;
-    fs_err e = fs_graph_load(w, &d->g, msg);
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->freed, NULL);
+    /* a private copy of the weights, from which each concurrent caller's graph is built */
+    fs_err e = FS_OK;
+    for (size_t i = 0; !e && i < w->count; i++)
+        e = fs_weights_add(&d->w, w->items[i].name, w->items[i].ndim, w->items[i].shape,
+                           w->items[i].data, msg);
+    for (size_t i = 0; !e && i < w->meta_count; i++)
+        e = fs_weights_set_meta(&d->w, w->meta_keys[i], w->meta_values[i], msg);
+    /* the first copy checks the stored graph */
+    instance *first = NULL;
+    if (!e) e = instance_new(d, &first, msg);
     if (!e) {
         fs_graph_node_info in;
-        fs_graph_node(d->g, 0, &in);
+        fs_graph_node(first->g, 0, &in);
         const int ids[2] = {atoi(rs), atoi(ss)};
-        const int n = fs_graph_nodes(d->g);
+        const int n = fs_graph_nodes(first->g);
         if (in.h != v->side || in.w != v->side || in.c != 3 || ids[0] < 1 || ids[0] >= n ||
-            ids[1] < 1 || ids[1] >= n || !find_outputs(d->g, v, ids, 2, &d->out_reg, &d->out_score))
+            ids[1] < 1 || ids[1] >= n || !find_outputs(first->g, v, ids, 2, &d->out_reg, &d->out_score))
             e = fs_fail(msg, FS_ERR_FORMAT, "the stored graph does not have BlazeFace's input "
                         "and outputs");
     }
-    if (!e) e = fs_graph_plan(d->g, 1, msg);
-    if (!e) {
-        d->anchors = malloc(sizeof(float) * 2 * (size_t)v->anchors);
-        d->input = malloc(sizeof(float) * 3 * (size_t)v->side * v->side);
-        if (!d->anchors || !d->input) e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    }
+    if (!e && !(d->anchors = malloc(sizeof(float) * 2 * (size_t)v->anchors)))
+        e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     if (e) {
-        fs_graph_free(d->g);
-        free(d->anchors), free(d->input), free(d);
+        instance_free(first);
+        d->idle = NULL;
+        fs_blazeface_free(d);
         return e;
     }
+    d->idle = first;
+    d->instances = 1;
     int a = 0;
     for (int l = 0; l < v->nlayers; l++) {
         const int fm = v->side / v->stride[l];
@@ -137,7 +209,6 @@ fs_err fs_blazeface_from_weights(const fs_weights *w, fs_blazeface **out, fs_msg
                     d->anchors[2 * a + 1] = ((float)y + 0.5f) / (float)fm;
                 }
     }
-    pthread_mutex_init(&d->lock, NULL);
     *out = d;
     return FS_OK;
 }
@@ -158,9 +229,15 @@ fs_err fs_blazeface_load(const char *path, fs_blazeface **out, fs_msg *msg) {
 
 void fs_blazeface_free(fs_blazeface *d) {
     if (!d) return;
+    while (d->idle) {
+        instance *n = d->idle->next;
+        instance_free(d->idle);
+        d->idle = n;
+    }
     pthread_mutex_destroy(&d->lock);
-    fs_graph_free(d->g);
-    free(d->anchors), free(d->input);
+    pthread_cond_destroy(&d->freed);
+    fs_weights_free(&d->w);
+    free(d->anchors);
     free(d);
 }
 
@@ -224,20 +301,24 @@ fs_err fs_blazeface_detect(fs_blazeface *d, const fs_image *img, const fs_blazef
     fs_image small = {0};
     fs_err e = fs_image_resize(img, rw, rh, &small, msg);
     if (e) return e;
-    pthread_mutex_lock(&d->lock);
-    for (size_t i = 0; i < (size_t)side * side * 3; i++) d->input[i] = -1.0f;
+    instance *ins = NULL;
+    if ((e = instance_take(d, &ins, msg))) {
+        fs_image_free(&small);
+        return e;
+    }
+    for (size_t i = 0; i < (size_t)side * side * 3; i++) ins->input[i] = -1.0f;
     for (int y = 0; y < rh; y++)
         for (int x = 0; x < rw; x++)
             for (int ch = 0; ch < 3; ch++)
-                d->input[(((size_t)(y + oy) * side) + (size_t)(x + ox)) * 3 + ch] =
+                ins->input[(((size_t)(y + oy) * side) + (size_t)(x + ox)) * 3 + ch] =
                     small.rgb[((size_t)y * rw + x) * 3 + ch] / 127.5f - 1.0f;
     fs_image_free(&small);
-    e = fs_graph_forward(d->g, d->input, 1, NULL, msg);
+    e = fs_graph_forward(ins->g, ins->input, 1, NULL, msg);
     fs_face_det *cand = NULL;
     size_t nc = 0;
     if (!e) {
-        const float *reg = fs_graph_activation(d->g, d->out_reg);
-        const float *sc = fs_graph_activation(d->g, d->out_score);
+        const float *reg = fs_graph_activation(ins->g, d->out_reg);
+        const float *sc = fs_graph_activation(ins->g, d->out_score);
         const int na = d->v->anchors;
         cand = malloc(sizeof *cand * (size_t)na);
         if (!cand) e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
@@ -262,7 +343,7 @@ fs_err fs_blazeface_detect(fs_blazeface *d, const fs_image *img, const fs_blazef
             }
         }
     }
-    pthread_mutex_unlock(&d->lock);
+    instance_give(d, ins);
     if (e) {
         free(cand);
         return e;
