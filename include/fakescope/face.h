@@ -130,8 +130,10 @@ fs_err fs_face_crop(const fs_image *frame, fs_box face, float margin, int out_w,
 
 /* ---- tracking ---- */
 /* Links boxes across frames: each new box joins the live track whose last box overlaps it most
- * (IoU >= iou_threshold, greedy by decreasing IoU, one box per track per frame); boxes left over
- * start new tracks. A track survives frames without a box for up to max_gap frame indices
+ * (IoU >= iou_threshold, greedy by decreasing IoU, one box per track per frame); a box left over
+ * then joins a track still free in this frame whose last box has its centre within 0.75 of the
+ * larger side and a side within 1.6x (greedy by distance: sparse samples let a moving head leave
+ * its box); boxes left after both start new tracks. A track survives frames without a box for up to max_gap frame indices
  * (0 = forever), so sampled or missed frames do not split a person. */
 typedef struct fs_tracker fs_tracker;
 

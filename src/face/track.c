@@ -2,9 +2,10 @@
  * model post-processing, the square crops fed to the models, and the IoU tracker that gives each
  * person in a video a stable id so that scores can be pooled per person.
  *
- * The tracker is deliberately simple (greedy IoU matching against each track's last box): the
- * frames it sees are sparse samples, motion models would overfit them, and a wrong merge is
- * visible in the per-person report rather than silently averaged away. */
+ * The tracker is deliberately simple (greedy IoU matching against each track's last box, then
+ * greedy matching of what is left by centre distance): the frames it sees are sparse samples,
+ * motion models would overfit them, and a wrong merge is visible in the per-person report
+ * rather than silently averaged away. */
 #include "fakescope/face.h"
 
 #include <assert.h>
@@ -117,6 +118,9 @@ struct fs_tracker {
     size_t n, cap;
 };
 
+#define TRACK_NEAR 0.75       /* centre distance, as a share of the larger box side */
+#define TRACK_SIZE_RATIO 1.6  /* larger side over smaller side */
+
 typedef struct pair {
     float iou;
     size_t box, track;
@@ -186,6 +190,35 @@ fs_err fs_tracker_update(fs_tracker *t, int frame, const fs_box *boxes, size_t n
         box_used[p.box] = track_used[p.track] = 1;
         ids[p.box] = t->tracks[p.track].id;
     }
+    /* Second stage, for what IoU left: samples a third of a second apart let a turning or
+     * moving head leave its last box entirely (measured on FF++: one person split into two
+     * tracks). A box whose centre lies within TRACK_NEAR of the larger side from a free
+     * track's last centre, and whose size is within TRACK_SIZE_RATIO of it, is that person. */
+    np = 0;
+    pair *near = malloc((n * (t->n ? t->n : 1)) * sizeof *near);
+    if (!near) {
+        free(pairs), free(box_used), free(track_used);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory for tracking");
+    }
+    for (size_t b = 0; b < n; b++)
+        for (size_t k = 0; k < t->n && !box_used[b]; k++) {
+            const fs_box a = boxes[b], l = t->tracks[k].last;
+            if (track_used[k] || t->tracks[k].last_frame == frame || a.w <= 0 || l.w <= 0) continue;
+            const double sa = a.w > a.h ? a.w : a.h, sl = l.w > l.h ? l.w : l.h;
+            const double side = sa > sl ? sa : sl, ratio = sa > sl ? sa / sl : sl / sa;
+            const double dx = (a.x + a.w / 2.0) - (l.x + l.w / 2.0), dy = (a.y + a.h / 2.0) - (l.y + l.h / 2.0);
+            const double d = sqrt(dx * dx + dy * dy) / side;
+            /* pairs sort by decreasing "iou": store closeness 1 - d */
+            if (d <= TRACK_NEAR && ratio <= TRACK_SIZE_RATIO) near[np++] = (pair){(float)(1 - d), b, k};
+        }
+    if (np) qsort(near, np, sizeof *near, by_iou_desc);
+    for (size_t i = 0; i < np; i++) {
+        pair p = near[i];
+        if (box_used[p.box] || track_used[p.track]) continue;
+        box_used[p.box] = track_used[p.track] = 1;
+        ids[p.box] = t->tracks[p.track].id;
+    }
+    free(near);
     /* apply matches after matching, so a track's box is not changed mid-frame */
     for (size_t b = 0; b < n; b++)
         if (ids[b] >= 0)

@@ -7,6 +7,7 @@ can label them; a labelled list (tests/data/face_boxes_checked.csv: crop name, f
 turns candidates into confirmed false boxes.
 
 usage: face_quality.py FAKESCOPE SHARED_DATA OUT_DIR [--frames 32] [--labels CSV]
+                       [--detectors haar,blazeface-short,blazeface-full]
 """
 import argparse
 import csv
@@ -29,6 +30,8 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--labels")
+    ap.add_argument("--detectors", default=",".join(d[0] for d in DETECTORS),
+                    help="comma-separated subset of " + ", ".join(d[0] for d in DETECTORS))
     a = ap.parse_args()
     videos = sorted(glob.glob(os.path.join(a.shared, "ffpp-c40/*/*/*.mp4")) +
                     glob.glob(os.path.join(a.shared, "dfdc/videos/*/*.mp4")))
@@ -41,7 +44,8 @@ def main():
     print("%d videos, %d frames each" % (len(videos), a.frames))
     print("| detector | set | frames | main face found | other boxes / 100 frames | labelled not-face / 100 frames | ms / frame |")
     print("|---|---|---|---|---|---|---|")
-    for name, args in DETECTORS:
+    chosen = a.detectors.split(",")
+    for name, args in [d for d in DETECTORS if d[0] in chosen]:
         per_set = {}
         for v in videos:
             sset = "dfdc" if "/dfdc/" in v else "ffpp-c40"

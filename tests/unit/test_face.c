@@ -454,6 +454,12 @@ static void test_tracker_crossing(void **state) {
     /* frames may skip: A's last box (frame 20) still links at frame 30 */
     assert_int_equal(fs_tracker_update(t, 30, &(fs_box){162, 100, 60, 60}, 1, &id, &msg), FS_OK);
     assert_int_equal(id, idA);
+    /* a head that moved past its box between two samples (no overlap left) keeps its id when
+     * its size held; one of twice the size nearby is someone else */
+    assert_int_equal(fs_tracker_update(t, 31, &(fs_box){205, 110, 58, 58}, 1, &id, &msg), FS_OK);
+    assert_int_equal(id, idA);
+    assert_int_equal(fs_tracker_update(t, 32, &(fs_box){240, 100, 130, 130}, 1, &id, &msg), FS_OK);
+    assert_int_not_equal(id, idA);
     /* going back in time is refused */
     assert_int_equal(fs_tracker_update(t, 3, &(fs_box){0, 0, 5, 5}, 1, &id, &msg), FS_ERR_INVALID);
     fs_tracker_free(t);
