@@ -40,9 +40,10 @@ with tempfile.TemporaryDirectory() as tmp:
                               str(max_side)] + files, capture_output=True, text=True, check=True)
         return sum(json.loads(l)["ms"] for l in out.stdout.splitlines()) / len(files)
 
-    def blaze(model):
+    def blaze(model, landmarks=False):
         # the first picture also builds the detector's buffers: it is timed like the rest
-        out = subprocess.run([binary, "faces", "--json", "--face-model", model] + files,
+        out = subprocess.run([binary, "faces", "--json", "--face-model", model] +
+                             (["--landmarks"] if landmarks else []) + files,
                              capture_output=True, text=True, check=True)
         return sum(json.loads(l)["ms"] for l in out.stdout.splitlines()) / len(files)
 
@@ -70,6 +71,7 @@ with tempfile.TemporaryDirectory() as tmp:
     runs = {}
     rounds = int(os.environ.get("BENCH_FACES_ROUNDS", "3"))
     jobs = [("bf_full", lambda: blaze("blazeface-full")), ("bf_short", lambda: blaze("blazeface-short")),
+            ("bf_full_lm", lambda: blaze("blazeface-full", True)),
             ("full", lambda: ours(0)), ("640", lambda: ours(640)), ("cv1", lambda: opencv(1)),
             ("cvn", lambda: opencv(-1))]
     if ref_model is not None:
@@ -83,6 +85,7 @@ with tempfile.TemporaryDirectory() as tmp:
           % (len(files), rounds, os.path.basename(cascade)))
     print("%-44s %8.1f ms/frame" % ("fakescope BlazeFace full range (1 thread)", med["bf_full"]))
     print("%-44s %8.1f ms/frame" % ("fakescope BlazeFace short range (1 thread)", med["bf_short"]))
+    print("%-44s %8.1f ms/frame" % ("fakescope BlazeFace full + 68 landmarks", med["bf_full_lm"]))
     if "ref" in med:
         print("%-44s %8.1f ms/frame" % ("numpy BlazeFace reference, full range", med["ref"]))
         print("ratio numpy reference / fakescope (full range): %.1fx" % (med["ref"] / med["bf_full"]))
