@@ -67,6 +67,10 @@ fs_err fs_detector_load_blazeface(fs_detector *d, const char *name, fs_msg *msg)
  * caller keeps it alive; it serialises its own calls). */
 void fs_detector_set_blazeface(fs_detector *d, struct fs_blazeface *b, int owns);
 int fs_detector_has_face_finder(const fs_detector *d);
+/* Loads the 68-point landmark network (landmarks.h; NULL name: FS_LANDMARKS_DEFAULT_NAME found
+ * by fs_face_model_find): from then on every face the learned detector finds also gets its 68
+ * landmarks (scan --landmarks). Missing weights: FS_ERR_NOTFOUND naming the set-up. */
+fs_err fs_detector_load_landmarks(fs_detector *d, const char *name, fs_msg *msg);
 int fs_detector_model_count(const fs_detector *d);
 const char *fs_detector_model_name(const fs_detector *d, int i);
 const char *fs_detector_model_arch(const fs_detector *d, int i);
@@ -141,6 +145,8 @@ typedef struct fs_scan_face {
     float score;      /* the learned detector's score (0 with the cascade) */
     int nkp;          /* keypoints (FS_FACE_KEYPOINTS with the learned detector, else 0) */
     float kp[FS_FACE_KEYPOINTS][2]; /* frame pixels */
+    int nlm;          /* 68 with landmarks (fs_detector_load_landmarks), else 0 */
+    float lm[68][2];  /* iBUG 300-W order, frame pixels */
     float p_fake[FS_DETECT_MAX_MODELS];
     float raw[FS_DETECT_MAX_MODELS]; /* the network's own sigmoid output */
     fs_image crop_img; /* only with keep_crops: the model input, input size RGB8 */

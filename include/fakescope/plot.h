@@ -105,8 +105,8 @@ typedef struct fs_draw_box {
     int track_id; /* picks the colour when color is FS_COLOR_AUTO */
     uint32_t color;
     const char *label; /* drawn on a tag above the box (inside it when no room); may be NULL */
-    int nkp;           /* keypoints drawn as dots in the box's colour (0..6) */
-    double kp[6][2];
+    int nkp;           /* keypoints drawn as dots in the box's colour (0..68) */
+    double kp[68][2];
 } fs_draw_box;
 /* Draws box outlines (line_width pixels, 0 = 2, drawn inside the rectangle, without
  * anti-aliasing so outline pixels are exactly the box colour) and their labels onto img, in

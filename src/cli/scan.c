@@ -35,6 +35,8 @@ static void usage(FILE *out) {
             "                       --neighbors imply haar\n"
             "  --face-model M       the imported BlazeFace network, name or .safetensors path\n"
             "                       (default blazeface-full; docs/faces.md)\n"
+            "  --landmarks          also the 68 landmarks of every face (BlazeFace only), in the\n"
+            "                       JSON (\"landmarks\") and on the --sheet\n"
             "  --cascade FILE       OpenCV cascade XML (default: %s from opencv-data)\n"
             "  --scale F            cascade pyramid step (default %.2f)\n"
             "  --neighbors N        cascade minNeighbors (default %d)\n"
@@ -137,7 +139,7 @@ static int split_models(char *list, char **names, int cap) {
 int fs_cli_scan(int argc, char **argv) {
     enum { O_MODELS = 256, O_MODELS_DIR, O_WEIGHTS, O_ARCH, O_FRAMES, O_EVERY, O_CASCADE,
            O_SCALE, O_NEIGHBORS, O_MIN_FACE, O_MIN_SHARE, O_MARGIN, O_WHOLE, O_WHOLE_NF, O_JSON,
-           O_THRESHOLD, O_THREADS, O_TIMELINE, O_SHEET, O_ISOLATE, O_FACE_DETECTOR, O_FACE_MODEL };
+           O_THRESHOLD, O_THREADS, O_TIMELINE, O_SHEET, O_ISOLATE, O_FACE_DETECTOR, O_FACE_MODEL, O_LANDMARKS };
     static const struct option longopts[] = {
         {"models", required_argument, 0, O_MODELS}, {"models-dir", required_argument, 0, O_MODELS_DIR},
         {"weights", required_argument, 0, O_WEIGHTS}, {"arch", required_argument, 0, O_ARCH},
@@ -151,9 +153,11 @@ int fs_cli_scan(int argc, char **argv) {
         {"timeline", required_argument, 0, O_TIMELINE}, {"sheet", required_argument, 0, O_SHEET},
         {"isolate", no_argument, 0, O_ISOLATE},
         {"face-detector", required_argument, 0, O_FACE_DETECTOR},
-        {"face-model", required_argument, 0, O_FACE_MODEL}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"face-model", required_argument, 0, O_FACE_MODEL},
+        {"landmarks", no_argument, 0, O_LANDMARKS}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     char *models_arg = NULL, *weights = NULL, *arch = NULL, *cascade = NULL, *face_model = NULL;
     int want_det = -1, cascade_opt = 0; /* --face-detector (-1 none, 0 blazeface, 1 haar) */
+    int with_lm = 0;
     const char *timeline = NULL, *sheet = NULL;
     const char *dirs[FS_REGISTRY_MAX_DIRS];
     size_t ndirs = 0;
@@ -199,6 +203,7 @@ int fs_cli_scan(int argc, char **argv) {
             want_det = !strcmp(optarg, "haar");
             break;
         case O_FACE_MODEL: face_model = optarg; break;
+        case O_LANDMARKS: with_lm = 1; break;
         case O_SCALE:
             cascade_opt = 1;
             o.face.scale_factor = strtod(optarg, &end);
@@ -326,10 +331,17 @@ int fs_cli_scan(int argc, char **argv) {
         status = FS_EXIT_USAGE;
         goto done;
     }
+    const int use_haar = want_det == 1 || (want_det < 0 && cascade_opt);
+    if (with_lm && use_haar) {
+        fprintf(stderr, "scan: --landmarks needs the learned detector (--face-detector blazeface)\n");
+        status = FS_EXIT_USAGE;
+        goto done;
+    }
     if (o.crop != FS_CROP_WHOLE &&
-        (want_det == 1 || (want_det < 0 && cascade_opt) ? fs_detector_load_cascade(det, cascade, &msg)
-                                                        : fs_detector_load_blazeface(det, face_model, &msg)))
+        (use_haar ? fs_detector_load_cascade(det, cascade, &msg)
+                  : fs_detector_load_blazeface(det, face_model, &msg)))
         goto fatal;
+    if (with_lm && o.crop != FS_CROP_WHOLE && fs_detector_load_landmarks(det, NULL, &msg)) goto fatal;
     if (fs_scanner_create(det, threads, &scanner, &msg)) goto fatal;
 
     if (isolate) {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fakescope/blazeface.h"
+#include "fakescope/landmarks.h"
 #include "fakescope/model.h"
 #include "detect/scan_internal.h"
 
@@ -31,6 +32,7 @@ struct fs_detector {
     int owns_cascade;
     fs_blazeface *bf; /* the learned face detector; when set, the cascade is not used */
     int owns_bf;
+    fs_landmarks *lm; /* 68 landmarks of each learned-detector face, when loaded (owned) */
 };
 
 struct fs_scanner {
@@ -52,6 +54,7 @@ void fs_detector_free(fs_detector *d) {
         if (d->models[i].owns_net) fs_net_free((fs_net *)d->models[i].net);
     if (d->owns_cascade) fs_cascade_free((fs_cascade *)d->cascade);
     if (d->owns_bf) fs_blazeface_free(d->bf);
+    fs_landmarks_free(d->lm);
     free(d);
 }
 
@@ -143,6 +146,18 @@ void fs_detector_set_blazeface(fs_detector *d, fs_blazeface *b, int owns) {
 }
 
 int fs_detector_has_face_finder(const fs_detector *d) { return d->bf || d->cascade; }
+
+fs_err fs_detector_load_landmarks(fs_detector *d, const char *name, fs_msg *msg) {
+    char path[4096];
+    fs_err err = fs_face_model_find(name ? name : FS_LANDMARKS_DEFAULT_NAME, "json", path,
+                                    sizeof path, msg);
+    fs_landmarks *m = NULL;
+    if (!err) err = fs_landmarks_load(path, &m, msg);
+    if (err) return err;
+    fs_landmarks_free(d->lm);
+    d->lm = m;
+    return FS_OK;
+}
 
 int fs_detector_model_count(const fs_detector *d) { return d->n_models; }
 const char *fs_detector_model_name(const fs_detector *d, int i) {
@@ -351,6 +366,18 @@ fs_err fs_scan_frame_found(scan_run *run, const fs_image *img, int64_t index, do
             fr->faces[i].score = found[i].score;
             fr->faces[i].nkp = found[i].nkp;
             memcpy(fr->faces[i].kp, found[i].kp, sizeof found[i].kp);
+        }
+        if (!whole && found[i].nkp && run->s->det->lm) {
+            fs_point2f pts[FS_LANDMARKS_POINTS];
+            const fs_rectf r = {(float)b.x, (float)b.y, (float)b.w, (float)b.h};
+            fs_err lerr = fs_landmarks_run(run->s->det->lm, img, r, pts, msg);
+            if (lerr) {
+                free(found);
+                return lerr;
+            }
+            fr->faces[i].nlm = FS_LANDMARKS_POINTS;
+            for (int k = 0; k < FS_LANDMARKS_POINTS; k++)
+                fr->faces[i].lm[k][0] = pts[k].x, fr->faces[i].lm[k][1] = pts[k].y;
         }
         boxes[i] = b;
     }

@@ -89,6 +89,13 @@ json_t *fs_scan_result_json(const fs_scan_result *r, const char *file) {
                 json_object_set_new(fo, "detector_score", num(face->score));
                 json_object_set_new(fo, "keypoints", kp);
             }
+            if (fo && face->nlm) { /* scan --landmarks */
+                json_t *lm = json_array();
+                for (int k = 0; lm && k < face->nlm; k++)
+                    json_array_append_new(lm, json_pack("[f,f]", round(face->lm[k][0] * 10) / 10,
+                                                        round(face->lm[k][1] * 10) / 10));
+                json_object_set_new(fo, "landmarks", lm);
+            }
             json_array_append_new(faces, fo);
         }
         json_t *ms = json_object();

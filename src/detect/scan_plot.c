@@ -91,9 +91,12 @@ fs_err fs_scan_sheet(const fs_scan_result *r, const char *title, fs_image *out, 
             boxes[i] = (fs_draw_box){.x = face->box.x * k, .y = face->box.y * k,
                                      .w = face->box.w * k, .h = face->box.h * k,
                                      .track_id = face->track, .label = labels[i],
-                                     .nkp = face->nkp};
-            for (int q = 0; q < face->nkp && q < 6; q++)
-                boxes[i].kp[q][0] = face->kp[q][0] * k, boxes[i].kp[q][1] = face->kp[q][1] * k;
+                                     .nkp = face->nlm ? face->nlm : face->nkp};
+            /* the 68 landmarks when the scan has them, else the detector's keypoints */
+            for (int q = 0; q < boxes[i].nkp && q < 68; q++) {
+                const float *pt = face->nlm ? face->lm[q] : face->kp[q];
+                boxes[i].kp[q][0] = pt[0] * k, boxes[i].kp[q][1] = pt[1] * k;
+            }
         }
         err = fs_draw_boxes(t, boxes, (size_t)fr->n_faces, 2, msg);
         if (r->is_video)

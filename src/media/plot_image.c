@@ -248,9 +248,11 @@ fs_err fs_draw_boxes(fs_image *img, const fs_draw_box *boxes, size_t n, int line
         fs_plot_rgb(cr, color);
         cairo_fill(cr);
         cairo_set_fill_rule(cr, CAIRO_FILL_RULE_WINDING);
-        for (int k = 0; k < b->nkp && k < 6; k++) {
+        for (int k = 0; k < b->nkp && k < 68; k++) {
             if (!isfinite(b->kp[k][0]) || !isfinite(b->kp[k][1])) continue;
-            cairo_arc(cr, b->kp[k][0], b->kp[k][1], fmax(1.5, lw), 0, 2 * M_PI);
+            /* 68 landmarks smaller than the detector's 6 keypoints */
+            cairo_arc(cr, b->kp[k][0], b->kp[k][1], b->nkp > 6 ? fmax(1.0, lw / 2) : fmax(1.5, lw), 0,
+                      2 * M_PI);
             cairo_fill(cr);
         }
         if (!b->label || !*b->label) continue;

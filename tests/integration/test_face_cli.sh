@@ -47,6 +47,12 @@ if [ -f "$img" ] && [ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface
         $f.landmarks[8][1] > $f.landmarks[30][1]' >/dev/null || fail "landmarks on $img: $out"
     "$FAKESCOPE" faces --landmarks --face-detector haar "$img" >/dev/null 2>&1
     [ $? -eq 2 ] || fail "--landmarks with the cascade accepted"
+    # scan --landmarks: the same 68 points on the scanned face, keypoints beside them
+    out=$("$FAKESCOPE" scan --json --landmarks --models faceswap-meso4 "$img") || fail "scan --landmarks"
+    echo "$out" | jq -e '.frames[0].faces[0] | (.landmarks | length) == 68 and (.keypoints | length) == 6
+        and .detector_score > 0.5' >/dev/null || fail "scan --landmarks on $img: $out"
+    "$FAKESCOPE" scan --landmarks --face-detector haar --models faceswap-meso4 "$img" >/dev/null 2>&1
+    [ $? -eq 2 ] || fail "scan --landmarks with the cascade accepted"
     "$FAKESCOPE" faces --face-detector blazeface --neighbors 3 "$img" >/dev/null 2>&1
     [ $? -eq 2 ] || fail "a cascade option with --face-detector blazeface accepted"
     "$FAKESCOPE" faces --face-detector dlib "$img" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--face-detector dlib accepted"
