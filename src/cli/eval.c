@@ -462,9 +462,12 @@ int fs_cli_eval(int argc, char **argv) {
         snprintf(model_name, sizeof model_name, "%s", ent->card.name);
         if (fs_detector_add_entry(det, ent, &msg)) goto fatal;
     }
-    /* the face finder, loaded up front (the default is the learned detector) */
-    if (!strcmp(face_detector, "haar") ? fs_detector_load_cascade(det, NULL, &msg)
-                                       : fs_detector_load_blazeface(det, NULL, &msg))
+    /* the face finder, loaded up front when faces are judged (videos, --faces): the learned
+     * detector unless --face-detector haar */
+    int need_faces = faces;
+    for (size_t i = 0; i < ds.count && !need_faces; i++) need_faces = ds.items[i].kind == FS_ITEM_VIDEO;
+    if (need_faces && (!strcmp(face_detector, "haar") ? fs_detector_load_cascade(det, NULL, &msg)
+                                                      : fs_detector_load_blazeface(det, NULL, &msg)))
         goto fatal;
     if (fs_scanner_create(det, threads, &scanner, &msg)) goto fatal;
 
