@@ -12,9 +12,11 @@ import time
 import statistics
 
 import cv2
+import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "tools"))
 import blazeface_ref  # noqa: E402
+import landmarks68_ref  # noqa: E402
 
 binary, data, nframes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 cascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
@@ -51,11 +53,18 @@ with tempfile.TemporaryDirectory() as tmp:
     tfl = os.path.join(third, "mediapipe-face_detection-0.4.1657300184", "face_detection_full_range.tflite")
     ref_model = blazeface_ref.Model(tfl) if os.path.exists(tfl) else None
 
-    def reference():
+    lm_manifest = os.path.join(third, "vladmandic-face-api-1.7.15", "model",
+                               "face_landmark_68_model-weights_manifest.json")
+    lm_params = landmarks68_ref.load_tfjs(lm_manifest) if os.path.exists(lm_manifest) else None
+
+    def reference(landmarks=False):
         imgs = [cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB) for f in files]
         t0 = time.perf_counter()
         for im in imgs:
-            blazeface_ref.detect(ref_model, im)
+            faces = blazeface_ref.detect(ref_model, im)
+            for f in faces if landmarks else []:
+                x, _, _, _ = landmarks68_ref.crop(im.astype(np.float64), f["x"], f["y"], f["w"], f["h"])
+                landmarks68_ref.net(lm_params, (x - landmarks68_ref.MEAN) / 255.0)
         return (time.perf_counter() - t0) * 1000 / len(imgs)
 
     def opencv(threads):
@@ -76,6 +85,8 @@ with tempfile.TemporaryDirectory() as tmp:
             ("cvn", lambda: opencv(-1))]
     if ref_model is not None:
         jobs.append(("ref", reference))
+        if lm_params is not None:
+            jobs.append(("ref_lm", lambda: reference(True)))
     for r in range(rounds):
         for name, fn in (jobs if r % 2 == 0 else jobs[::-1]):
             runs.setdefault(name, []).append(fn())
@@ -89,6 +100,9 @@ with tempfile.TemporaryDirectory() as tmp:
     if "ref" in med:
         print("%-44s %8.1f ms/frame" % ("numpy BlazeFace reference, full range", med["ref"]))
         print("ratio numpy reference / fakescope (full range): %.1fx" % (med["ref"] / med["bf_full"]))
+        if "ref_lm" in med:
+            print("%-44s %8.1f ms/frame" % ("numpy reference, full range + 68 landmarks", med["ref_lm"]))
+            print("ratio numpy reference / fakescope (with landmarks): %.1fx" % (med["ref_lm"] / med["bf_full_lm"]))
     else:
         print("numpy reference: not run (%s missing; scripts/deps.sh)" % tfl)
     print("%-44s %8.1f ms/frame" % ("fakescope faces --max-side 0 (1 thread)", ms_full))
