@@ -57,6 +57,10 @@ start() {
     if [ "$(id -u)" = 0 ]; then
         chown postgres: "$dir"
         chmod 700 "$dir"
+        runuser -u postgres -- test -x "$dir" || {
+            echo "pgtmp: the postgres user cannot reach $dir: make its parent folders searchable (chmod o+x)" >&2
+            exit 1
+        }
     fi
     if [ ! -f "$dir/pgdata/PG_VERSION" ]; then
         as_owner "$PGBIN/initdb" -D "$dir/pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
