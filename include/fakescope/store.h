@@ -193,8 +193,11 @@ fs_err fs_store_task_progress(fs_store *s, const char *id, double progress, fs_m
  * on FS_STORE_CHANNEL are told (fs_store_listen). */
 fs_err fs_store_task_finish(fs_store *s, const char *id, int ok, const char *result_ref,
                             const char *error, fs_msg *msg);
-/* Extends the lease of every task this node runs; *renewed (may be NULL) counts them. */
-fs_err fs_store_task_heartbeat(fs_store *s, int64_t *renewed, fs_msg *msg);
+/* Extends the leases of the n tasks named (1..FS_STORE_HEARTBEAT_MAX, those this node is
+ * running); *renewed (may be NULL) counts those still leased to this node. */
+#define FS_STORE_HEARTBEAT_MAX 64
+fs_err fs_store_task_heartbeat(fs_store *s, const char *const *ids, int n, int64_t *renewed,
+                               fs_msg *msg);
 /* Queues again the running tasks whose lease ran out (or fails those claimed max_attempts
  * times), whichever node held them. */
 fs_err fs_store_task_expire(fs_store *s, int max_attempts, int *requeued, int *failed, fs_msg *msg);

@@ -41,6 +41,9 @@ struct fs_jobs {
     int n_kinds;
     pthread_t threads[FS_JOBS_MAX_WORKERS];
     int n_threads;
+    int next_slot;          /* workers take slots 0, 1, ... at start (under lock) */
+    /* The task each worker runs ("" when idle), under lock: what the heartbeat renews. */
+    char running[FS_JOBS_MAX_WORKERS][FS_TASK_ID_LEN + 1];
     pthread_mutex_t lock;   /* guards stopping, and makes find-then-create in submit atomic */
     pthread_cond_t changed; /* a task was queued or finished */
     int stopping;
@@ -112,21 +115,22 @@ static const job_kind *kind_of(const fs_jobs *j, const char *name) {
     return NULL;
 }
 
-/* Finishes a task, retrying while the store is unavailable (a database restart): giving up at
+/* Finishes a task (ok 1: done, 0: failed, -1: queued again), retrying while the store is unavailable (a database restart): giving up at
  * once would leave the task to run again elsewhere once its lease runs out. FS_ERR_CONFLICT (the
  * lease went to another node) is final: that node finishes the task. */
 static void finish_task(fs_jobs *j, const fs_task *t, int ok, const char *result_ref, const char *error) {
     fs_msg fin;
     double give_up = fs_now_ms() + FS_JOBS_FINISH_RETRY_MS;
     for (;;) {
-        fs_err e = fs_store_task_finish(j->store, t->id, ok, result_ref, error, &fin);
+        fs_err e = ok < 0 ? fs_store_task_requeue(j->store, t->id, &fin)
+                          : fs_store_task_finish(j->store, t->id, ok, result_ref, error, &fin);
         if (e == FS_OK) return;
         if ((e == FS_ERR_IO || e == FS_ERR_TIMEOUT) && fs_now_ms() < give_up) {
             usleep(250 * 1000);
             continue;
         }
         fs_log(e == FS_ERR_CONFLICT ? FS_LOG_WARN : FS_LOG_ERROR, "jobs: cannot %s task %s: %s",
-               ok ? "finish" : "fail", t->id, fin.text);
+               ok < 0 ? "requeue" : ok ? "finish" : "fail", t->id, fin.text);
         return;
     }
 }
@@ -144,15 +148,13 @@ static void run_task(fs_jobs *j, const fs_task *t) {
     if (e == FS_OK && fs_job_remaining_ms(&run) < 0)
         fs_log(FS_LOG_WARN, "jobs: task %s took %.0f ms, past its %d s limit", t->id, fs_now_ms() - t0,
                j->timeout_s);
-    fs_msg fin;
     if (e == FS_OK) {
         finish_task(j, t, 1, result_ref, NULL);
         fs_log(FS_LOG_INFO, "jobs: task %s (%s) done in %.0f ms", t->id, t->kind, fs_now_ms() - t0);
     } else if (transient(e) && t->attempts < FS_JOBS_MAX_ATTEMPTS) {
         fs_log(FS_LOG_WARN, "jobs: task %s attempt %d failed (%s), queued again", t->id, t->attempts,
                msg.text);
-        if (fs_store_task_requeue(j->store, t->id, &fin) != FS_OK)
-            fs_log(FS_LOG_ERROR, "jobs: cannot requeue task %s: %s", t->id, fin.text);
+        finish_task(j, t, -1, NULL, NULL);
     } else {
         char err[FS_MSG_MAX + 32];
         snprintf(err, sizeof err, "%s: %s", fs_err_name(e), msg.text);
@@ -162,8 +164,17 @@ static void run_task(fs_jobs *j, const fs_task *t) {
     atomic_fetch_add(&j->completed, 1);
 }
 
+static void set_running(fs_jobs *j, int slot, const char *id) {
+    pthread_mutex_lock(&j->lock);
+    snprintf(j->running[slot], sizeof j->running[slot], "%s", id);
+    pthread_mutex_unlock(&j->lock);
+}
+
 static void *worker_main(void *arg) {
     fs_jobs *j = arg;
+    pthread_mutex_lock(&j->lock);
+    int slot = j->next_slot++;
+    pthread_mutex_unlock(&j->lock);
     for (;;) {
         pthread_mutex_lock(&j->lock);
         int stop = j->stopping;
@@ -174,8 +185,10 @@ static void *worker_main(void *arg) {
         fs_msg msg;
         fs_err e = fs_store_task_claim(j->store, &t, &msg);
         if (e == FS_OK) {
+            set_running(j, slot, t.id);
             count_queue(j);
             run_task(j, &t);
+            set_running(j, slot, "");
             count_queue(j);
             wake_all(j);
             continue;
@@ -198,7 +211,8 @@ static void on_notify(void *ctx, const char *payload) {
     wake_all(ctx);
 }
 
-/* Renews this node's leases and takes back expired ones (nodes that died), every lease/4. */
+/* Renews the leases of the tasks this node's workers are running and takes back expired ones
+ * (nodes that died, or tasks a worker here could not finish), every lease/4. */
 static void *heartbeat_main(void *arg) {
     fs_jobs *j = arg;
     int period = fs_store_lease_ms(j->store) / 4;
@@ -210,9 +224,18 @@ static void *heartbeat_main(void *arg) {
             if (pthread_cond_timedwait(&j->changed, &j->lock, &ts) == ETIMEDOUT) break;
         }
         if (j->stopping) break;
+        char ids[FS_JOBS_MAX_WORKERS][FS_TASK_ID_LEN + 1];
+        const char *ptr[FS_JOBS_MAX_WORKERS];
+        int n = 0;
+        for (int i = 0; i < FS_JOBS_MAX_WORKERS; i++)
+            if (j->running[i][0]) {
+                memcpy(ids[n], j->running[i], sizeof ids[n]);
+                ptr[n] = ids[n];
+                n++;
+            }
         pthread_mutex_unlock(&j->lock);
         fs_msg msg;
-        if (fs_store_task_heartbeat(j->store, NULL, &msg) != FS_OK)
+        if (n && fs_store_task_heartbeat(j->store, ptr, n, NULL, &msg) != FS_OK)
             fs_log(FS_LOG_WARN, "jobs: lease renewal: %s", msg.text);
         int requeued = 0, failed = 0;
         if (fs_store_task_expire(j->store, FS_JOBS_MAX_ATTEMPTS, &requeued, &failed, &msg) != FS_OK) {
@@ -280,6 +303,8 @@ fs_err fs_jobs_start(fs_jobs *j, fs_msg *msg) {
                requeued, failed, FS_JOBS_MAX_ATTEMPTS);
     count_queue(j);
     j->stopping = 0;
+    j->next_slot = 0;
+    memset(j->running, 0, sizeof j->running);
     if (fs_store_is_shared(j->store)) {
         fs_err le = fs_store_listen(j->store, on_notify, j, &j->listener, msg);
         if (le != FS_OK) return le;

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DB_MAX_PARAMS 32
+#define DB_MAX_PARAMS 80 /* the lease heartbeat names up to FS_STORE_HEARTBEAT_MAX tasks */
 
 struct db_conn {
     db_engine engine;

@@ -432,16 +432,25 @@ fs_err fs_store_task_requeue(fs_store *s, const char *id, fs_msg *msg) {
     return e;
 }
 
-fs_err fs_store_task_heartbeat(fs_store *s, int64_t *renewed, fs_msg *msg) {
+fs_err fs_store_task_heartbeat(fs_store *s, const char *const *ids, int n, int64_t *renewed,
+                               fs_msg *msg) {
     if (renewed) *renewed = 0;
+    if (n <= 0) return FS_OK;
+    if (n > FS_STORE_HEARTBEAT_MAX) return fs_fail(msg, FS_ERR_INVALID, "at most %d tasks per heartbeat", FS_STORE_HEARTBEAT_MAX);
+    /* Only the tasks named: a task this node stopped running (its finish could not be written)
+     * must see its lease run out, so another node takes it. */
+    char sql[160 + 3 * FS_STORE_HEARTBEAT_MAX];
+    int len = snprintf(sql, sizeof sql, "UPDATE tasks SET lease_until = ? WHERE lease_owner = ? AND status = 'running' AND id IN (");
+    for (int i = 0; i < n; i++) len += snprintf(sql + len, sizeof sql - (size_t)len, i ? ", ?" : "?");
+    snprintf(sql + len, sizeof sql - (size_t)len, ")");
     db_conn *c;
     fs_err e = store_acquire(s, &c, msg);
     if (e != FS_OK) return e;
     db_stmt *st;
-    if ((e = db_prepare(c, "UPDATE tasks SET lease_until = ? WHERE lease_owner = ? AND status = 'running'",
-                        &st, msg)) == FS_OK) {
+    if ((e = db_prepare(c, sql, &st, msg)) == FS_OK) {
         db_bind_int64(st, 1, fs_store_now_ms() + s->lease_ms);
         db_bind_text(st, 2, s->node_id);
+        for (int i = 0; i < n; i++) db_bind_text(st, 3 + i, ids[i]);
         e = step_done(c, st, "renew leases", msg);
         if (e == FS_OK && renewed) *renewed = db_changes(c);
     }

@@ -80,6 +80,66 @@ static void claim_is_exclusive(void **state) {
     fs_store_close(a);
 }
 
+/* Leases: a node that stops renewing loses its task to another node, cannot finish it
+ * afterwards, and the result of the two computations is written once; a renewed lease holds. */
+static void leases_expire_and_finish_once(void **state) {
+    (void)state;
+    fs_store *a, *b;
+    fs_msg msg;
+    assert_int_equal(fs_test_store_open_lease(dir, 150, &a, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open_lease(dir, 150, &b, &msg), FS_OK);
+    assert_string_not_equal(fs_store_node_id(a), fs_store_node_id(b));
+    char kept[FS_TASK_ID_LEN + 1], lost[FS_TASK_ID_LEN + 1];
+    assert_int_equal(fs_store_task_create(a, "probe", "kept", kept, &msg), FS_OK);
+    assert_int_equal(fs_store_task_create(a, "probe", "lost", lost, &msg), FS_OK);
+    fs_task t1, t2, t;
+    assert_int_equal(fs_store_task_claim(a, &t1, &msg), FS_OK);
+    assert_int_equal(fs_store_task_claim(a, &t2, &msg), FS_OK);
+    if (strcmp(t1.id, kept)) t1 = t2; /* same second: the order is by id */
+    assert_string_equal(t1.id, kept);
+    assert_string_equal(t1.lease_owner, fs_store_node_id(a));
+    assert_true(t1.lease_until_ms > fs_store_now_ms());
+    /* a renews only "kept" (the task its worker still runs) past the lease time. */
+    for (int i = 0; i < 4; i++) {
+        usleep(60 * 1000);
+        const char *ids[1] = {kept};
+        int64_t renewed = 0;
+        assert_int_equal(fs_store_task_heartbeat(a, ids, 1, &renewed, &msg), FS_OK);
+        assert_int_equal(renewed, 1);
+    }
+    int requeued = -1, failed = -1;
+    assert_int_equal(fs_store_task_expire(b, FS_JOBS_MAX_ATTEMPTS, &requeued, &failed, &msg), FS_OK);
+    assert_int_equal(requeued, 1);
+    assert_int_equal(failed, 0);
+    assert_int_equal(fs_store_task_get(b, kept, &t, &msg), FS_OK);
+    assert_int_equal(t.status, FS_TASK_RUNNING); /* still a's */
+    /* b runs "lost" now; a's late outcome is refused, b's counts. */
+    assert_int_equal(fs_store_task_claim(b, &t, &msg), FS_OK);
+    assert_string_equal(t.id, lost);
+    assert_int_equal(t.attempts, 2);
+    assert_int_equal(fs_store_task_progress(a, lost, 0.5, &msg), FS_ERR_CONFLICT);
+    assert_int_equal(fs_store_task_finish(a, lost, 1, "from a", NULL, &msg), FS_ERR_CONFLICT);
+    static const char sha[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    int written = -1;
+    assert_int_equal(fs_store_result_put_once(a, sha, "s", "{\"by\":\"a\"}", &written, &msg), FS_OK);
+    assert_int_equal(written, 1);
+    assert_int_equal(fs_store_result_put_once(b, sha, "s", "{\"by\":\"b\"}", &written, &msg), FS_OK);
+    assert_int_equal(written, 0);
+    char *json = NULL;
+    assert_int_equal(fs_store_result_get(b, sha, "s", &json, &msg), FS_OK);
+    assert_string_equal(json, "{\"by\":\"a\"}");
+    free(json);
+    assert_int_equal(fs_store_task_finish(b, lost, 1, "from b", NULL, &msg), FS_OK);
+    assert_int_equal(fs_store_task_finish(b, lost, 1, "again", NULL, &msg), FS_ERR_CONFLICT); /* once */
+    assert_int_equal(fs_store_task_get(a, lost, &t, &msg), FS_OK);
+    assert_int_equal(t.status, FS_TASK_DONE);
+    assert_string_equal(t.result_ref, "from b");
+    assert_string_equal(t.lease_owner, "");
+    assert_int_equal(fs_store_task_finish(a, kept, 1, "kept by a", NULL, &msg), FS_OK);
+    fs_store_close(b);
+    fs_store_close(a);
+}
+
 /* ---- handlers for the worker tests ---- */
 typedef struct {
     atomic_int calls;
@@ -293,6 +353,7 @@ static void scan_spec_and_bundles(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(claim_is_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(leases_expire_and_finish_once, setup, teardown),
         cmocka_unit_test_setup_teardown(done_and_joined, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_input_fails_once, setup, teardown),
         cmocka_unit_test_setup_teardown(transient_failure_retried_three_times, setup, teardown),
