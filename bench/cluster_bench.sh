@@ -42,7 +42,7 @@ run_workers() {
 
 echo "== queue: claim and complete $N no-op tasks"
 "$ROOT/scripts/pgtmp.sh" start "$TMP/pg" >/dev/null
-printf '%-8s %-22s %14s %22s %8s\n' workers "PostgreSQL split" "PostgreSQL/s" "SQLite (1 process)/s" ratio
+printf '%-8s %-24s %14s %22s %8s\n' workers "PostgreSQL processes" "PostgreSQL/s" "SQLite (1 process)/s" ratio
 for W in 1 2 4 8; do
     case $W in 1) split="1" ;; 2) split="1 1" ;; 4) split="2 1 1" ;; 8) split="3 3 2" ;; esac
     url=$("$ROOT/scripts/pgtmp.sh" createdb "$TMP/pg" "q$W")
@@ -52,11 +52,11 @@ for W in 1 2 4 8; do
     mkdir -p "$TMP/lite$W"
     "$QB" fill "$TMP/lite$W" "$N"
     lite=$(run_workers "$TMP/lite$W" "$W")
-    printf '%-8s %-22s %14s %22s %8s\n' "$W" "$(echo $split | tr ' ' '+') over 3 nodes" "$pg" "$lite" \
+    printf '%-8s %-24s %14s %22s %8s\n' "$W" "$(echo $split | wc -w) ($(echo $split | tr ' ' '+') workers)" "$pg" "$lite" \
         "$(awk -v a="$pg" -v b="$lite" 'BEGIN { printf "%.2f", a / b }')"
 done
 echo "writes per task: claim 1 UPDATE, finish 1 UPDATE (+ NOTIFY), each one commit; queueing 1 INSERT"
-echo "rows written per task (PostgreSQL, from pg_stat_database, last run):"
+echo "rows written for $N tasks (PostgreSQL, pg_stat_database of the 8-worker run; commits include the bench's own polling):"
 psql -X -A -t -q "$(cat "$TMP/pg/url")" -c "SELECT 'tup_inserted=' || tup_inserted || ' tup_updated=' || tup_updated || ' xact_commit=' || xact_commit FROM pg_stat_database WHERE datname = 'q8'"
 
 # Where blobs go: a 6 MB upload (the face-video limit) written to a blob folder (what fakescope

@@ -24,6 +24,13 @@ struct fs_store_listener {
     PGconn *conn;
 };
 
+/* A connect never blocks the thread (or a stop) for more than 5 s. */
+static PGconn *connect_url(const char *url) {
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {url, "5", "fakescope-listen", NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
+
 static int listen_on(PGconn *conn) {
     PGresult *r = PQexec(conn, "LISTEN " FS_STORE_CHANNEL);
     int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -45,7 +52,7 @@ static void *listen_main(void *arg) {
     for (;;) {
         if (!l->conn || PQstatus(l->conn) != CONNECTION_OK) {
             if (l->conn) PQreset(l->conn);
-            else l->conn = PQconnectdb(l->store->url);
+            else l->conn = connect_url(l->store->url);
             if (!l->conn || PQstatus(l->conn) != CONNECTION_OK || !listen_on(l->conn)) {
                 if (wait_socket(l, backoff)) break;
                 backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
@@ -80,7 +87,7 @@ fs_err fs_store_listen(fs_store *s, void (*fn)(void *ctx, const char *payload), 
     }
     /* The first connection is made here, so a listener that starts is listening when this
      * returns (a finish right after cannot be missed). */
-    l->conn = PQconnectdb(s->url);
+    l->conn = connect_url(s->url);
     if (!l->conn || PQstatus(l->conn) != CONNECTION_OK || !listen_on(l->conn)) {
         fs_err e = fs_fail(msg, FS_ERR_IO, "store unavailable: listen: %s",
                            l->conn ? PQerrorMessage(l->conn) : "out of memory");
