@@ -151,8 +151,18 @@ void fs_engine_set_resolver(fs_engine *e, fs_engine_resolver fn, void *ctx) {
 static int resolve(fs_engine *e, const char *name) {
     if (!e->resolve) return 0;
     fs_msg m;
-    fs_err err = e->resolve(e->resolve_ctx, e, name, &m);
+    fs_err err = e->resolve(e->resolve_ctx, e, name, 0, &m);
     return err == FS_OK || err == FS_ERR_CONFLICT;
+}
+
+/* Caller must not hold the lock. 0 when the resolver says a run-time model it knows was
+ * deleted (through another node); the model is then removed here too. */
+static int still_there(fs_engine *e, const char *name) {
+    if (!e->resolve) return 1;
+    fs_msg m;
+    if (e->resolve(e->resolve_ctx, e, name, 1, &m) != FS_ERR_NOTFOUND) return 1;
+    fs_engine_remove(e, name, &m);
+    return 0;
 }
 
 const fs_registry *fs_engine_registry(const fs_engine *e) { return e->registry; }
@@ -171,6 +181,15 @@ fs_err fs_engine_lookup(fs_engine *e, const char *name, fs_engine_model *out, fs
         int added = resolve(e, name);
         pthread_mutex_lock(&e->lock);
         if (added) m = slot_find(e, name);
+    } else if (!m->entry && e->resolve) {
+        /* A run-time model may have been deleted through another node sharing the store:
+         * requests name their models through this lookup, so it asks before each use. */
+        char own[FS_DETECT_NAME_MAX];
+        snprintf(own, sizeof own, "%s", m->name);
+        pthread_mutex_unlock(&e->lock);
+        int there = still_there(e, own);
+        pthread_mutex_lock(&e->lock);
+        m = there ? slot_find(e, own) : NULL;
     }
     if (m) {
         memset(out, 0, sizeof *out);

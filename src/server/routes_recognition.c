@@ -1276,18 +1276,27 @@ static fs_err rec_job(void *ctx, fs_job_run *run, const fs_task *task, char resu
 /* ---- registration ----------------------------------------------------------------------- */
 
 /* The engine's resolver: a "version:<id>" this node does not know was created through another
- * node sharing the store; it is loaded from the store's rows and blob on first use. */
-static fs_err resolve_version(void *ctx, fs_engine *engine, const char *name, fs_msg *msg) {
+ * node sharing the store; it is loaded from the store's rows and blob on first use. Asked
+ * whether a version it has is still there (check), it answers FS_ERR_NOTFOUND only when the
+ * row is gone (deleted through another node); a store that does not answer keeps it. */
+static fs_err resolve_version(void *ctx, fs_engine *engine, const char *name, int check,
+                              fs_msg *msg) {
     fs_app *app = ctx;
     (void)engine;
     size_t plen = strlen(REC_ENGINE_PREFIX);
-    if (strncmp(name, REC_ENGINE_PREFIX, plen)) return fs_fail(msg, FS_ERR_NOTFOUND, "not a version");
+    int is_version = !strncmp(name, REC_ENGINE_PREFIX, plen);
+    if (!is_version) return check ? FS_OK : fs_fail(msg, FS_ERR_NOTFOUND, "not a version");
     char *end;
     errno = 0;
     long long id = strtoll(name + plen, &end, 10);
-    if (errno || *end || id <= 0) return fs_fail(msg, FS_ERR_NOTFOUND, "not a version");
+    if (errno || *end || id <= 0) return check ? FS_OK : fs_fail(msg, FS_ERR_NOTFOUND, "not a version");
     fs_rec_version v;
     fs_err e = fs_rec_version_get(app->store, id, &v, msg);
+    if (check) {
+        if (e == FS_OK) fs_rec_version_clear(&v);
+        if (e == FS_ERR_NOTFOUND) fs_log(FS_LOG_INFO, "recognition: version %lld was deleted (on another node): unloaded", id);
+        return e == FS_ERR_NOTFOUND ? e : FS_OK;
+    }
     if (e != FS_OK) return e;
     fs_rec_network net;
     e = fs_rec_network_get(app->store, v.network_id, &net, msg);

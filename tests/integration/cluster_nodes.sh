@@ -4,7 +4,8 @@
 # node's admin key works on the second, which prints none; a network, spec and version created
 # through node A classify through node B without a restart (the task B queued runs on either
 # node and is read back through A; the image check, judged by B itself, makes B load the version
-# from the store on first use), and a key revoked on A is refused on B at once.
+# from the store on first use), a version deleted through A is unloaded by B at its next use,
+# and a key revoked on A is refused on B at once.
 . "$(dirname "$0")/mgmt_lib.sh"
 [ -n "${FAKESCOPE_STORE:-}" ] || { echo "skipped: runs in the PostgreSQL pass (FAKESCOPE_STORE unset)"; exit 77; }
 
@@ -73,6 +74,17 @@ expect_status "image check on B with version:$VER" 200
 fs_expect "image check status" "$(jf .status)" success
 # The inference task above may have run on either node; the image check is judged by B itself.
 grep -q "version $VER loaded on first use" "$B_ERR" || fs_fail "B did not load A's version from the store"
+
+# The version deleted through A is gone on B too (B had it loaded).
+on "$A_URL"
+api DELETE "/v0.7/recognition/versions/$VER"
+expect_status "delete version on A" 204
+on "$B_URL"
+ST=$($FS_CURL -o "$BODY_FILE" -w '%{http_code}' -H "Authorization: Bearer $KEY" -F "image=@$FAKE_FRAME" \
+    -F "modelName=version:$VER" -F "token=$KEY" "$B_URL/api/1.1/wf/api-deepfake-detection")
+BODY=$(cat "$BODY_FILE")
+expect_status "image check on B with the deleted version:$VER" 400
+grep -q "version $VER was deleted" "$B_ERR" || fs_fail "B did not unload the deleted version"
 
 # A key made and revoked on A.
 on "$A_URL"
