@@ -9,7 +9,7 @@ SECONDS ?= 60
 
 MINUTES ?= 10
 
-.PHONY: all deps build test test-release test-asan run bench fuzz soak clean
+.PHONY: all deps build test test-release test-asan run bench fuzz soak cluster-failover cluster-db-restart clean
 
 all: build
 
@@ -48,6 +48,8 @@ bench: build
 	@bench/scan_bench.sh $(BUILD)/fakescope
 	@bench/video_bench.sh $(BUILD)/fakescope
 	@bench/isolation_bench.sh $(BUILD)/fakescope
+	@cmake --build $(BUILD) --target queue_bench >/dev/null
+	@bench/cluster_bench.sh $(BUILD)/fakescope $(BUILD)/queue_bench
 
 # Runs every libFuzzer target (tests/fuzz) for SECONDS each under ASan+UBSan; needs clang. Then
 # replays the video and image corpora under valgrind in the release build.
@@ -58,6 +60,14 @@ fuzz: build
 soak: build
 	@scripts/deps.sh --soak
 	@MINUTES=$(MINUTES) bench/soak $(BUILD)/fakescope
+
+# Several nodes (docs/cluster.md): long runs on a throwaway cluster (scripts/cluster.sh), not in
+# `make test`. Failover: 3 nodes behind nginx, 30 video tasks, kill -9 of the busiest node.
+cluster-failover: build
+	@FAKESCOPE=$(BUILD)/fakescope tests/cluster/failover.sh
+# PostgreSQL restarted under load: nodes answer 503 while it is down and recover by themselves.
+cluster-db-restart: build
+	@FAKESCOPE=$(BUILD)/fakescope tests/cluster/db_restart.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -2,8 +2,9 @@
 # Installs the Debian 12 packages fakescope needs to build and test.
 # Idempotent: when everything is present it prints nothing and exits 0. Test-only packages
 # (valgrind, python3-opencv for the OpenCV agreement test, python3-torchvision for the
-# MobileNetV2 agreement test, chromium for the browser test) are installed too: a test that CI
-# always skips is a test nobody runs.
+# MobileNetV2 agreement test, chromium for the browser test, PostgreSQL 15 and nginx for the
+# cluster tests, which start their own throwaway server with scripts/pgtmp.sh) are installed
+# too: a test that CI always skips is a test nobody runs.
 # Usage: scripts/deps.sh [--bench|--soak]   (--bench adds the reference stacks used only by
 # `make bench`; --soak adds wrk for `make soak`)
 set -eu
@@ -13,6 +14,7 @@ libcmocka-dev libmicrohttpd-dev libjansson-dev libturbojpeg0-dev libspng-dev lib
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libhdf5-dev libsqlite3-dev
 libssl-dev libseccomp-dev libcurl4-openssl-dev libxml2-dev libcairo2-dev libfontconfig-dev opencv-data ffmpeg jq python3
 sqlite3 chromium valgrind
+postgresql-15 postgresql-client libpq-dev nginx
 python3-opencv python3-numpy python3-torchvision"
 
 if [ "${1:-}" = "--soak" ]; then

@@ -63,6 +63,15 @@ fs_err fs_engine_add(fs_engine *e, const char *name, const fs_weights *w, const 
 /* Removes a run-time model; FS_ERR_NOTFOUND if absent, FS_ERR_INVALID for a registry model. */
 fs_err fs_engine_remove(fs_engine *e, const char *name, fs_msg *msg);
 
+/* Called (without the engine's lock) when a lookup or acquire names a model the engine does not
+ * have (check 0): it may fs_engine_add it and return FS_OK. And by fs_engine_lookup for a
+ * run-time model it has (check 1): FS_ERR_NOTFOUND means the model was deleted, and the engine
+ * removes it; any other answer keeps it. How a node learns of models added or deleted through
+ * another node sharing its store (versions). Set once, before use. */
+typedef fs_err (*fs_engine_resolver)(void *ctx, fs_engine *e, const char *name, int check,
+                                     fs_msg *msg);
+void fs_engine_set_resolver(fs_engine *e, fs_engine_resolver fn, void *ctx);
+
 /* Borrows the loaded network of a model (loading it if needed) until fs_engine_net_release:
  * for feature maps and other direct uses of the network. */
 struct fs_net;

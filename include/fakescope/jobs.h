@@ -14,6 +14,10 @@
  *    loop forever.
  *  - A full queue (FS_JOBS_DEFAULT_MAX_QUEUED queued tasks, configurable) refuses new tasks with
  *    FS_ERR_LIMIT; the server answers 503 with Retry-After.
+ *  - Several nodes may share the queue (a PostgreSQL store): a claim is a lease this node's
+ *    heartbeat renews; tasks of a node that stops renewing are queued again by the others, and a
+ *    node that lost a lease cannot finish the task (it ends once). Waiters and idle workers are
+ *    woken by the store's notifications (fs_store_listen), not by polling.
  *  - A failed task's error text starts with the fs_err name of its cause ("format: ...") so a
  *    dialect can map it back with fs_jobs_error_kind.
  *
@@ -34,6 +38,8 @@
 #define FS_JOBS_MAX_WORKERS 64
 #define FS_JOBS_MAX_KINDS 8
 #define FS_JOBS_POLL_MS 500      /* idle workers look at the store this often (other processes) */
+#define FS_JOBS_SHARED_POLL_MS 2000 /* the same with a PostgreSQL store, where LISTEN/NOTIFY wakes them */
+#define FS_JOBS_FINISH_RETRY_MS 20000 /* how long a finished task's write is retried while the store is down */
 #define FS_JOBS_RETRY_AFTER_S 5  /* what a full queue tells clients */
 
 typedef struct fs_jobs fs_jobs;

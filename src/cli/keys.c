@@ -16,12 +16,13 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: fakescope keys create NAME [--admin] [--data DIR]\n"
-            "       fakescope keys list [--json] [--data DIR]\n"
-            "       fakescope keys revoke ID [--data DIR]\n\n"
+            "usage: fakescope keys create NAME [--admin] [--data DIR] [--store URL]\n"
+            "       fakescope keys list [--json] [--data DIR] [--store URL]\n"
+            "       fakescope keys revoke ID [--data DIR] [--store URL]\n\n"
             "Manages API keys in the data directory (default: FAKESCOPE_DATA, else\n"
-            "$HOME/.local/share/fakescope). A secret is shown only when it is created, on the\n"
-            "last line of stdout; the store keeps its SHA-256 alone.\n");
+            "$HOME/.local/share/fakescope), or in the PostgreSQL database of a cluster\n"
+            "(--store postgresql://..., default FAKESCOPE_STORE). A secret is shown only when it\n"
+            "is created, on the last line of stdout; the store keeps its SHA-256 alone.\n");
 }
 
 static void iso_time(int64_t t, char *buf, size_t cap) {
@@ -75,9 +76,11 @@ int fs_cli_keys(int argc, char **argv) {
     char data[PATH_MAX];
     const char *dir = getenv("FAKESCOPE_DATA");
     if (!dir || !*dir) dir = fs_cli_default_data_dir(data, sizeof data);
+    const char *url = getenv("FAKESCOPE_STORE");
     int admin = 0, as_json = 0;
     static const struct option opts[] = {
         {"data", required_argument, NULL, 'd'}, {"admin", no_argument, NULL, 'a'},
+        {"store", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},       {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -87,6 +90,7 @@ int fs_cli_keys(int argc, char **argv) {
     while ((c = getopt_long(argc - 1, argv + 1, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
+        case 's': url = optarg; break;
         case 'a': admin = 1; break;
         case 'j': as_json = 1; break;
         case 'h': usage(stdout); return FS_EXIT_OK;
@@ -113,7 +117,8 @@ int fs_cli_keys(int argc, char **argv) {
     }
     fs_msg msg;
     fs_store *store;
-    if (fs_store_open(dir, &store, &msg) != FS_OK) {
+    fs_store_options so = {.url = url, .pool = 1};
+    if (fs_store_open_with(dir, &so, &store, &msg) != FS_OK) {
         fprintf(stderr, "fakescope keys: %s\n", msg.text);
         return FS_EXIT_INPUT;
     }

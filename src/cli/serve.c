@@ -38,6 +38,12 @@ static void usage(FILE *out, const fs_server_config *d) {
             "  --port P                     TCP port, 0 picks a free one  [FAKESCOPE_PORT, %d]\n"
             "  --host H                     address to bind               [FAKESCOPE_HOST, %s]\n"
             "  --data DIR                   database and blobs            [FAKESCOPE_DATA, %s]\n"
+            "  --store URL                  postgresql://... : share one PostgreSQL database with\n"
+            "                               other nodes instead of SQLite in --data [FAKESCOPE_STORE]\n"
+            "  --blobs DIR                  media and network files; in a cluster a folder every\n"
+            "                               node mounts                   [FAKESCOPE_BLOBS, DATA/blobs]\n"
+            "  --store-pool N               PostgreSQL connections of this node [FAKESCOPE_STORE_POOL, %d]\n"
+            "  --node-id NAME               this node in the tasks' leases [FAKESCOPE_NODE_ID, host:pid:random]\n"
             "  --dataset DIR                images for the explorer       [FAKESCOPE_DATASET, none]\n"
             "  --models DIR                 trained models                [FAKESCOPE_MODELS, none]\n"
             "  --web DIR                    static files served at /      [FAKESCOPE_WEB, %s]\n"
@@ -69,7 +75,7 @@ static void usage(FILE *out, const fs_server_config *d) {
             "                               path (docs/faces.md) [FAKESCOPE_FACE_MODEL, blazeface-full]\n"
             "  -h, --help                   this text\n\n"
             "On the first start with no API keys, an admin key is created and printed once.\n",
-            d->port, d->host, fs_cli_default_data_dir(data, sizeof data), d->web_dir ? d->web_dir : "none",
+            d->port, d->host, fs_cli_default_data_dir(data, sizeof data), FS_STORE_POOL_DEFAULT, d->web_dir ? d->web_dir : "none",
             d->openapi_path ? d->openapi_path : "none", d->max_body, d->request_timeout_s, FS_SERVER_DEFAULT_MAX_CONCURRENT,
             FS_FETCH_TIMEOUT_MS_DEFAULT / 1000, FS_FETCH_MAX_BYTES_DEFAULT,
             FS_JOBS_DEFAULT_MAX_QUEUED, FS_JOBS_DEFAULT_TIMEOUT_S, (size_t)(6 << 20),
@@ -99,7 +105,8 @@ enum { OPT_PORT = 256, OPT_HOST, OPT_DATA, OPT_DATASET, OPT_MODELS, OPT_WEB, OPT
        OPT_FETCH_TIMEOUT, OPT_FETCH_MAX_BYTES,
        OPT_JOB_WORKERS, OPT_QUEUE_MAX, OPT_JOB_TIMEOUT, OPT_VIDEO_MODELS, OPT_VIDEO_MAX,
        OPT_MAX_CONCURRENT, OPT_TEST_FIRST_HOP, OPT_MEDIA_WORKERS, OPT_WORKER_MEMORY,
-       OPT_WORKER_CPU, OPT_WORKER_TIMEOUT, OPT_C2PA_TRUST, OPT_FACE_DETECTOR, OPT_FACE_MODEL };
+       OPT_WORKER_CPU, OPT_WORKER_TIMEOUT, OPT_C2PA_TRUST, OPT_FACE_DETECTOR, OPT_FACE_MODEL,
+       OPT_STORE, OPT_BLOBS, OPT_STORE_POOL, OPT_NODE_ID };
 
 /* The job queue's and video checks' settings (read at start, like fs_server_config). */
 static struct {
@@ -110,6 +117,7 @@ static struct {
     int media_timeout_s;
     const char *c2pa_trust;
     const char *face_detector, *face_model;
+    fs_store_options store;
 } serve_jobs = {.media = {.workers = -1}};
 
 /* Applies one setting (from the environment or a flag). Returns 0 on a bad value. */
@@ -149,6 +157,22 @@ static int apply(fs_server_config *c, int opt, const char *v) {
         serve_jobs.face_detector = v;
         break;
     case OPT_FACE_MODEL: serve_jobs.face_model = *v ? v : NULL; break;
+    case OPT_STORE:
+        if (*v && !fs_store_url_is_postgres(v)) {
+            fprintf(stderr, "fakescope serve: --store must be a postgresql:// URL, got '%s'\n", v);
+            return 0;
+        }
+        serve_jobs.store.url = *v ? v : NULL;
+        break;
+    case OPT_BLOBS: serve_jobs.store.blob_dir = *v ? v : NULL; break;
+    case OPT_STORE_POOL: if (!parse_num("--store-pool", v, 1, FS_STORE_POOL_MAX, &n)) return 0; serve_jobs.store.pool = (int)n; break;
+    case OPT_NODE_ID:
+        if (strlen(v) >= FS_STORE_NODE_ID_MAX) {
+            fprintf(stderr, "fakescope serve: --node-id must be under %d bytes\n", FS_STORE_NODE_ID_MAX);
+            return 0;
+        }
+        serve_jobs.store.node_id = *v ? v : NULL;
+        break;
     case OPT_VIDEO_MAX: if (!parse_num("--video-max-bytes", v, 1, (long long)1 << 32, &n)) return 0; serve_jobs.video_max_bytes = (size_t)n; break;
     }
     return 1;
@@ -171,6 +195,8 @@ static const struct { const char *env; int opt; } env_table[] = {
     {"FAKESCOPE_WORKER_CPU_S", OPT_WORKER_CPU}, {"FAKESCOPE_WORKER_TIMEOUT", OPT_WORKER_TIMEOUT},
     {"FAKESCOPE_C2PA_TRUST", OPT_C2PA_TRUST},
     {"FAKESCOPE_FACE_DETECTOR", OPT_FACE_DETECTOR}, {"FAKESCOPE_FACE_MODEL", OPT_FACE_MODEL},
+    {"FAKESCOPE_STORE", OPT_STORE},       {"FAKESCOPE_BLOBS", OPT_BLOBS},
+    {"FAKESCOPE_STORE_POOL", OPT_STORE_POOL}, {"FAKESCOPE_NODE_ID", OPT_NODE_ID},
     /* tests only: no flag, not in --help (see fs_server_config.fetch_first_hop) */
     {"FAKESCOPE_TEST_FETCH_FIRST_HOP", OPT_TEST_FIRST_HOP},
 };
@@ -239,6 +265,9 @@ int fs_cli_serve(int argc, char **argv) {
         {"face-model", required_argument, NULL, OPT_FACE_MODEL},
         {"worker-cpu-s", required_argument, NULL, OPT_WORKER_CPU},
         {"worker-timeout", required_argument, NULL, OPT_WORKER_TIMEOUT},
+        {"store", required_argument, NULL, OPT_STORE},     {"blobs", required_argument, NULL, OPT_BLOBS},
+        {"store-pool", required_argument, NULL, OPT_STORE_POOL},
+        {"node-id", required_argument, NULL, OPT_NODE_ID},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -271,7 +300,7 @@ int fs_cli_serve(int argc, char **argv) {
 
     fs_msg msg;
     fs_store *store = NULL;
-    if (fs_store_open(cfg.data_dir, &store, &msg) != FS_OK) {
+    if (fs_store_open_with(cfg.data_dir, &serve_jobs.store, &store, &msg) != FS_OK) {
         fprintf(stderr, "fakescope serve: %s\n", msg.text);
         return FS_EXIT_INPUT;
     }
@@ -336,8 +365,9 @@ int fs_cli_serve(int argc, char **argv) {
     int v6 = strchr(host, ':') != NULL;
     printf("listening on http://%s%s%s:%d\n", v6 ? "[" : "", host, v6 ? "]" : "", fs_server_port(srv));
     fflush(stdout);
-    fs_log(FS_LOG_INFO, "serving %s with %d worker(s), body limit %zu bytes, data in %s",
-           host, fs_server_config_of(srv)->workers, fs_server_config_of(srv)->max_body, cfg.data_dir);
+    fs_log(FS_LOG_INFO, "serving %s with %d worker(s), body limit %zu bytes, data in %s, store %s, node %s",
+           host, fs_server_config_of(srv)->workers, fs_server_config_of(srv)->max_body, cfg.data_dir,
+           fs_store_is_shared(store) ? "PostgreSQL" : "SQLite", fs_store_node_id(store));
     int sig = 0;
     while (sigwait(&stop, &sig) != 0) {}
     fs_log(FS_LOG_INFO, "received %s: finishing requests in flight", sig == SIGTERM ? "SIGTERM" : "SIGINT");

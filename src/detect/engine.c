@@ -47,6 +47,8 @@ struct fs_engine {
     pooled *idle;
     int n_idle;
     pooled *busy;
+    fs_engine_resolver resolve; /* set once, before requests: read without the lock */
+    void *resolve_ctx;
 };
 
 /* Caller must hold the lock. Drops one reference; frees the slot at zero. */
@@ -155,6 +157,30 @@ void fs_engine_free(fs_engine *e) {
     free(e);
 }
 
+void fs_engine_set_resolver(fs_engine *e, fs_engine_resolver fn, void *ctx) {
+    e->resolve = fn;
+    e->resolve_ctx = ctx;
+}
+
+/* Caller must not hold the lock. Asks the resolver to add an unknown model; 1 when it did (or
+ * another thread did meanwhile). */
+static int resolve(fs_engine *e, const char *name) {
+    if (!e->resolve) return 0;
+    fs_msg m;
+    fs_err err = e->resolve(e->resolve_ctx, e, name, 0, &m);
+    return err == FS_OK || err == FS_ERR_CONFLICT;
+}
+
+/* Caller must not hold the lock. 0 when the resolver says a run-time model it knows was
+ * deleted (through another node); the model is then removed here too. */
+static int still_there(fs_engine *e, const char *name) {
+    if (!e->resolve) return 1;
+    fs_msg m;
+    if (e->resolve(e->resolve_ctx, e, name, 1, &m) != FS_ERR_NOTFOUND) return 1;
+    fs_engine_remove(e, name, &m);
+    return 0;
+}
+
 const fs_registry *fs_engine_registry(const fs_engine *e) { return e->registry; }
 const fs_cascade *fs_engine_cascade(const fs_engine *e) { return e->cascade; }
 const char *fs_engine_face_detector(const fs_engine *e) { return e->use_bf ? "blazeface" : "haar"; }
@@ -166,6 +192,21 @@ fs_err fs_engine_lookup(fs_engine *e, const char *name, fs_engine_model *out, fs
         /* A registry id also names its model. */
         const fs_model_entry *en = fs_registry_find(e->registry, name);
         if (en) m = slot_find(e, en->card.name);
+    }
+    if (!m) {
+        pthread_mutex_unlock(&e->lock);
+        int added = resolve(e, name);
+        pthread_mutex_lock(&e->lock);
+        if (added) m = slot_find(e, name);
+    } else if (!m->entry && e->resolve) {
+        /* A run-time model may have been deleted through another node sharing the store:
+         * requests name their models through this lookup, so it asks before each use. */
+        char own[FS_DETECT_NAME_MAX];
+        snprintf(own, sizeof own, "%s", m->name);
+        pthread_mutex_unlock(&e->lock);
+        int there = still_there(e, own);
+        pthread_mutex_lock(&e->lock);
+        m = there ? slot_find(e, own) : NULL;
     }
     if (m) {
         memset(out, 0, sizeof *out);
@@ -263,6 +304,12 @@ static fs_err slot_acquire(fs_engine *e, const char *name, model_slot **out, fs_
     if (!m) {
         const fs_model_entry *en = fs_registry_find(e->registry, name);
         if (en) m = slot_find(e, en->card.name);
+    }
+    if (!m) {
+        pthread_mutex_unlock(&e->lock);
+        int added = resolve(e, name);
+        pthread_mutex_lock(&e->lock);
+        if (added) m = slot_find(e, name);
     }
     if (m) m->refs++;
     int loaded = m && m->net;

@@ -6,7 +6,14 @@
  * In memory there is only what makes waiting cheap: a condition variable the workers broadcast
  * when a task is queued or finished, so request threads waiting on a task (fs_jobs_wait) and idle
  * workers wake at once instead of polling. Both still re-read the store every FS_JOBS_POLL_MS, so
- * tasks queued by another process sharing the store are seen too. */
+ * tasks queued by another process sharing a SQLite file are seen too.
+ *
+ * Several nodes (a PostgreSQL store): a claim is a lease held by this node. A heartbeat thread
+ * renews this node's leases every lease/4 and takes back tasks whose lease ran out (a node that
+ * died), so they run elsewhere. A listener (fs_store_listen, LISTEN/NOTIFY) broadcasts the
+ * condition variable when any node queues or finishes a task: a synchronous request waits for
+ * its task wherever it runs, woken by the notification; the periodic re-read stays only as a
+ * safety net, at FS_JOBS_SHARED_POLL_MS. */
 #include "fakescope/jobs.h"
 
 #include <assert.h>
@@ -34,12 +41,20 @@ struct fs_jobs {
     int n_kinds;
     pthread_t threads[FS_JOBS_MAX_WORKERS];
     int n_threads;
+    int next_slot;          /* workers take slots 0, 1, ... at start (under lock) */
+    /* The task each worker runs ("" when idle), under lock: what the heartbeat renews. */
+    char running[FS_JOBS_MAX_WORKERS][FS_TASK_ID_LEN + 1];
     pthread_mutex_t lock;   /* guards stopping, and makes find-then-create in submit atomic */
     pthread_cond_t changed; /* a task was queued or finished */
     int stopping;
     uint64_t generation;    /* bumped with each broadcast, so a waiter misses none */
     atomic_int_fast64_t queued;
     atomic_uint_fast64_t completed;
+    /* leases and notifications (all stores; the listener only on PostgreSQL) */
+    pthread_t heartbeat;
+    int heartbeat_running;
+    fs_store_listener *listener;
+    int poll_ms;            /* FS_JOBS_POLL_MS, or FS_JOBS_SHARED_POLL_MS with a listener */
 };
 
 struct fs_job_run {
@@ -100,6 +115,26 @@ static const job_kind *kind_of(const fs_jobs *j, const char *name) {
     return NULL;
 }
 
+/* Finishes a task (ok 1: done, 0: failed, -1: queued again), retrying while the store is unavailable (a database restart): giving up at
+ * once would leave the task to run again elsewhere once its lease runs out. FS_ERR_CONFLICT (the
+ * lease went to another node) is final: that node finishes the task. */
+static void finish_task(fs_jobs *j, const fs_task *t, int ok, const char *result_ref, const char *error) {
+    fs_msg fin;
+    double give_up = fs_now_ms() + FS_JOBS_FINISH_RETRY_MS;
+    for (;;) {
+        fs_err e = ok < 0 ? fs_store_task_requeue(j->store, t->id, &fin)
+                          : fs_store_task_finish(j->store, t->id, ok, result_ref, error, &fin);
+        if (e == FS_OK) return;
+        if ((e == FS_ERR_IO || e == FS_ERR_TIMEOUT) && fs_now_ms() < give_up) {
+            usleep(250 * 1000);
+            continue;
+        }
+        fs_log(e == FS_ERR_CONFLICT ? FS_LOG_WARN : FS_LOG_ERROR, "jobs: cannot %s task %s: %s",
+               ok < 0 ? "requeue" : ok ? "finish" : "fail", t->id, fin.text);
+        return;
+    }
+}
+
 /* Runs one claimed task to its end (done, failed or queued again). */
 static void run_task(fs_jobs *j, const fs_task *t) {
     fs_msg msg = {0};
@@ -113,28 +148,33 @@ static void run_task(fs_jobs *j, const fs_task *t) {
     if (e == FS_OK && fs_job_remaining_ms(&run) < 0)
         fs_log(FS_LOG_WARN, "jobs: task %s took %.0f ms, past its %d s limit", t->id, fs_now_ms() - t0,
                j->timeout_s);
-    fs_msg fin;
     if (e == FS_OK) {
-        if (fs_store_task_finish(j->store, t->id, 1, result_ref, NULL, &fin) != FS_OK)
-            fs_log(FS_LOG_ERROR, "jobs: cannot finish task %s: %s", t->id, fin.text);
+        finish_task(j, t, 1, result_ref, NULL);
         fs_log(FS_LOG_INFO, "jobs: task %s (%s) done in %.0f ms", t->id, t->kind, fs_now_ms() - t0);
     } else if (transient(e) && t->attempts < FS_JOBS_MAX_ATTEMPTS) {
         fs_log(FS_LOG_WARN, "jobs: task %s attempt %d failed (%s), queued again", t->id, t->attempts,
                msg.text);
-        if (fs_store_task_requeue(j->store, t->id, &fin) != FS_OK)
-            fs_log(FS_LOG_ERROR, "jobs: cannot requeue task %s: %s", t->id, fin.text);
+        finish_task(j, t, -1, NULL, NULL);
     } else {
         char err[FS_MSG_MAX + 32];
         snprintf(err, sizeof err, "%s: %s", fs_err_name(e), msg.text);
-        if (fs_store_task_finish(j->store, t->id, 0, NULL, err, &fin) != FS_OK)
-            fs_log(FS_LOG_ERROR, "jobs: cannot fail task %s: %s", t->id, fin.text);
+        finish_task(j, t, 0, NULL, err);
         fs_log(FS_LOG_INFO, "jobs: task %s (%s) failed: %s", t->id, t->kind, err);
     }
     atomic_fetch_add(&j->completed, 1);
 }
 
+static void set_running(fs_jobs *j, int slot, const char *id) {
+    pthread_mutex_lock(&j->lock);
+    snprintf(j->running[slot], sizeof j->running[slot], "%s", id);
+    pthread_mutex_unlock(&j->lock);
+}
+
 static void *worker_main(void *arg) {
     fs_jobs *j = arg;
+    pthread_mutex_lock(&j->lock);
+    int slot = j->next_slot++;
+    pthread_mutex_unlock(&j->lock);
     for (;;) {
         pthread_mutex_lock(&j->lock);
         int stop = j->stopping;
@@ -145,20 +185,70 @@ static void *worker_main(void *arg) {
         fs_msg msg;
         fs_err e = fs_store_task_claim(j->store, &t, &msg);
         if (e == FS_OK) {
+            set_running(j, slot, t.id);
             count_queue(j);
             run_task(j, &t);
+            set_running(j, slot, "");
             count_queue(j);
             wake_all(j);
             continue;
         }
         if (e != FS_ERR_NOTFOUND) fs_log(FS_LOG_WARN, "jobs: claim: %s", msg.text);
         pthread_mutex_lock(&j->lock);
-        struct timespec ts = after_ms(FS_JOBS_POLL_MS);
+        struct timespec ts = after_ms(j->poll_ms);
         while (!j->stopping && j->generation == seen) {
             if (pthread_cond_timedwait(&j->changed, &j->lock, &ts) == ETIMEDOUT) break;
         }
         pthread_mutex_unlock(&j->lock);
     }
+    return NULL;
+}
+
+/* A notification from another node (or NULL: the listener reconnected and may have missed
+ * some): wake every waiter and idle worker to re-read the store. */
+static void on_notify(void *ctx, const char *payload) {
+    (void)payload;
+    wake_all(ctx);
+}
+
+/* Renews the leases of the tasks this node's workers are running and takes back expired ones
+ * (nodes that died, or tasks a worker here could not finish), every lease/4. */
+static void *heartbeat_main(void *arg) {
+    fs_jobs *j = arg;
+    int period = fs_store_lease_ms(j->store) / 4;
+    if (period < 20) period = 20;
+    pthread_mutex_lock(&j->lock);
+    while (!j->stopping) {
+        struct timespec ts = after_ms(period);
+        while (!j->stopping) {
+            if (pthread_cond_timedwait(&j->changed, &j->lock, &ts) == ETIMEDOUT) break;
+        }
+        if (j->stopping) break;
+        char ids[FS_JOBS_MAX_WORKERS][FS_TASK_ID_LEN + 1];
+        const char *ptr[FS_JOBS_MAX_WORKERS];
+        int n = 0;
+        for (int i = 0; i < FS_JOBS_MAX_WORKERS; i++)
+            if (j->running[i][0]) {
+                memcpy(ids[n], j->running[i], sizeof ids[n]);
+                ptr[n] = ids[n];
+                n++;
+            }
+        pthread_mutex_unlock(&j->lock);
+        fs_msg msg;
+        if (n && fs_store_task_heartbeat(j->store, ptr, n, NULL, &msg) != FS_OK)
+            fs_log(FS_LOG_WARN, "jobs: lease renewal: %s", msg.text);
+        int requeued = 0, failed = 0;
+        if (fs_store_task_expire(j->store, FS_JOBS_MAX_ATTEMPTS, &requeued, &failed, &msg) != FS_OK) {
+            fs_log(FS_LOG_WARN, "jobs: lease expiry: %s", msg.text);
+        } else if (requeued || failed) {
+            fs_log(FS_LOG_INFO, "jobs: %d task(s) whose node stopped renewing its lease queued again, "
+                   "%d failed after %d attempts", requeued, failed, FS_JOBS_MAX_ATTEMPTS);
+            count_queue(j);
+            wake_all(j);
+        }
+        pthread_mutex_lock(&j->lock);
+    }
+    pthread_mutex_unlock(&j->lock);
     return NULL;
 }
 
@@ -177,6 +267,7 @@ fs_err fs_jobs_create(fs_store *store, const fs_jobs_config *cfg, fs_jobs **out,
     j->workers = workers > FS_JOBS_MAX_WORKERS ? FS_JOBS_MAX_WORKERS : workers;
     j->max_queued = cfg && cfg->max_queued > 0 ? cfg->max_queued : FS_JOBS_DEFAULT_MAX_QUEUED;
     j->timeout_s = cfg && cfg->timeout_s > 0 ? cfg->timeout_s : FS_JOBS_DEFAULT_TIMEOUT_S;
+    j->poll_ms = FS_JOBS_POLL_MS;
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->changed, NULL);
     *out = j;
@@ -212,6 +303,20 @@ fs_err fs_jobs_start(fs_jobs *j, fs_msg *msg) {
                requeued, failed, FS_JOBS_MAX_ATTEMPTS);
     count_queue(j);
     j->stopping = 0;
+    j->next_slot = 0;
+    memset(j->running, 0, sizeof j->running);
+    if (fs_store_is_shared(j->store)) {
+        fs_err le = fs_store_listen(j->store, on_notify, j, &j->listener, msg);
+        if (le != FS_OK) return le;
+        j->poll_ms = FS_JOBS_SHARED_POLL_MS;
+    }
+    int hrc = pthread_create(&j->heartbeat, NULL, heartbeat_main, j);
+    if (hrc) {
+        fs_store_listener_stop(j->listener);
+        j->listener = NULL;
+        return fs_fail(msg, FS_ERR_INTERNAL, "cannot start the lease heartbeat: %s", strerror(hrc));
+    }
+    j->heartbeat_running = 1;
     for (int i = 0; i < j->workers; i++) {
         int rc = pthread_create(&j->threads[i], NULL, worker_main, j);
         if (rc) {
@@ -232,6 +337,10 @@ void fs_jobs_stop(fs_jobs *j) {
     pthread_mutex_unlock(&j->lock);
     for (int i = 0; i < j->n_threads; i++) pthread_join(j->threads[i], NULL);
     j->n_threads = 0;
+    if (j->heartbeat_running) pthread_join(j->heartbeat, NULL);
+    j->heartbeat_running = 0;
+    fs_store_listener_stop(j->listener);
+    j->listener = NULL;
 }
 
 void fs_jobs_free(fs_jobs *j) {
@@ -299,7 +408,7 @@ fs_err fs_jobs_wait(fs_jobs *j, const char *task_id, double timeout_ms, fs_task 
         if (left <= 0) return fs_fail(msg, FS_ERR_TIMEOUT, "task %s is still %s", task_id,
                                       fs_task_status_name(task->status));
         pthread_mutex_lock(&j->lock);
-        struct timespec ts = after_ms(left < FS_JOBS_POLL_MS ? left : FS_JOBS_POLL_MS);
+        struct timespec ts = after_ms(left < j->poll_ms ? left : j->poll_ms);
         while (j->generation == seen) {
             if (pthread_cond_timedwait(&j->changed, &j->lock, &ts) == ETIMEDOUT) break;
         }

@@ -227,7 +227,7 @@ static fs_err scan_task(void *ctx, fs_job_run *run, const fs_task *task, char re
         char *text = j ? fs_json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!text) e = fs_fail(msg, FS_ERR_NOMEM, "out of memory writing the result");
-        else e = fs_store_result_put(store, spec.sha256, settings, text, msg);
+        else e = fs_store_result_put_once(store, spec.sha256, settings, text, NULL, msg); /* a rerun after a lost lease keeps the first */
         free(text);
     }
     fs_scan_result_free(&res);

@@ -6,13 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Reads the schema version through the store, so it answers 503 while the database does not
+ * (a PostgreSQL restart, a cut network): a load balancer then drops this node until the
+ * store's reconnection succeeds. */
 static void healthz(fs_req *r) {
     fs_server *s = fs_req_server(r);
-    int version = fs_store_schema_version(fs_server_store(s));
+    fs_store *store = fs_server_store(s);
+    int version = fs_store_schema_version(store);
     int ok = version == fs_store_schema_latest();
     fs_reply_json(r, ok ? 200 : 503,
-                  json_pack("{s:s, s:s, s:i}", "status", ok ? "ok" : "degraded", "version",
-                            FS_VERSION, "schema_version", version));
+                  json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "status", ok ? "ok" : "degraded",
+                            "version", FS_VERSION, "schema_version", version, "store",
+                            version < 0 ? "unavailable" : "ok", "engine",
+                            fs_store_is_shared(store) ? "postgresql" : "sqlite", "node",
+                            fs_store_node_id(store)));
 }
 
 static void metrics(fs_req *r) {

@@ -1275,6 +1275,40 @@ static fs_err rec_job(void *ctx, fs_job_run *run, const fs_task *task, char resu
 
 /* ---- registration ----------------------------------------------------------------------- */
 
+/* The engine's resolver: a "version:<id>" this node does not know was created through another
+ * node sharing the store; it is loaded from the store's rows and blob on first use. Asked
+ * whether a version it has is still there (check), it answers FS_ERR_NOTFOUND only when the
+ * row is gone (deleted through another node); a store that does not answer keeps it. */
+static fs_err resolve_version(void *ctx, fs_engine *engine, const char *name, int check,
+                              fs_msg *msg) {
+    fs_app *app = ctx;
+    (void)engine;
+    size_t plen = strlen(REC_ENGINE_PREFIX);
+    int is_version = !strncmp(name, REC_ENGINE_PREFIX, plen);
+    if (!is_version) return check ? FS_OK : fs_fail(msg, FS_ERR_NOTFOUND, "not a version");
+    char *end;
+    errno = 0;
+    long long id = strtoll(name + plen, &end, 10);
+    if (errno || *end || id <= 0) return check ? FS_OK : fs_fail(msg, FS_ERR_NOTFOUND, "not a version");
+    fs_rec_version v;
+    fs_err e = fs_rec_version_get(app->store, id, &v, msg);
+    if (check) {
+        if (e == FS_OK) fs_rec_version_clear(&v);
+        if (e == FS_ERR_NOTFOUND) fs_log(FS_LOG_INFO, "recognition: version %lld was deleted (on another node): unloaded", id);
+        return e == FS_ERR_NOTFOUND ? e : FS_OK;
+    }
+    if (e != FS_OK) return e;
+    fs_rec_network net;
+    e = fs_rec_network_get(app->store, v.network_id, &net, msg);
+    fs_rec_version_clear(&v);
+    if (e != FS_OK) return e;
+    if (!strcmp(net.architecture, REC_ARCH_CASCADE)) e = fs_fail(msg, FS_ERR_NOTFOUND, "a detection version");
+    else e = engine_register(app, id, &net, msg);
+    fs_rec_network_clear(&net);
+    if (e == FS_OK) fs_log(FS_LOG_INFO, "recognition: version %lld loaded on first use (created on another node)", id);
+    return e;
+}
+
 /* Registers every stored classification version with the engine. */
 static void load_versions(fs_app *app) {
     int64_t offset = 0, total = 0, loaded = 0;
@@ -1335,6 +1369,7 @@ fs_err fs_routes_recognition(fs_app *app, fs_msg *msg) {
         if (e != FS_OK) return e;
     }
     load_versions(app);
+    fs_engine_set_resolver(app->engine, resolve_version, app);
     /* Inference runs on the shared job workers (registered before they start). */
     return fs_jobs_handle(app->jobs, REC_TASK_KIND, rec_job, app, msg);
 }

@@ -78,46 +78,50 @@ fs_err fs_store_media_put(fs_store *s, const void *data, size_t len, const char 
     if (e != FS_OK) return e;
     fs_store_blob_path(s, hex, path, sizeof path, NULL);
     int64_t now = fs_unix_time();
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    if ((e = store_prepare(s, "INSERT INTO media (sha256, size, mime, blob_path, created) "
+    db_conn *c;
+    fs_err ae = store_acquire(s, &c, msg);
+    if (ae != FS_OK) return ae;
+    db_stmt *st;
+    if ((e = db_prepare(c, "INSERT INTO media (sha256, size, mime, blob_path, created) "
                               "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING", &st, msg)) == FS_OK) {
-        sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)len);
-        sqlite3_bind_text(st, 3, mime ? mime : "application/octet-stream", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, path, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 5, now);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) e = store_sqlite_fail(s, msg, rc, "insert media");
-        sqlite3_finalize(st);
+        db_bind_text(st, 1, hex);
+        db_bind_int64(st, 2, (int64_t)len);
+        db_bind_text(st, 3, mime ? mime : "application/octet-stream");
+        db_bind_text(st, 4, path);
+        db_bind_int64(st, 5, now);
+        int rc = db_step(st);
+        if (rc != DB_DONE) e = db_fail(c, msg, "insert media");
+        db_finalize(st);
     }
-    pthread_mutex_unlock(&s->lock);
+    store_release(s, c);
     if (e != FS_OK) return e;
     return info ? fs_store_media_get(s, hex, info, msg) : FS_OK;
 }
 
 fs_err fs_store_media_get(fs_store *s, const char *sha256, fs_media_info *info, fs_msg *msg) {
     if (!fs_sha256_hex_valid(sha256)) return fs_fail(msg, FS_ERR_INVALID, "not a SHA-256 hex digest");
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    fs_err e = store_prepare(s, "SELECT sha256, size, mime, blob_path, created FROM media WHERE sha256 = ?", &st, msg);
+    db_conn *c;
+    fs_err ae = store_acquire(s, &c, msg);
+    if (ae != FS_OK) return ae;
+    db_stmt *st;
+    fs_err e = db_prepare(c, "SELECT sha256, size, mime, blob_path, created FROM media WHERE sha256 = ?", &st, msg);
     if (e == FS_OK) {
-        sqlite3_bind_text(st, 1, sha256, -1, SQLITE_TRANSIENT);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, sha256);
+        int rc = db_step(st);
+        if (rc == DB_ROW) {
             memset(info, 0, sizeof *info);
             store_col_text(st, 0, info->sha256, sizeof info->sha256);
-            info->size = sqlite3_column_int64(st, 1);
+            info->size = db_col_int64(st, 1);
             store_col_text(st, 2, info->mime, sizeof info->mime);
             store_col_text(st, 3, info->blob_path, sizeof info->blob_path);
-            info->created = sqlite3_column_int64(st, 4);
-        } else if (rc == SQLITE_DONE) {
+            info->created = db_col_int64(st, 4);
+        } else if (rc == DB_DONE) {
             e = fs_fail(msg, FS_ERR_NOTFOUND, "no media %s", sha256);
         } else {
-            e = store_sqlite_fail(s, msg, rc, "get media");
+            e = db_fail(c, msg, "get media");
         }
-        sqlite3_finalize(st);
+        db_finalize(st);
     }
-    pthread_mutex_unlock(&s->lock);
+    store_release(s, c);
     return e;
 }

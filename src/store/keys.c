@@ -41,15 +41,15 @@ static int name_ok(const char *name) {
     return 1;
 }
 
-static void row_to_info(sqlite3_stmt *st, fs_key_info *k) {
+static void row_to_info(db_stmt *st, fs_key_info *k) {
     /* columns: id, name, prefix, created, revoked_at, is_admin */
     memset(k, 0, sizeof *k);
-    k->id = sqlite3_column_int64(st, 0);
+    k->id = db_col_int64(st, 0);
     store_col_text(st, 1, k->name, sizeof k->name);
     store_col_text(st, 2, k->prefix, sizeof k->prefix);
-    k->created = sqlite3_column_int64(st, 3);
-    k->revoked_at = sqlite3_column_type(st, 4) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 4);
-    k->is_admin = sqlite3_column_int(st, 5) != 0;
+    k->created = db_col_int64(st, 3);
+    k->revoked_at = db_col_null(st, 4) ? 0 : db_col_int64(st, 4);
+    k->is_admin = (int)db_col_int64(st, 5) != 0;
 }
 
 fs_err fs_store_key_create(fs_store *s, const char *name, int is_admin, fs_key_info *info,
@@ -68,28 +68,29 @@ fs_err fs_store_key_create(fs_store *s, const char *name, int is_admin, fs_key_i
     if ((e = fs_sha256_hex(sec, FS_KEY_SECRET_LEN, hash)) != FS_OK)
         return fs_fail(msg, e, "sha256 failed");
     int64_t now = fs_unix_time();
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    if ((e = store_prepare(s, "INSERT INTO api_keys (name, prefix, secret_sha256, is_admin, created) "
-                              "VALUES (?, ?, ?, ?, ?)", &st, msg)) == FS_OK) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, prefix, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, hash, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 4, is_admin ? 1 : 0);
-        sqlite3_bind_int64(st, 5, now);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) e = store_sqlite_fail(s, msg, rc, "insert key");
+    db_conn *c = NULL;
+    db_stmt *st;
+    if ((e = store_acquire(s, &c, msg)) == FS_OK &&
+        (e = db_prepare(c, "INSERT INTO api_keys (name, prefix, secret_sha256, is_admin, created) "
+                           "VALUES (?, ?, ?, ?, ?) RETURNING id", &st, msg)) == FS_OK) {
+        db_bind_text(st, 1, name);
+        db_bind_text(st, 2, prefix);
+        db_bind_text(st, 3, hash);
+        db_bind_int64(st, 4, is_admin ? 1 : 0);
+        db_bind_int64(st, 5, now);
+        int rc = db_step(st);
+        if (rc != DB_ROW) e = db_fail(c, msg, "insert key");
         else if (info) {
             memset(info, 0, sizeof *info);
-            info->id = sqlite3_last_insert_rowid(s->db);
+            info->id = db_col_int64(st, 0);
             snprintf(info->name, sizeof info->name, "%s", name);
             memcpy(info->prefix, prefix, sizeof info->prefix);
             info->created = now;
             info->is_admin = is_admin ? 1 : 0;
         }
-        sqlite3_finalize(st);
+        db_finalize(st);
     }
-    pthread_mutex_unlock(&s->lock);
+    store_release(s, c);
     if (e == FS_OK && secret) memcpy(secret, sec, sizeof sec);
     OPENSSL_cleanse(sec, sizeof sec);
     OPENSSL_cleanse(raw, sizeof raw);
@@ -99,15 +100,17 @@ fs_err fs_store_key_create(fs_store *s, const char *name, int is_admin, fs_key_i
 fs_err fs_store_key_list(fs_store *s, fs_key_info **keys, size_t *n, fs_msg *msg) {
     *keys = NULL;
     *n = 0;
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    fs_err e = store_prepare(s, "SELECT id, name, prefix, created, revoked_at, is_admin "
+    db_conn *c;
+    fs_err ae = store_acquire(s, &c, msg);
+    if (ae != FS_OK) return ae;
+    db_stmt *st;
+    fs_err e = db_prepare(c, "SELECT id, name, prefix, created, revoked_at, is_admin "
                                 "FROM api_keys ORDER BY id", &st, msg);
     size_t cap = 0, len = 0;
     fs_key_info *out = NULL;
     if (e == FS_OK) {
         int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((rc = db_step(st)) == DB_ROW) {
             if (len == cap) {
                 size_t nc = cap ? cap * 2 : 8;
                 fs_key_info *p = realloc(out, nc * sizeof *p);
@@ -120,10 +123,10 @@ fs_err fs_store_key_list(fs_store *s, fs_key_info **keys, size_t *n, fs_msg *msg
             }
             row_to_info(st, &out[len++]);
         }
-        if (e == FS_OK && rc != SQLITE_DONE) e = store_sqlite_fail(s, msg, rc, "list keys");
-        sqlite3_finalize(st);
+        if (e == FS_OK && rc != DB_DONE) e = db_fail(c, msg, "list keys");
+        db_finalize(st);
     }
-    pthread_mutex_unlock(&s->lock);
+    store_release(s, c);
     if (e != FS_OK) {
         free(out);
         return e;
@@ -134,18 +137,20 @@ fs_err fs_store_key_list(fs_store *s, fs_key_info **keys, size_t *n, fs_msg *msg
 }
 
 fs_err fs_store_key_revoke(fs_store *s, int64_t id, fs_msg *msg) {
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    fs_err e = store_prepare(s, "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", &st, msg);
+    db_conn *c;
+    fs_err ae = store_acquire(s, &c, msg);
+    if (ae != FS_OK) return ae;
+    db_stmt *st;
+    fs_err e = db_prepare(c, "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?", &st, msg);
     if (e == FS_OK) {
-        sqlite3_bind_int64(st, 1, fs_unix_time());
-        sqlite3_bind_int64(st, 2, id);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) e = store_sqlite_fail(s, msg, rc, "revoke key");
-        else if (sqlite3_changes(s->db) == 0) e = fs_fail(msg, FS_ERR_NOTFOUND, "no key with id %lld", (long long)id);
-        sqlite3_finalize(st);
+        db_bind_int64(st, 1, fs_unix_time());
+        db_bind_int64(st, 2, id);
+        int rc = db_step(st);
+        if (rc != DB_DONE) e = db_fail(c, msg, "revoke key");
+        else if (db_changes(c) == 0) e = fs_fail(msg, FS_ERR_NOTFOUND, "no key with id %lld", (long long)id);
+        db_finalize(st);
     }
-    pthread_mutex_unlock(&s->lock);
+    store_release(s, c);
     return e;
 }
 
@@ -155,27 +160,29 @@ fs_err fs_store_key_verify(fs_store *s, const char *secret, fs_key_info *info, f
     char prefix[FS_KEY_DISPLAY_LEN + 1];
     memcpy(prefix, secret, FS_KEY_DISPLAY_LEN);
     prefix[FS_KEY_DISPLAY_LEN] = '\0';
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    fs_err e = store_prepare(s, "SELECT id, name, prefix, created, revoked_at, is_admin, secret_sha256 "
+    db_conn *c;
+    fs_err ae = store_acquire(s, &c, msg);
+    if (ae != FS_OK) return ae;
+    db_stmt *st;
+    fs_err e = db_prepare(c, "SELECT id, name, prefix, created, revoked_at, is_admin, secret_sha256 "
                                 "FROM api_keys WHERE prefix = ?", &st, msg);
     int found = 0;
     fs_key_info k;
     if (e == FS_OK) {
-        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
+        db_bind_text(st, 1, prefix);
         int rc;
         /* Prefixes may collide (32 bits); every candidate is checked in constant time. */
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *hash = (const char *)sqlite3_column_text(st, 6);
+        while ((rc = db_step(st)) == DB_ROW) {
+            const char *hash = db_col_text(st, 6);
             if (!found && fs_key_hash_matches(hash, secret)) {
                 row_to_info(st, &k);
                 found = 1;
             }
         }
-        if (rc != SQLITE_DONE) e = store_sqlite_fail(s, msg, rc, "verify key");
-        sqlite3_finalize(st);
+        if (rc != DB_DONE) e = db_fail(c, msg, "verify key");
+        db_finalize(st);
     }
-    pthread_mutex_unlock(&s->lock);
+    store_release(s, c);
     if (e != FS_OK) return e;
     if (!found) return fs_fail(msg, FS_ERR_AUTH, "unknown API key");
     if (k.revoked_at) return fs_fail(msg, FS_ERR_AUTH, "API key %lld was revoked", (long long)k.id);
@@ -185,15 +192,17 @@ fs_err fs_store_key_verify(fs_store *s, const char *secret, fs_key_info *info, f
 
 fs_err fs_store_key_count(fs_store *s, int64_t *n, fs_msg *msg) {
     *n = 0;
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st;
-    fs_err e = store_prepare(s, "SELECT COUNT(*) FROM api_keys", &st, msg);
+    db_conn *c;
+    fs_err ae = store_acquire(s, &c, msg);
+    if (ae != FS_OK) return ae;
+    db_stmt *st;
+    fs_err e = db_prepare(c, "SELECT COUNT(*) FROM api_keys", &st, msg);
     if (e == FS_OK) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) *n = sqlite3_column_int64(st, 0);
-        else e = store_sqlite_fail(s, msg, rc, "count keys");
-        sqlite3_finalize(st);
+        int rc = db_step(st);
+        if (rc == DB_ROW) *n = db_col_int64(st, 0);
+        else e = db_fail(c, msg, "count keys");
+        db_finalize(st);
     }
-    pthread_mutex_unlock(&s->lock);
+    store_release(s, c);
     return e;
 }

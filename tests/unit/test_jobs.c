@@ -2,6 +2,7 @@
  * have), bounded retries, recovery of tasks a crash left running, joining identical work, the
  * queue limit, and the scan task's input encoding and frame bundles. */
 #include "fs_test.h"
+#include "fs_test_store.h"
 #include "fakescope/jobs.h"
 
 #include <pthread.h>
@@ -53,8 +54,8 @@ static void claim_is_exclusive(void **state) {
     (void)state;
     fs_store *a, *b;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &a, &msg), FS_OK);
-    assert_int_equal(fs_store_open(dir, &b, &msg), FS_OK); /* a second connection: another node */
+    assert_int_equal(fs_test_store_open(dir, &a, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &b, &msg), FS_OK); /* a second connection: another node */
     for (int i = 0; i < N_TASKS; i++) {
         char id[FS_TASK_ID_LEN + 1], ref[32];
         snprintf(ref, sizeof ref, "input %d", i);
@@ -75,6 +76,66 @@ static void claim_is_exclusive(void **state) {
     int64_t n;
     assert_int_equal(fs_store_task_count(a, FS_TASK_RUNNING, &n, &msg), FS_OK);
     assert_int_equal(n, N_TASKS);
+    fs_store_close(b);
+    fs_store_close(a);
+}
+
+/* Leases: a node that stops renewing loses its task to another node, cannot finish it
+ * afterwards, and the result of the two computations is written once; a renewed lease holds. */
+static void leases_expire_and_finish_once(void **state) {
+    (void)state;
+    fs_store *a, *b;
+    fs_msg msg;
+    assert_int_equal(fs_test_store_open_lease(dir, 150, &a, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open_lease(dir, 150, &b, &msg), FS_OK);
+    assert_string_not_equal(fs_store_node_id(a), fs_store_node_id(b));
+    char kept[FS_TASK_ID_LEN + 1], lost[FS_TASK_ID_LEN + 1];
+    assert_int_equal(fs_store_task_create(a, "probe", "kept", kept, &msg), FS_OK);
+    assert_int_equal(fs_store_task_create(a, "probe", "lost", lost, &msg), FS_OK);
+    fs_task t1, t2, t;
+    assert_int_equal(fs_store_task_claim(a, &t1, &msg), FS_OK);
+    assert_int_equal(fs_store_task_claim(a, &t2, &msg), FS_OK);
+    if (strcmp(t1.id, kept)) t1 = t2; /* same second: the order is by id */
+    assert_string_equal(t1.id, kept);
+    assert_string_equal(t1.lease_owner, fs_store_node_id(a));
+    assert_true(t1.lease_until_ms > fs_store_now_ms());
+    /* a renews only "kept" (the task its worker still runs) past the lease time. */
+    for (int i = 0; i < 4; i++) {
+        usleep(60 * 1000);
+        const char *ids[1] = {kept};
+        int64_t renewed = 0;
+        assert_int_equal(fs_store_task_heartbeat(a, ids, 1, &renewed, &msg), FS_OK);
+        assert_int_equal(renewed, 1);
+    }
+    int requeued = -1, failed = -1;
+    assert_int_equal(fs_store_task_expire(b, FS_JOBS_MAX_ATTEMPTS, &requeued, &failed, &msg), FS_OK);
+    assert_int_equal(requeued, 1);
+    assert_int_equal(failed, 0);
+    assert_int_equal(fs_store_task_get(b, kept, &t, &msg), FS_OK);
+    assert_int_equal(t.status, FS_TASK_RUNNING); /* still a's */
+    /* b runs "lost" now; a's late outcome is refused, b's counts. */
+    assert_int_equal(fs_store_task_claim(b, &t, &msg), FS_OK);
+    assert_string_equal(t.id, lost);
+    assert_int_equal(t.attempts, 2);
+    assert_int_equal(fs_store_task_progress(a, lost, 0.5, &msg), FS_ERR_CONFLICT);
+    assert_int_equal(fs_store_task_finish(a, lost, 1, "from a", NULL, &msg), FS_ERR_CONFLICT);
+    static const char sha[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    int written = -1;
+    assert_int_equal(fs_store_result_put_once(a, sha, "s", "{\"by\":\"a\"}", &written, &msg), FS_OK);
+    assert_int_equal(written, 1);
+    assert_int_equal(fs_store_result_put_once(b, sha, "s", "{\"by\":\"b\"}", &written, &msg), FS_OK);
+    assert_int_equal(written, 0);
+    char *json = NULL;
+    assert_int_equal(fs_store_result_get(b, sha, "s", &json, &msg), FS_OK);
+    assert_string_equal(json, "{\"by\":\"a\"}");
+    free(json);
+    assert_int_equal(fs_store_task_finish(b, lost, 1, "from b", NULL, &msg), FS_OK);
+    assert_int_equal(fs_store_task_finish(b, lost, 1, "again", NULL, &msg), FS_ERR_CONFLICT); /* once */
+    assert_int_equal(fs_store_task_get(a, lost, &t, &msg), FS_OK);
+    assert_int_equal(t.status, FS_TASK_DONE);
+    assert_string_equal(t.result_ref, "from b");
+    assert_string_equal(t.lease_owner, "");
+    assert_int_equal(fs_store_task_finish(a, kept, 1, "kept by a", NULL, &msg), FS_OK);
     fs_store_close(b);
     fs_store_close(a);
 }
@@ -110,7 +171,7 @@ static void done_and_joined(void **state) {
     (void)state;
     fs_store *s;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &msg), FS_OK);
     probe p = {.sleep_ms = 200};
     fs_jobs *j = start_jobs(s, &p, 2, 0);
     char id1[FS_TASK_ID_LEN + 1], id2[FS_TASK_ID_LEN + 1], id3[FS_TASK_ID_LEN + 1];
@@ -144,7 +205,7 @@ static void bad_input_fails_once(void **state) {
     (void)state;
     fs_store *s;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &msg), FS_OK);
     probe p = {.fail_with = FS_ERR_FORMAT};
     fs_jobs *j = start_jobs(s, &p, 1, 0);
     char id[FS_TASK_ID_LEN + 1];
@@ -170,7 +231,7 @@ static void transient_failure_retried_three_times(void **state) {
     (void)state;
     fs_store *s;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &msg), FS_OK);
     probe p = {.fail_with = FS_ERR_IO};
     fs_jobs *j = start_jobs(s, &p, 2, 0);
     char id[FS_TASK_ID_LEN + 1];
@@ -189,7 +250,7 @@ static void queue_limit(void **state) {
     (void)state;
     fs_store *s;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &msg), FS_OK);
     /* No worker started: tasks stay queued. */
     fs_jobs_config cfg = {.workers = 1, .max_queued = 3};
     fs_jobs *j;
@@ -213,7 +274,9 @@ static void recovery_after_crash(void **state) {
     (void)state;
     fs_store *s;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    /* On a shared store a restart takes back only expired leases (the others may be live on
+     * other nodes): this "node" claims with a short lease that has run out by the restart. */
+    assert_int_equal(fs_test_store_open_lease(dir, 200, &s, &msg), FS_OK);
     char a[FS_TASK_ID_LEN + 1], b[FS_TASK_ID_LEN + 1];
     assert_int_equal(fs_store_task_create(s, "probe", "poison", b, &msg), FS_OK);
     fs_task t;
@@ -228,8 +291,9 @@ static void recovery_after_crash(void **state) {
     assert_int_equal(fs_store_task_claim(s, &t, &msg), FS_OK);
     assert_string_equal(t.id, a);
     fs_store_close(s);
+    usleep(300 * 1000);
 
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &msg), FS_OK);
     probe p = {0};
     fs_jobs *j = start_jobs(s, &p, 1, 0);
     assert_int_equal(fs_jobs_wait(j, a, 10000, &t, &msg), FS_OK);
@@ -289,6 +353,7 @@ static void scan_spec_and_bundles(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(claim_is_exclusive, setup, teardown),
+        cmocka_unit_test_setup_teardown(leases_expire_and_finish_once, setup, teardown),
         cmocka_unit_test_setup_teardown(done_and_joined, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_input_fails_once, setup, teardown),
         cmocka_unit_test_setup_teardown(transient_failure_retried_three_times, setup, teardown),

@@ -2,6 +2,7 @@
  * count, foreign keys refuse deleting what a version uses, and a network's blob goes with the
  * last network that uses its bytes. */
 #include "fs_test.h"
+#include "fs_test_store.h"
 #include "fakescope/recognition.h"
 #include "fakescope/store.h"
 
@@ -50,7 +51,7 @@ static void specs_roundtrip_update_and_page(void **state) {
     (void)state;
     fs_store *s;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &msg), FS_OK);
     int64_t ids[7];
     for (int i = 0; i < 7; i++) {
         char name[16];
@@ -96,7 +97,7 @@ static void versions_pin_specs_and_networks(void **state) {
     (void)state;
     fs_store *s;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &msg), FS_OK);
     int64_t spec = make_spec(s, "deepfake", 0), other = make_spec(s, "other", 0);
     int64_t net = make_network(s, "meso", "weights-bytes");
     fs_rec_version v = {.spec_id = spec, .network_id = net, .post_json = "[{\"classification\":{}}]"};
@@ -150,7 +151,7 @@ static void blob_goes_with_its_last_network(void **state) {
     (void)state;
     fs_store *s;
     fs_msg msg;
-    assert_int_equal(fs_store_open(dir, &s, &msg), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &msg), FS_OK);
     int64_t a = make_network(s, "a", "same bytes"), b = make_network(s, "b", "same bytes");
     fs_rec_network ra, rb;
     assert_int_equal(fs_rec_network_get(s, a, &ra, &msg), FS_OK);

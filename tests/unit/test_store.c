@@ -1,5 +1,6 @@
 /* Store: migrations, keys, blobs, media, results, models, tasks on a temporary data dir. */
 #include "fs_test.h"
+#include "fs_test_store.h"
 #include "fakescope/sha256.h"
 #include "fakescope/store.h"
 
@@ -20,43 +21,39 @@ static int teardown(void **state) {
 }
 
 static int count_rows(const char *sql) {
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", dir, FS_STORE_DB_NAME);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
+    long long n = fs_test_store_sql(dir, sql);
+    assert_true(n >= 0);
+    return (int)n;
 }
 
 static void migrations_idempotent_on_reopen(void **state) {
     (void)state;
     fs_store *s;
     fs_msg m;
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     assert_int_equal(fs_store_schema_version(s), fs_store_schema_latest());
     assert_true(fs_store_schema_latest() >= 1);
     fs_store_close(s);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+        assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
         assert_int_equal(fs_store_schema_version(s), fs_store_schema_latest());
         fs_store_close(s);
     }
     /* One row per applied migration, none applied twice. */
     assert_int_equal(count_rows("SELECT COUNT(*) FROM schema_version"), fs_store_schema_latest());
-    assert_int_equal(count_rows("SELECT COUNT(*) FROM sqlite_master WHERE name IN "
-                                "('models','api_keys','media','results','tasks')"), 5);
+    assert_int_equal(count_rows(fs_test_pg_admin()
+                                    ? "SELECT COUNT(*) FROM information_schema.tables WHERE table_name IN "
+                                      "('models','api_keys','media','results','tasks')"
+                                    : "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+                                      "('models','api_keys','media','results','tasks')"), 5);
 }
 
 static void journal_is_wal(void **state) {
     (void)state;
+    if (fs_test_pg_admin()) skip(); /* SQLite's journal */
     fs_store *s;
     fs_msg m;
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     fs_store_close(s);
     char path[128];
     snprintf(path, sizeof path, "%s/%s", dir, FS_STORE_DB_NAME);
@@ -74,15 +71,10 @@ static void newer_schema_refused(void **state) {
     (void)state;
     fs_store *s;
     fs_msg m;
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     fs_store_close(s);
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", dir, FS_STORE_DB_NAME);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_version VALUES (999)", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_ERR_UNSUPPORTED);
+    assert_int_equal(fs_test_store_sql(dir, "INSERT INTO schema_version VALUES (999)"), 0);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_ERR_UNSUPPORTED);
     assert_null(s);
     assert_non_null(strstr(m.text, "999"));
 }
@@ -91,7 +83,7 @@ static void keys_create_verify_revoke(void **state) {
     (void)state;
     fs_store *s;
     fs_msg m;
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     int64_t n;
     assert_int_equal(fs_store_key_count(s, &n, &m), FS_OK);
     assert_int_equal(n, 0);
@@ -118,19 +110,19 @@ static void keys_create_verify_revoke(void **state) {
     assert_int_equal(fs_store_key_verify(s, NULL, &got, &m), FS_ERR_AUTH);
     /* The secret itself is nowhere in the database. */
     char sql[512], digest[FS_SHA256_HEX];
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM api_keys WHERE instr(secret_sha256 || name || prefix, '%s') > 0", sa + 4);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM api_keys WHERE secret_sha256 || name || prefix LIKE '%%%s%%'", sa + 4);
     fs_store_close(s);
     assert_int_equal(count_rows(sql), 0);
     /* What is kept is its SHA-256. */
     fs_sha256_hex(sa, strlen(sa), digest);
     snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM api_keys WHERE secret_sha256 = '%s' AND is_admin = 1", digest);
     assert_int_equal(count_rows(sql), 1);
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     /* Revoke survives reopening and is refused afterwards. */
     assert_int_equal(fs_store_key_revoke(s, b.id, &m), FS_OK);
     assert_int_equal(fs_store_key_revoke(s, 9999, &m), FS_ERR_NOTFOUND);
     fs_store_close(s);
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     assert_int_equal(fs_store_key_verify(s, sb, &got, &m), FS_ERR_AUTH);
     assert_non_null(strstr(m.text, "revoked"));
     fs_key_info *list;
@@ -183,7 +175,7 @@ static void blob_roundtrip_and_damage(void **state) {
     (void)state;
     fs_store *s;
     fs_msg m;
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     const char data[] = "some media bytes";
     char hex[FS_SHA256_HEX], again[FS_SHA256_HEX], want[FS_SHA256_HEX];
     assert_int_equal(fs_store_blob_put(s, data, sizeof data - 1, hex, &m), FS_OK);
@@ -227,7 +219,7 @@ static void media_and_results_roundtrip(void **state) {
     (void)state;
     fs_store *s;
     fs_msg m;
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     fs_media_info mi, mi2;
     assert_int_equal(fs_store_media_put(s, "jpegbytes", 9, "image/jpeg", &mi, &m), FS_OK);
     assert_int_equal(mi.size, 9);
@@ -241,7 +233,7 @@ static void media_and_results_roundtrip(void **state) {
     assert_int_equal(fs_store_result_put(s, mi.sha256, "xception:v1", "{\"p\":0.75}", &m), FS_OK);
     assert_int_equal(fs_store_result_put(s, mi.sha256, "mesonet:v1", "{\"p\":0.5}", &m), FS_OK);
     fs_store_close(s);
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     assert_int_equal(fs_store_result_get(s, mi.sha256, "mesonet:v1", &json, &m), FS_OK);
     assert_string_equal(json, "{\"p\":0.5}");
     free(json);
@@ -258,7 +250,7 @@ static void models_and_tasks(void **state) {
     (void)state;
     fs_store *s;
     fs_msg m;
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     fs_model_row row = {.id = "m-1", .name = "meso4", .arch = "meso4", .card_json = "{\"a\":1}"};
     assert_int_equal(fs_store_model_put(s, &row, &m), FS_OK);
     row.card_json = "{\"a\":2}";
@@ -319,7 +311,7 @@ static void concurrent_writers(void **state) {
     (void)state;
     fs_store *s;
     fs_msg m;
-    assert_int_equal(fs_store_open(dir, &s, &m), FS_OK);
+    assert_int_equal(fs_test_store_open(dir, &s, &m), FS_OK);
     enum { T = 4, LEN = 1 << 20 };
     uint8_t *data = malloc(LEN);
     for (size_t i = 0; i < LEN; i++) data[i] = (uint8_t)(i * 31 + 7);
