@@ -23,8 +23,17 @@
  * Weight layouts are PyTorch's: conv [cout][cin][k][k], depthwise [c][1][k][k].
  *
  * Running: fs_graph_plan(g, n) sizes every activation buffer for a batch of n once (one
- * allocation); fs_graph_forward then never allocates. A graph runs one batch at a time; build
- * one per thread (an inference run changes no weight, a training one batch-norm statistics).
+ * allocation, plus the fast kernels' per-thread scratch); fs_graph_forward then never
+ * allocates. A graph runs one batch at a time; build one per caller thread (an inference run
+ * changes no weight, a training one batch-norm statistics).
+ *
+ * Kernels and threads: by default a graph runs the fastest kernels the CPU has (AVX2+FMA:
+ * pointwise and k x k convolutions as packed GEMMs, depthwise ones vectorised over channels,
+ * forward and backward) on the caller's thread; fs_graph_set_threads(g, t) splits every pass
+ * over t threads of a pool the graph owns. FS_ISA_PORTABLE runs the portable per-node code
+ * that defines the answer, on one thread whatever the thread count. The fast kernels agree
+ * with it to float rounding (sums in another order); with a fixed thread count two runs give
+ * the same bits.
  *
  * Training: fs_graph_train(g, 1) lists the parameters (fs_tparam records named "<node>.weight",
  * "<node>.bias", "<node>.running_mean", ...) with one gradient buffer each; from then on a plan
@@ -39,6 +48,7 @@
 #define FAKESCOPE_GRAPH_H
 
 #include "fakescope/core.h"
+#include "fakescope/nn.h"
 #include "fakescope/train.h"
 #include "fakescope/weights.h"
 
@@ -81,6 +91,15 @@ int fs_graph_bn(fs_graph *g, int in, const float *gamma, const float *beta, cons
  * b2), y = x * e channel by channel. w1 [hidden][c], b1 [hidden], w2 [c][hidden], b2 [c]. */
 int fs_graph_se(fs_graph *g, int in, int hidden, const float *w1, const float *b1,
                 const float *w2, const float *b2, fs_gate gate, const char *name);
+
+/* Threads of every forward and backward pass (1..FS_NN_MAX_THREADS; 1, the default, is the
+ * caller alone). Set it before planning (a later plan re-sizes the scratch). FS_ERR_INVALID,
+ * FS_ERR_NOMEM, FS_ERR_INTERNAL (a thread would not start; the old count stays). */
+fs_err fs_graph_set_threads(fs_graph *g, int threads, fs_msg *msg);
+int fs_graph_threads(const fs_graph *g);
+/* Kernels: the best the CPU has at or below isa (FS_ISA_PORTABLE: the portable code). */
+void fs_graph_set_isa(fs_graph *g, fs_isa isa);
+fs_isa fs_graph_isa(const fs_graph *g);
 
 /* Facts about node i (0 <= i < fs_graph_nodes). */
 int fs_graph_nodes(const fs_graph *g);
