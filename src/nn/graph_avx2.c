@@ -63,20 +63,41 @@ static void pack_b(const float *b, size_t ldb, int kk, int nw, float *bp) {
     }
 }
 
-static inline void store_row(float *c, __m256 v0, __m256 v1, int nw, int acc) {
+/* The end of a C row's sum: what it held (acc), then, on the last block of k (fin), the bias
+ * and the activation, while the values are still in registers. */
+typedef struct tail_op {
+    int acc, fin;
+    const float *bias; /* at this tile's first column, or NULL */
+    fs_act act;
+} tail_op;
+
+static inline void store_row(float *c, __m256 v0, __m256 v1, int nw, const tail_op *t) {
     if (nw == 16) {
-        if (acc) v0 = _mm256_add_ps(v0, _mm256_loadu_ps(c)), v1 = _mm256_add_ps(v1, _mm256_loadu_ps(c + 8));
+        if (t->acc) v0 = _mm256_add_ps(v0, _mm256_loadu_ps(c)), v1 = _mm256_add_ps(v1, _mm256_loadu_ps(c + 8));
+        if (t->fin) {
+            if (t->bias)
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(t->bias)), v1 = _mm256_add_ps(v1, _mm256_loadu_ps(t->bias + 8));
+            v0 = act_vec(t->act, v0), v1 = act_vec(t->act, v1);
+        }
         _mm256_storeu_ps(c, v0);
         _mm256_storeu_ps(c + 8, v1);
         return;
     }
     const int n0 = nw < 8 ? nw : 8, n1 = nw > 8 ? nw - 8 : 0;
     const __m256i m0 = tail_mask(n0);
-    if (acc) v0 = _mm256_add_ps(v0, _mm256_maskload_ps(c, m0));
+    if (t->acc) v0 = _mm256_add_ps(v0, _mm256_maskload_ps(c, m0));
+    if (t->fin) {
+        if (t->bias) v0 = _mm256_add_ps(v0, _mm256_maskload_ps(t->bias, m0));
+        v0 = act_vec(t->act, v0);
+    }
     _mm256_maskstore_ps(c, m0, v0);
     if (n1) {
         const __m256i m1 = tail_mask(n1);
-        if (acc) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(c + 8, m1));
+        if (t->acc) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(c + 8, m1));
+        if (t->fin) {
+            if (t->bias) v1 = _mm256_add_ps(v1, _mm256_maskload_ps(t->bias + 8, m1));
+            v1 = act_vec(t->act, v1);
+        }
         _mm256_maskstore_ps(c + 8, m1, v1);
     }
 }
@@ -91,7 +112,7 @@ static inline void store_row(float *c, __m256 v0, __m256 v1, int nw, int acc) {
 
 /* Six rows of C, columns [0, nw) from the packed panel bp (kk x 16). */
 static void tile6(int kk, const float *a, size_t sai, size_t sak, const float *bp, float *c,
-                  size_t ldc, int nw, int acc) {
+                  size_t ldc, int nw, const tail_op *t) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const float *a0 = a, *a1 = a + sai, *a2 = a + 2 * sai, *a3 = a + 3 * sai, *a4 = a + 4 * sai,
@@ -105,17 +126,17 @@ static void tile6(int kk, const float *a, size_t sai, size_t sak, const float *b
         FMA_ROW(4);
         FMA_ROW(5);
     }
-    store_row(c, c00, c01, nw, acc);
-    store_row(c + ldc, c10, c11, nw, acc);
-    store_row(c + 2 * ldc, c20, c21, nw, acc);
-    store_row(c + 3 * ldc, c30, c31, nw, acc);
-    store_row(c + 4 * ldc, c40, c41, nw, acc);
-    store_row(c + 5 * ldc, c50, c51, nw, acc);
+    store_row(c, c00, c01, nw, t);
+    store_row(c + ldc, c10, c11, nw, t);
+    store_row(c + 2 * ldc, c20, c21, nw, t);
+    store_row(c + 3 * ldc, c30, c31, nw, t);
+    store_row(c + 4 * ldc, c40, c41, nw, t);
+    store_row(c + 5 * ldc, c50, c51, nw, t);
 }
 
 /* Fewer than six rows. */
 static void tile_n(int rows, int kk, const float *a, size_t sai, size_t sak, const float *bp,
-                   float *c, size_t ldc, int nw, int acc) {
+                   float *c, size_t ldc, int nw, const tail_op *t) {
     for (int r = 0; r < rows; r++) {
         __m256 v0 = _mm256_setzero_ps(), v1 = v0;
         const float *ar = a + (size_t)r * sai;
@@ -125,7 +146,7 @@ static void tile_n(int rows, int kk, const float *a, size_t sai, size_t sak, con
             v0 = _mm256_fmadd_ps(av, _mm256_load_ps(q), v0);
             v1 = _mm256_fmadd_ps(av, _mm256_load_ps(q + 8), v1);
         }
-        store_row(c + (size_t)r * ldc, v0, v1, nw, acc);
+        store_row(c + (size_t)r * ldc, v0, v1, nw, t);
     }
 }
 
@@ -162,22 +183,21 @@ void fs_gk_gemm_avx2(int m, int n, int k, const float *a, size_t sai, size_t sak
     for (int i0 = 0; i0 < m; i0 += MC) {
         const int mc = m - i0 < MC ? m - i0 : MC;
         for (int k0 = 0; k0 < k; k0 += KC) {
-            const int kk = k - k0 < KC ? k - k0 : KC, acc = accumulate || k0 > 0;
+            const int kk = k - k0 < KC ? k - k0 : KC;
             const float *ak = a + (size_t)i0 * sai + (size_t)k0 * sak;
             for (int j = 0; j < n; j += 16) {
                 const int nw = n - j < 16 ? n - j : 16;
+                const tail_op t = {accumulate || k0 > 0, !accumulate && k0 + kk == k, bias ? bias + j : NULL, act};
                 pack_b(b + (size_t)k0 * ldb + j, ldb, kk, nw, scratch);
                 int i = 0;
                 for (; i + 6 <= mc; i += 6)
                     tile6(kk, ak + (size_t)i * sai, sai, sak, scratch, c + (size_t)(i0 + i) * ldc + j,
-                          ldc, nw, acc);
+                          ldc, nw, &t);
                 if (i < mc)
                     tile_n(mc - i, kk, ak + (size_t)i * sai, sai, sak, scratch,
-                           c + (size_t)(i0 + i) * ldc + j, ldc, nw, acc);
+                           c + (size_t)(i0 + i) * ldc + j, ldc, nw, &t);
             }
         }
-        if (!accumulate && (bias || act != FS_ACT_NONE))
-            epilogue(mc, n, c + (size_t)i0 * ldc, ldc, bias, act);
     }
 }
 
@@ -192,22 +212,21 @@ void fs_gk_gemm_packed_avx2(int m, int n, int k, const float *a, size_t sai, siz
     for (int i0 = 0; i0 < m; i0 += MC) {
         const int mc = m - i0 < MC ? m - i0 : MC;
         for (int k0 = 0; k0 < k; k0 += KC) {
-            const int kk = k - k0 < KC ? k - k0 : KC, acc = accumulate || k0 > 0;
+            const int kk = k - k0 < KC ? k - k0 : KC;
             const float *ak = a + (size_t)i0 * sai + (size_t)k0 * sak;
             for (int j = 0; j < n; j += 16) {
                 const int nw = n - j < 16 ? n - j : 16;
+                const tail_op t = {accumulate || k0 > 0, !accumulate && k0 + kk == k, bias ? bias + j : NULL, act};
                 const float *panel = bp + (size_t)j * k + (size_t)k0 * 16;
                 int i = 0;
                 for (; i + 6 <= mc; i += 6)
                     tile6(kk, ak + (size_t)i * sai, sai, sak, panel, c + (size_t)(i0 + i) * ldc + j,
-                          ldc, nw, acc);
+                          ldc, nw, &t);
                 if (i < mc)
                     tile_n(mc - i, kk, ak + (size_t)i * sai, sai, sak, panel,
-                           c + (size_t)(i0 + i) * ldc + j, ldc, nw, acc);
+                           c + (size_t)(i0 + i) * ldc + j, ldc, nw, &t);
             }
         }
-        if (!accumulate && (bias || act != FS_ACT_NONE))
-            epilogue(mc, n, c + (size_t)i0 * ldc, ldc, bias, act);
     }
 }
 
@@ -219,6 +238,29 @@ void fs_gk_taps_avx2(int npix, int kk, int c, const float *const *src, const flo
         const float *const *s = src + (size_t)p * kk;
         float *o = out + (size_t)p * c;
         int cb = 0;
+        for (; cb + 32 <= cf; cb += 32) { /* four independent sums share each tap's pointer */
+            __m256 a0, a1, a2, a3;
+            if (accumulate)
+                a0 = _mm256_loadu_ps(o + cb), a1 = _mm256_loadu_ps(o + cb + 8),
+                a2 = _mm256_loadu_ps(o + cb + 16), a3 = _mm256_loadu_ps(o + cb + 24);
+            else if (bias)
+                a0 = _mm256_loadu_ps(bias + cb), a1 = _mm256_loadu_ps(bias + cb + 8),
+                a2 = _mm256_loadu_ps(bias + cb + 16), a3 = _mm256_loadu_ps(bias + cb + 24);
+            else
+                a0 = a1 = a2 = a3 = _mm256_setzero_ps();
+            const float *wt = w + cb;
+            for (int t = 0; t < kk; t++, wt += c) {
+                const float *x = s[t] + cb;
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(wt), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), _mm256_loadu_ps(wt + 8), a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(wt + 16), a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 24), _mm256_loadu_ps(wt + 24), a3);
+            }
+            _mm256_storeu_ps(o + cb, act_vec(act, a0));
+            _mm256_storeu_ps(o + cb + 8, act_vec(act, a1));
+            _mm256_storeu_ps(o + cb + 16, act_vec(act, a2));
+            _mm256_storeu_ps(o + cb + 24, act_vec(act, a3));
+        }
         for (; cb < cf; cb += 8) {
             __m256 acc = accumulate ? _mm256_loadu_ps(o + cb)
                          : bias     ? _mm256_loadu_ps(bias + cb)

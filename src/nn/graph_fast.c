@@ -41,6 +41,10 @@ typedef struct job {
 
 static float *act_of(const fs_graph *g, const node *nd) { return g->arena + nd->offset; }
 static float *grad_of(const fs_graph *g, const node *nd) { return g->tarena + nd->goff; }
+/* Node nd's output from item `item` on. */
+static float *at(const fs_graph *g, const node *nd, size_t item) {
+    return act_of(g, nd) + item * fs_graph_node_floats(nd);
+}
 static char *work_of(const fs_graph *g, int tid) { return (char *)g->work + g->work_per * (size_t)tid; }
 static float *pack_of(const fs_graph *g, int tid) { return (float *)work_of(g, tid); }
 static char *extra_of(const fs_graph *g, int tid) { return work_of(g, tid) + PACK_BYTES; }
@@ -142,7 +146,7 @@ static fs_act kernel_act(const node *nd, int training) {
     return training && nd->act == FS_ACT_HSWISH ? FS_ACT_NONE : nd->act;
 }
 static void finish(const fs_graph *g, const node *nd, size_t lo, size_t hi, int training) {
-    if (!(training && nd->act == FS_ACT_HSWISH) || hi <= lo) return;
+    if (!(training && nd->act == FS_ACT_HSWISH) || hi <= lo) return; /* training: item 0 on */
     float *y = act_of(g, nd) + lo;
     memcpy(g->tarena + nd->zoff + lo, y, sizeof(float) * (hi - lo));
     for (size_t j = 0; j < hi - lo; j++) y[j] = fs_graph_act(FS_ACT_HSWISH, y[j]);
@@ -207,51 +211,57 @@ static void dw_table_back(const fs_graph *g, const node *nd, const node *src, co
 
 /* ---- forward ---- */
 
-static void fwd_pointwise(const fs_graph *g, const node *nd, int n, int training, int tid, int nt) {
+static void fwd_pointwise(const fs_graph *g, const node *nd, int n, int training, size_t item, int me,
+                          int tid, int nt) {
+    (void)me; /* no scratch: the weights are packed once */
     const node *src = &g->nodes[nd->in0];
     const int cin = src->c, co = nd->c;
     size_t lo, hi;
     span((size_t)n * nd->h * nd->w, tid, nt, &lo, &hi);
-    fs_gk_gemm_packed_avx2((int)(hi - lo), co, cin, act_of(g, src) + lo * cin, (size_t)cin, 1,
-                           g->wpack + nd->wpoff, act_of(g, nd) + lo * co, (size_t)co, 0, nd->bias,
+    fs_gk_gemm_packed_avx2((int)(hi - lo), co, cin, at(g, src, item) + lo * cin, (size_t)cin, 1,
+                           g->wpack + nd->wpoff, at(g, nd, item) + lo * co, (size_t)co, 0, nd->bias,
                            kernel_act(nd, training));
     finish(g, nd, lo * co, hi * co, training);
 }
 
-static void fwd_conv(const fs_graph *g, const node *nd, int n, int training, int tid, int nt) {
+static void fwd_conv(const fs_graph *g, const node *nd, int n, int training, size_t item, int me,
+                     int tid, int nt) {
     const node *src = &g->nodes[nd->in0];
     const size_t row = (size_t)nd->k * nd->k * src->c, band = band_rows(nd, src), co = (size_t)nd->c;
-    float *col = (float *)extra_of(g, tid), *y = act_of(g, nd);
+    float *col = (float *)extra_of(g, me), *y = at(g, nd, item);
     size_t lo, hi;
     span((size_t)n * nd->h * nd->w, tid, nt, &lo, &hi);
     for (size_t p0 = lo; p0 < hi; p0 += band) {
         const size_t nb = hi - p0 < band ? hi - p0 : band;
-        im2col(nd, src, act_of(g, src), p0, nb, col);
+        im2col(nd, src, at(g, src, item), p0, nb, col);
         fs_gk_gemm_packed_avx2((int)nb, (int)co, (int)row, col, row, 1, g->wpack + nd->wpoff,
                                y + p0 * co, co, 0, nd->bias, kernel_act(nd, training));
     }
     finish(g, nd, lo * co, hi * co, training);
 }
 
-static void fwd_dw(const fs_graph *g, const node *nd, int n, int training, int tid, int nt) {
+static void fwd_dw(const fs_graph *g, const node *nd, int n, int training, size_t item, int me,
+                   int tid, int nt) {
     const node *src = &g->nodes[nd->in0];
     const int kk = nd->k * nd->k, c = nd->c;
     const size_t fi = fs_graph_node_floats(src), rowf = (size_t)nd->w * c;
-    const float **t = (const float **)extra_of(g, tid);
+    const float **t = (const float **)extra_of(g, me);
     size_t lo, hi;
     span((size_t)n * nd->h, tid, nt, &lo, &hi);
     for (size_t r = lo; r < hi; r++) {
         const size_t b = r / (size_t)nd->h;
-        dw_table_fwd(g, nd, src, act_of(g, src) + b * fi, (int)(r % (size_t)nd->h), t);
+        dw_table_fwd(g, nd, src, at(g, src, item) + b * fi, (int)(r % (size_t)nd->h), t);
         fs_gk_taps_avx2(nd->w, kk, c, t, nd->weight, nd->bias, 0, kernel_act(nd, training),
-                        act_of(g, nd) + r * rowf);
+                        at(g, nd, item) + r * rowf);
     }
     finish(g, nd, lo * rowf, hi * rowf, training);
 }
 
-static void fwd_add(const fs_graph *g, const node *nd, int n, int training, int tid, int nt) {
-    const float *x = act_of(g, &g->nodes[nd->in0]), *z = act_of(g, &g->nodes[nd->in1]);
-    float *y = act_of(g, nd);
+static void fwd_add(const fs_graph *g, const node *nd, int n, int training, size_t item, int me,
+                    int tid, int nt) {
+    (void)me;
+    const float *x = at(g, &g->nodes[nd->in0], item), *z = at(g, &g->nodes[nd->in1], item);
+    float *y = at(g, nd, item);
     size_t lo, hi;
     span(fs_graph_node_floats(nd) * (size_t)n, tid, nt, &lo, &hi);
     const fs_act a = kernel_act(nd, training);
@@ -262,10 +272,10 @@ static void fwd_add(const fs_graph *g, const node *nd, int n, int training, int 
 }
 
 /* Batch norm as run_bn in graph.c, the sums split by pixels and added in thread order. */
-static void fwd_bn(fs_graph *g, node *nd, int n, int training, int tid, int nt) {
+static void fwd_bn(fs_graph *g, node *nd, int n, int training, size_t item, int tid, int nt) {
     const int c = nd->c;
     const size_t px = (size_t)nd->h * nd->w * (size_t)n;
-    const float *x = act_of(g, &g->nodes[nd->in0]);
+    const float *x = at(g, &g->nodes[nd->in0], item);
     double *dm = (double *)(g->arena + nd->aux), *dv = dm + c;
     float *mean = fs_graph_bn_mean(g, nd), *inv = mean + c;
     const int batch = training && !nd->bn_frozen;
@@ -317,7 +327,7 @@ static void fwd_bn(fs_graph *g, node *nd, int n, int training, int tid, int nt) 
     }
     fs_pool_barrier(g->pool);
     const float *sc = (const float *)dm, *sh = sc + c;
-    float *y = act_of(g, nd);
+    float *y = at(g, nd, item);
     const fs_act a = kernel_act(nd, training);
     for (size_t p = lo; p < hi; p++) {
         const float *xi = x + p * c;
@@ -331,6 +341,30 @@ static void fwd_bn(fs_graph *g, node *nd, int n, int training, int tid, int nt) 
     finish(g, nd, lo * c, hi * c, training);
 }
 
+/* Whether node nd's forward can run one item at a time on the fast kernels (at inference). */
+static int fast_item(const node *nd) {
+    return pointwise(nd) || general_conv(nd) || dw_fast(nd) || nd->op == FS_OP_ADD;
+}
+
+/* Node nd on items [item, item + n): thread tid of nt takes its share and meets the others
+ * after it; solo: the calling thread does it all (its scratch is still thread tid's). */
+static void node_fwd(fs_graph *g, node *nd, int n, int training, size_t item, int tid, int nt, int solo) {
+    const int part = solo ? 0 : tid, parts = solo ? 1 : nt;
+    if (pointwise(nd)) fwd_pointwise(g, nd, n, training, item, tid, part, parts);
+    else if (general_conv(nd)) fwd_conv(g, nd, n, training, item, tid, part, parts);
+    else if (dw_fast(nd)) fwd_dw(g, nd, n, training, item, tid, part, parts);
+    else if (nd->op == FS_OP_ADD) fwd_add(g, nd, n, training, item, tid, part, parts);
+    else if (nd->op == FS_OP_BN) fwd_bn(g, nd, n, training, item, tid, nt);
+    else if (tid == 0) fs_graph_node_forward(g, nd, n, training);
+    if (!solo) fs_pool_barrier(g->pool);
+}
+
+/* At inference the leading run of item-wise nodes goes one item at a time, each item through
+ * all of them, so its activations stay in cache from one node to the next (a whole batch
+ * would not fit): with at least as many items as threads each thread takes whole items and
+ * no barrier is crossed until the run ends; with fewer, the threads share each item. The rest
+ * of the graph runs on the whole batch. Training needs every item of a node before the next
+ * (batch statistics). */
 static void forward_fn(void *arg, int tid, int nt) {
     job *j = arg;
     fs_graph *g = j->g;
@@ -338,16 +372,23 @@ static void forward_fn(void *arg, int tid, int nt) {
         pack_weights(g, tid, nt);
         fs_pool_barrier(g->pool);
     }
-    for (int i = 1; i < g->n; i++) {
-        node *nd = &g->nodes[i];
-        if (pointwise(nd)) fwd_pointwise(g, nd, j->n, j->training, tid, nt);
-        else if (general_conv(nd)) fwd_conv(g, nd, j->n, j->training, tid, nt);
-        else if (dw_fast(nd)) fwd_dw(g, nd, j->n, j->training, tid, nt);
-        else if (nd->op == FS_OP_ADD) fwd_add(g, nd, j->n, j->training, tid, nt);
-        else if (nd->op == FS_OP_BN) fwd_bn(g, nd, j->n, j->training, tid, nt);
-        else if (tid == 0) fs_graph_node_forward(g, nd, j->n, j->training);
-        fs_pool_barrier(g->pool);
+    int i = 1;
+    if (!j->training && j->n > 1) {
+        int lead = 1;
+        while (lead < g->n && fast_item(&g->nodes[lead])) lead++;
+        if (j->n >= nt) {
+            size_t lo, hi;
+            span((size_t)j->n, tid, nt, &lo, &hi);
+            for (size_t b = lo; b < hi; b++)
+                for (i = 1; i < lead; i++) node_fwd(g, &g->nodes[i], 1, 0, b, tid, nt, 1);
+            fs_pool_barrier(g->pool);
+        } else {
+            for (int b = 0; b < j->n; b++)
+                for (i = 1; i < lead; i++) node_fwd(g, &g->nodes[i], 1, 0, (size_t)b, tid, nt, 0);
+        }
+        i = lead;
     }
+    for (; i < g->n; i++) node_fwd(g, &g->nodes[i], j->n, j->training, 0, tid, nt, 0);
 }
 
 void fs_graph_fast_forward(fs_graph *g, int n, int training) {
