@@ -115,7 +115,7 @@ static int run_mobilenet(int batch, int threads, double seconds, int json, int p
     } while ((el = fs_now_ms() - t0) < seconds * 1000.0);
     const double ips = images / (el / 1000.0), gflops = ips * 2 * macs / 1e9;
     const double cpu = cpu_ms() - c0, ipc = cpu > 0 ? images / (cpu / 1000.0) : 0;
-    const char *isa = fs_nn_isa_name(fs_graph_isa(g) > FS_ISA_AVX2 ? FS_ISA_AVX2 : fs_graph_isa(g));
+    const char *isa = fs_nn_isa_name(fs_graph_isa(g));
     if (json)
         printf("{\"arch\":\"mobilenetv2\",\"batch\":%d,\"threads\":%d,\"images_per_s\":%.2f,"
                "\"gflops\":%.3f,\"isa\":\"%s\",\"images_per_cpu_s\":%.2f}\n",

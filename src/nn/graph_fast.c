@@ -209,6 +209,24 @@ static void dw_table_back(const fs_graph *g, const node *nd, const node *src, co
         }
 }
 
+/* The GEMMs of graph_kernels.h with the graph's vector width. */
+static void gemm_plain(const fs_graph *g, int m, int n, int k, const float *a, size_t sai, size_t sak,
+                       const float *b, size_t ldb, float *c, size_t ldc, int accumulate,
+                       const float *bias, fs_act act, float *scratch) {
+    if (g->isa >= FS_ISA_AVX512)
+        fs_gk_gemm_avx512(m, n, k, a, sai, sak, b, ldb, c, ldc, accumulate, bias, act, scratch);
+    else
+        fs_gk_gemm_avx2(m, n, k, a, sai, sak, b, ldb, c, ldc, accumulate, bias, act, scratch);
+}
+static void gemm_packed(const fs_graph *g, int m, int n, int k, const float *a, size_t sai,
+                        size_t sak, const float *bp, float *c, size_t ldc, int accumulate,
+                        const float *bias, fs_act act) {
+    if (g->isa >= FS_ISA_AVX512)
+        fs_gk_gemm_packed_avx512(m, n, k, a, sai, sak, bp, c, ldc, accumulate, bias, act);
+    else
+        fs_gk_gemm_packed_avx2(m, n, k, a, sai, sak, bp, c, ldc, accumulate, bias, act);
+}
+
 /* ---- forward ---- */
 
 static void fwd_pointwise(const fs_graph *g, const node *nd, int n, int training, size_t item, int me,
@@ -218,7 +236,7 @@ static void fwd_pointwise(const fs_graph *g, const node *nd, int n, int training
     const int cin = src->c, co = nd->c;
     size_t lo, hi;
     span((size_t)n * nd->h * nd->w, tid, nt, &lo, &hi);
-    fs_gk_gemm_packed_avx2((int)(hi - lo), co, cin, at(g, src, item) + lo * cin, (size_t)cin, 1,
+    gemm_packed(g, (int)(hi - lo), co, cin, at(g, src, item) + lo * cin, (size_t)cin, 1,
                            g->wpack + nd->wpoff, at(g, nd, item) + lo * co, (size_t)co, 0, nd->bias,
                            kernel_act(nd, training));
     finish(g, nd, lo * co, hi * co, training);
@@ -234,7 +252,7 @@ static void fwd_conv(const fs_graph *g, const node *nd, int n, int training, siz
     for (size_t p0 = lo; p0 < hi; p0 += band) {
         const size_t nb = hi - p0 < band ? hi - p0 : band;
         im2col(nd, src, at(g, src, item), p0, nb, col);
-        fs_gk_gemm_packed_avx2((int)nb, (int)co, (int)row, col, row, 1, g->wpack + nd->wpoff,
+        gemm_packed(g, (int)nb, (int)co, (int)row, col, row, 1, g->wpack + nd->wpoff,
                                y + p0 * co, co, 0, nd->bias, kernel_act(nd, training));
     }
     finish(g, nd, lo * co, hi * co, training);
@@ -441,7 +459,7 @@ static void bk_pointwise(const fs_graph *g, const node *nd, int n, int tid, int 
     size_t lo, hi;
     if (gw) { /* gw[cin][co] = x^T gy, each thread its input channels */
         span((size_t)cin, tid, nt, &lo, &hi);
-        fs_gk_gemm_avx2((int)(hi - lo), co, (int)px, x + lo, 1, (size_t)cin, gy, (size_t)co,
+        gemm_plain(g, (int)(hi - lo), co, (int)px, x + lo, 1, (size_t)cin, gy, (size_t)co,
                         gw + lo * co, (size_t)co, 0, NULL, FS_ACT_NONE, pack_of(g, tid));
     }
     if (gb) bias_grad(gy, px, co, gb, tid, nt);
@@ -451,7 +469,7 @@ static void bk_pointwise(const fs_graph *g, const node *nd, int n, int tid, int 
         fs_gk_pack_b(nd->weight, 1, (size_t)co, co, cin, wt, (int)lo, (int)hi);
         fs_pool_barrier(g->pool);
         span(px, tid, nt, &lo, &hi);
-        fs_gk_gemm_packed_avx2((int)(hi - lo), cin, co, gy + lo * co, (size_t)co, 1, wt,
+        gemm_packed(g, (int)(hi - lo), cin, co, gy + lo * co, (size_t)co, 1, wt,
                                grad_of(g, src) + lo * cin, (size_t)cin, 1, NULL, FS_ACT_NONE);
     }
 }
@@ -471,7 +489,7 @@ static void bk_conv(const fs_graph *g, const node *nd, int n, int tid, int nt) {
         for (size_t p0 = lo; p0 < hi; p0 += band) {
             const size_t nb = hi - p0 < band ? hi - p0 : band;
             im2col(nd, src, x, p0, nb, col);
-            fs_gk_gemm_avx2((int)row, (int)co, (int)nb, col, 1, row, gy + p0 * co, co, part, co,
+            gemm_plain(g, (int)row, (int)co, (int)nb, col, 1, row, gy + p0 * co, co, part, co,
                             p0 > lo, NULL, FS_ACT_NONE, pack_of(g, tid));
         }
         fs_pool_barrier(g->pool);

@@ -20,7 +20,7 @@
 
 #include "fakescope/graph.h"
 
-/* Floats of scratch one thread's GEMM needs (a packed panel of B). */
+/* Floats of scratch one thread's GEMM needs (a packed panel of B; 64-byte aligned). */
 #define FS_GK_GEMM_SCRATCH (256 * 16)
 
 /* m rows of C. accumulate = 0 overwrites C; bias (n floats, or NULL) and act are applied
@@ -34,6 +34,13 @@ void fs_gk_gemm_avx2(int m, int n, int k, const float *a, size_t sai, size_t sak
 void fs_gk_gemm_packed_avx2(int m, int n, int k, const float *a, size_t sai, size_t sak,
                             const float *bp, float *c, size_t ldc, int accumulate,
                             const float *bias, fs_act act);
+/* The same two with 512-bit vectors (graph_avx512.c), for FS_ISA_AVX512. */
+void fs_gk_gemm_avx512(int m, int n, int k, const float *a, size_t sai, size_t sak, const float *b,
+                       size_t ldb, float *c, size_t ldc, int accumulate, const float *bias,
+                       fs_act act, float *scratch);
+void fs_gk_gemm_packed_avx512(int m, int n, int k, const float *a, size_t sai, size_t sak,
+                              const float *bp, float *c, size_t ldc, int accumulate,
+                              const float *bias, fs_act act);
 /* Floats of B (k x n) packed: panels of 16 columns, the last padded with zeros. */
 static inline size_t fs_gk_packed_floats(int k, int n) { return (size_t)(n + 15) / 16 * 16 * (size_t)k; }
 /* Panels [j0, j1) of B (k x n) into bp ([panel][k][16]); B(p, j) = b[p*sp + j*sj] (row-major

@@ -1,6 +1,7 @@
 /* The op graph's fast kernels (nn/graph_fast.c, graph_avx2.c) against its portable code, which
  * defines the answer: the same graph built twice from the same weights, one with
- * FS_ISA_PORTABLE, one with the CPU's best kernels on 1, 2 and 3 threads, over odd shapes
+ * FS_ISA_PORTABLE, one with each kernel set the CPU has (AVX2+FMA; AVX-512 GEMMs) on 1, 2 and
+ * 3 threads, over odd shapes
  * (sides 1..17, channels that are no multiple of 8, batches 1..3, strides 1 and 2, SAME,
  * symmetric and dilated padding, sums longer than one 256-deep GEMM block). Compared: every
  * node's activation at inference, then in training mode every activation, every parameter
@@ -114,10 +115,12 @@ static void compare_graphs(fs_graph *ref, fs_graph *fast, const spec *sp, int th
     }
 }
 
-static void check(const spec *sp, int threads) {
+static void check(const spec *sp, int threads, fs_isa isa) {
     fs_msg msg;
     fs_graph *ref = build(sp, 42), *fast = build(sp, 42);
     fs_graph_set_isa(ref, FS_ISA_PORTABLE);
+    fs_graph_set_isa(fast, isa);
+    assert_int_equal(fs_graph_isa(fast), isa);
     assert_int_equal(fs_graph_set_threads(fast, threads, &msg), FS_OK);
     const size_t nin = (size_t)sp->h * sp->w * sp->c * (size_t)sp->n;
     rng_state = 7;
@@ -170,10 +173,13 @@ static void test_fast_matches_portable(void **state) {
         printf("skipped: this CPU has no AVX2+FMA, so there are no fast kernels to compare\n");
         skip();
     }
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
-        for (int t = 1; t <= 3; t++) check(&specs[i], t);
-    printf("fast kernels (AVX2+FMA) against portable: worst error %.2f of the bound over %zu shapes\n",
-           worst, sizeof specs / sizeof specs[0]);
+    for (int isa = FS_ISA_AVX2; isa <= (int)fs_nn_isa_best(); isa++) {
+        worst = 0;
+        for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+            for (int t = 1; t <= 3; t++) check(&specs[i], t, (fs_isa)isa);
+        printf("fast kernels (%s) against portable: worst error %.2f of the bound over %zu shapes\n",
+               fs_nn_isa_name((fs_isa)isa), worst, sizeof specs / sizeof specs[0]);
+    }
 }
 
 /* The same thread count twice: the same bits (sums split by thread are added in order). */
