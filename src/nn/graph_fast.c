@@ -14,7 +14,8 @@
  *    (zeros where a tap falls in the padding), its input gradient the same sum gathered per
  *    input row, its weight gradient the transposed sum;
  *  - batch norm, add and the activations' backward are split by pixels;
- *  - the rest (pooling, dense, softmax, squeeze-and-excitation) is small and runs the
+ *  - a dense layer is a GEMM over the batch, split by items;
+ *  - the rest (pooling, softmax, squeeze-and-excitation) is small and runs the
  *    portable code on thread 0. */
 #include <math.h>
 #include <string.h>
@@ -289,6 +290,17 @@ static void fwd_add(const fs_graph *g, const node *nd, int n, int training, size
     finish(g, nd, lo, hi, training);
 }
 
+/* A dense layer = GEMM of the batch's inputs (n x cin) by its weights ([cin][out]), each
+ * thread its items. */
+static void fwd_dense(const fs_graph *g, const node *nd, int n, int tid, int nt) {
+    const node *src = &g->nodes[nd->in0];
+    size_t lo, hi;
+    span((size_t)n, tid, nt, &lo, &hi);
+    gemm_plain(g, (int)(hi - lo), nd->c, src->c, act_of(g, src) + lo * src->c, (size_t)src->c, 1,
+               nd->weight, (size_t)nd->c, act_of(g, nd) + lo * nd->c, (size_t)nd->c, 0, nd->bias,
+               FS_ACT_NONE, pack_of(g, tid));
+}
+
 /* Batch norm as run_bn in graph.c, the sums split by pixels and added in thread order. */
 static void fwd_bn(fs_graph *g, node *nd, int n, int training, size_t item, int tid, int nt) {
     const int c = nd->c;
@@ -373,6 +385,7 @@ static void node_fwd(fs_graph *g, node *nd, int n, int training, size_t item, in
     else if (dw_fast(nd)) fwd_dw(g, nd, n, training, item, tid, part, parts);
     else if (nd->op == FS_OP_ADD) fwd_add(g, nd, n, training, item, tid, part, parts);
     else if (nd->op == FS_OP_BN) fwd_bn(g, nd, n, training, item, tid, nt);
+    else if (nd->op == FS_OP_DENSE && nd->act == FS_ACT_NONE && !solo) fwd_dense(g, nd, n, tid, nt);
     else if (tid == 0) fs_graph_node_forward(g, nd, n, training);
     if (!solo) fs_pool_barrier(g->pool);
 }
