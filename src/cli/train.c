@@ -1177,7 +1177,7 @@ int fs_cli_train_bench(int argc, char **argv) {
     }
     if (!err) {
         const double ips = (double)(steps * batch) / ((fs_now_ms() - t0) / 1000.0);
-        const char *isa = mobilenet ? (fs_graph_isa(g) >= FS_ISA_AVX2 ? "avx2" : "portable")
+        const char *isa = mobilenet ? fs_nn_isa_name(fs_graph_isa(g))
                           : fs_sgemm_uses_avx2() ? "avx2" : "portable";
         struct rusage ru;
         const double rss = getrusage(RUSAGE_SELF, &ru) ? 0 : ru.ru_maxrss / 1024.0; /* KB on Linux */

@@ -3,6 +3,7 @@
  * reads the same packed panels of 16 columns as the AVX2 kernel: one zmm per row of a 12 x 16
  * tile of C (12 accumulators), one aligned load of the panel and 12 broadcasts of A per k;
  * a __mmask16 covers the columns past n. Blocking, bias and activation as in graph_avx2.c.
+ * The depthwise tap sums likewise run 16 channels a vector, four vectors per tap pointer.
  * Only called after fs_nn_isa_best() reported FS_ISA_AVX512. */
 #include <immintrin.h>
 #include <string.h>
@@ -161,4 +162,66 @@ void fs_gk_gemm_packed_avx512(int m, int n, int k, const float *a, size_t sai, s
                               const float *bp, float *c, size_t ldc, int accumulate,
                               const float *bias, fs_act act) {
     gemm(m, n, k, a, sai, sak, bp, NULL, 0, c, ldc, accumulate, bias, act, NULL);
+}
+
+static inline __mmask16 chan_mask(int left) {
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+}
+
+void fs_gk_taps_avx512(int npix, int kk, int c, const float *const *src, const float *w,
+                       const float *bias, int accumulate, fs_act act, float *out) {
+    for (int p = 0; p < npix; p++) {
+        const float *const *s = src + (size_t)p * kk;
+        float *o = out + (size_t)p * c;
+        int cb = 0;
+        for (; cb + 64 <= c; cb += 64) {
+            __m512 a0, a1, a2, a3;
+            if (accumulate)
+                a0 = _mm512_loadu_ps(o + cb), a1 = _mm512_loadu_ps(o + cb + 16),
+                a2 = _mm512_loadu_ps(o + cb + 32), a3 = _mm512_loadu_ps(o + cb + 48);
+            else if (bias)
+                a0 = _mm512_loadu_ps(bias + cb), a1 = _mm512_loadu_ps(bias + cb + 16),
+                a2 = _mm512_loadu_ps(bias + cb + 32), a3 = _mm512_loadu_ps(bias + cb + 48);
+            else
+                a0 = a1 = a2 = a3 = _mm512_setzero_ps();
+            const float *wt = w + cb;
+            for (int t = 0; t < kk; t++, wt += c) {
+                const float *x = s[t] + cb;
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x), _mm512_loadu_ps(wt), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(wt + 16), a1);
+                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 32), _mm512_loadu_ps(wt + 32), a2);
+                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 48), _mm512_loadu_ps(wt + 48), a3);
+            }
+            _mm512_storeu_ps(o + cb, act16(act, a0));
+            _mm512_storeu_ps(o + cb + 16, act16(act, a1));
+            _mm512_storeu_ps(o + cb + 32, act16(act, a2));
+            _mm512_storeu_ps(o + cb + 48, act16(act, a3));
+        }
+        for (; cb < c; cb += 16) {
+            const __mmask16 m = chan_mask(c - cb);
+            __m512 a = accumulate ? _mm512_maskz_loadu_ps(m, o + cb)
+                       : bias     ? _mm512_maskz_loadu_ps(m, bias + cb)
+                                  : _mm512_setzero_ps();
+            const float *wt = w + cb;
+            for (int t = 0; t < kk; t++, wt += c)
+                a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, s[t] + cb), _mm512_maskz_loadu_ps(m, wt), a);
+            _mm512_mask_storeu_ps(o + cb, m, act16(act, a));
+        }
+    }
+}
+
+void fs_gk_taps_wgrad_avx512(int npix, int kk, int c, const float *const *src, const float *go,
+                             float *gw) {
+    for (int cb = 0; cb < c; cb += 16) {
+        const __mmask16 m = chan_mask(c - cb);
+        for (int t = 0; t < kk; t++) {
+            float *g = gw + (size_t)t * c + cb;
+            __m512 acc = _mm512_maskz_loadu_ps(m, g);
+            const float *const *s = src + t;
+            const float *q = go + cb;
+            for (int p = 0; p < npix; p++, s += kk, q += c)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, *s + cb), _mm512_maskz_loadu_ps(m, q), acc);
+            _mm512_mask_storeu_ps(g, m, acc);
+        }
+    }
 }

@@ -69,6 +69,12 @@ static int pointwise(const node *nd) {
 static int general_conv(const node *nd) { return nd->op == FS_OP_CONV && !pointwise(nd); }
 static int dw_fast(const node *nd) { return nd->op == FS_OP_DWCONV && nd->k * nd->k <= MAX_TAPS; }
 
+/* The depth of a convolution's or dense layer's GEMM (rows of its [k][k][cin][cout] or
+ * [in][out] weights). */
+static int gemm_k(const node *nd, const node *src) {
+    return nd->op == FS_OP_DENSE ? src->c : nd->k * nd->k * src->c;
+}
+
 static size_t band_rows(const node *nd, const node *src) {
     const size_t row = (size_t)nd->k * nd->k * (size_t)src->c;
     size_t b = BAND_FLOATS / row / 6 * 6;
@@ -93,9 +99,9 @@ void fs_graph_fast_work(fs_graph *g, size_t *per_thread, size_t *zeros, size_t *
         node *nd = &g->nodes[i];
         const node *src = &g->nodes[nd->in0];
         size_t e = 0;
-        if (nd->op == FS_OP_CONV) {
+        if (nd->op == FS_OP_CONV || nd->op == FS_OP_DENSE) {
             nd->wpoff = wp;
-            wp += fs_gk_packed_floats(nd->k * nd->k * src->c, nd->c);
+            wp += fs_gk_packed_floats(gemm_k(nd, src), nd->c);
             wp = (wp + 15) / 16 * 16;
         }
         if (general_conv(nd)) {
@@ -133,8 +139,8 @@ void fs_gk_pack_b(const float *b, size_t sp, size_t sj, int k, int n, float *bp,
 static void pack_weights(fs_graph *g, int tid, int nt) {
     for (int i = 1; i < g->n; i++) {
         const node *nd = &g->nodes[i];
-        if (nd->op != FS_OP_CONV) continue;
-        const int k = nd->k * nd->k * g->nodes[nd->in0].c, panels = (nd->c + 15) / 16;
+        if (nd->op != FS_OP_CONV && nd->op != FS_OP_DENSE) continue;
+        const int k = gemm_k(nd, &g->nodes[nd->in0]), panels = (nd->c + 15) / 16;
         size_t lo, hi;
         span((size_t)panels, tid, nt, &lo, &hi);
         fs_gk_pack_b(nd->weight, (size_t)nd->c, 1, k, nd->c, g->wpack + nd->wpoff, (int)lo, (int)hi);
@@ -228,6 +234,17 @@ static void gemm_packed(const fs_graph *g, int m, int n, int k, const float *a, 
         fs_gk_gemm_packed_avx2(m, n, k, a, sai, sak, bp, c, ldc, accumulate, bias, act);
 }
 
+static void taps(const fs_graph *g, int npix, int kk, int c, const float *const *src, const float *w,
+                 const float *bias, int accumulate, fs_act act, float *out) {
+    if (g->isa >= FS_ISA_AVX512) fs_gk_taps_avx512(npix, kk, c, src, w, bias, accumulate, act, out);
+    else fs_gk_taps_avx2(npix, kk, c, src, w, bias, accumulate, act, out);
+}
+static void taps_wgrad(const fs_graph *g, int npix, int kk, int c, const float *const *src,
+                       const float *go, float *gw) {
+    if (g->isa >= FS_ISA_AVX512) fs_gk_taps_wgrad_avx512(npix, kk, c, src, go, gw);
+    else fs_gk_taps_wgrad_avx2(npix, kk, c, src, go, gw);
+}
+
 /* ---- forward ---- */
 
 static void fwd_pointwise(const fs_graph *g, const node *nd, int n, int training, size_t item, int me,
@@ -270,7 +287,7 @@ static void fwd_dw(const fs_graph *g, const node *nd, int n, int training, size_
     for (size_t r = lo; r < hi; r++) {
         const size_t b = r / (size_t)nd->h;
         dw_table_fwd(g, nd, src, at(g, src, item) + b * fi, (int)(r % (size_t)nd->h), t);
-        fs_gk_taps_avx2(nd->w, kk, c, t, nd->weight, nd->bias, 0, kernel_act(nd, training),
+        taps(g, nd->w, kk, c, t, nd->weight, nd->bias, 0, kernel_act(nd, training),
                         at(g, nd, item) + r * rowf);
     }
     finish(g, nd, lo * rowf, hi * rowf, training);
@@ -290,15 +307,15 @@ static void fwd_add(const fs_graph *g, const node *nd, int n, int training, size
     finish(g, nd, lo, hi, training);
 }
 
-/* A dense layer = GEMM of the batch's inputs (n x cin) by its weights ([cin][out]), each
- * thread its items. */
+/* A dense layer = GEMM of the batch's inputs (n x cin) by its packed weights, each thread its
+ * items. */
 static void fwd_dense(const fs_graph *g, const node *nd, int n, int tid, int nt) {
     const node *src = &g->nodes[nd->in0];
     size_t lo, hi;
     span((size_t)n, tid, nt, &lo, &hi);
-    gemm_plain(g, (int)(hi - lo), nd->c, src->c, act_of(g, src) + lo * src->c, (size_t)src->c, 1,
-               nd->weight, (size_t)nd->c, act_of(g, nd) + lo * nd->c, (size_t)nd->c, 0, nd->bias,
-               FS_ACT_NONE, pack_of(g, tid));
+    gemm_packed(g, (int)(hi - lo), nd->c, src->c, act_of(g, src) + lo * src->c, (size_t)src->c, 1,
+                g->wpack + nd->wpoff, act_of(g, nd) + lo * nd->c, (size_t)nd->c, 0, nd->bias,
+                FS_ACT_NONE);
 }
 
 /* Batch norm as run_bn in graph.c, the sums split by pixels and added in thread order. */
@@ -534,7 +551,7 @@ static void bk_dw(const fs_graph *g, const node *nd, int n, int tid, int nt) {
         span((size_t)n * nd->h, tid, nt, &lo, &hi);
         for (size_t r = lo; r < hi; r++) {
             dw_table_fwd(g, nd, src, x + r / (size_t)nd->h * fi, (int)(r % (size_t)nd->h), t);
-            fs_gk_taps_wgrad_avx2(nd->w, kk, c, t, gy + r * orow, part);
+            taps_wgrad(g, nd->w, kk, c, t, gy + r * orow, part);
         }
         fs_pool_barrier(g->pool);
         reduce_partials(g, table_bytes(nd, src), gw, (size_t)kk * c, tid, nt);
@@ -545,7 +562,7 @@ static void bk_dw(const fs_graph *g, const node *nd, int n, int tid, int nt) {
         span((size_t)n * src->h, tid, nt, &lo, &hi);
         for (size_t r = lo; r < hi; r++) {
             dw_table_back(g, nd, src, gy + r / (size_t)src->h * fo, (int)(r % (size_t)src->h), t);
-            fs_gk_taps_avx2(src->w, kk, c, t, nd->weight, NULL, 1, FS_ACT_NONE, gx + r * irow);
+            taps(g, src->w, kk, c, t, nd->weight, NULL, 1, FS_ACT_NONE, gx + r * irow);
         }
     }
 }

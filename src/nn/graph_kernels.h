@@ -51,8 +51,12 @@ void fs_gk_pack_b(const float *b, size_t sp, size_t sj, int k, int n, float *bp,
  * * w_t, w_t = w + t*c; then act. init = out (accumulate into out) when accumulate is set. */
 void fs_gk_taps_avx2(int npix, int kk, int c, const float *const *src, const float *w,
                      const float *bias, int accumulate, fs_act act, float *out);
+void fs_gk_taps_avx512(int npix, int kk, int c, const float *const *src, const float *w,
+                       const float *bias, int accumulate, fs_act act, float *out);
 /* gw_t[ch] += sum over npix pixels of src[p*kk + t][ch] * go[p*c + ch] (gw: kk x c). */
 void fs_gk_taps_wgrad_avx2(int npix, int kk, int c, const float *const *src, const float *go,
                            float *gw);
+void fs_gk_taps_wgrad_avx512(int npix, int kk, int c, const float *const *src, const float *go,
+                             float *gw);
 
 #endif
