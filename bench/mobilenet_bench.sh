@@ -8,9 +8,12 @@
 #    Adam step), PyTorch in channels_last and contiguous layouts (its best counts), and the
 #    peak resident memory of each training process (ru_maxrss of a fresh process: weights,
 #    activations, gradients, optimiser state, the program and, for PyTorch, the interpreter);
-#  - GFLOP/s against the FMA peak measured in the same run (fakescope bench --peak).
+#  - GFLOP/s against the FMA peak measured in the same run (fakescope bench --peak, the widest
+#    vectors the CPU has and AVX2 alone).
 # The two sides alternate (the order flips every round) and each figure is the median over
-# the rounds, since the machine may be shared. PyTorch runs with glibc's malloc kept mapped
+# the rounds, since the machine may be shared; the best round of each side is printed too,
+# because on a shared machine PyTorch's OpenMP threads can collapse (a round at a few images
+# per second) where a median of few rounds still lands, which flatters the ratio. PyTorch runs with glibc's malloc kept mapped
 # (MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_), as a long-running server would be tuned.
 #
 # Environment: BENCH_THREADS (default 2), BENCH_ROUNDS (inference rounds, default 5),
@@ -60,6 +63,8 @@ echo "mobilenet_bench: $ROUNDS inference rounds (${SECS}s each), $TROUNDS traini
 for r in $(seq 1 "$ROUNDS"); do
     for t in 1 "$T"; do
         "$BIN" bench --peak --threads "$t" --seconds 0.3 --json | sed 's/^{/{"impl":"peak",/' >>"$RAW"
+        FAKESCOPE_NO_AVX512=1 "$BIN" bench --peak --threads "$t" --seconds 0.3 --json |
+            sed 's/^{/{"impl":"peak",/' >>"$RAW"
     done
     for b in 1 32; do
         if [ $((r % 2)) -eq 1 ] || [ $have_torch -eq 0 ]; then
@@ -89,14 +94,14 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 T = int(sys.argv[2])
 med = statistics.median
 peak = collections.defaultdict(list)
-isa = "?"
 for r in rows:
     if r["impl"] == "peak":
-        peak[r["threads"]].append(r["peak_gflops"])
-        isa = r["isa"]
-peak = {t: med(v) for t, v in peak.items()}
-print(f"FMA peak ({isa} loop, median): " +
-      ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t in sorted(peak)))
+        peak[(r["isa"], r["threads"])].append(r["peak_gflops"])
+peak = {k: med(v) for k, v in peak.items()}
+for isa in sorted({k[0] for k in peak}, reverse=True):
+    print(f"FMA peak ({isa} loop, median): " +
+          ", ".join(f"{peak[(isa, t)]:.0f} GFLOP/s on {t} thread{'s' if t > 1 else ''}"
+                    for t in sorted(t for i, t in peak if i == isa)))
 print()
 inf = collections.defaultdict(list)
 gflops = collections.defaultdict(list)  # fakescope's own count: 2 x multiply-adds per second
@@ -108,25 +113,30 @@ for r in rows:
             gflops[r["batch"]].append(r["gflops"])
         if r["impl"] == "pytorch":
             layouts[r["batch"]][r["layout"]] += 1
-print(f"MobileNetV2 224x224 inference, {T} threads (images/s, median of interleaved runs):")
+print(f"MobileNetV2 224x224 inference, {T} threads (images/s: median of interleaved runs; best run):")
 print()
-print("| batch | fakescope | PyTorch (best layout) | ratio | target | fakescope GFLOP/s | % of FMA peak |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| batch | fakescope | PyTorch (its best layout) | ratio | best fakescope | best PyTorch | ratio of bests | target | fakescope GFLOP/s | % of FMA peak |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 verdicts = []
+widest = max((i for i, t in peak), default=None)
+pk = peak.get((widest, T))
 for b, need in ((1, 2.0), (32, 1.5)):
-    ours = med(inf[("fakescope", b)]) if inf[("fakescope", b)] else None
-    theirs = med(inf[("pytorch", b)]) if inf[("pytorch", b)] else None
-    if ours is None:
+    ours_runs, theirs_runs = inf[("fakescope", b)], inf[("pytorch", b)]
+    if not ours_runs:
         continue
+    ours = med(ours_runs)
     gf = med(gflops[b])
-    pk = peak.get(T)
+    share = f"{100 * gf / pk:.0f}% ({widest}, {T} threads)" if pk else "-"
     lay = layouts[b].most_common(1)[0][0] if layouts[b] else "-"
-    if theirs:
-        ratio = ours / theirs
-        verdicts.append(f"  inference batch {b}: {ratio:.2f}x (target {need}x) {'met' if ratio >= need else 'NOT met'}")
-        print(f"| {b} | {ours:.1f} | {theirs:.1f} ({lay}) | {ratio:.2f}x | {need}x | {gf:.1f} | {100 * gf / pk:.0f}% |")
+    if theirs_runs:
+        theirs = med(theirs_runs)
+        ratio, rbest = ours / theirs, max(ours_runs) / max(theirs_runs)
+        verdicts.append(f"  inference batch {b}: median {ratio:.2f}x, best {rbest:.2f}x (target {need}x): "
+                        f"{'met' if min(ratio, rbest) >= need else 'NOT met'}")
+        print(f"| {b} | {ours:.1f} | {theirs:.1f} ({lay}) | {ratio:.2f}x | {max(ours_runs):.1f} | "
+              f"{max(theirs_runs):.1f} | {rbest:.2f}x | {need}x | {gf:.1f} | {share} |")
     else:
-        print(f"| {b} | {ours:.1f} | - | - | {need}x | {gf:.1f} | {100 * gf / pk:.0f}% |")
+        print(f"| {b} | {ours:.1f} | - | - | {max(ours_runs):.1f} | - | - | {need}x | {gf:.1f} | {share} |")
 print()
 tr = collections.defaultdict(list)
 rss = collections.defaultdict(list)
@@ -137,16 +147,18 @@ for r in rows:
         rss[key].append(r["max_rss_mb"])
 print(f"MobileNetV2 224x224 training, batch 32, {T} threads (forward + BCE + backward + Adam):")
 print()
-print("| | images/s (median) | peak resident memory (ru_maxrss, MB) | runs |")
-print("| --- | ---: | ---: | ---: |")
+print("| | images/s (median) | best run | peak resident memory (ru_maxrss, MB) | runs |")
+print("| --- | ---: | ---: | ---: | ---: |")
 for k in sorted(tr, key=lambda k: k != "fakescope"):
-    print(f"| {k} | {med(tr[k]):.2f} | {med(rss[k]):.0f} | {len(tr[k])} |")
+    print(f"| {k} | {med(tr[k]):.2f} | {max(tr[k]):.2f} | {med(rss[k]):.0f} | {len(tr[k])} |")
 torch_keys = [k for k in tr if k.startswith("pytorch")]
 if tr["fakescope"] and torch_keys:
     best = max(torch_keys, key=lambda k: med(tr[k]))
     ratio = med(tr["fakescope"]) / med(tr[best])
-    verdicts.append(f"  training batch 32: {ratio:.2f}x {best} (target 1x) {'met' if ratio >= 1 else 'NOT met'}")
+    rbest = max(tr["fakescope"]) / max(max(tr[k]) for k in torch_keys)
+    verdicts.append(f"  training batch 32: median {ratio:.2f}x {best}, best {rbest:.2f}x (target 1x): "
+                    f"{'met' if min(ratio, rbest) >= 1 else 'NOT met'}")
 print()
-print("Targets at", T, "threads:")
+print("Targets at", T, "threads (met only when both the median and the best-run ratio reach them):")
 print("\n".join(verdicts) if verdicts else "  (no PyTorch figures)")
 PYEOF
