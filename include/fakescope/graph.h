@@ -27,9 +27,10 @@
  * allocates. A graph runs one batch at a time; build one per caller thread (an inference run
  * changes no weight, a training one batch-norm statistics).
  *
- * Kernels and threads: by default a graph runs the fastest kernels the CPU has (AVX2+FMA:
- * pointwise and k x k convolutions as packed GEMMs, depthwise ones vectorised over channels,
- * forward and backward) on the caller's thread; fs_graph_set_threads(g, t) splits every pass
+ * Kernels and threads: by default a graph runs the fastest kernels the CPU has (AVX2+FMA,
+ * 512-bit GEMMs and depthwise sums with AVX-512: pointwise and k x k convolutions and dense
+ * layers as packed GEMMs, depthwise ones vectorised over channels, forward and backward) on
+ * the caller's thread; fs_graph_set_threads(g, t) splits every pass
  * over t threads of a pool the graph owns. FS_ISA_PORTABLE runs the portable per-node code
  * that defines the answer, on one thread whatever the thread count. The fast kernels agree
  * with it to float rounding (sums in another order); with a fixed thread count two runs give

@@ -7,8 +7,9 @@
  * buffers start at zero and each op adds into its inputs' buffers; once its readers are done
  * (they all come later), a node first turns the gradient of its output into that of the value
  * before its activation, in place, then passes it on. Nodes that nothing trainable depends on
- * are skipped, so training only a head costs only the head. Everything runs on one thread in a
- * fixed order, so two runs on the same data give the same bits. */
+ * are skipped, so training only a head costs only the head. The code here is the portable
+ * definition (FS_ISA_PORTABLE); graph_fast.c runs the same passes on the fast kernels and the
+ * graph's threads, in a fixed order for a thread count, so two runs give the same bits. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
