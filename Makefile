@@ -43,6 +43,7 @@ run: build
 bench: build
 	@scripts/deps.sh --bench
 	@bench/run.sh $(BUILD)/fakescope
+	@bench/mobilenet_bench.sh $(BUILD)/fakescope
 	@bench/http_bench.sh $(BUILD)/fakescope
 	@bench/faces.sh $(BUILD)/fakescope
 	@bench/scan_bench.sh $(BUILD)/fakescope

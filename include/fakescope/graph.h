@@ -28,8 +28,18 @@
  * Weight layouts are PyTorch's: conv [cout][cin][k][k], depthwise [c][1][k][k].
  *
  * Running: fs_graph_plan(g, n) sizes every activation buffer for a batch of n once (one
- * allocation); fs_graph_forward then never allocates. A graph runs one batch at a time; build
- * one per thread (an inference run changes no weight, a training one batch-norm statistics).
+ * allocation, plus the fast kernels' per-thread scratch); fs_graph_forward then never
+ * allocates. A graph runs one batch at a time; build one per caller thread (an inference run
+ * changes no weight, a training one batch-norm statistics).
+ *
+ * Kernels and threads: by default a graph runs the fastest kernels the CPU has (AVX2+FMA,
+ * 512-bit GEMMs and depthwise sums with AVX-512: pointwise and k x k convolutions and dense
+ * layers as packed GEMMs, depthwise ones vectorised over channels, forward and backward) on
+ * the caller's thread; fs_graph_set_threads(g, t) splits every pass
+ * over t threads of a pool the graph owns. FS_ISA_PORTABLE runs the portable per-node code
+ * that defines the answer, on one thread whatever the thread count. The fast kernels agree
+ * with it to float rounding (sums in another order); with a fixed thread count two runs give
+ * the same bits.
  *
  * Training: fs_graph_train(g, 1) lists the parameters (fs_tparam records named "<node>.weight",
  * "<node>.bias", "<node>.running_mean", ...) with one gradient buffer each; from then on a plan
@@ -44,6 +54,7 @@
 #define FAKESCOPE_GRAPH_H
 
 #include "fakescope/core.h"
+#include "fakescope/nn.h"
 #include "fakescope/train.h"
 #include "fakescope/weights.h"
 
@@ -105,6 +116,15 @@ int fs_graph_resize(fs_graph *g, int in, int h, int w, int align_corners, int ha
 /* Gives node id (which has none yet) the activation act, applied after its values: how an
  * importer fuses a separate RELU into the op before it. Returns id, or -1 (error recorded). */
 int fs_graph_fuse_act(fs_graph *g, int id, fs_act act);
+
+/* Threads of every forward and backward pass (1..FS_NN_MAX_THREADS; 1, the default, is the
+ * caller alone). Set it before planning (a later plan re-sizes the scratch). FS_ERR_INVALID,
+ * FS_ERR_NOMEM, FS_ERR_INTERNAL (a thread would not start; the old count stays). */
+fs_err fs_graph_set_threads(fs_graph *g, int threads, fs_msg *msg);
+int fs_graph_threads(const fs_graph *g);
+/* Kernels: the best the CPU has at or below isa (FS_ISA_PORTABLE: the portable code). */
+void fs_graph_set_isa(fs_graph *g, fs_isa isa);
+fs_isa fs_graph_isa(const fs_graph *g);
 
 /* Facts about node i (0 <= i < fs_graph_nodes). */
 int fs_graph_nodes(const fs_graph *g);

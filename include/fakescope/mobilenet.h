@@ -40,6 +40,11 @@ fs_err fs_mobilenetv2_graph(const fs_weights *w, int side, fs_graph **out, fs_ms
 fs_err fs_mobilenetv2_train_graph(const fs_weights *w, int side, int classes, uint64_t seed,
                                   fs_graph **out, fs_msg *msg);
 
+/* Random folded weights of the right names and shapes (He-uniform convolutions drawn from
+ * seed, biases 0, classifier.1 of `classes` outputs, metadata padding=tf_same): what
+ * benchmarks run, since speed does not depend on the values. out must be empty. */
+fs_err fs_mobilenetv2_random(fs_weights *out, int classes, uint64_t seed, fs_msg *msg);
+
 /* Folded weights (what fs_mobilenetv2_graph reads) from training-form ones (fs_graph_export of
  * that graph, with the metadata padding and bn_eps as above): each convolution's weight times
  * s = gamma / sqrt(var + eps) per output channel and its bias beta - mean s, in float32 as the

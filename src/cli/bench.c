@@ -2,6 +2,7 @@
  * random input (the numbers do not depend on the values), and the machine's FMA peak, so
  * GFLOP/s can be read against what the cores can do. */
 #include "cli/cli.h"
+#include "fakescope/mobilenet.h"
 #include "fakescope/model.h"
 
 #include <getopt.h>
@@ -16,8 +17,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: fakescope bench --arch ARCH [--batch B] [--threads T] [--seconds S] [--json]\n"
             "       fakescope bench --peak [--threads T] [--seconds S] [--json]\n\n"
-            "Runs forward passes of ARCH (meso4 or mesoinception4) on random weights and random\n"
-            "256x256 input for S seconds and prints the throughput.\n\n"
+            "Runs forward passes of ARCH (meso4 or mesoinception4 on 256x256 input, mobilenetv2 on\n"
+            "224x224) on random weights and random input for S seconds and prints the throughput.\n\n"
             "  --arch ARCH     architecture to run\n"
             "  --batch B       images per forward call (default 1, at most %d)\n"
             "  --threads T     threads of the forward pass (default: all %d online CPUs)\n"
@@ -79,6 +80,56 @@ static void peak_fn(void *arg, int tid, int n) {
     (void)n;
     peak_job *j = arg;
     j->gflops[tid] = fs_nn_fma_peak_gflops(j->isa, j->seconds);
+}
+
+/* MobileNetV2 (the op graph) on random folded weights and 224x224 input. */
+static int run_mobilenet(int batch, int threads, double seconds, int json, int portable) {
+    fs_msg msg;
+    fs_weights w = {0};
+    fs_graph *g = NULL;
+    const size_t n = (size_t)batch * 224 * 224 * 3;
+    float *x = malloc(n * sizeof(float));
+    int rc = FS_EXIT_INPUT;
+    if (!x) {
+        fprintf(stderr, "fakescope bench: out of memory\n");
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) x[i] = frand();
+    if (fs_mobilenetv2_random(&w, 1000, 1, &msg) || fs_mobilenetv2_graph(&w, 224, &g, &msg) ||
+        fs_graph_set_threads(g, threads, &msg) || (fs_graph_set_isa(g, portable ? FS_ISA_PORTABLE : fs_nn_isa_best()), 0) ||
+        fs_graph_plan(g, batch, &msg) || fs_graph_forward(g, x, batch, NULL, &msg)) { /* warm-up */
+        fprintf(stderr, "fakescope bench: %s\n", msg.text);
+        goto done;
+    }
+    double macs = 0;
+    for (int i = 0; i < fs_graph_nodes(g); i++) {
+        fs_graph_node_info o;
+        fs_graph_node(g, i, &o);
+        macs += o.macs;
+    }
+    double t0 = fs_now_ms(), c0 = cpu_ms(), el;
+    long images = 0;
+    do {
+        fs_graph_forward(g, x, batch, NULL, NULL);
+        images += batch;
+    } while ((el = fs_now_ms() - t0) < seconds * 1000.0);
+    const double ips = images / (el / 1000.0), gflops = ips * 2 * macs / 1e9;
+    const double cpu = cpu_ms() - c0, ipc = cpu > 0 ? images / (cpu / 1000.0) : 0;
+    const char *isa = fs_nn_isa_name(fs_graph_isa(g));
+    if (json)
+        printf("{\"arch\":\"mobilenetv2\",\"batch\":%d,\"threads\":%d,\"images_per_s\":%.2f,"
+               "\"gflops\":%.3f,\"isa\":\"%s\",\"images_per_cpu_s\":%.2f}\n",
+               batch, threads, ips, gflops, isa, ipc);
+    else
+        printf("MobileNetV2 224x224 batch %d threads %d (%s): %.1f images/s, %.2f ms per image, "
+               "%.1f GFLOP/s (%.2f GFLOP an image); %.1f images per CPU-second\n",
+               batch, threads, isa, ips, 1000.0 / ips, gflops, 2 * macs / 1e9, ipc);
+    rc = FS_EXIT_OK;
+done:
+    fs_graph_free(g);
+    fs_weights_free(&w);
+    free(x);
+    return rc;
 }
 
 static int run_peak(int threads, double seconds, int json, fs_isa isa) {
@@ -159,12 +210,14 @@ int fs_cli_bench(int argc, char **argv) {
     if (threads <= 0) threads = fs_cpu_count();
     if (peak) return run_peak(threads, seconds, json, isa);
     if (!arch_name) {
-        fprintf(stderr, "fakescope bench: --arch is required (meso4 or mesoinception4)\n");
+        fprintf(stderr, "fakescope bench: --arch is required (meso4, mesoinception4 or mobilenetv2)\n");
         return FS_EXIT_USAGE;
     }
+    if (!strcmp(arch_name, "mobilenetv2")) return run_mobilenet(batch, threads, seconds, json, portable);
     const fs_arch *a = fs_arch_find(arch_name);
     if (!a) {
-        fprintf(stderr, "fakescope bench: unknown architecture '%s' (meso4, mesoinception4)\n",
+        fprintf(stderr, "fakescope bench: unknown architecture '%s' (meso4, mesoinception4, "
+                "mobilenetv2)\n",
                 arch_name);
         return FS_EXIT_USAGE;
     }

@@ -14,7 +14,7 @@
  * --arch mobilenetv2 fine-tunes the MobileNetV2 of --init FILE (ImageNet TFLite or named
  * weights) as an op graph (graph.h) in training form: batch norm unfolded and calibrated on the
  * first training batch, a new one-logit head, the backbone at --backbone-lr x the learning rate.
- * The op graph runs on one thread; its output weights are folded back (mobilenet.h). */
+ * The op graph runs on --threads threads; its output weights are folded back (mobilenet.h). */
 #include "cli/cli.h"
 #include "fakescope/binary_metrics.h"
 #include "fakescope/card.h"
@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -368,6 +369,7 @@ static fs_err trainee_create(const train_opts *o, trainee *t, fs_msg *msg) {
         snprintf(t->bn_eps, sizeof t->bn_eps, "%s", eps ? eps : !strcmp(t->padding, "tf_same") ? "0.001" : "1e-05");
         err = fs_graph_train(t->g, 1, msg);
     }
+    if (!err) err = fs_graph_set_threads(t->g, o->threads, msg);
     if (!err && o->freeze_bn) fs_graph_bn_freeze(t->g, "", 1);
     if (!err && o->backbone_lr == 0) fs_graph_freeze(t->g, "features.", 1);
     if (!err && !(t->gx = malloc(sizeof(float) * (size_t)o->batch * TRAIN_SIDE * TRAIN_SIDE * 3)))
@@ -1085,12 +1087,15 @@ static void bench_usage(FILE *out) {
     fprintf(out, "usage: fakescope train-bench --arch ARCH [--batch B] [--threads T] [--steps N] [--json]\n"
                  "\n"
                  "Times full training steps (forward in training mode, sigmoid-BCE, backward, Adam)\n"
-                 "on random 256x256 inputs after one warm-up step and prints images per second.\n"
-                 "  --arch ARCH    meso4 or mesoinception4\n"
+                 "on random inputs (256x256; 224x224 for mobilenetv2, on random weights with batch\n"
+                 "norm in training form) after one warm-up step and prints images per second and\n"
+                 "the process's peak resident memory (ru_maxrss: weights, plan, input, program).\n"
+                 "  --arch ARCH    meso4, mesoinception4 or mobilenetv2\n"
                  "  --batch B      images per step (default 32)\n"
                  "  --threads T    worker threads (default: CPUs)\n"
                  "  --steps N      timed steps (default 5)\n"
-                 "  --json         one object: arch, batch, threads, steps, images_per_s, isa\n");
+                 "  --json         one object: arch, batch, threads, steps, images_per_s, isa,\n"
+                 "                 max_rss_mb\n");
 }
 
 int fs_cli_train_bench(int argc, char **argv) {
@@ -1132,11 +1137,25 @@ int fs_cli_train_bench(int argc, char **argv) {
     }
     fs_msg msg;
     fs_tnet *net = NULL;
+    fs_graph *g = NULL;
     fs_optim *opt = NULL;
-    fs_err err = fs_meso_train_create(arch, TRAIN_SIDE, TRAIN_SIDE, (int)threads, 1, &net, &msg);
     fs_opt_config oc = fs_opt_config_default();
-    if (!err) err = fs_optim_create(&oc, net, &opt, &msg);
-    const size_t n = (size_t)batch * TRAIN_SIDE * TRAIN_SIDE * 3;
+    const int mobilenet = !strcmp(arch, "mobilenetv2"), side = mobilenet ? 224 : TRAIN_SIDE;
+    fs_err err = FS_OK;
+    if (mobilenet) {
+        fs_weights w = {0};
+        err = fs_mobilenetv2_random(&w, 1, 1, &msg);
+        if (!err) err = fs_mobilenetv2_train_graph(&w, side, 1, 1, &g, &msg);
+        fs_weights_free(&w);
+        if (!err) err = fs_graph_set_threads(g, (int)threads, &msg);
+        if (!err) err = fs_graph_train(g, 1, &msg);
+        if (!err) err = fs_graph_plan(g, (int)batch, &msg);
+        if (!err) err = fs_optim_create_params(&oc, fs_graph_params(g), fs_graph_param_count(g), &opt, &msg);
+    } else {
+        err = fs_meso_train_create(arch, TRAIN_SIDE, TRAIN_SIDE, (int)threads, 1, &net, &msg);
+        if (!err) err = fs_optim_create(&oc, net, &opt, &msg);
+    }
+    const size_t n = (size_t)batch * side * side * 3;
     float *x = malloc(n * sizeof(float)), *y = malloc((size_t)batch * sizeof(float));
     float *dz = malloc((size_t)batch * sizeof(float));
     if (!err && (!x || !y || !dz)) err = fs_fail(&msg, FS_ERR_NOMEM, "out of memory");
@@ -1150,6 +1169,12 @@ int fs_cli_train_bench(int argc, char **argv) {
         for (long i = 0; i < batch; i++) y[i] = (float)(i % 2);
         for (long step = 0; step <= steps && !err; step++) {
             if (step == 1) t0 = fs_now_ms();
+            if (mobilenet) {
+                err = fs_graph_forward_train(g, x, (int)batch, NULL, &msg);
+                if (!err) err = fs_graph_backward_bce(g, y, NULL, &msg);
+                if (!err) fs_optim_step(opt);
+                continue;
+            }
             const float *out;
             fs_tnet_set_step(net, (uint64_t)step);
             err = fs_tnet_forward(net, x, (int)batch, 1, &out, &msg);
@@ -1161,18 +1186,23 @@ int fs_cli_train_bench(int argc, char **argv) {
     }
     if (!err) {
         const double ips = (double)(steps * batch) / ((fs_now_ms() - t0) / 1000.0);
-        const char *isa = fs_sgemm_uses_avx2() ? "avx2" : "portable";
+        const char *isa = mobilenet ? fs_nn_isa_name(fs_graph_isa(g))
+                          : fs_sgemm_uses_avx2() ? "avx2" : "portable";
+        struct rusage ru;
+        const double rss = getrusage(RUSAGE_SELF, &ru) ? 0 : ru.ru_maxrss / 1024.0; /* KB on Linux */
         if (json)
             printf("{\"arch\": \"%s\", \"batch\": %ld, \"threads\": %ld, \"steps\": %ld, "
-                   "\"images_per_s\": %.2f, \"isa\": \"%s\"}\n",
-                   arch, batch, threads, steps, ips, isa);
+                   "\"images_per_s\": %.2f, \"isa\": \"%s\", \"max_rss_mb\": %.1f}\n",
+                   arch, batch, threads, steps, ips, isa, rss);
         else
-            printf("%s: %.1f images/s (batch %ld, %ld threads, %s)\n", arch, ips, batch, threads, isa);
+            printf("%s: %.1f images/s (batch %ld, %ld threads, %s), peak resident memory %.0f MB\n",
+                   arch, ips, batch, threads, isa, rss);
     } else {
         fprintf(stderr, "fakescope train-bench: %s\n", msg.text);
     }
     free(x), free(y), free(dz);
     fs_optim_free(opt);
     fs_tnet_free(net);
+    fs_graph_free(g);
     return err ? (err == FS_ERR_INVALID ? 2 : 1) : 0;
 }

@@ -267,6 +267,58 @@ static int conv_bn_names(conv_bn_name *l) {
     return n;
 }
 
+/* The next value of a splitmix64 stream, uniform in [-1, 1). */
+static double uniform(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53 * 2.0 - 1.0;
+}
+
+fs_err fs_mobilenetv2_random(fs_weights *out, int classes, uint64_t seed, fs_msg *msg) {
+    if (classes < 1 || classes > FS_GRAPH_MAX_CHANNELS)
+        return fs_fail(msg, FS_ERR_INVALID, "%d classes", classes);
+    conv_bn_name l[2 + 3 * FS_MOBILENETV2_BLOCKS];
+    const int n = conv_bn_names(l);
+    uint64_t s = seed;
+    fs_err e = FS_OK;
+    for (int i = 0; i < n && !e; i++) {
+        const int cin = l[i].dw ? 1 : l[i].cin, cout = l[i].cout;
+        const size_t per = (size_t)cin * l[i].k * l[i].k;
+        int64_t ws[4] = {cout, cin, l[i].k, l[i].k}, bs[1] = {cout};
+        float *w = malloc(sizeof(float) * per * (size_t)cout), *b = calloc((size_t)cout, sizeof(float));
+        if (!w || !b) {
+            free(w), free(b);
+            return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+        }
+        const double limit = sqrt(6.0 / (double)per); /* He uniform: fan_in = cin k k */
+        for (size_t j = 0; j < per * (size_t)cout; j++) w[j] = (float)(uniform(&s) * limit);
+        char name[96];
+        snprintf(name, sizeof name, "%.39s.weight", l[i].conv);
+        e = fs_weights_add_owned(out, name, 4, ws, w, msg);
+        snprintf(name, sizeof name, "%.39s.bias", l[i].conv);
+        if (!e) e = fs_weights_add_owned(out, name, 1, bs, b, msg);
+        else free(b);
+    }
+    float *cw = e ? NULL : malloc(sizeof(float) * 1280 * (size_t)classes);
+    float *cb = e ? NULL : calloc((size_t)classes, sizeof(float));
+    if (!e && (!cw || !cb)) e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    if (!e) {
+        const double limit = sqrt(6.0 / (1280.0 + classes));
+        for (size_t j = 0; j < 1280 * (size_t)classes; j++) cw[j] = (float)(uniform(&s) * limit);
+        int64_t ws[2] = {classes, 1280}, bs[1] = {classes};
+        e = fs_weights_add_owned(out, "classifier.1.weight", 2, ws, cw, msg);
+        cw = NULL;
+        if (!e) e = fs_weights_add_owned(out, "classifier.1.bias", 1, bs, cb, msg);
+        cb = NULL;
+    }
+    free(cw), free(cb);
+    if (!e) e = fs_weights_set_meta(out, "architecture", "mobilenetv2", msg);
+    if (!e) e = fs_weights_set_meta(out, "padding", "tf_same", msg);
+    return e;
+}
+
 fs_err fs_mobilenetv2_fold(const fs_weights *train, fs_weights *out, fs_msg *msg) {
     const char *padding = fs_weights_meta(train, "padding"), *eps_meta = fs_weights_meta(train, "bn_eps");
     const double eps = eps_meta ? strtod(eps_meta, NULL)

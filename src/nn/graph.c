@@ -40,6 +40,8 @@ fs_err fs_graph_create(int h, int w, int c, fs_graph **out, fs_msg *msg) {
     snprintf(in->name, sizeof in->name, "input");
     in->in0 = in->in1 = -1;
     in->h = h, in->w = w, in->c = c;
+    g->isa = fs_nn_isa_best();
+    g->threads = 1;
     *out = g;
     return FS_OK;
 }
@@ -54,8 +56,35 @@ void fs_graph_free(fs_graph *g) {
     free(g->nodes);
     free(g->arena);
     free(g->tarena);
+    free(g->work);
+    free(g->wpack);
+    fs_pool_free(g->pool);
     free(g);
 }
+
+fs_err fs_graph_set_threads(fs_graph *g, int threads, fs_msg *msg) {
+    if (threads < 1 || threads > FS_NN_MAX_THREADS)
+        return fs_fail(msg, FS_ERR_INVALID, "threads must be 1..%d, not %d", FS_NN_MAX_THREADS, threads);
+    if (threads == g->threads) return FS_OK;
+    fs_pool *pool = NULL;
+    if (threads > 1) {
+        fs_err e = fs_pool_create(threads, &pool, msg);
+        if (e) return e;
+    }
+    fs_pool_free(g->pool);
+    g->pool = pool;
+    g->threads = threads;
+    return FS_OK;
+}
+
+int fs_graph_threads(const fs_graph *g) { return g->threads; }
+
+void fs_graph_set_isa(fs_graph *g, fs_isa isa) {
+    fs_isa best = fs_nn_isa_best();
+    g->isa = isa < best ? isa : best;
+}
+
+fs_isa fs_graph_isa(const fs_graph *g) { return g->isa; }
 
 fs_err fs_graph_error(const fs_graph *g, fs_msg *msg) {
     if (g->err && msg) *msg = g->msg;
@@ -99,7 +128,10 @@ node *fs_graph_add_node(fs_graph *g, fs_op op, int in, const char *name) {
     }
     free(g->arena); /* the plan and the parameter list no longer hold */
     free(g->tarena);
+    free(g->work), free(g->wpack);
     g->arena = g->tarena = NULL;
+    g->work = NULL;
+    g->wpack = NULL;
     g->planned_n = g->trained_n = 0;
     fs_graph_drop_params(g);
     node *nd = &g->nodes[g->n++];
@@ -300,10 +332,35 @@ void fs_graph_node(const fs_graph *g, int i, fs_graph_node_info *o) {
     o->macs = nd->macs;
 }
 
+/* The fast kernels' scratch for the current threads and mode (kept when it still fits). */
+static fs_err plan_work(fs_graph *g, fs_msg *msg) {
+    if (g->work && g->work_threads == g->threads && g->work_training == g->training) return FS_OK;
+    size_t per, zeros, wp;
+    fs_graph_fast_work(g, &per, &zeros, &wp);
+    per = (per + FS_NN_ALIGN - 1) / FS_NN_ALIGN * FS_NN_ALIGN;
+    const size_t bytes = per * (size_t)g->threads + zeros * sizeof(float);
+    void *w = fs_nn_alloc(bytes);
+    float *pk = fs_nn_alloc(wp * sizeof(float));
+    if (!w || !pk) {
+        free(w), free(pk);
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory for %zu MB of kernel scratch",
+                       (bytes + wp * sizeof(float)) >> 20);
+    }
+    memset(w, 0, bytes);
+    free(g->work), free(g->wpack);
+    g->work = w;
+    g->wpack = pk;
+    g->wpacked = 0;
+    g->work_per = per;
+    g->work_threads = g->threads, g->work_training = g->training;
+    g->zeros = (const float *)((char *)w + per * (size_t)g->threads);
+    return FS_OK;
+}
+
 fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg) {
     if (g->err) return fs_graph_error(g, msg);
     if (n < 1) return fs_fail(msg, FS_ERR_INVALID, "a batch holds at least one item");
-    if (g->arena && g->planned_n >= n && (!g->training || g->tarena)) return FS_OK;
+    if (g->arena && g->planned_n >= n && (!g->training || g->tarena)) return plan_work(g, msg);
     /* Every node its own buffer, each aligned: simple, and the activations a feature map or a
      * backward pass needs stay readable after the run. */
     size_t total = 0, align = FS_NN_ALIGN / sizeof(float);
@@ -332,7 +389,7 @@ fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg) {
     g->arena = a, g->tarena = t;
     g->planned_n = n;
     g->trained_n = 0;
-    return FS_OK;
+    return plan_work(g, msg);
 }
 
 static float *act_of(const fs_graph *g, const node *nd) { return g->arena + nd->offset; }
@@ -446,92 +503,97 @@ static void run_se(const node *nd, const float *x, float *y, float *sv) {
         for (int ch = 0; ch < c; ch++) y[p * c + ch] = x[p * c + ch] * e[ch];
 }
 
+void fs_graph_node_forward(fs_graph *g, node *nd, int n, int training) {
+    const node *src = &g->nodes[nd->in0];
+    const size_t fo = fs_graph_node_floats(nd), fi = fs_graph_node_floats(src);
+    if (nd->op == FS_OP_BN) run_bn(g, nd, act_of(g, src), act_of(g, nd), n, training);
+    for (int b = 0; b < n && nd->op != FS_OP_BN; b++) {
+        const float *x = act_of(g, src) + fi * (size_t)b;
+        float *y = act_of(g, nd) + fo * (size_t)b;
+        switch (nd->op) {
+        case FS_OP_CONV:
+        case FS_OP_DWCONV: run_conv(nd, src, x, y); break;
+        case FS_OP_ADD: {
+            const float *z = act_of(g, &g->nodes[nd->in1]) + fo * (size_t)b;
+            for (size_t j = 0; j < fo; j++) y[j] = x[j] + z[j];
+            break;
+        }
+        case FS_OP_GAP: {
+            const int c = nd->c;
+            const size_t px = (size_t)src->h * src->w;
+            /* sum in double: 49-3136 pixels of one channel */
+            for (int ch = 0; ch < c; ch++) {
+                double s = 0;
+                for (size_t p = 0; p < px; p++) s += x[p * c + ch];
+                y[ch] = (float)(s / (double)px);
+            }
+            break;
+        }
+        case FS_OP_DENSE: {
+            const int cin = src->c, co = nd->c;
+            if (nd->bias) memcpy(y, nd->bias, sizeof(float) * (size_t)co);
+            else memset(y, 0, sizeof(float) * (size_t)co);
+            for (int j = 0; j < cin; j++) {
+                const float xj = x[j];
+                const float *wr = nd->weight + (size_t)j * co;
+                for (int o = 0; o < co; o++) y[o] += xj * wr[o];
+            }
+            break;
+        }
+        case FS_OP_SOFTMAX: {
+            const int c = nd->c;
+            for (size_t p = 0; p < fo / (size_t)c; p++) {
+                const float *xi = x + p * c;
+                float *yi = y + p * c, m = xi[0];
+                for (int ch = 1; ch < c; ch++) m = xi[ch] > m ? xi[ch] : m;
+                double s = 0;
+                for (int ch = 0; ch < c; ch++) s += (yi[ch] = expf(xi[ch] - m));
+                for (int ch = 0; ch < c; ch++) yi[ch] = (float)(yi[ch] / s);
+            }
+            break;
+        }
+        case FS_OP_MAXPOOL:
+        case FS_OP_PAD:
+        case FS_OP_RESHAPE:
+        case FS_OP_CONCAT:
+        case FS_OP_RESIZE:
+            fs_graph_run_shape(g, nd, x,
+                               nd->in1 >= 0 ? act_of(g, &g->nodes[nd->in1]) +
+                                                  fs_graph_node_floats(&g->nodes[nd->in1]) * (size_t)b
+                                            : NULL,
+                               y);
+            break;
+        case FS_OP_SE:
+            run_se(nd, x, y, g->arena + nd->aux + (3 * (size_t)nd->c + (size_t)nd->hidden) * (size_t)b);
+            break;
+        case FS_OP_BN:
+        case FS_OP_INPUT: break;
+        }
+    }
+    if (nd->act != FS_ACT_NONE) {
+        float *y = act_of(g, nd);
+        const size_t all = fo * (size_t)n;
+        if (training && nd->act == FS_ACT_HSWISH)
+            memcpy(g->tarena + nd->zoff, y, sizeof(float) * all);
+        for (size_t j = 0; j < all; j++) y[j] = fs_graph_act(nd->act, y[j]);
+    }
+}
+
 /* The forward pass; training keeps the values before a hard-swish and uses batch statistics. */
 static fs_err run(fs_graph *g, const float *input, int n, float *out, int training, fs_msg *msg) {
     if (g->err) return fs_graph_error(g, msg);
     if (n < 1) return fs_fail(msg, FS_ERR_INVALID, "a batch holds at least one item");
-    if (!g->arena || g->planned_n < n || (g->training && !g->tarena)) {
+    if (!g->arena || g->planned_n < n || (g->training && !g->tarena) || !g->work ||
+        g->work_threads != g->threads || g->work_training != g->training) {
         fs_err e = fs_graph_plan(g, n, msg);
         if (e) return e;
     }
     g->trained_n = 0;
     memcpy(act_of(g, &g->nodes[0]), input, sizeof(float) * fs_graph_node_floats(&g->nodes[0]) * (size_t)n);
-    for (int i = 1; i < g->n; i++) {
-        node *nd = &g->nodes[i];
-        const node *src = &g->nodes[nd->in0];
-        const size_t fo = fs_graph_node_floats(nd), fi = fs_graph_node_floats(src);
-        if (nd->op == FS_OP_BN) run_bn(g, nd, act_of(g, src), act_of(g, nd), n, training);
-        for (int b = 0; b < n && nd->op != FS_OP_BN; b++) {
-            const float *x = act_of(g, src) + fi * (size_t)b;
-            float *y = act_of(g, nd) + fo * (size_t)b;
-            switch (nd->op) {
-            case FS_OP_CONV:
-            case FS_OP_DWCONV: run_conv(nd, src, x, y); break;
-            case FS_OP_ADD: {
-                const float *z = act_of(g, &g->nodes[nd->in1]) + fo * (size_t)b;
-                for (size_t j = 0; j < fo; j++) y[j] = x[j] + z[j];
-                break;
-            }
-            case FS_OP_GAP: {
-                const int c = nd->c;
-                const size_t px = (size_t)src->h * src->w;
-                /* sum in double: 49-3136 pixels of one channel */
-                for (int ch = 0; ch < c; ch++) {
-                    double s = 0;
-                    for (size_t p = 0; p < px; p++) s += x[p * c + ch];
-                    y[ch] = (float)(s / (double)px);
-                }
-                break;
-            }
-            case FS_OP_DENSE: {
-                const int cin = src->c, co = nd->c;
-                if (nd->bias) memcpy(y, nd->bias, sizeof(float) * (size_t)co);
-                else memset(y, 0, sizeof(float) * (size_t)co);
-                for (int j = 0; j < cin; j++) {
-                    const float xj = x[j];
-                    const float *wr = nd->weight + (size_t)j * co;
-                    for (int o = 0; o < co; o++) y[o] += xj * wr[o];
-                }
-                break;
-            }
-            case FS_OP_SOFTMAX: {
-                const int c = nd->c;
-                for (size_t p = 0; p < fo / (size_t)c; p++) {
-                    const float *xi = x + p * c;
-                    float *yi = y + p * c, m = xi[0];
-                    for (int ch = 1; ch < c; ch++) m = xi[ch] > m ? xi[ch] : m;
-                    double s = 0;
-                    for (int ch = 0; ch < c; ch++) s += (yi[ch] = expf(xi[ch] - m));
-                    for (int ch = 0; ch < c; ch++) yi[ch] = (float)(yi[ch] / s);
-                }
-                break;
-            }
-            case FS_OP_MAXPOOL:
-            case FS_OP_PAD:
-            case FS_OP_RESHAPE:
-            case FS_OP_CONCAT:
-            case FS_OP_RESIZE:
-                fs_graph_run_shape(g, nd, x,
-                                   nd->in1 >= 0 ? act_of(g, &g->nodes[nd->in1]) +
-                                                      fs_graph_node_floats(&g->nodes[nd->in1]) * (size_t)b
-                                                : NULL,
-                                   y);
-                break;
-            case FS_OP_SE:
-                run_se(nd, x, y, g->arena + nd->aux + (3 * (size_t)nd->c + (size_t)nd->hidden) * (size_t)b);
-                break;
-            case FS_OP_BN:
-            case FS_OP_INPUT: break;
-            }
-        }
-        if (nd->act != FS_ACT_NONE) {
-            float *y = act_of(g, nd);
-            const size_t all = fo * (size_t)n;
-            if (training && nd->act == FS_ACT_HSWISH)
-                memcpy(g->tarena + nd->zoff, y, sizeof(float) * all);
-            for (size_t j = 0; j < all; j++) y[j] = fs_graph_act(nd->act, y[j]);
-        }
-    }
+    if (g->isa >= FS_ISA_AVX2)
+        fs_graph_fast_forward(g, n, training);
+    else
+        for (int i = 1; i < g->n; i++) fs_graph_node_forward(g, &g->nodes[i], n, training);
     const node *last = &g->nodes[g->n - 1];
     if (out) memcpy(out, act_of(g, last), sizeof(float) * fs_graph_node_floats(last) * (size_t)n);
     if (training) g->trained_n = n;

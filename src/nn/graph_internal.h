@@ -4,6 +4,7 @@
 #define FAKESCOPE_GRAPH_INTERNAL_H
 
 #include "fakescope/graph.h"
+#include "fakescope/nn.h"
 
 typedef struct node {
     fs_op op;
@@ -38,6 +39,7 @@ typedef struct node {
     int need;      /* the last backward passed a gradient into this node */
     size_t goff;   /* gradient, n x size */
     size_t zoff;   /* hard-swish: the value before the activation, n x size */
+    size_t wpoff;  /* conv: its weights packed for the GEMM, in the graph's wpack */
 } node;
 
 struct fs_graph {
@@ -56,6 +58,16 @@ struct fs_graph {
     float *tarena;      /* the training arena, planned with the activations */
     size_t scratch;     /* in it: the backward pass's per-node scratch (largest node) */
     size_t dout;        /* in it: the output gradient of fs_graph_backward_bce (n floats) */
+    /* kernels and threads (graph_fast.c) */
+    fs_isa isa;         /* FS_ISA_PORTABLE: the per-node code here, one thread */
+    fs_pool *pool;      /* NULL: the caller's thread alone */
+    int threads;
+    void *work;         /* per-thread scratch of the fast kernels, then a vector of zeros */
+    size_t work_per;    /* bytes per thread */
+    int work_threads, work_training; /* what work was sized for */
+    const float *zeros; /* in work: at least as many zero floats as any node has channels */
+    float *wpack;       /* convolution weights packed in panels (graph_kernels.h) */
+    int wpacked;        /* wpack holds the current weights (no parameter list to write them) */
 };
 
 /* bn node nd's mean and 1/sqrt(var + eps) of the last forward (c floats each). */
@@ -79,6 +91,25 @@ static inline int fs_graph_op_forward_only(fs_op op) {
 }
 
 static inline size_t fs_graph_node_floats(const node *nd) { return (size_t)nd->h * nd->w * nd->c; }
+
+/* The portable forward of node i over a batch of n, activation included (graph.c). */
+void fs_graph_node_forward(fs_graph *g, node *nd, int n, int training);
+/* The portable backward of node nd over the batch of n, activation included (graph_train.c). */
+void fs_graph_node_back(fs_graph *g, node *nd, int n);
+/* gy[0, count) (a slice of node nd's gradient) becomes the gradient before nd's activation;
+ * y and z are the same slices of its output and of its value before a hard-swish. */
+void fs_graph_act_back(fs_act act, const float *y, const float *z, float *gy, size_t count);
+/* One item of a convolution's backward (graph_train.c, conv_back). */
+void fs_graph_conv_back_item(const node *nd, const node *src, const float *x, const float *go,
+                             const float *wt_t, float *gx, float *gw, float *gb);
+/* Fast kernels on the graph's threads (graph_fast.c): a forward after the input is in place;
+ * a backward once the need flags are set and the parameter gradients zeroed (it zeroes the
+ * node gradients and starts from dout). */
+void fs_graph_fast_forward(fs_graph *g, int n, int training);
+void fs_graph_fast_backward(fs_graph *g, int n, const float *dout);
+/* Bytes of per-thread scratch, floats of zeros and of packed weights the fast kernels need;
+ * lays the packed weights out (wpoff). */
+void fs_graph_fast_work(fs_graph *g, size_t *per_thread, size_t *zeros, size_t *wpack);
 
 /* Lays the training buffers of every node (goff, zoff) out for batches of n; returns the total
  * floats of the training arena. */

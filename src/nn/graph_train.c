@@ -7,8 +7,9 @@
  * buffers start at zero and each op adds into its inputs' buffers; once its readers are done
  * (they all come later), a node first turns the gradient of its output into that of the value
  * before its activation, in place, then passes it on. Nodes that nothing trainable depends on
- * are skipped, so training only a head costs only the head. Everything runs on one thread in a
- * fixed order, so two runs on the same data give the same bits. */
+ * are skipped, so training only a head costs only the head. The code here is the portable
+ * definition (FS_ISA_PORTABLE); graph_fast.c runs the same passes on the fast kernels and the
+ * graph's threads, in a fixed order for a thread count, so two runs give the same bits. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ static size_t aligned(size_t f) {
     return (f + a - 1) / a * a;
 }
 
+static size_t round16(size_t v) { return (v + 15) / 16 * 16; }
+
 size_t fs_graph_train_layout(fs_graph *g, int n) {
     size_t total = 0, scratch = 0;
     for (int i = 0; i < g->n; i++) {
@@ -50,8 +53,9 @@ size_t fs_graph_train_layout(fs_graph *g, int n) {
         if (nd->act == FS_ACT_HSWISH) total += aligned(f);
         size_t s = nd->op == FS_OP_BN ? 4 * (size_t)nd->c /* 2c doubles */
                    : nd->op == FS_OP_SE ? 2 * (size_t)nd->c + (size_t)nd->hidden
-                   : nd->op == FS_OP_CONV ? (size_t)nd->k * nd->k * g->nodes[nd->in0].c * nd->c
-                   : 0; /* conv: its weights transposed */
+                   : nd->op == FS_OP_CONV ? (size_t)nd->k * nd->k * round16((size_t)g->nodes[nd->in0].c) *
+                                                round16((size_t)nd->c)
+                   : 0; /* conv: its weights transposed (and packed in panels of 16) */
         scratch = s > scratch ? s : scratch;
     }
     g->scratch = total;
@@ -241,12 +245,11 @@ static int trainable(const fs_graph *g, const node *nd) {
 
 static float *grad_of(const fs_graph *g, const node *nd) { return g->tarena + nd->goff; }
 
-/* gy (the gradient of node nd's output, n items) becomes that of the value before nd's
- * activation. ReLU and ReLU6 read the output: it is 0 (or 6) exactly where the input was
- * clipped. */
-static void activation_back(const fs_graph *g, const node *nd, float *gy, size_t count) {
-    const float *y = act_of(g, nd), *z = g->tarena + nd->zoff;
-    switch (nd->act) {
+/* gy (the gradient of a node's output) becomes that of the value before its activation.
+ * ReLU and ReLU6 read the output y: it is 0 (or 6) exactly where the input was clipped; z is
+ * the value before a hard-swish. */
+void fs_graph_act_back(fs_act act, const float *y, const float *z, float *gy, size_t count) {
+    switch (act) {
     case FS_ACT_RELU:
         for (size_t j = 0; j < count; j++) gy[j] = y[j] > 0 ? gy[j] : 0;
         break;
@@ -264,8 +267,8 @@ static void activation_back(const fs_graph *g, const node *nd, float *gy, size_t
 /* One item of a convolution: gradient go of its output; adds to gx (input gradient), gw, gb
  * (each may be NULL). wt: a conv's weights as [k][k][cout][cin], so that the input gradient
  * too is a sum of contiguous vectors (W[tap][c][:] * go[c]) rather than of dot products. */
-static void conv_back(const node *nd, const node *src, const float *x, const float *go_all,
-                      const float *wt_t, float *gx, float *gw, float *gb) {
+void fs_graph_conv_back_item(const node *nd, const node *src, const float *x, const float *go_all,
+                             const float *wt_t, float *gx, float *gw, float *gb) {
     const int cin = src->c, cout = nd->c, k = nd->k, dw = nd->op == FS_OP_DWCONV;
     for (int oy = 0; oy < nd->h; oy++)
         for (int ox = 0; ox < nd->w; ox++) {
@@ -380,11 +383,11 @@ static void se_back(const fs_graph *g, const node *nd, const float *x, const flo
 
 /* Node nd's backward over the batch of n items: its gradient (already complete) into its
  * parameters' and its inputs' gradients. */
-static void node_back(fs_graph *g, node *nd, int n) {
+void fs_graph_node_back(fs_graph *g, node *nd, int n) {
     const node *src = &g->nodes[nd->in0];
     const size_t fo = fs_graph_node_floats(nd), fi = fs_graph_node_floats(src);
     float *gy = grad_of(g, nd);
-    activation_back(g, nd, gy, fo * (size_t)n);
+    fs_graph_act_back(nd->act, act_of(g, nd), g->tarena + nd->zoff, gy, fo * (size_t)n);
     float *gx = src->need ? grad_of(g, src) : NULL;
     const float *x = act_of(g, src);
     switch (nd->op) {
@@ -400,7 +403,7 @@ static void node_back(fs_graph *g, node *nd, int n) {
                         wt_t[(t * co + c) * cin + i] = nd->weight[(t * cin + i) * co + c];
         }
         for (int b = 0; b < n; b++)
-            conv_back(nd, src, x + fi * (size_t)b, gy + fo * (size_t)b, wt_t,
+            fs_graph_conv_back_item(nd, src, x + fi * (size_t)b, gy + fo * (size_t)b, wt_t,
                       gx ? gx + fi * (size_t)b : NULL, gw, gb);
         break;
     }
@@ -479,14 +482,20 @@ fs_err fs_graph_backward(fs_graph *g, const float *dout, float *dx, fs_msg *msg)
         nd->need = i == 0 ? dx != NULL
                           : trainable(g, nd) || g->nodes[nd->in0].need ||
                                 (nd->in1 >= 0 && g->nodes[nd->in1].need);
-        if (nd->need) memset(grad_of(g, nd), 0, sizeof(float) * fs_graph_node_floats(nd) * (size_t)n);
+        if (nd->need && g->isa < FS_ISA_AVX2)
+            memset(grad_of(g, nd), 0, sizeof(float) * fs_graph_node_floats(nd) * (size_t)n);
     }
     for (size_t i = 0; i < g->nparams; i++)
         if (g->params[i].grad) memset(g->params[i].grad, 0, sizeof(float) * g->params[i].count);
+    if (g->isa >= FS_ISA_AVX2) {
+        fs_graph_fast_backward(g, n, dout);
+        if (dx) memcpy(dx, grad_of(g, &g->nodes[0]), sizeof(float) * fs_graph_node_floats(&g->nodes[0]) * (size_t)n);
+        return FS_OK;
+    }
     node *last = &g->nodes[g->n - 1];
     if (last->need) memcpy(grad_of(g, last), dout, sizeof(float) * fs_graph_node_floats(last) * (size_t)n);
     for (int i = g->n - 1; i >= 1; i--)
-        if (g->nodes[i].need) node_back(g, &g->nodes[i], n);
+        if (g->nodes[i].need) fs_graph_node_back(g, &g->nodes[i], n);
     if (dx) memcpy(dx, grad_of(g, &g->nodes[0]), sizeof(float) * fs_graph_node_floats(&g->nodes[0]) * (size_t)n);
     return FS_OK;
 }
