@@ -35,8 +35,10 @@ typedef struct fs_arch_conv {
     int out_h, out_w; /* size of its activation for the architecture's input */
 } fs_arch_conv;
 
+struct fs_graph;
+
 typedef struct fs_arch {
-    const char *name;  /* "meso4", "mesoinception4" */
+    const char *name;  /* "meso4", "mesoinception4", "mobilenetv2" */
     const char *title; /* "Meso4" */
     int input_h, input_w, input_c;
     float input_scale; /* pixel byte -> network input: 1/255 */
@@ -44,6 +46,13 @@ typedef struct fs_arch {
     size_t n_tensors;
     const fs_arch_conv *conv_layers;
     size_t n_conv_layers;
+    /* An architecture that runs as an op graph (graph.h) names its builder here instead of a
+     * tensor table: it checks the weights' names and shapes itself, so validation builds the
+     * graph once. Its network has one logit; the weights' metadata "input_scale" and
+     * "input_zero_point" say how a byte enters it (scale x (byte - zero point)). random makes
+     * weights of the right shapes (for fs_arch_flops and benchmarks). NULL for MesoNet. */
+    fs_err (*graph)(const fs_weights *w, int side, struct fs_graph **out, fs_msg *msg);
+    fs_err (*random)(fs_weights *out, int classes, uint64_t seed, fs_msg *msg);
 } fs_arch;
 
 /* NULL when unknown. Names are case-insensitive; "mesoinception" is accepted too. */
@@ -51,7 +60,8 @@ const fs_arch *fs_arch_find(const char *name);
 /* All architectures, NULL-terminated. */
 const fs_arch *const *fs_arch_list(void);
 /* FS_OK when w holds exactly the tensors arch expects with the expected shapes; otherwise
- * FS_ERR_FORMAT naming the first missing, misshapen or unexpected tensor. */
+ * FS_ERR_FORMAT naming the first missing, misshapen or unexpected tensor. A graph
+ * architecture: its graph builds from w and ends in one value. */
 fs_err fs_arch_validate(const fs_arch *arch, const fs_weights *w, fs_msg *msg);
 /* Floating-point operations (2 per multiply-add) of one forward pass of one image. */
 double fs_arch_flops(const fs_arch *arch);

@@ -63,6 +63,9 @@ static void combine(fs_gradcam *g) {
 fs_err fs_net_gradcam(const fs_net *net, const float *input, fs_gradcam *out, fs_msg *msg) {
     assert(net && input && out);
     memset(out, 0, sizeof *out);
+    if (net->kind == NET_GRAPH)
+        return fs_fail(msg, FS_ERR_UNSUPPORTED, "Grad-CAM is available for the MesoNet models, "
+                       "not for %s", net->arch->title);
     if (fabsf(net->bn_eps - FS_TNET_BN_EPS) > 1e-7f)
         return fs_fail(msg, FS_ERR_UNSUPPORTED,
                        "Grad-CAM needs a batch-norm epsilon of 0.001 (these weights use %g)",

@@ -4,6 +4,9 @@
  * or truncated file is refused with the name of the first tensor that does not fit. */
 #include "fakescope/model.h"
 
+#include "fakescope/graph.h"
+#include "fakescope/mobilenet.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,11 +63,14 @@ static const fs_arch_conv inception_convs[] = {
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static const fs_arch meso4 = {"meso4", "Meso4", 256, 256, 3, 1.0f / 255.0f,
-                              meso4_tensors, N(meso4_tensors), meso4_convs, N(meso4_convs)};
+                              meso4_tensors, N(meso4_tensors), meso4_convs, N(meso4_convs), NULL, NULL};
 static const fs_arch mesoinception4 = {"mesoinception4", "MesoInception4", 256, 256, 3,
                                        1.0f / 255.0f, inception_tensors, N(inception_tensors),
-                                       inception_convs, N(inception_convs)};
-static const fs_arch *const all_archs[] = {&meso4, &mesoinception4, NULL};
+                                       inception_convs, N(inception_convs), NULL, NULL};
+/* MobileNetV2 detectors as fakescope train writes them: 256x256, one logit. */
+static const fs_arch mobilenetv2 = {"mobilenetv2", "MobileNetV2", 256, 256, 3, 1.0f / 255.0f,
+                                    NULL, 0, NULL, 0, fs_mobilenetv2_graph, fs_mobilenetv2_random};
+static const fs_arch *const all_archs[] = {&meso4, &mesoinception4, &mobilenetv2, NULL};
 
 const fs_arch *const *fs_arch_list(void) { return all_archs; }
 
@@ -89,7 +95,26 @@ static void shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
     if (n < cap) snprintf(buf + n, cap - n, "]");
 }
 
+/* The graph of w ends in a single value. */
+static fs_err validate_graph(const fs_arch *arch, const fs_weights *w, fs_msg *msg) {
+    fs_graph *g = NULL;
+    fs_err e = arch->graph(w, arch->input_h, &g, msg);
+    if (e) {
+        fs_msg_prefix(msg, "%s weights: ", arch->title);
+        return e;
+    }
+    fs_graph_node_info out;
+    fs_graph_node(g, fs_graph_output(g), &out);
+    fs_graph_free(g);
+    if (out.h * out.w * out.c != 1)
+        return fs_fail(msg, FS_ERR_FORMAT, "%s weights: the network ends in %d values, not one "
+                       "logit (an ImageNet classifier is a backbone, not a detector)",
+                       arch->title, out.h * out.w * out.c);
+    return FS_OK;
+}
+
 fs_err fs_arch_validate(const fs_arch *arch, const fs_weights *w, fs_msg *msg) {
+    if (arch->graph) return validate_graph(arch, w, msg);
     for (size_t i = 0; i < arch->n_tensors; i++) {
         const fs_arch_tensor *t = &arch->tensors[i];
         const fs_weight *got = find(w, t->name);
@@ -119,6 +144,21 @@ fs_err fs_arch_validate(const fs_arch *arch, const fs_weights *w, fs_msg *msg) {
 
 double fs_arch_flops(const fs_arch *arch) {
     double macs = 0;
+    if (arch->graph) {
+        /* speed does not depend on the values: count the graph of random weights */
+        fs_weights w = {0};
+        fs_graph *g = NULL;
+        fs_msg msg = {{0}};
+        if (!arch->random(&w, 1, 1, &msg) && !arch->graph(&w, arch->input_h, &g, &msg))
+            for (int i = 0; i < fs_graph_nodes(g); i++) {
+                fs_graph_node_info in;
+                fs_graph_node(g, i, &in);
+                macs += in.macs;
+            }
+        fs_graph_free(g);
+        fs_weights_free(&w);
+        return 2.0 * macs;
+    }
     for (size_t i = 0; i < arch->n_conv_layers; i++) {
         const fs_arch_conv *c = &arch->conv_layers[i];
         const fs_arch_tensor *t = NULL;

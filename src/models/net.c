@@ -15,6 +15,10 @@
  * on two threads) are split by rows, with a barrier between phases. */
 #include "models/net_impl.h"
 
+#include "fakescope/graph.h"
+
+#include <math.h>
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,6 +195,44 @@ static fs_err build_mesoinception(fs_net *net, fs_msg *msg) {
     return FS_OK;
 }
 
+/* A metadata number of a graph network; dflt when absent. */
+static fs_err meta_float(const fs_weights *w, const char *key, float dflt, float *out, fs_msg *msg) {
+    const char *v = meta(w, key);
+    *out = dflt;
+    if (!v) return FS_OK;
+    char *end;
+    float f = strtof(v, &end);
+    if (end == v || *end || !isfinite(f))
+        return fs_fail(msg, FS_ERR_FORMAT, "weights metadata %s '%s' is not a number", key, v);
+    *out = f;
+    return FS_OK;
+}
+
+/* A graph architecture: validated already; keeps a copy of the weights and the input's scale
+ * (absent: MobileNet's [-1, 1] from 0..255). */
+static fs_err create_graph_net(const fs_weights *w, const fs_arch *arch, fs_net **out,
+                               fs_msg *msg) {
+    fs_net *net = calloc(1, sizeof *net);
+    if (!net) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a network");
+    net->arch = arch;
+    net->kind = NET_GRAPH;
+    const char *output = meta(w, "output");
+    net->output_fake = output && !strcmp(output, "p_fake");
+    fs_err e = meta_float(w, "input_scale", 1.0f / 127.5f, &net->in_scale, msg);
+    if (!e) e = meta_float(w, "input_zero_point", 127.5f, &net->in_zero, msg);
+    for (size_t i = 0; !e && i < w->count; i++)
+        e = fs_weights_add(&net->graph_weights, w->items[i].name, w->items[i].ndim,
+                           w->items[i].shape, w->items[i].data, msg);
+    for (size_t i = 0; !e && i < w->meta_count; i++)
+        e = fs_weights_set_meta(&net->graph_weights, w->meta_keys[i], w->meta_values[i], msg);
+    if (e) {
+        fs_net_free(net);
+        return e;
+    }
+    *out = net;
+    return FS_OK;
+}
+
 fs_err fs_net_create(const fs_weights *w, const char *arch_name, fs_net **out, fs_msg *msg) {
     *out = NULL;
     if (!arch_name) arch_name = meta(w, "arch");
@@ -201,6 +243,7 @@ fs_err fs_net_create(const fs_weights *w, const char *arch_name, fs_net **out, f
     if (!arch) return fs_fail(msg, FS_ERR_NOTFOUND, "unknown architecture '%s'", arch_name);
     fs_err e = fs_arch_validate(arch, w, msg);
     if (e) return e;
+    if (arch->graph) return create_graph_net(w, arch, out, msg);
     fs_net *net = calloc(1, sizeof *net);
     if (!net) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a network");
     net->arch = arch;
@@ -250,6 +293,7 @@ void fs_net_free(fs_net *net) {
     if (!net) return;
     for (int i = 0; i < net->n_ops; i++) fs_fconv_free(&net->ops[i].conv);
     for (size_t i = 0; i < net->n_tensors; i++) free(net->tensors[i].data);
+    fs_weights_free(&net->graph_weights);
     free(net);
 }
 
@@ -267,6 +311,11 @@ struct fs_net_ctx {
     float *mem;                   /* the one work buffer */
     size_t mem_floats, set_floats, scratch_floats;
     size_t buf_off[NET_MAX_BUFS]; /* in floats, within a set */
+    /* NET_GRAPH: this context's graph (its own threads), planned for graph_batch items, and
+     * the input of one such batch in the graph's scale */
+    fs_graph *graph;
+    int graph_batch;
+    float *graph_in, *graph_out;
     /* the call in progress (set by fs_net_forward for the pool threads) */
     const float *input;
     int batch;
@@ -280,6 +329,50 @@ static size_t round_up(size_t n) { return (n + PLAN_ROUND - 1) / PLAN_ROUND * PL
 
 static size_t buf_floats(const net_buf *b) {
     return (size_t)(b->h + 2 * b->halo) * (size_t)(b->w + 2 * b->halo) * (size_t)b->c;
+}
+
+/* A graph network's plan holds every node's output for the batch (about 20 MB an image for
+ * MobileNetV2 at 256x256), so larger batches run in chunks of this many. */
+#define GRAPH_MAX_CHUNK 8
+
+static fs_err graph_ctx(fs_net_ctx *ctx, fs_msg *msg) {
+    const fs_net *net = ctx->net;
+    const fs_arch *a = net->arch;
+    fs_err e = a->graph(&net->graph_weights, a->input_h, &ctx->graph, msg);
+    if (e) return e;
+    fs_graph_set_isa(ctx->graph, ctx->isa);
+    ctx->graph_batch = ctx->max_batch < GRAPH_MAX_CHUNK ? ctx->max_batch : GRAPH_MAX_CHUNK;
+    e = fs_graph_set_threads(ctx->graph, ctx->threads, msg);
+    if (!e) e = fs_graph_plan(ctx->graph, ctx->graph_batch, msg);
+    if (e) return e;
+    ctx->mem_floats = (size_t)ctx->graph_batch * (size_t)a->input_h * a->input_w * a->input_c;
+    ctx->graph_in = malloc(ctx->mem_floats * sizeof(float));
+    ctx->graph_out = malloc((size_t)ctx->graph_batch * sizeof(float));
+    if (!ctx->graph_in || !ctx->graph_out)
+        return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a network context");
+    return FS_OK;
+}
+
+static fs_err graph_forward(fs_net_ctx *ctx, const float *input, int batch, float *raw,
+                            float *logits, fs_msg *msg) {
+    const fs_net *net = ctx->net;
+    const fs_arch *a = net->arch;
+    const size_t per = (size_t)a->input_h * a->input_w * a->input_c;
+    /* x = byte * input_scale (1/255) back to the byte, then into the graph's scale */
+    const float to_byte = 1.0f / a->input_scale;
+    for (int b0 = 0; b0 < batch; b0 += ctx->graph_batch) {
+        const int n = batch - b0 < ctx->graph_batch ? batch - b0 : ctx->graph_batch;
+        const float *x = input + per * (size_t)b0;
+        for (size_t i = 0; i < per * (size_t)n; i++)
+            ctx->graph_in[i] = net->in_scale * (x[i] * to_byte - net->in_zero);
+        fs_err e = fs_graph_forward(ctx->graph, ctx->graph_in, n, ctx->graph_out, msg);
+        if (e) return e;
+        for (int i = 0; i < n; i++) {
+            raw[b0 + i] = fs_nn_sigmoid(ctx->graph_out[i]);
+            if (logits) logits[b0 + i] = ctx->graph_out[i];
+        }
+    }
+    return FS_OK;
 }
 
 fs_err fs_net_ctx_create(const fs_net *net, const fs_net_opts *opts, fs_net_ctx **out,
@@ -298,6 +391,15 @@ fs_err fs_net_ctx_create(const fs_net *net, const fs_net_opts *opts, fs_net_ctx 
     ctx->threads = o.threads;
     ctx->max_batch = o.max_batch;
     ctx->isa = o.portable ? FS_ISA_PORTABLE : fs_nn_isa_best();
+    if (net->kind == NET_GRAPH) {
+        fs_err e = graph_ctx(ctx, msg);
+        if (e) {
+            fs_net_ctx_free(ctx);
+            return e;
+        }
+        *out = ctx;
+        return FS_OK;
+    }
 
     size_t off = 0;
     for (int i = 0; i < net->n_bufs; i++) {
@@ -334,6 +436,9 @@ fs_err fs_net_ctx_create(const fs_net *net, const fs_net_opts *opts, fs_net_ctx 
 void fs_net_ctx_free(fs_net_ctx *ctx) {
     if (!ctx) return;
     fs_pool_free(ctx->pool);
+    fs_graph_free(ctx->graph);
+    free(ctx->graph_in);
+    free(ctx->graph_out);
     free(ctx->mem);
     free(ctx);
 }
@@ -472,6 +577,7 @@ fs_err fs_net_forward(fs_net_ctx *ctx, const float *input, int batch, float *raw
     if (batch < 1 || batch > ctx->max_batch)
         return fs_fail(msg, FS_ERR_INVALID, "batch %d outside 1..%d", batch, ctx->max_batch);
     if (!input || !raw) return fs_fail(msg, FS_ERR_INVALID, "forward: no input or output");
+    if (ctx->graph) return graph_forward(ctx, input, batch, raw, logits, msg);
     ctx->input = input, ctx->batch = batch, ctx->raw = raw, ctx->logits = logits;
     fs_pool_run(ctx->pool, forward_job, ctx);
     ctx->input = NULL, ctx->raw = ctx->logits = NULL;

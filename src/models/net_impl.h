@@ -4,12 +4,13 @@
 #define FS_MODELS_NET_IMPL_H
 
 #include "fakescope/model.h"
+#include "fakescope/weights.h"
 
 #define NET_MAX_OPS 16
 #define NET_MAX_BUFS 8
 #define NET_MAX_TENSORS 64
 
-typedef enum { NET_MESO4, NET_INCEPTION } net_kind;
+typedef enum { NET_MESO4, NET_INCEPTION, NET_GRAPH } net_kind;
 
 /* An activation buffer of one image: h x w x c with a zero halo, NHWC or planar. */
 typedef struct net_buf {
@@ -41,6 +42,10 @@ struct fs_net {
     net_op ops[NET_MAX_OPS];
     int n_ops, n_phases;
     int head_buf; /* flattened into dense1 */
+    /* NET_GRAPH: the weights each context builds its own graph from (a graph runs one batch at
+     * a time), and how an input value x = byte / 255 enters it: in_scale (255 x - in_zero) */
+    fs_weights graph_weights;
+    float in_scale, in_zero;
 };
 
 /* Data of a tensor the architecture requires (present after validation). */

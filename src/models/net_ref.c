@@ -142,6 +142,17 @@ static void run(ref_run *r, const float *input, float *raw, float *logit) {
 fs_err fs_net_forward_ref(const fs_net *net, const float *input, float *raw, float *logit,
                           fs_msg *msg) {
     if (!input || !raw) return fs_fail(msg, FS_ERR_INVALID, "forward: no input or output");
+    if (net->kind == NET_GRAPH) {
+        /* the graph's portable kernels are its reference */
+        fs_net_ctx *ctx = NULL;
+        fs_net_opts o = {.threads = 1, .max_batch = 1, .portable = 1};
+        fs_err e = fs_net_ctx_create(net, &o, &ctx, msg);
+        float l = 0;
+        if (!e) e = fs_net_forward(ctx, input, 1, raw, &l, msg);
+        if (!e && logit) *logit = l;
+        fs_net_ctx_free(ctx);
+        return e;
+    }
     ref_run r = {.net = net, .msg = msg};
     run(&r, input, raw, logit);
     return r.err;

@@ -5,6 +5,7 @@
 #include "fs_test.h"
 #include "fakescope/image.h"
 #include "fakescope/model.h"
+#include "fakescope/graph.h"
 
 #include <jansson.h>
 
@@ -67,7 +68,11 @@ static void arch_table_and_validation(void **state) {
     assert_float_equal(fs_arch_flops(mi) / 1e9, 0.114, 0.0015);
     size_t n = 0;
     for (const fs_arch *const *a = fs_arch_list(); *a; a++) n++;
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
+    const fs_arch *mb = fs_arch_find("MobileNetV2");
+    assert_non_null(mb), assert_non_null(mb->graph);
+    /* 0.60 GFLOP at 224x224, times (256/224)^2 */
+    assert_float_equal(fs_arch_flops(mb) / 1e9, 0.60 * 256.0 * 256.0 / (224.0 * 224.0), 0.03);
 
     fs_weights w;
     fs_msg m;
@@ -101,6 +106,7 @@ static void arch_table_and_validation(void **state) {
 static void arch_tables_agree_with_weights_specs(void **state) {
     (void)state;
     for (const fs_arch *const *a = fs_arch_list(); *a; a++) {
+        if ((*a)->graph) continue; /* checked by its graph builder (graph_network_*) */
         fs_weight_spec specs[FS_WEIGHTS_MAX_ARCH_TENSORS];
         size_t n = fs_weights_arch_specs((*a)->name, specs, FS_WEIGHTS_MAX_ARCH_TENSORS);
         assert_int_equal(n, (*a)->n_tensors);
@@ -318,6 +324,83 @@ static void keras_files_match_reference_outputs(void **state) {
     json_decref(ref);
 }
 
+/* A MobileNetV2 detector (one logit) runs through fs_net like a MesoNet: the fast context in
+ * chunks of the graph's batch, with 2 threads, agrees with the portable one and with the graph
+ * run by hand on the input in the network's own scale; ImageNet heads and broken weights are
+ * refused when the network is made; Grad-CAM says it does not apply. */
+static void graph_network_runs_like_a_mesonet(void **state) {
+    (void)state;
+    fs_msg m;
+    const fs_arch *a = fs_arch_find("mobilenetv2");
+    fs_weights w = {0};
+    assert_int_equal(a->random(&w, 1, 7, &m), FS_OK);
+    /* a small head, so the logits stay in the sigmoid's useful range */
+    fs_weight *head = (fs_weight *)fs_weights_get(&w, "classifier.1.weight");
+    assert_non_null(head);
+    for (int64_t i = 0; i < head->count; i++) head->data[i] = 0.02f * frand();
+    assert_int_equal(fs_weights_set_meta(&w, "output", "p_fake", &m), FS_OK);
+    assert_int_equal(fs_weights_set_meta(&w, "input_scale", "0.0078125", &m), FS_OK);
+    assert_int_equal(fs_weights_set_meta(&w, "input_zero_point", "128", &m), FS_OK);
+    fs_net *net = NULL;
+    assert_int_equal(fs_net_create(&w, NULL, &net, &m), FS_ERR_INVALID); /* no "arch" yet */
+    assert_int_equal(fs_net_create(&w, "mobilenetv2", &net, &m), FS_OK);
+    assert_int_equal(fs_net_output_is_fake(net), 1);
+
+    enum { B = 11 }; /* more than one chunk of the graph's batch */
+    const size_t per = 256 * 256 * 3;
+    float *x = malloc(per * B * sizeof(float)), *gx = malloc(per * sizeof(float));
+    for (size_t i = 0; i < per * B; i++) /* noise over a level of its own per item */
+        x[i] = (float)((i * 2654435761u >> 8) % 64 + (i / per) * 17) / 255.0f;
+    fs_net_ctx *fast, *portable;
+    fs_net_opts o = {.threads = 2, .max_batch = B};
+    assert_int_equal(fs_net_ctx_create(net, &o, &fast, &m), FS_OK);
+    o.threads = 1, o.portable = 1, o.max_batch = 1;
+    assert_int_equal(fs_net_ctx_create(net, &o, &portable, &m), FS_OK);
+    float raw[B], lg[B];
+    assert_int_equal(fs_net_forward(fast, x, B, raw, lg, &m), FS_OK);
+    assert_int_equal(fs_net_forward(fast, x, B + 1, raw, lg, &m), FS_ERR_INVALID);
+    fs_graph *g;
+    assert_int_equal(a->graph(&w, 256, &g, &m), FS_OK);
+    fs_graph_set_isa(g, FS_ISA_PORTABLE);
+    double spread = 0;
+    for (int b = 0; b < B; b++) {
+        float r1, l1, rr, lr, lh;
+        assert_int_equal(fs_net_forward(portable, x + per * b, 1, &r1, &l1, &m), FS_OK);
+        assert_int_equal(fs_net_forward_ref(net, x + per * b, &rr, &lr, &m), FS_OK);
+        for (size_t i = 0; i < per; i++) gx[i] = 0.0078125f * (x[per * b + i] * 255.0f - 128.0f);
+        assert_int_equal(fs_graph_forward(g, gx, 1, &lh, &m), FS_OK);
+        if (rel(l1, lh) > 1e-5 || rel(lr, lh) > 1e-5 || rel(lg[b], lh) > 1e-4)
+            fail_msg("item %d: logits fast %.6f portable %.6f reference %.6f by hand %.6f", b,
+                     lg[b], l1, lr, lh);
+        assert_float_equal(raw[b], 1.0 / (1.0 + exp(-lh)), 1e-5);
+        spread = fmax(spread, fabs(lh - lg[0]));
+    }
+    assert_true(spread > 1e-3); /* the items differ, so the check could fail */
+    fs_gradcam cam;
+    assert_int_equal(fs_net_gradcam(net, x, &cam, &m), FS_ERR_UNSUPPORTED);
+    assert_non_null(strstr(m.text, "MobileNetV2"));
+    fs_graph_free(g);
+    fs_net_ctx_free(fast), fs_net_ctx_free(portable);
+    fs_net_free(net);
+    free(x), free(gx);
+    fs_weights_free(&w);
+
+    /* an ImageNet head (1000 classes) is a backbone, not a detector */
+    assert_int_equal(a->random(&w, 1000, 7, &m), FS_OK);
+    assert_int_equal(fs_net_create(&w, "mobilenetv2", &net, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "1000 values"));
+    fs_weights_free(&w);
+    /* a tensor of the wrong shape is named */
+    assert_int_equal(a->random(&w, 1, 7, &m), FS_OK);
+    fs_weight *t = (fs_weight *)fs_weights_get(&w, "features.3.conv.1.0.weight");
+    assert_non_null(t);
+    t->shape[0] = 7;
+    assert_int_equal(fs_net_create(&w, "mobilenetv2", &net, &m), FS_ERR_FORMAT);
+    assert_non_null(strstr(m.text, "features.3.conv.1.0.weight"));
+    assert_null(net);
+    fs_weights_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(arch_table_and_validation),
@@ -327,6 +410,7 @@ int main(void) {
         cmocka_unit_test(plan_reuse_is_stable_and_does_not_allocate),
         cmocka_unit_test(activations_of_conv_layers),
         cmocka_unit_test(keras_files_match_reference_outputs),
+        cmocka_unit_test(graph_network_runs_like_a_mesonet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
