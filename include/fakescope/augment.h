@@ -120,4 +120,36 @@ fs_blend_params fs_blend_params_default(void);
 fs_err fs_blend_self(const fs_image *face, const int box[4], const fs_blend_params *params,
                      fs_rng *rng, fs_aug_work *work, fs_image *out, float *mask, fs_msg *msg);
 
+/* ---- self-blended images as published, from 68 landmarks (blend.c) ----
+ * The mask is the face's own outline: the convex hull of its 68 landmarks (iBUG order, crop
+ * pixels), with the forehead (points above the brows) or without; moved with the source's
+ * scale and shift, deformed elastically (a smooth random displacement field), then blurred
+ * twice: the first blur, cut back to where it is still 1, erodes the hull; the second gives the
+ * soft edge; the result is scaled to a maximum of 1 and times a blend ratio drawn from
+ * {0.25, 0.5, 0.75, 1, 1, 1}. The colour and frequency perturbation (as fs_blend_params, or
+ * down-and-up sampling) falls on the source or, with p_target, on the target; the source then
+ * gets the small scale and shift. Sizes are fractions of the crop's shorter side. */
+typedef struct fs_sbi_params {
+    fs_blend_params base;              /* colour, blur/sharpen, scale and shift ranges; the
+                                          ellipse fields are not used */
+    double p_forehead;                 /* hull with forehead points (else the 68 points) */
+    double forehead_min, forehead_max; /* their height above the brows, share of brow-to-chin */
+    double p_target;                   /* perturb the target instead of the source */
+    double p_downscale, downscale_min, downscale_max; /* frequency: shrink to [min, max], back */
+    double elastic_alpha, elastic_sigma; /* displacement field: amplitude, smoothness */
+    double blur1_min, blur1_max;       /* first (eroding) blur sigma */
+    double blur2_min, blur2_max;       /* second (soft edge) blur sigma */
+} fs_sbi_params;
+
+fs_sbi_params fs_sbi_params_default(void);
+
+/* A pseudo-fake of face from its landmarks (136 floats: x0, y0, x1, y1, ... in face's pixels,
+ * every one finite and inside the crop widened by half its size). Writes a new image to *out
+ * and, when mask is non-NULL, the blend mask (face->w * face->h floats in [0, 1]). When the
+ * perturbation fell on the source (no p_target), the output equals face exactly where the mask
+ * is 0. FS_ERR_INVALID for bad parameters, landmarks or a crop under 8 pixels; params NULL =
+ * defaults. The number of rng draws depends only on the crop's size. */
+fs_err fs_blend_sbi(const fs_image *face, const float *landmarks, const fs_sbi_params *params,
+                    fs_rng *rng, fs_aug_work *work, fs_image *out, float *mask, fs_msg *msg);
+
 #endif

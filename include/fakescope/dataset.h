@@ -136,6 +136,12 @@ typedef struct fs_loader_config {
     const fs_aug_policy *augment; /* NULL = no augmentation */
     double blend_prob;    /* a real image becomes its self-blended fake (label 1) with this probability */
     const fs_blend_params *blend; /* NULL = defaults */
+    /* Self-blending from landmarks (fs_blend_sbi): NULL, or FS_ITEM_LANDMARKS floats per item
+     * of the items given to fs_loader_fill (same indices), each point as a share of the
+     * picture's width and height, NaN for an item without a face (it is blended with the
+     * ellipse of fs_blend_self); it must outlive the loader. */
+    const float *landmarks;
+    const fs_sbi_params *sbi; /* NULL = defaults */
     fs_image_limits limits;
 } fs_loader_config;
 
@@ -163,6 +169,26 @@ void fs_loader_free(fs_loader *ld);
 fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, size_t nitems, const size_t *index,
                       size_t n, uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg);
 void fs_loader_stats_get(fs_loader *ld, fs_loader_stats *st);
+
+/* ---- landmarks of real faces for self-blending (face_points.c) ---- */
+#define FS_ITEM_LANDMARKS 136 /* 68 points, x then y, shares of the picture's width, height */
+
+typedef struct fs_landmark_stats {
+    size_t items;   /* real images looked at */
+    size_t found;   /* with a face and its landmarks */
+    size_t cached;  /* of those, read from the cache */
+} fs_landmark_stats;
+
+/* The 68 landmarks of the best face BlazeFace finds in each real image item (label 0, kind
+ * image) of ds, for fs_loader_config.landmarks: *out gets ds->count * FS_ITEM_LANDMARKS floats
+ * (NaN for items not looked at or without a face; the caller frees it). face_model and
+ * landmark_model are names for fs_face_model_find (NULL: the defaults). cache_path (may be NULL)
+ * is a CSV of path and 136 values per line written after the pass and read first, so a
+ * resumed run does not look again. FS_ERR_NOTFOUND when a network is not installed (its
+ * message names the set-up), FS_ERR_NOMEM; an image that does not decode is skipped. */
+fs_err fs_dataset_landmarks(const fs_dataset *ds, const char *face_model,
+                            const char *landmark_model, const char *cache_path, float **out,
+                            fs_landmark_stats *st, fs_msg *msg);
 
 /* A permutation of 0..n-1 for an epoch (Fisher-Yates from (seed, epoch)). */
 void fs_epoch_order(size_t n, uint64_t seed, uint64_t epoch, size_t *order);

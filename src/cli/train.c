@@ -58,6 +58,8 @@ typedef struct {
     int nspecs;
     int epochs, batch, threads, resume, video_frames;
     const char *face_detector; /* of the video crops: "blazeface" or "haar" */
+    const char *sbi_mask;      /* "ellipse" (fs_blend_self) or "landmarks" (fs_blend_sbi) */
+    const char *sbi_preview;   /* a contact sheet of pseudo-fakes, written before training */
     long max_train;
     double lr, val_fraction, test_fraction, sbi, weight_decay, clip, backbone_lr;
     int freeze_bn;
@@ -118,6 +120,13 @@ static void usage(FILE *out) {
             "  --sbi P              a real image becomes its self-blended pseudo-fake (label\n"
             "                       fake) with probability P (default 0); in the held-out splits\n"
             "                       the choice is fixed per image\n"
+            "  --sbi-mask M         ellipse (default: a deformed ellipse over the crop's centre)\n"
+            "                       or landmarks (the published recipe: the hull of the face's\n"
+            "                       68 landmarks, found once per real picture and cached in\n"
+            "                       DIR/NAME_landmarks.csv; pictures without a face use the\n"
+            "                       ellipse)\n"
+            "  --sbi-preview PNG    first write a sheet of 8 real training pictures: picture,\n"
+            "                       its pseudo-fake, the blend mask, 4x their difference\n"
             "  --aug POLICY         none or default (flip, affine, colour, blur, JPEG, rescale;\n"
             "                       default: default)\n"
             "  --optimizer O        adam (default) or sgd (momentum 0.9)\n"
@@ -715,6 +724,7 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
     json_object_set_new(t, "weight_decay", json_real(o->weight_decay));
     json_object_set_new(t, "augmentation", json_string(o->aug));
     json_object_set_new(t, "sbi", json_real(o->sbi));
+    if (o->sbi > 0) json_object_set_new(t, "sbi_mask", json_string(o->sbi_mask ? o->sbi_mask : "ellipse"));
     json_object_set_new(t, "threads", json_integer(o->threads));
     json_object_set_new(t, "seconds", json_real(seconds));
     json_object_set_new(t, "command", json_string(o->command));
@@ -758,6 +768,78 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
     return err;
 }
 
+/* ---- a look at the pseudo-fakes ---- */
+
+#define PREVIEW_ROWS 8
+
+/* Copies img into sheet at cell (col, row) of TRAIN_SIDE squares. */
+static void sheet_put(fs_image *sheet, const fs_image *img, int col, int row) {
+    for (int y = 0; y < img->h; y++)
+        memcpy(sheet->rgb + (((size_t)row * TRAIN_SIDE + y) * sheet->w + (size_t)col * TRAIN_SIDE) * 3,
+               img->rgb + (size_t)y * img->w * 3, (size_t)img->w * 3);
+}
+
+/* The first PREVIEW_ROWS real training pictures, each as picture | pseudo-fake | mask |
+ * 4 x |difference|, blended as the loader would (same parameters, seed of the row). */
+static fs_err write_sbi_preview(const train_opts *o, const data_set *d, const float *landmarks,
+                                fs_msg *msg) {
+    fs_image sheet = {0}, cell = {0};
+    fs_err err = fs_image_alloc(&sheet, 4 * TRAIN_SIDE, PREVIEW_ROWS * TRAIN_SIDE, msg);
+    if (!err) err = fs_image_alloc(&cell, TRAIN_SIDE, TRAIN_SIDE, msg);
+    float *mask = malloc((size_t)TRAIN_SIDE * TRAIN_SIDE * sizeof(float));
+    if (!err && !mask) err = fs_fail(msg, FS_ERR_NOMEM, "out of memory for a preview");
+    if (err) goto done;
+    memset(sheet.rgb, 0, (size_t)sheet.w * sheet.h * 3);
+    const fs_image_limits limits = fs_image_limits_default();
+    int rows = 0;
+    for (size_t k = 0; k < d->ntrain && rows < PREVIEW_ROWS; k++) {
+        const size_t i = d->train[k];
+        const fs_item *it = &d->ds.items[i];
+        if (it->label != 0 || it->kind != FS_ITEM_IMAGE) continue;
+        fs_image img = {0}, sized = {0}, fake = {0};
+        fs_msg imsg;
+        if (fs_image_load(it->path, &limits, &img, &imsg)) continue;
+        fs_err e = fs_image_resize(&img, TRAIN_SIDE, TRAIN_SIDE, &sized, &imsg);
+        fs_image_free(&img);
+        if (e) continue;
+        fs_rng rng;
+        fs_rng_seed(&rng, fs_seed_mix(o->seed, (uint64_t)rows));
+        const float *lm = landmarks ? landmarks + i * FS_ITEM_LANDMARKS : NULL;
+        if (lm && !isnan(lm[0])) {
+            float pts[FS_ITEM_LANDMARKS];
+            for (int j = 0; j < FS_ITEM_LANDMARKS; j++) pts[j] = lm[j] * TRAIN_SIDE;
+            e = fs_blend_sbi(&sized, pts, NULL, &rng, NULL, &fake, mask, &imsg);
+        } else {
+            e = fs_blend_self(&sized, NULL, NULL, &rng, NULL, &fake, mask, &imsg);
+        }
+        if (!e) {
+            sheet_put(&sheet, &sized, 0, rows);
+            sheet_put(&sheet, &fake, 1, rows);
+            for (size_t p = 0; p < (size_t)TRAIN_SIDE * TRAIN_SIDE; p++) {
+                const uint8_t v = (uint8_t)lrintf(mask[p] * 255.0f);
+                cell.rgb[3 * p] = cell.rgb[3 * p + 1] = cell.rgb[3 * p + 2] = v;
+            }
+            sheet_put(&sheet, &cell, 2, rows);
+            for (size_t p = 0; p < (size_t)TRAIN_SIDE * TRAIN_SIDE * 3; p++) {
+                const int dv = 4 * abs((int)fake.rgb[p] - (int)sized.rgb[p]);
+                cell.rgb[p] = (uint8_t)(dv > 255 ? 255 : dv);
+            }
+            sheet_put(&sheet, &cell, 3, rows);
+            rows++;
+        }
+        fs_image_free(&sized);
+        fs_image_free(&fake);
+    }
+    if (!rows) err = fs_fail(msg, FS_ERR_NOTFOUND, "--sbi-preview: no real training picture to blend");
+    else err = fs_image_save(&sheet, o->sbi_preview, msg);
+    if (!err) fprintf(stderr, "self-blend preview: %d pictures in %s\n", rows, o->sbi_preview);
+done:
+    free(mask);
+    fs_image_free(&cell);
+    fs_image_free(&sheet);
+    return err;
+}
+
 /* ---- the run ---- */
 
 static int parse_args(int argc, char **argv, train_opts *o) {
@@ -774,7 +856,8 @@ static int parse_args(int argc, char **argv, train_opts *o) {
         {"warmup", required_argument, 0, 'W'},    {"max-train", required_argument, 0, 'm'},
         {"video-frames", required_argument, 0, 'F'}, {"init", required_argument, 0, 'I'},
         {"backbone-lr", required_argument, 0, 'B'}, {"freeze-bn", no_argument, 0, 'Z'},
-        {"face-detector", required_argument, 0, 'D'},
+        {"face-detector", required_argument, 0, 'D'}, {"sbi-mask", required_argument, 0, 'M'},
+        {"sbi-preview", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->video_frames = 16, o->epochs = 10, o->batch = 32, o->lr = 1e-3, o->seed = 1, o->val_fraction = 0.15;
@@ -833,6 +916,8 @@ static int parse_args(int argc, char **argv, train_opts *o) {
             if (parse_double(optarg, 0, 1, &o->sbi)) goto bad;
             break;
         case 'A': o->aug = optarg; break;
+        case 'M': o->sbi_mask = optarg; break;
+        case 'P': o->sbi_preview = optarg; break;
         case 'O': o->optimizer = optarg; break;
         case 'w':
             if (parse_double(optarg, 0, 1, &o->weight_decay)) goto bad;
@@ -879,6 +964,8 @@ static int parse_args(int argc, char **argv, train_opts *o) {
     else if (!o->nspecs) why = "at least one --data folder is needed";
     else if (!o->out) why = "--out DIR is needed";
     else if (strcmp(o->aug, "none") && strcmp(o->aug, "default")) why = "--aug must be none or default";
+    else if (o->sbi_mask && strcmp(o->sbi_mask, "ellipse") && strcmp(o->sbi_mask, "landmarks"))
+        why = "--sbi-mask must be ellipse or landmarks";
     else if (strcmp(o->optimizer, "adam") && strcmp(o->optimizer, "sgd")) why = "--optimizer must be adam or sgd";
     else if (strcmp(o->schedule, "constant") && strcmp(o->schedule, "cosine") && strcmp(o->schedule, "step"))
         why = "--schedule must be constant, cosine or step";
@@ -911,6 +998,7 @@ int fs_cli_train(int argc, char **argv) {
     history h = {0};
     float *x = NULL, *y = NULL, *dz = NULL;
     uint8_t *ok = NULL;
+    float *landmarks = NULL;
     size_t *order = NULL;
     eval_result held = {0};
     const double t_start = fs_now_ms();
@@ -940,6 +1028,21 @@ int fs_cli_train(int argc, char **argv) {
     fs_loader_config lc = fs_loader_config_default();
     lc.width = lc.height = TRAIN_SIDE, lc.threads = o.threads, lc.seed = o.seed;
     lc.augment = &aug, lc.blend_prob = o.sbi;
+    if (o.sbi > 0 && o.sbi_mask && !strcmp(o.sbi_mask, "landmarks")) {
+        fs_landmark_stats ls;
+        const double t_lm = fs_now_ms();
+        snprintf(path, sizeof path, "%s/%s_landmarks.csv", o.out, o.name);
+        fprintf(stderr, "landmarks of the real pictures (for --sbi-mask landmarks)...\n");
+        err = fs_dataset_landmarks(&d.ds, NULL, NULL, path, &landmarks, &ls, &msg);
+        if (err) goto done;
+        fprintf(stderr, "landmarks: %zu of %zu real pictures have a face (%zu from the cache), "
+                "%.1f s (%s)\n", ls.found, ls.items, ls.cached, (fs_now_ms() - t_lm) / 1000.0, path);
+        lc.landmarks = landmarks;
+    }
+    if (o.sbi_preview) {
+        err = write_sbi_preview(&o, &d, landmarks, &msg);
+        if (err) goto done;
+    }
     err = fs_loader_create(&lc, &ltrain, &msg);
     if (err) goto done;
     /* held-out images are not augmented, but real ones are self-blended with the same
@@ -1074,6 +1177,7 @@ done:
     hist_free(&h);
     fs_loader_free(ltrain);
     fs_loader_free(lval);
+    free(landmarks); /* after the loaders that read it */
     fs_optim_free(opt);
     trainee_free(&tr);
     data_free(&d);

@@ -273,3 +273,246 @@ fail:
     fs_image_free(&src);
     return err;
 }
+
+/* ---- self-blended images from landmarks ------------------------------------------------- */
+
+#define SBI_POINTS 68
+#define SBI_MAX_HULL (SBI_POINTS + 10) /* the 68 points and ten forehead points */
+
+fs_sbi_params fs_sbi_params_default(void) {
+    fs_sbi_params p = {.base = fs_blend_params_default()};
+    p.base.p_blur = 0.0, p.base.p_sharpen = 0.5; /* frequency: sharpen, else down-and-up */
+    p.p_forehead = 0.75, p.forehead_min = 0.25, p.forehead_max = 0.45;
+    p.p_target = 0.5;
+    p.p_downscale = 0.5, p.downscale_min = 0.25, p.downscale_max = 0.5;
+    p.elastic_alpha = 0.2, p.elastic_sigma = 0.03;
+    p.blur1_min = 0.005, p.blur1_max = 0.02;
+    p.blur2_min = 0.01, p.blur2_max = 0.04;
+    return p;
+}
+
+static fs_err check_sbi(const fs_sbi_params *p, fs_msg *msg) {
+    fs_err e = check_params(&p->base, msg);
+    if (e) return e;
+    int ok = p->p_forehead >= 0 && p->p_forehead <= 1 && p->forehead_min >= 0 &&
+             p->forehead_min <= p->forehead_max && p->forehead_max <= 1 && p->p_target >= 0 &&
+             p->p_target <= 1 && p->p_downscale >= 0 && p->base.p_sharpen + p->p_downscale <= 1 &&
+             p->downscale_min >= 0.1 && p->downscale_min <= p->downscale_max &&
+             p->downscale_max <= 1 && p->elastic_alpha >= 0 && p->elastic_alpha <= 1 &&
+             p->elastic_sigma > 0 && p->elastic_sigma <= 0.25 && p->blur1_min >= 0 &&
+             p->blur1_min <= p->blur1_max && p->blur1_max <= 0.25 && p->blur2_min >= 0 &&
+             p->blur2_min <= p->blur2_max && p->blur2_max <= 0.25;
+    return ok ? FS_OK
+              : fs_fail(msg, FS_ERR_INVALID,
+                        "self-blend parameters out of range (see fs_sbi_params in augment.h)");
+}
+
+static double cross(const double *o, const double *a, const double *b) {
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+}
+
+static int by_x_then_y(const void *a, const void *b) {
+    const double *p = a, *q = b;
+    return p[0] < q[0] ? -1 : p[0] > q[0] ? 1 : p[1] < q[1] ? -1 : p[1] > q[1];
+}
+
+/* Convex hull of n points (sorted in place) by the monotone chain, counter-clockwise in hull
+ * (2 * (n + 1) doubles); returns its size. */
+static int convex_hull(double (*pt)[2], int n, double (*hull)[2]) {
+    qsort(pt, (size_t)n, sizeof pt[0], by_x_then_y);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        while (k >= 2 && cross(hull[k - 2], hull[k - 1], pt[i]) <= 0) k--;
+        hull[k][0] = pt[i][0], hull[k][1] = pt[i][1], k++;
+    }
+    for (int i = n - 2, lo = k + 1; i >= 0; i--) {
+        while (k >= lo && cross(hull[k - 2], hull[k - 1], pt[i]) <= 0) k--;
+        hull[k][0] = pt[i][0], hull[k][1] = pt[i][1], k++;
+    }
+    return k - 1; /* the last point repeats the first */
+}
+
+/* 1 inside the convex polygon (pixel centres), 0 outside. */
+static void fill_hull(float *m, int w, int h, double (*hull)[2], int n) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const double p[2] = {x, y};
+            int in = n >= 3;
+            for (int i = 0; i < n && in; i++) in = cross(hull[i], hull[(i + 1) % n], p) >= 0;
+            m[(size_t)y * w + x] = in ? 1.0f : 0.0f;
+        }
+}
+
+/* Bilinear sample of m (w x h) at (x, y); 0 outside. */
+static float sample(const float *m, int w, int h, double x, double y) {
+    if (!(x > -1 && y > -1 && x < w && y < h)) return 0.0f;
+    const int x0 = (int)floor(x), y0 = (int)floor(y);
+    const float fx = (float)(x - x0), fy = (float)(y - y0);
+    float v[4] = {0, 0, 0, 0};
+    for (int j = 0; j < 4; j++) {
+        const int xx = x0 + (j & 1), yy = y0 + (j >> 1);
+        if (xx >= 0 && yy >= 0 && xx < w && yy < h) v[j] = m[(size_t)yy * w + xx];
+    }
+    const float top = v[0] + fx * (v[1] - v[0]), bot = v[2] + fx * (v[3] - v[2]);
+    return top + fy * (bot - top);
+}
+
+/* Scales m so its maximum is 1; 0 when it is all zero. */
+static float normalise_max(float *m, size_t n) {
+    float mx = 0;
+    for (size_t i = 0; i < n; i++) mx = m[i] > mx ? m[i] : mx;
+    if (mx > 0)
+        for (size_t i = 0; i < n; i++) m[i] /= mx;
+    return mx;
+}
+
+/* The colour and frequency perturbation of fs_sbi_params on img. */
+typedef struct sbi_freq {
+    int kind; /* 0 none, 1 sharpen, 2 down-and-up */
+    double amount;
+} sbi_freq;
+
+static fs_err perturb(fs_image *img, const colour_shift *cs, const sbi_freq *f, fs_aug_work *work,
+                      fs_msg *msg) {
+    perturb_colour(img, cs);
+    if (f->kind == 1) return sharpen(img, f->amount, work, msg);
+    if (f->kind == 2) return fs_aug_rescale(img, f->amount, msg);
+    return FS_OK;
+}
+
+fs_err fs_blend_sbi(const fs_image *face, const float *landmarks, const fs_sbi_params *params,
+                    fs_rng *rng, fs_aug_work *work, fs_image *out, float *mask, fs_msg *msg) {
+    assert(face && rng && out);
+    memset(out, 0, sizeof *out);
+    fs_sbi_params def = fs_sbi_params_default();
+    const fs_sbi_params *p = params ? params : &def;
+    fs_err err = check_sbi(p, msg);
+    if (err) return err;
+    const int w = face->w, h = face->h;
+    const double side = w < h ? w : h;
+    if (!face->rgb || w < MIN_FACE_SIDE || h < MIN_FACE_SIDE)
+        return fs_fail(msg, FS_ERR_INVALID, "face crop %d x %d is too small to self-blend", w, h);
+    if (!landmarks) return fs_fail(msg, FS_ERR_INVALID, "self-blending needs the face's landmarks");
+    for (int i = 0; i < SBI_POINTS; i++) {
+        const float x = landmarks[2 * i], y = landmarks[2 * i + 1];
+        if (!(x >= -0.5f * w && x <= 1.5f * w && y >= -0.5f * h && y <= 1.5f * h))
+            return fs_fail(msg, FS_ERR_INVALID, "landmark %d (%g, %g) is not in the %dx%d crop", i,
+                           (double)x, (double)y, w, h);
+    }
+
+    /* Every random value up front; the field's draws depend only on the size. */
+    const fs_blend_params *b = &p->base;
+    const double scale = fs_rng_range(rng, b->scale_min, b->scale_max);
+    const double tx = fs_rng_range(rng, -b->shift, b->shift);
+    const double ty = fs_rng_range(rng, -b->shift, b->shift);
+    colour_shift cs;
+    cs.dh = (float)fs_rng_range(rng, -b->hue_shift, b->hue_shift);
+    cs.ks = (float)(1.0 + fs_rng_range(rng, -b->sat_shift, b->sat_shift));
+    cs.kv = (float)(1.0 + fs_rng_range(rng, -b->val_shift, b->val_shift));
+    cs.contrast = (float)(1.0 + fs_rng_range(rng, -b->contrast_shift, b->contrast_shift));
+    for (int c = 0; c < 3; c++)
+        cs.gain[c] = (float)(1.0 + fs_rng_range(rng, -b->channel_gain, b->channel_gain));
+    const double fcoin = fs_rng_uniform(rng);
+    const double sharp = fs_rng_range(rng, b->sharpen_min, b->sharpen_max);
+    const double down = fs_rng_range(rng, p->downscale_min, p->downscale_max);
+    sbi_freq freq = {0, 0};
+    if (fcoin < b->p_sharpen) freq = (sbi_freq){1, sharp};
+    else if (fcoin < b->p_sharpen + p->p_downscale) freq = (sbi_freq){2, down};
+    const int on_target = fs_rng_uniform(rng) < p->p_target;
+    const int forehead = fs_rng_uniform(rng) < p->p_forehead;
+    const double lift = fs_rng_range(rng, p->forehead_min, p->forehead_max);
+    const double sigma1 = fs_rng_range(rng, p->blur1_min, p->blur1_max) * side;
+    const double sigma2 = fs_rng_range(rng, p->blur2_min, p->blur2_max) * side;
+    const double ratio =
+        BLEND_RATIOS[fs_rng_below(rng, (int)(sizeof BLEND_RATIOS / sizeof BLEND_RATIOS[0]))];
+
+    /* 1. the hull, moved as the source will be: p' = c + scale (p - c) + (tx w, ty h) */
+    double pts[SBI_MAX_HULL][2], hull[2 * SBI_MAX_HULL + 2][2];
+    int n = 0;
+    const double cx = (w - 1) * 0.5, cy = (h - 1) * 0.5;
+    for (int i = 0; i < SBI_POINTS; i++, n++)
+        pts[n][0] = landmarks[2 * i], pts[n][1] = landmarks[2 * i + 1];
+    if (forehead) {
+        /* the brows (17-26) lifted along the chin (8) to brow-centre line */
+        const double bx = 0.5 * (landmarks[2 * 19] + landmarks[2 * 24]);
+        const double by = 0.5 * (landmarks[2 * 19 + 1] + landmarks[2 * 24 + 1]);
+        const double ux = bx - landmarks[2 * 8], uy = by - landmarks[2 * 8 + 1];
+        for (int i = 17; i <= 26; i++, n++)
+            pts[n][0] = landmarks[2 * i] + lift * ux, pts[n][1] = landmarks[2 * i + 1] + lift * uy;
+    }
+    for (int i = 0; i < n; i++) {
+        pts[i][0] = cx + scale * (pts[i][0] - cx) + tx * w;
+        pts[i][1] = cy + scale * (pts[i][1] - cy) + ty * h;
+    }
+    const int nh = convex_hull(pts, n, hull);
+
+    const size_t npx = (size_t)w * h;
+    float *owned;
+    float *buf = fs_work_floats(work, 5 * npx, &owned);
+    float *m_owned = NULL, *m = mask ? mask : (m_owned = malloc(npx * sizeof(float)));
+    fs_image src = {0}, tgt = {0};
+    if (!buf || !m) {
+        err = fs_fail(msg, FS_ERR_NOMEM, "out of memory for a blend mask");
+        goto done;
+    }
+    float *hard = buf, *dx = buf + npx, *dy = buf + 2 * npx, *tmp = buf + 3 * npx;
+    fill_hull(hard, w, h, hull, nh);
+
+    /* 2. elastic deformation: uniform noise smoothed into a displacement field */
+    for (size_t i = 0; i < npx; i++) dx[i] = (float)fs_rng_range(rng, -1.0, 1.0);
+    for (size_t i = 0; i < npx; i++) dy[i] = (float)fs_rng_range(rng, -1.0, 1.0);
+    const double es = p->elastic_sigma * side;
+    fs_blur_planar(dx, w, h, 1, es, tmp);
+    fs_blur_planar(dy, w, h, 1, es, tmp);
+    /* uniform noise on [-1, 1] smoothed by a Gaussian of sigma s has a standard deviation of
+     * sqrt(1/3) / (2 sqrt(pi) s) = 0.163 / s: scale it so the
+     * typical displacement is elastic_alpha x sigma */
+    const float amp = (float)(p->elastic_alpha * es * es / 0.163);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const size_t i = (size_t)y * w + x;
+            m[i] = sample(hard, w, h, x + amp * dx[i], y + amp * dy[i]);
+        }
+
+    /* 3. two blurs: the first, cut back to where it is still 1, erodes; the second softens */
+    if (sigma1 > 0) fs_blur_planar(m, w, h, 1, sigma1, tmp);
+    if (normalise_max(m, npx) == 0.0f) {
+        err = fs_fail(msg, FS_ERR_INVALID, "the landmarks enclose no pixel of the crop");
+        goto done;
+    }
+    for (size_t i = 0; i < npx; i++) m[i] = m[i] >= 1.0f - 1e-6f ? 1.0f : 0.0f;
+    if (normalise_max(m, npx) == 0.0f) {
+        err = fs_fail(msg, FS_ERR_INVALID, "the face's outline is too thin to blend");
+        goto done;
+    }
+    if (sigma2 > 0) fs_blur_planar(m, w, h, 1, sigma2, tmp);
+    normalise_max(m, npx);
+    for (size_t i = 0; i < npx; i++) {
+        const float v = m[i] * (float)ratio;
+        m[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+
+    /* 4. source and target: the perturbation on one of them, the geometry on the source */
+    if ((err = fs_image_alloc(&src, w, h, msg)) || (err = fs_image_alloc(&tgt, w, h, msg)))
+        goto done;
+    memcpy(src.rgb, face->rgb, npx * 3);
+    memcpy(tgt.rgb, face->rgb, npx * 3);
+    if ((err = perturb(on_target ? &tgt : &src, &cs, &freq, work, msg))) goto done;
+    if ((err = fs_aug_affine(&src, 0.0, scale, tx, ty, work, msg))) goto done;
+
+    /* 5. blend */
+    if ((err = fs_image_alloc(out, w, h, msg))) goto done;
+    for (size_t i = 0; i < npx; i++) {
+        const float a = m[i];
+        for (int c = 0; c < 3; c++) {
+            const size_t j = i * 3 + c;
+            out->rgb[j] = a == 0.0f ? tgt.rgb[j] : to_byte(a * src.rgb[j] + (1.0f - a) * tgt.rgb[j]);
+        }
+    }
+done:
+    fs_image_free(&src);
+    fs_image_free(&tgt);
+    free(owned);
+    free(m_owned);
+    return err;
+}

@@ -13,6 +13,7 @@
 #include "fakescope/dataset.h"
 
 #include <assert.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct fs_loader {
     fs_loader_config cfg;
     fs_aug_policy augment;
     fs_blend_params blend;
+    fs_sbi_params sbi;
     int has_augment;
 
     pthread_mutex_t mu;
@@ -82,7 +84,15 @@ static fs_err load_one(const fs_loader *ld, const fs_item *it, size_t index, uin
     fs_rng_seed(&rng, fs_seed_mix(item_seed, STREAM_BLEND));
     if (it->label == 0 && c->blend_prob > 0 && fs_rng_uniform(&rng) < c->blend_prob) {
         fs_image fake;
-        err = fs_blend_self(&sized, NULL, &ld->blend, &rng, work, &fake, NULL, msg);
+        const float *lm = c->landmarks ? c->landmarks + index * FS_ITEM_LANDMARKS : NULL;
+        if (lm && !isnan(lm[0])) {
+            float pts[FS_ITEM_LANDMARKS];
+            for (int k = 0; k < FS_ITEM_LANDMARKS; k += 2)
+                pts[k] = lm[k] * (float)c->width, pts[k + 1] = lm[k + 1] * (float)c->height;
+            err = fs_blend_sbi(&sized, pts, &ld->sbi, &rng, work, &fake, NULL, msg);
+        } else {
+            err = fs_blend_self(&sized, NULL, &ld->blend, &rng, work, &fake, NULL, msg);
+        }
         if (err) {
             fs_image_free(&sized);
             return err;
@@ -167,6 +177,7 @@ fs_err fs_loader_create(const fs_loader_config *cfg, fs_loader **out, fs_msg *ms
     ld->has_augment = cfg->augment != NULL;
     if (cfg->augment) ld->augment = *cfg->augment;
     ld->blend = cfg->blend ? *cfg->blend : fs_blend_params_default();
+    ld->sbi = cfg->sbi ? *cfg->sbi : fs_sbi_params_default();
     ld->cfg.augment = NULL; /* the copies above are what workers read */
     ld->cfg.blend = NULL;
     if (ld->cfg.limits.max_bytes == 0) ld->cfg.limits = fs_image_limits_default();

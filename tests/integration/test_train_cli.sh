@@ -114,4 +114,43 @@ assert len(split) == 3, split
 assert card["training"]["items"]["train"] == sum(r["split"] == "train" for r in rows)
 PY
 fi
+# --sbi-mask landmarks: the real pictures' 68 points are found once and cached (one line per
+# real picture, every coordinate a share of the picture), the card records the mask, the
+# preview sheet shows 4 columns for each blended training picture, and a second run reads the cache
+set +e
+"$FAKESCOPE" train "${COMMON[@]}" --sbi-mask hull --epochs 1 --out "$T/l" 2>/dev/null; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "--sbi-mask hull exits $rc, not 2"
+L=("${COMMON[@]}" --sbi-mask landmarks --epochs 1 --out "$T/l" --sbi-preview "$T/l/preview.png")
+"$FAKESCOPE" train "${L[@]}" > /dev/null 2> "$T/l.err" || fail "train --sbi-mask landmarks: $(cat "$T/l.err")"
+grep -q "landmarks: [3-5] of 5 real pictures have a face (0 from the cache)" "$T/l.err" || fail "landmark line: $(cat "$T/l.err")"
+grep -q "self-blend preview: [1-5] pictures" "$T/l.err" || fail "preview line: $(cat "$T/l.err")"
+"$FAKESCOPE" train "${L[@]}" > /dev/null 2> "$T/l2.err" || fail "second run: $(cat "$T/l2.err")"
+grep -q "real pictures have a face ([3-5] from the cache)" "$T/l2.err" || fail "cache unused: $(cat "$T/l2.err")"
+python3 - "$T/l" <<'PY' || fail "landmark cache"
+import json, math, os, struct, sys, zlib
+out = sys.argv[1]
+lines = open(os.path.join(out, "m_landmarks.csv")).read().splitlines()
+assert lines[0].startswith("# fakescope landmarks v1"), lines[0]
+assert len(lines) == 6, len(lines)
+found = 0
+for line in lines[1:]:
+    f = line.split(",")
+    assert "/real/" in f[0] and len(f) == 137, f[:2]
+    v = [float(x) for x in f[1:]]
+    if math.isnan(v[0]):
+        continue
+    found += 1
+    xs, ys = v[0::2], v[1::2]
+    assert all(-0.5 <= x <= 1.5 for x in xs + ys), f[0]
+    # the chin (8) below the nose tip (30) below the brows (19, 24); eyes left to right
+    assert ys[8] > ys[30] > max(ys[19], ys[24]), f[0]
+    assert xs[36] < xs[45], f[0]
+assert found >= 3
+card = json.load(open(os.path.join(out, "m.json")))
+assert card["training"]["sbi_mask"] == "landmarks", card["training"]
+png = open(os.path.join(out, "preview.png"), "rb").read()
+w, h = struct.unpack(">II", png[16:24])
+assert (w, h) == (4 * 256, 8 * 256), (w, h)
+PY
 echo "ok"

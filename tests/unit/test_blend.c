@@ -213,12 +213,135 @@ static void test_blend_real_crops(void **state) {
     fs_aug_work_free(&work);
 }
 
+/* ---- self-blended images from landmarks ---- */
+
+/* A plausible 68-point face in a 128 x 128 crop (iBUG order). */
+static void face_points(float *pt) {
+    for (int i = 0; i <= 16; i++) { /* jaw: the lower half of an ellipse */
+        double t = M_PI * i / 16.0;
+        pt[2 * i] = (float)(64 - 34 * cos(t)), pt[2 * i + 1] = (float)(60 + 52 * sin(t));
+    }
+    for (int i = 0; i < 5; i++) {
+        pt[2 * (17 + i)] = (float)(36 + 5.5 * i), pt[2 * (17 + i) + 1] = 42;
+        pt[2 * (22 + i)] = (float)(70 + 5.5 * i), pt[2 * (22 + i) + 1] = 42;
+    }
+    for (int i = 0; i < 4; i++) pt[2 * (27 + i)] = 64, pt[2 * (27 + i) + 1] = (float)(50 + 7.3 * i);
+    for (int i = 0; i < 5; i++) pt[2 * (31 + i)] = (float)(56 + 4 * i), pt[2 * (31 + i) + 1] = 76;
+    for (int e = 0; e < 2; e++)
+        for (int i = 0; i < 6; i++) {
+            double t = 2 * M_PI * i / 6.0;
+            pt[2 * (36 + 6 * e + i)] = (float)((e ? 82 : 46) + 7 * cos(t));
+            pt[2 * (36 + 6 * e + i) + 1] = (float)(52 + 3 * sin(t));
+        }
+    for (int i = 0; i < 12; i++) {
+        double t = 2 * M_PI * i / 12.0;
+        pt[2 * (48 + i)] = (float)(64 + 14 * cos(t)), pt[2 * (48 + i) + 1] = (float)(92 + 6 * sin(t));
+    }
+    for (int i = 0; i < 8; i++) {
+        double t = 2 * M_PI * i / 8.0;
+        pt[2 * (60 + i)] = (float)(64 + 9 * cos(t)), pt[2 * (60 + i) + 1] = (float)(92 + 2 * sin(t));
+    }
+}
+
+static float mask_max(const float *m, size_t n) {
+    float mx = 0;
+    for (size_t i = 0; i < n; i++) mx = m[i] > mx ? m[i] : mx;
+    return mx;
+}
+
+/* Source-side perturbation: the crop is untouched wherever the mask is 0, the mask covers the
+ * face (its maximum at the nose, a blend ratio) and never the top of the crop or the corners;
+ * the forehead variant reaches above the brows; same seed, same bytes. */
+static void test_sbi_landmark_mask(void **state) {
+    (void)state;
+    fs_msg msg;
+    fs_aug_work work = {0};
+    fs_image in = make_image(128, 128);
+    float pt[136], *mask = malloc(128 * 128 * sizeof *mask), *mask2 = malloc(128 * 128 * sizeof *mask);
+    face_points(pt);
+    fs_sbi_params p = fs_sbi_params_default();
+    p.p_target = 0;
+    double above_with = 0, above_without = 0;
+    for (uint64_t seed = 0; seed < 16; seed++) {
+        fs_rng rng;
+        fs_image out, out2;
+        for (int fh = 0; fh < 2; fh++) {
+            p.p_forehead = fh;
+            fs_rng_seed(&rng, seed);
+            assert_int_equal(fs_blend_sbi(&in, pt, &p, &rng, &work, &out, mask, &msg), FS_OK);
+            check_sample(&in, &out, mask);
+            const float mx = mask_max(mask, 128 * 128);
+            assert_true(fabsf(mx - 0.25f) < 1e-6f || fabsf(mx - 0.5f) < 1e-6f ||
+                        fabsf(mx - 0.75f) < 1e-6f || fabsf(mx - 1.0f) < 1e-6f);
+            assert_true(mask[72 * 128 + 64] > 0.99f * mx); /* the nose tip is deep inside */
+            for (int x = 0; x < 128; x++) assert_true(mask[2 * 128 + x] == 0.0f);
+            double above = 0; /* rows 18-34: between the lifted brows and the brows */
+            for (int y = 18; y < 34; y++)
+                for (int x = 50; x < 78; x++) above += mask[y * 128 + x] / mx;
+            if (fh) above_with += above;
+            else above_without += above;
+            /* the same seed again gives the same bytes */
+            fs_rng_seed(&rng, seed);
+            assert_int_equal(fs_blend_sbi(&in, pt, &p, &rng, &work, &out2, mask2, &msg), FS_OK);
+            assert_memory_equal(out.rgb, out2.rgb, 128 * 128 * 3);
+            assert_memory_equal(mask, mask2, 128 * 128 * sizeof *mask);
+            fs_image_free(&out), fs_image_free(&out2);
+        }
+    }
+    if (!(above_with > 4 * above_without + 50))
+        fail_msg("forehead: %.1f above the brows with it, %.1f without", above_with, above_without);
+    free(mask), free(mask2);
+    fs_image_free(&in);
+    fs_aug_work_free(&work);
+}
+
+/* Target-side perturbation changes the crop outside the face too; bad landmarks are refused. */
+static void test_sbi_target_and_refusals(void **state) {
+    (void)state;
+    fs_msg msg;
+    fs_image in = make_image(128, 128), out;
+    float pt[136];
+    face_points(pt);
+    fs_sbi_params p = fs_sbi_params_default();
+    p.p_target = 1;
+    int changed = 0;
+    for (uint64_t seed = 0; seed < 8; seed++) {
+        fs_rng rng;
+        fs_rng_seed(&rng, seed);
+        assert_int_equal(fs_blend_sbi(&in, pt, &p, &rng, NULL, &out, NULL, &msg), FS_OK);
+        changed += memcmp(out.rgb, in.rgb, 3 * 128) != 0; /* the top row, outside any mask */
+        fs_image_free(&out);
+    }
+    assert_true(changed >= 6);
+    fs_rng rng;
+    fs_rng_seed(&rng, 1);
+    assert_int_equal(fs_blend_sbi(&in, NULL, NULL, &rng, NULL, &out, NULL, &msg), FS_ERR_INVALID);
+    assert_non_null(strstr(msg.text, "landmarks"));
+    float bad[136];
+    memcpy(bad, pt, sizeof bad);
+    bad[2 * 30 + 1] = NAN;
+    assert_int_equal(fs_blend_sbi(&in, bad, NULL, &rng, NULL, &out, NULL, &msg), FS_ERR_INVALID);
+    assert_non_null(strstr(msg.text, "landmark 30"));
+    bad[2 * 30 + 1] = 500;
+    assert_int_equal(fs_blend_sbi(&in, bad, NULL, &rng, NULL, &out, NULL, &msg), FS_ERR_INVALID);
+    for (int i = 0; i < 136; i++) bad[i] = 64; /* one point: no area */
+    assert_int_equal(fs_blend_sbi(&in, bad, NULL, &rng, NULL, &out, NULL, &msg), FS_ERR_INVALID);
+    assert_non_null(strstr(msg.text, "no pixel"));
+    p = fs_sbi_params_default();
+    p.p_downscale = 0.9; /* with p_sharpen 0.5: more than certain */
+    assert_int_equal(fs_blend_sbi(&in, pt, &p, &rng, NULL, &out, NULL, &msg), FS_ERR_INVALID);
+    assert_null(out.rgb);
+    fs_image_free(&in);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blend_invariants),
         cmocka_unit_test(test_blend_deterministic),
         cmocka_unit_test(test_blend_box_and_refusals),
         cmocka_unit_test(test_blend_real_crops),
+        cmocka_unit_test(test_sbi_landmark_mask),
+        cmocka_unit_test(test_sbi_target_and_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
