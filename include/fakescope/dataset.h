@@ -168,6 +168,14 @@ void fs_loader_free(fs_loader *ld);
  * One caller at a time per loader (the workers are shared by its batches). */
 fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, size_t nitems, const size_t *index,
                       size_t n, uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg);
+/* The same with the self-blending decided per position: blend[i] 1 blends a real item
+ * whatever blend_prob says, 0 never, -1 by probability as fs_loader_fill (blend NULL: all
+ * -1). An item's augmentation depends on (seed, epoch, item) only, so the same real item at two
+ * positions, once kept and once blended, gets the same flip, warp, colour and JPEG quality:
+ * a real face and its pseudo-fake differ only by the blend (self-blended pairs). */
+fs_err fs_loader_fill_blend(fs_loader *ld, const fs_item *items, size_t nitems,
+                            const size_t *index, const signed char *blend, size_t n,
+                            uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg);
 void fs_loader_stats_get(fs_loader *ld, fs_loader_stats *st);
 
 /* ---- landmarks of real faces for self-blending (face_points.c) ---- */

@@ -60,6 +60,7 @@ typedef struct {
     const char *face_detector; /* of the video crops: "blazeface" or "haar" */
     const char *sbi_mask;      /* "ellipse" (fs_blend_self) or "landmarks" (fs_blend_sbi) */
     const char *sbi_preview;   /* a contact sheet of pseudo-fakes, written before training */
+    int sbi_pairs;             /* every real training item twice: kept, and self-blended */
     long max_train;
     double lr, val_fraction, test_fraction, sbi, weight_decay, clip, backbone_lr;
     int freeze_bn;
@@ -125,6 +126,9 @@ static void usage(FILE *out) {
             "                       68 landmarks, found once per real picture and cached in\n"
             "                       DIR/NAME_landmarks.csv; pictures without a face use the\n"
             "                       ellipse)\n"
+            "  --sbi-pairs          every real training picture comes twice in its batch: as\n"
+            "                       it is and self-blended, with the same augmentation (the\n"
+            "                       published recipe; the held-out splits still use --sbi P)\n"
             "  --sbi-preview PNG    first write a sheet of 8 real training pictures: picture,\n"
             "                       its pseudo-fake, the blend mask, 4x their difference\n"
             "  --aug POLICY         none or default (flip, affine, colour, blur, JPEG, rescale;\n"
@@ -725,6 +729,7 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
     json_object_set_new(t, "augmentation", json_string(o->aug));
     json_object_set_new(t, "sbi", json_real(o->sbi));
     if (o->sbi > 0) json_object_set_new(t, "sbi_mask", json_string(o->sbi_mask ? o->sbi_mask : "ellipse"));
+    if (o->sbi_pairs) json_object_set_new(t, "sbi_pairs", json_true());
     json_object_set_new(t, "threads", json_integer(o->threads));
     json_object_set_new(t, "seconds", json_real(seconds));
     json_object_set_new(t, "command", json_string(o->command));
@@ -766,6 +771,43 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
     if (!err) err = fs_card_save(&c, path, msg);
     fs_card_free(&c);
     return err;
+}
+
+/* ---- batches ---- */
+
+/* The next batch from training position *next of order into bidx / bblend (what the loader's
+ * fs_loader_fill_blend takes); returns its size and moves *next past the items it holds. With
+ * --sbi-pairs a real item takes two places, kept then self-blended (the pair shares its
+ * augmentation); a pair that does not fit ends the batch. */
+static size_t next_batch(const train_opts *o, const data_set *d, const size_t *order, size_t *next,
+                         size_t *bidx, signed char *bblend) {
+    size_t nb = 0;
+    while (*next < d->ntrain && nb < (size_t)o->batch) {
+        const size_t it = d->train[order[*next]];
+        const int pair = o->sbi_pairs && d->ds.items[it].label == 0;
+        if (pair && nb + 2 > (size_t)o->batch) break;
+        bidx[nb] = it, bblend[nb++] = pair ? 0 : -1;
+        if (pair) bidx[nb] = it, bblend[nb++] = 1;
+        (*next)++;
+    }
+    return nb;
+}
+
+/* Steps of one epoch (the learning-rate schedule's length): the batches of epoch 0's order. */
+static int64_t steps_per_epoch(const train_opts *o, const data_set *d, fs_msg *msg) {
+    size_t *order = malloc((d->ntrain ? d->ntrain : 1) * sizeof *order);
+    size_t *bidx = malloc((size_t)o->batch * sizeof *bidx);
+    signed char *bblend = malloc((size_t)o->batch);
+    int64_t steps = -1;
+    if (order && bidx && bblend) {
+        fs_epoch_order(d->ntrain, o->seed, 0, order);
+        steps = 0;
+        for (size_t next = 0; next < d->ntrain; steps++) next_batch(o, d, order, &next, bidx, bblend);
+    } else {
+        fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    }
+    free(order), free(bidx), free(bblend);
+    return steps;
 }
 
 /* ---- a look at the pseudo-fakes ---- */
@@ -857,7 +899,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
         {"video-frames", required_argument, 0, 'F'}, {"init", required_argument, 0, 'I'},
         {"backbone-lr", required_argument, 0, 'B'}, {"freeze-bn", no_argument, 0, 'Z'},
         {"face-detector", required_argument, 0, 'D'}, {"sbi-mask", required_argument, 0, 'M'},
-        {"sbi-preview", required_argument, 0, 'P'},
+        {"sbi-preview", required_argument, 0, 'P'}, {"sbi-pairs", no_argument, 0, 'Q'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->video_frames = 16, o->epochs = 10, o->batch = 32, o->lr = 1e-3, o->seed = 1, o->val_fraction = 0.15;
@@ -918,6 +960,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
         case 'A': o->aug = optarg; break;
         case 'M': o->sbi_mask = optarg; break;
         case 'P': o->sbi_preview = optarg; break;
+        case 'Q': o->sbi_pairs = 1; break;
         case 'O': o->optimizer = optarg; break;
         case 'w':
             if (parse_double(optarg, 0, 1, &o->weight_decay)) goto bad;
@@ -966,6 +1009,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
     else if (strcmp(o->aug, "none") && strcmp(o->aug, "default")) why = "--aug must be none or default";
     else if (o->sbi_mask && strcmp(o->sbi_mask, "ellipse") && strcmp(o->sbi_mask, "landmarks"))
         why = "--sbi-mask must be ellipse or landmarks";
+    else if (o->sbi_pairs && !(o->sbi > 0)) why = "--sbi-pairs needs --sbi P > 0 (for the held-out splits)";
     else if (strcmp(o->optimizer, "adam") && strcmp(o->optimizer, "sgd")) why = "--optimizer must be adam or sgd";
     else if (strcmp(o->schedule, "constant") && strcmp(o->schedule, "cosine") && strcmp(o->schedule, "step"))
         why = "--schedule must be constant, cosine or step";
@@ -1011,11 +1055,15 @@ int fs_cli_train(int argc, char **argv) {
 
     err = trainee_create(&o, &tr, &msg);
     if (err) goto done;
-    const int64_t steps_per_epoch = (int64_t)((d.ntrain + (size_t)o.batch - 1) / (size_t)o.batch);
+    const int64_t epoch_steps = steps_per_epoch(&o, &d, &msg);
+    if (epoch_steps < 0) {
+        err = FS_ERR_NOMEM;
+        goto done;
+    }
     fs_opt_config oc = fs_opt_config_default();
     oc.kind = strcmp(o.optimizer, "sgd") ? FS_OPT_ADAM : FS_OPT_SGD;
     oc.lr = o.lr, oc.weight_decay = o.weight_decay, oc.clip_norm = o.clip, oc.warmup_steps = o.warmup;
-    oc.total_steps = steps_per_epoch * o.epochs;
+    oc.total_steps = epoch_steps * o.epochs;
     if (!strcmp(o.schedule, "cosine")) oc.schedule = FS_LR_COSINE, oc.min_lr_frac = 0.01;
     if (!strcmp(o.schedule, "step")) {
         oc.schedule = FS_LR_STEP, oc.step_gamma = 0.1;
@@ -1071,8 +1119,9 @@ int fs_cli_train(int argc, char **argv) {
     ok = malloc((size_t)o.batch);
     order = malloc(d.ntrain * sizeof(size_t));
     size_t *bidx = malloc((size_t)o.batch * sizeof(size_t));
-    if (!x || !y || !dz || !ok || !order || !bidx) {
-        free(bidx);
+    signed char *bblend = malloc((size_t)o.batch);
+    if (!x || !y || !dz || !ok || !order || !bidx || !bblend) {
+        free(bidx), free(bblend);
         err = fs_fail(&msg, FS_ERR_NOMEM, "out of memory for a batch of %d", o.batch);
         goto done;
     }
@@ -1082,11 +1131,11 @@ int fs_cli_train(int argc, char **argv) {
         fs_epoch_order(d.ntrain, o.seed, (uint64_t)epoch, order);
         double loss_sum = 0;
         size_t seen = 0, correct = 0;
-        for (size_t b = 0; b < d.ntrain; b += (size_t)o.batch) {
-            const size_t nb = d.ntrain - b < (size_t)o.batch ? d.ntrain - b : (size_t)o.batch;
-            for (size_t i = 0; i < nb; i++) bidx[i] = d.train[order[b + i]];
+        for (size_t b = 0, next = 0; b < d.ntrain; b = next) {
+            const size_t nb = next_batch(&o, &d, order, &next, bidx, bblend);
             fs_msg lmsg;
-            if (fs_loader_fill(ltrain, d.ds.items, d.ds.count, bidx, nb, (uint64_t)epoch, x, y, ok, &lmsg))
+            if (fs_loader_fill_blend(ltrain, d.ds.items, d.ds.count, bidx, bblend, nb,
+                                     (uint64_t)epoch, x, y, ok, &lmsg))
                 continue;
             size_t m = 0;
             for (size_t i = 0; i < nb; i++)
@@ -1111,9 +1160,9 @@ int fs_cli_train(int argc, char **argv) {
             loss_sum += loss * (double)m;
             seen += m;
             const double el = (fs_now_ms() - t0) / 1000.0;
-            const double ips = el > 0 ? (double)(b + nb) / el : 0;
-            const double left = (double)(d.ntrain - (b + nb)) + (double)(o.epochs - epoch - 1) * d.ntrain;
-            progress(tty, epoch + 1, o.epochs, b + nb, d.ntrain, loss_sum / (double)seen,
+            const double ips = el > 0 ? (double)next / el : 0;
+            const double left = (double)(d.ntrain - next) + (double)(o.epochs - epoch - 1) * d.ntrain;
+            progress(tty, epoch + 1, o.epochs, next, d.ntrain, loss_sum / (double)seen,
                      (double)correct / (double)seen, ips, ips > 0 ? left / ips : 0, (size_t)o.batch);
         }
         if (err) break;
@@ -1142,7 +1191,7 @@ int fs_cli_train(int argc, char **argv) {
         err = save_checkpoint(&o, net, opt, epoch + 1, &h, &msg);
         if (err) break;
     }
-    free(bidx);
+    free(bidx), free(bblend);
     if (err) goto done;
 
     /* final outputs */

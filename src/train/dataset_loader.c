@@ -32,6 +32,7 @@ typedef struct job {
     uint64_t epoch;
     float *x, *y;
     uint8_t *ok;
+    const signed char *blend; /* per position: -1 by probability, 0 never, 1 always */
 } job;
 
 struct fs_loader {
@@ -66,7 +67,8 @@ fs_loader_config fs_loader_config_default(void) {
 
 /* Produces one item's row. Runs on a worker without the lock. */
 static fs_err load_one(const fs_loader *ld, const fs_item *it, size_t index, uint64_t epoch,
-                       float *row, int *label, int *blended, fs_aug_work *work, fs_msg *msg) {
+                       int force, float *row, int *label, int *blended, fs_aug_work *work,
+                       fs_msg *msg) {
     const fs_loader_config *c = &ld->cfg;
     *blended = 0;
     *label = it->label;
@@ -82,7 +84,9 @@ static fs_err load_one(const fs_loader *ld, const fs_item *it, size_t index, uin
 
     fs_rng rng;
     fs_rng_seed(&rng, fs_seed_mix(item_seed, STREAM_BLEND));
-    if (it->label == 0 && c->blend_prob > 0 && fs_rng_uniform(&rng) < c->blend_prob) {
+    /* the coin is drawn even when forced, so the blend's own draws do not depend on it */
+    const int coin = fs_rng_uniform(&rng) < c->blend_prob;
+    if (it->label == 0 && (force < 0 ? c->blend_prob > 0 && coin : force)) {
         fs_image fake;
         const float *lm = c->landmarks ? c->landmarks + index * FS_ITEM_LANDMARKS : NULL;
         if (lm && !isnan(lm[0])) {
@@ -134,7 +138,8 @@ static void *worker(void *arg) {
         float *row = j.x + i * row_len;
         int label = it->label, blended = 0;
         fs_msg msg = {{0}};
-        fs_err err = load_one(ld, it, index, j.epoch, row, &label, &blended, &work, &msg);
+        fs_err err = load_one(ld, it, index, j.epoch, j.blend ? j.blend[i] : -1, row, &label,
+                              &blended, &work, &msg);
         if (err) memset(row, 0, row_len * sizeof *row);
         j.y[i] = (float)label;
         if (j.ok) j.ok[i] = err ? 0 : 1;
@@ -216,6 +221,12 @@ void fs_loader_free(fs_loader *ld) {
 
 fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, size_t nitems, const size_t *index,
                       size_t n, uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg) {
+    return fs_loader_fill_blend(ld, items, nitems, index, NULL, n, epoch, x, y, ok, msg);
+}
+
+fs_err fs_loader_fill_blend(fs_loader *ld, const fs_item *items, size_t nitems,
+                            const size_t *index, const signed char *blend, size_t n,
+                            uint64_t epoch, float *x, float *y, uint8_t *ok, fs_msg *msg) {
     assert(ld);
     if (n == 0) return FS_OK;
     if (!items || !index || !x || !y)
@@ -226,7 +237,7 @@ fs_err fs_loader_fill(fs_loader *ld, const fs_item *items, size_t nitems, const 
                            index[i], nitems);
     pthread_mutex_lock(&ld->mu);
     const uint64_t failed_before = ld->stats.failed;
-    ld->cur = (job){items, index, n, epoch, x, y, ok};
+    ld->cur = (job){items, index, n, epoch, x, y, ok, blend};
     ld->next = 0;
     ld->remaining = n;
     pthread_cond_broadcast(&ld->work_cv);

@@ -153,4 +153,16 @@ png = open(os.path.join(out, "preview.png"), "rb").read()
 w, h = struct.unpack(">II", png[16:24])
 assert (w, h) == (4 * 256, 8 * 256), (w, h)
 PY
+# --sbi-pairs: every real training picture twice in its batch; refused without --sbi
+set +e
+"$FAKESCOPE" train --arch meso4 --data "$T/ds" --out "$T/p" --sbi-pairs 2>/dev/null; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "--sbi-pairs without --sbi exits $rc, not 2"
+"$FAKESCOPE" train "${L[@]}" --sbi-pairs --out "$T/p" > /dev/null 2> "$T/p.err" || fail "train --sbi-pairs: $(cat "$T/p.err")"
+python3 - "$T/p/m.json" "$T/l/m.json" <<'PY' || fail "pairs card"
+import json, sys
+p, l = (json.load(open(f))["training"] for f in sys.argv[1:])
+assert p.get("sbi_pairs") is True and "sbi_pairs" not in l, (p, l)
+assert p["items"] == l["items"], (p["items"], l["items"])
+PY
 echo "ok"

@@ -257,12 +257,75 @@ static void test_epoch_order(void **state) {
     free(seen);
 }
 
+/* Self-blended pairs: a real item at two positions, kept (0) and blended (1), gets labels 0
+ * and 1 whatever blend_prob says and the same augmentation: with flips only and the ellipse
+ * blend (exact outside its mask), the two rows agree at the corners and differ at the face.
+ * A fake is never blended, even when forced. */
+static void test_forced_blend_pairs(void **state) {
+    (void)state;
+    fs_aug_policy flip = fs_aug_policy_none();
+    flip.p_flip = 0.5;
+    fs_loader_config cfg = fs_loader_config_default();
+    cfg.width = cfg.height = SIDE, cfg.threads = 2, cfg.seed = 3, cfg.augment = &flip;
+    cfg.blend_prob = 1.0; /* ignored where forced */
+    fs_loader *ld;
+    fs_msg msg;
+    assert_int_equal(fs_loader_create(&cfg, &ld, &msg), FS_OK);
+    size_t index[14];
+    signed char blend[14];
+    size_t n = 0, reals = 0, fakes = 0;
+    for (size_t i = 0; i < ds.count; i++) {
+        if (ds.items[i].kind != FS_ITEM_IMAGE || strstr(ds.items[i].path, "broken")) continue;
+        if (ds.items[i].label == 0 && reals < 5) {
+            index[n] = i, blend[n++] = 0;
+            index[n] = i, blend[n++] = 1;
+            reals++;
+        } else if (ds.items[i].label == 1 && fakes < 2) {
+            index[n] = i, blend[n++] = 1;
+            fakes++;
+        }
+    }
+    assert_int_equal(n, 12);
+    float *x = calloc(n * ROW, sizeof(float)), *y = calloc(n, sizeof(float));
+    uint8_t ok[14];
+    assert_int_equal(fs_loader_fill_blend(ld, ds.items, ds.count, index, blend, n, 4, x, y, ok, &msg),
+                     FS_OK);
+    /* the unaugmented rows, to see that some pairs were flipped */
+    float *plain = calloc(ROW, sizeof(float));
+    int flipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_true(ok[i]);
+        if (ds.items[index[i]].label == 1) {
+            assert_true(y[i] == 1.0f);
+            continue;
+        }
+        assert_true(y[i] == (float)blend[i]);
+        if (blend[i] == 0) {
+            const float *a = x + i * ROW, *b = x + (i + 1) * ROW;
+            const size_t last = ROW - 3;
+            assert_memory_equal(a, b, 3 * sizeof(float));               /* top-left pixel */
+            assert_memory_equal(a + last, b + last, 3 * sizeof(float)); /* bottom-right */
+            assert_memory_not_equal(a, b, ROW * sizeof(float));
+            fs_image img, sized;
+            assert_int_equal(fs_image_load(ds.items[index[i]].path, NULL, &img, &msg), FS_OK);
+            assert_int_equal(fs_image_resize(&img, SIDE, SIDE, &sized, &msg), FS_OK);
+            fs_image_to_float(&sized, 1.0f / 255.0f, plain);
+            flipped += memcmp(a, plain, ROW * sizeof(float)) != 0;
+            fs_image_free(&img), fs_image_free(&sized);
+        }
+    }
+    assert_true(flipped >= 1 && flipped <= 4); /* p_flip 0.5 over five pairs, seed fixed */
+    free(plain), free(x), free(y);
+    fs_loader_free(ld);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deterministic_across_threads_and_batches),
         cmocka_unit_test(test_plain_loading_and_blending),
         cmocka_unit_test(test_failures_and_refusals),
         cmocka_unit_test(test_epoch_order),
+        cmocka_unit_test(test_forced_blend_pairs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
