@@ -50,6 +50,7 @@ typedef struct {
     double *scores;
     const char **ids;     /* the video's path for a face of a video, else NULL */
     const char **sources; /* the item's source */
+    const char **paths;   /* the item's path */
     size_t n, cap;
 } samples;
 
@@ -131,7 +132,8 @@ static int parse_data(const char *arg, data_arg *d) {
     return 0;
 }
 
-static int push(samples *s, int label, double score, const char *id, const char *source) {
+static int push(samples *s, int label, double score, const char *id, const char *source,
+                const char *path) {
     if (s->n == s->cap) {
         size_t cap = s->cap ? 2 * s->cap : 256;
         int *l = realloc(s->labels, cap * sizeof *l);
@@ -142,17 +144,19 @@ static int push(samples *s, int label, double score, const char *id, const char 
         if (i) s->ids = i;
         const char **so = realloc(s->sources, cap * sizeof *so);
         if (so) s->sources = so;
-        if (!l || !sc || !i || !so) return -1;
+        const char **pa = realloc(s->paths, cap * sizeof *pa);
+        if (pa) s->paths = pa;
+        if (!l || !sc || !i || !so || !pa) return -1;
         s->cap = cap;
     }
     s->labels[s->n] = label, s->scores[s->n] = score;
-    s->ids[s->n] = id, s->sources[s->n] = source;
+    s->ids[s->n] = id, s->sources[s->n] = source, s->paths[s->n] = path;
     s->n++;
     return 0;
 }
 
 static void samples_free(samples *s) {
-    free(s->labels), free(s->scores), free(s->ids), free(s->sources);
+    free(s->labels), free(s->scores), free(s->ids), free(s->sources), free(s->paths);
     memset(s, 0, sizeof *s);
 }
 
@@ -166,7 +170,7 @@ static int push_scan(samples *s, const fs_scan_result *r, const fs_item *it) {
             const fs_scan_face *face = &fr->faces[k];
             if (!r->whole_image && face->track != r->main_person) continue;
             if (push(s, it->label, face->p_fake[0], it->kind == FS_ITEM_VIDEO ? it->path : NULL,
-                     it->source))
+                     it->source, it->path))
                 return -1;
             pushed++;
         }
@@ -258,7 +262,7 @@ static json_t *sources_json(const samples *s) {
         samples sub = {0};
         for (size_t k = i; k < s->n; k++)
             if (strcmp(s->sources[k], src) == 0 &&
-                push(&sub, s->labels[k], s->scores[k], NULL, src)) {
+                push(&sub, s->labels[k], s->scores[k], NULL, src, s->paths[k])) {
                 samples_free(&sub);
                 json_decref(out);
                 return NULL;
@@ -273,6 +277,81 @@ static json_t *sources_json(const samples *s) {
         }
         json_object_del(j, "report");
         json_object_set_new(out, src, j);
+    }
+    return out;
+}
+
+/* The manipulation method of a fake in a class folder with sub-folders (FF++'s
+ * fake/Deepfakes/..., fake/Face2Face/...): the folder under the class one, into buf; 0 if none. */
+static int method_of(const char *path, char *buf, size_t cap) {
+    static const char *const classes[] = {"/fake/", "/df/", "/ai/"};
+    const char *at = NULL;
+    for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++)
+        for (const char *p = strstr(path, classes[c]); p; p = strstr(p + 1, classes[c]))
+            if (!at || p > at) at = p + strlen(classes[c]);
+    const char *slash = at ? strchr(at, '/') : NULL;
+    if (!slash || slash == at || (size_t)(slash - at) >= cap) return 0;
+    memcpy(buf, at, (size_t)(slash - at));
+    buf[slash - at] = 0;
+    return 1;
+}
+
+/* Per manipulation method: its fakes against every real sample, frame and video level (the
+ * video figures over videos only). NULL when no fake sits in a method folder. */
+static void merge_prefixed(json_t *dst, json_t *src, const char *prefix);
+
+static json_t *methods_json(const samples *s) {
+    const char *const *paths = s->paths;
+    json_t *out = json_object();
+    char name[256], other[256];
+    for (size_t i = 0; out && i < s->n; i++) {
+        if (s->labels[i] != 1 || !method_of(paths[i], name, sizeof name) ||
+            json_object_get(out, name))
+            continue;
+        samples sub = {0};
+        int bad = 0;
+        for (size_t k = 0; k < s->n && !bad; k++) {
+            int take = s->labels[k] == 0 ||
+                       (method_of(paths[k], other, sizeof other) && !strcmp(other, name));
+            if (take) bad = push(&sub, s->labels[k], s->scores[k], s->ids[k], s->sources[k], s->paths[k]);
+        }
+        fs_binary_metrics m, vm;
+        fs_msg msg;
+        json_t *j = bad ? NULL : metrics_json(&sub, &m, &msg);
+        if (j) {
+            json_object_del(j, "report");
+            size_t nv = 0;
+            const char **ids = malloc(sub.n * sizeof *ids);
+            int *labels = malloc(sub.n * sizeof *labels);
+            double *scores = malloc(sub.n * sizeof *scores);
+            for (size_t k = 0; ids && labels && scores && k < sub.n; k++)
+                if (sub.ids[k]) ids[nv] = sub.ids[k], labels[nv] = sub.labels[k], scores[nv++] = sub.scores[k];
+            fs_groups g = {0};
+            if (ids && labels && scores && nv &&
+                !fs_groups_mean(ids, labels, scores, nv, &g, &msg)) {
+                if (!fs_binary_metrics_compute(g.labels, g.scores, g.n, FS_BINARY_THRESHOLD_DEFAULT,
+                                               &vm, &msg)) {
+                    json_t *vj = figures_json(&vm);
+                    if (vj) {
+                        json_object_del(vj, "report");
+                        merge_prefixed(j, vj, "video_");
+                    }
+                    json_decref(vj);
+                }
+                fs_groups_free(&g);
+            }
+            free(ids), free(labels), free(scores);
+            json_object_set_new(out, name, j);
+        }
+        samples_free(&sub);
+        if (!j) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    if (out && !json_object_size(out)) {
+        json_decref(out);
+        return NULL;
     }
     return out;
 }
@@ -526,6 +605,8 @@ int fs_cli_eval(int argc, char **argv) {
     json_object_set_new(doc, "videos", json_integer((json_int_t)videos));
     json_t *src = sources_json(&s);
     if (src) json_object_set_new(doc, "sources", src);
+    json_t *methods = methods_json(&s);
+    if (methods) json_object_set_new(doc, "methods", methods);
     if (videos) {
         /* video level: the mean score of each video's faces; images are their own group */
         const char **ids = malloc(s.n * sizeof *ids);
@@ -573,6 +654,18 @@ int fs_cli_eval(int argc, char **argv) {
                 printf("  %-24s n %-6lld accuracy %.4f  roc_auc %s\n", key,
                        (long long)json_integer_value(json_object_get(v, "n")),
                        json_number_value(json_object_get(v, "accuracy")), auc_txt);
+            }
+        }
+        if (methods) {
+            printf("per manipulation method (its fakes against every real):\n");
+            json_object_foreach(methods, key, v) {
+                json_t *auc = json_object_get(v, "roc_auc"), *vauc = json_object_get(v, "video_roc_auc");
+                char a[32] = "n/a", va[32] = "n/a";
+                if (json_is_number(auc)) snprintf(a, sizeof a, "%.4f", json_number_value(auc));
+                if (json_is_number(vauc)) snprintf(va, sizeof va, "%.4f", json_number_value(vauc));
+                printf("  %-24s n %-6lld roc_auc %s  video n %lld video_roc_auc %s\n", key,
+                       (long long)json_integer_value(json_object_get(v, "n")), a,
+                       (long long)json_integer_value(json_object_get(v, "video_n")), va);
             }
         }
     }

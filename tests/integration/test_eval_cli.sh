@@ -73,6 +73,30 @@ assert s["n"] == 4 and s["roc_auc"] == 1.0 and "report" not in s, s
 EOF
 head -c 8 "$TMP/roc.png" | od -An -c | grep 'P   N   G' >/dev/null || fail "--roc wrote no PNG"
 
+# fakes in method folders (FF++'s fake/Deepfakes/...) get a row each: that method's fakes
+# against every real; the figures are those of the same files judged alone; no folder, no rows
+mkdir -p "$TMP/m/real" "$TMP/m/df/MethodA" "$TMP/m/df/MethodB"
+cp "$IMGS"/real/*.jpg "$TMP/m/real/"
+cp "$IMGS/df/df00204.jpg" "$TMP/m/df/MethodA/"
+cp "$IMGS/df/df01254.jpg" "$TMP/m/df/MethodB/"
+"$FAKESCOPE" eval --weights "$W" --arch meso4 --json --items "$TMP/m" >"$TMP/m.json"
+"$FAKESCOPE" eval --weights "$W" --arch meso4 "$TMP/m" | grep -q '^  MethodA  *n 3 ' || fail "method rows in text"
+$PY - "$TMP/m.json" "$TMP/stdout.json" <<'EOF2' || fail "per-method figures"
+import json, sys
+d, plain = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert "methods" not in plain, plain.keys()
+m = d["methods"]
+assert sorted(m) == ["MethodA", "MethodB"], m
+score = {it["file"].rsplit("/", 1)[1]: it["p_fake"] for it in d["items"]}
+reals = [v for k, v in score.items() if k.startswith("real")]
+for name, fake in (("MethodA", "df00204.jpg"), ("MethodB", "df01254.jpg")):
+    r = m[name]
+    assert r["n"] == 3 and r["positives"] == 1 and r["negatives"] == 2, r
+    auc = sum(1.0 if score[fake] > t else 0.5 if score[fake] == t else 0.0 for t in reals) / 2
+    assert abs(r["roc_auc"] - auc) < 1e-12, (name, r["roc_auc"], auc)
+    assert "video_roc_auc" not in r, r
+EOF2
+
 # the text form carries the report rows
 "$FAKESCOPE" eval --weights "$W" --arch meso4 "$IMGS" >"$TMP/text.txt"
 grep -q 'weighted avg' "$TMP/text.txt" && grep -q '^roc_auc  *1.0000' "$TMP/text.txt" ||
