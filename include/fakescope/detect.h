@@ -123,6 +123,11 @@ typedef struct fs_scan_opts {
     fs_scan_progress_fn progress;
     void *progress_ctx;
     const fs_media_decoder *decoder; /* fs_scan_memory: NULL decodes in this process */
+    /* Robustness tests (eval --scale, --jpeg): each decoded frame or picture is first shrunk
+     * by degrade_scale (0 or 1: not) and then re-encoded as JPEG at degrade_jpeg (1..100; 0:
+     * not), before faces are looked for, as an upload that went through a platform would be. */
+    double degrade_scale;
+    int degrade_jpeg;
 } fs_scan_opts;
 /* Defaults: 32 evenly spaced frames, default cascade parameters with faces of at least
  * FS_SCAN_MIN_FACE_SHARE of the shorter side, 30% margin, faces only, one face-finding thread

@@ -59,7 +59,8 @@ static void usage(FILE *out) {
             "usage: fakescope eval (--model NAME [--dir DIR]... | --weights FILE --arch ARCH)\n"
             "                      [--json] [--out FILE.json] [--roc FILE.png] [--frames N]\n"
             "                      [--faces] [--threads N] [--seed S] [--val-fraction F]\n"
-            "                      [--test-fraction F] [--root DIR] [--items] DATA...\n\n"
+            "                      [--test-fraction F] [--root DIR] [--items] [--scale F]\n"
+            "                      [--jpeg Q] DATA...\n\n"
             "Evaluates one network on labelled data and prints the classification report,\n"
             "confusion matrix, accuracy, ROC AUC, average precision, equal error rate and a\n"
             "breakdown per source; with videos, the same figures per video (video_*).\n\n"
@@ -74,7 +75,7 @@ static void usage(FILE *out) {
             "  --model NAME     a model of the registry, by name or id\n"
             "  --dir DIR        registry folder to search instead of the defaults (repeatable)\n"
             "  --weights FILE   a weights file (.safetensors, or an original Keras .h5)\n"
-            "  --arch ARCH      meso4 or mesoinception4 (with --weights)\n"
+            "  --arch ARCH      meso4, mesoinception4 or mobilenetv2 (with --weights)\n"
             "  --json           print the figures as one JSON object\n"
             "  --out FILE       also write that JSON object to FILE\n"
             "  --items          include every judged file and its score in the JSON\n"
@@ -84,6 +85,9 @@ static void usage(FILE *out) {
             "  --face-detector D  blazeface (default) or haar: what finds the faces of videos\n"
             "                   and of --faces images\n"
             "                   (an image without a face is left out and counted)\n"
+            "  --scale F        robustness: shrink every frame and picture by F (0.05..1)\n"
+            "                   before anything else (0.5 halves the resolution)\n"
+            "  --jpeg Q         robustness: then re-encode it as JPEG at quality Q (1..100)\n"
             "  --threads N      threads for the network (default: all CPUs)\n"
             "  --seed S, --val-fraction F, --test-fraction F\n"
             "                   the split of FOLDER:POLICY:SPLIT (defaults 1, 0.15, 0: the\n"
@@ -423,7 +427,7 @@ static void merge_prefixed(json_t *dst, json_t *src, const char *prefix) {
 }
 
 enum { O_WEIGHTS = 256, O_ARCH, O_DIR, O_JSON, O_OUT, O_ROC, O_FRAMES, O_FACES, O_THREADS,
-       O_SEED, O_VAL, O_TEST, O_ROOT, O_ITEMS, O_MODEL, O_FACE_DETECTOR };
+       O_SEED, O_VAL, O_TEST, O_ROOT, O_ITEMS, O_MODEL, O_FACE_DETECTOR, O_SCALE, O_JPEG };
 
 int fs_cli_eval(int argc, char **argv) {
     static const struct option opts[] = {
@@ -436,6 +440,7 @@ int fs_cli_eval(int argc, char **argv) {
         {"test-fraction", required_argument, 0, O_TEST},
         {"root", required_argument, 0, O_ROOT},    {"items", no_argument, 0, O_ITEMS},
         {"face-detector", required_argument, 0, O_FACE_DETECTOR},
+        {"scale", required_argument, 0, O_SCALE},  {"jpeg", required_argument, 0, O_JPEG},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     const char *model = NULL, *weights = NULL, *arch = NULL, *out_path = NULL, *roc_path = NULL;
     const char *root = NULL, *face_detector = "blazeface";
@@ -443,7 +448,8 @@ int fs_cli_eval(int argc, char **argv) {
     size_t ndirs = 0;
     int json = 0, faces = 0, threads = 0, frames = EVAL_FRAMES_DEFAULT, items = 0;
     unsigned long long seed = 1;
-    double val = 0.15, test = 0;
+    double val = 0.15, test = 0, scale = 1;
+    int jpeg = 0;
     char *end;
     optind = 0;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -488,6 +494,14 @@ int fs_cli_eval(int argc, char **argv) {
             test = strtod(optarg, &end);
             if (*end || !(test >= 0 && test <= 0.9)) goto bad;
             break;
+        case O_SCALE:
+            scale = strtod(optarg, &end);
+            if (*end || !(scale >= 0.05 && scale <= 1)) goto bad;
+            break;
+        case O_JPEG:
+            jpeg = (int)strtol(optarg, &end, 10);
+            if (*end || jpeg < 1 || jpeg > 100) goto bad;
+            break;
         case 'h': usage(stdout); return FS_EXIT_OK;
         default: goto bad;
         }
@@ -495,7 +509,7 @@ int fs_cli_eval(int argc, char **argv) {
     if (!model == !weights || (weights && !arch) || (model && arch) || optind >= argc ||
         val + test > 0.9 || (arch && !fs_arch_find(arch)) || argc - optind > EVAL_MAX_DATA) {
         fprintf(stderr, "fakescope eval: give --model NAME or --weights FILE --arch ARCH (meso4, "
-                        "mesoinception4), then up to %d DATA (see --help)\n", EVAL_MAX_DATA);
+                        "mesoinception4, mobilenetv2), then up to %d DATA (see --help)\n", EVAL_MAX_DATA);
         return FS_EXIT_USAGE;
     }
     data_arg args[EVAL_MAX_DATA];
@@ -552,6 +566,8 @@ int fs_cli_eval(int argc, char **argv) {
 
     fs_scan_opts img_opts = fs_scan_opts_default(), vid_opts = fs_scan_opts_default();
     img_opts.crop = faces ? FS_CROP_FACES : FS_CROP_WHOLE;
+    img_opts.degrade_scale = vid_opts.degrade_scale = scale;
+    img_opts.degrade_jpeg = vid_opts.degrade_jpeg = jpeg;
     vid_opts.sampling.mode = FS_VIDEO_SAMPLE_COUNT;
     vid_opts.sampling.count = frames;
     size_t judged = 0, failed = 0, no_face = 0, videos = 0;
@@ -599,6 +615,8 @@ int fs_cli_eval(int argc, char **argv) {
     doc = metrics_json(&s, &m, &msg);
     if (!doc) goto fatal;
     json_object_set_new(doc, "model", json_string(model_name));
+    if (scale < 1 || jpeg)
+        json_object_set_new(doc, "degraded", json_pack("{s:f, s:i}", "scale", scale, "jpeg", jpeg));
     json_object_set_new(doc, "files", json_integer((json_int_t)judged));
     json_object_set_new(doc, "failed", json_integer((json_int_t)failed));
     json_object_set_new(doc, "no_face", json_integer((json_int_t)no_face));

@@ -576,9 +576,36 @@ void fs_scan_progress(scan_run *run, const char *stage, int done, int total) {
     if (run->o->progress) run->o->progress(run->o->progress_ctx, stage, done, total);
 }
 
+fs_err fs_scan_degrade(const scan_run *run, fs_image *img, fs_msg *msg) {
+    const double k = run->o->degrade_scale;
+    fs_err err = FS_OK;
+    if (k > 0 && k < 1) {
+        const int w = (int)lround(img->w * k), h = (int)lround(img->h * k);
+        fs_image small = {0};
+        err = fs_image_resize(img, w > 0 ? w : 1, h > 0 ? h : 1, &small, msg);
+        if (err) return err;
+        fs_image_free(img);
+        *img = small;
+    }
+    if (run->o->degrade_jpeg > 0) {
+        uint8_t *jpg = NULL;
+        size_t len = 0;
+        fs_image back = {0};
+        err = fs_image_encode_jpeg(img, run->o->degrade_jpeg, &jpg, &len, msg);
+        if (!err) err = fs_image_decode(jpg, len, &run->o->image_limits, &back, msg);
+        free(jpg);
+        if (err) return err;
+        fs_image_free(img);
+        *img = back;
+    }
+    return err;
+}
+
 static fs_err on_video_frame(void *ctx, fs_video_frame *frame, fs_msg *msg) {
     scan_run *run = ctx;
-    fs_err err = scan_frame(run, &frame->image, frame->index, frame->time_s, msg);
+    fs_err err = fs_scan_degrade(run, &frame->image, msg);
+    if (err) return err;
+    err = scan_frame(run, &frame->image, frame->index, frame->time_s, msg);
     fs_scan_progress(run, "frames", run->r->n_frames, run->total_frames);
     return err;
 }
@@ -609,7 +636,18 @@ static fs_err scan_video(scan_run *run, scan_sample_fn sample, void *v, const fs
 }
 
 static fs_err scan_image(scan_run *run, const fs_image *img, double t0, fs_msg *msg) {
-    fs_err err = scan_frame(run, img, 0, 0.0, msg);
+    fs_err err;
+    if (run->o->degrade_jpeg > 0 || (run->o->degrade_scale > 0 && run->o->degrade_scale < 1)) {
+        fs_image copy = {0};
+        err = fs_image_alloc(&copy, img->w, img->h, msg);
+        if (err) return err;
+        memcpy(copy.rgb, img->rgb, (size_t)img->w * img->h * 3);
+        err = fs_scan_degrade(run, &copy, msg);
+        if (!err) err = scan_frame(run, &copy, 0, 0.0, msg);
+        fs_image_free(&copy);
+    } else {
+        err = scan_frame(run, img, 0, 0.0, msg);
+    }
     if (err) return err;
     fs_scan_progress(run, "frames", 1, 1);
     return finish(run, t0, msg);

@@ -25,6 +25,9 @@ fs_err fs_scan_find_faces(const scan_run *run, const fs_image *img, fs_face **fo
  * them. Caller: one thread, frames in order. */
 fs_err fs_scan_frame_found(scan_run *run, const fs_image *img, int64_t index, double time_s,
                            fs_face *found, size_t n, double faces_ms, fs_msg *msg);
+/* Applies the options' degradation (degrade_scale, degrade_jpeg) to img in place: a no-op
+ * without one. FS_ERR_NOMEM, or the codec's error. */
+fs_err fs_scan_degrade(const scan_run *run, fs_image *img, fs_msg *msg);
 /* Reports progress of the run (the caller's callback, if any). */
 void fs_scan_progress(scan_run *run, const char *stage, int done, int total);
 

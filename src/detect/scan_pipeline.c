@@ -51,6 +51,8 @@ typedef struct pipeline {
 /* The decoder's callback: moves the frame into the next slot, waiting for one to be free. */
 static fs_err put_frame(void *ctx, fs_video_frame *frame, fs_msg *msg) {
     pipeline *p = ctx;
+    fs_err err = fs_scan_degrade(p->run, &frame->image, msg); /* on the decoding thread */
+    if (err) return err;
     pthread_mutex_lock(&p->mu);
     double t0 = fs_now_ms();
     while (!p->stop && p->decoded - p->judged >= p->cap) pthread_cond_wait(&p->cv, &p->mu);

@@ -97,6 +97,19 @@ for name, fake in (("MethodA", "df00204.jpg"), ("MethodB", "df01254.jpg")):
     assert "video_roc_auc" not in r, r
 EOF2
 
+# robustness: --jpeg and --scale degrade every picture first; the JSON says so, the scores move
+expect_rc 2 "$FAKESCOPE" eval --weights "$W" --arch meso4 --jpeg 0 "$IMGS"
+expect_rc 2 "$FAKESCOPE" eval --weights "$W" --arch meso4 --scale 1.5 "$IMGS"
+"$FAKESCOPE" eval --weights "$W" --arch meso4 --json --items --jpeg 30 --scale 0.5 "$IMGS" >"$TMP/deg.json"
+$PY - "$TMP/deg.json" "$TMP/stdout.json" <<'EOF2' || fail "degraded eval"
+import json, sys
+d, plain = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert d["degraded"] == {"scale": 0.5, "jpeg": 30} and "degraded" not in plain, d.get("degraded")
+a = {it["file"]: it["p_fake"] for it in d["items"]}
+b = {it["file"]: it["p_fake"] for it in plain["items"]}
+assert a.keys() == b.keys() and max(abs(a[k] - b[k]) for k in a) > 1e-3, (a, b)
+EOF2
+
 # the text form carries the report rows
 "$FAKESCOPE" eval --weights "$W" --arch meso4 "$IMGS" >"$TMP/text.txt"
 grep -q 'weighted avg' "$TMP/text.txt" && grep -q '^roc_auc  *1.0000' "$TMP/text.txt" ||
