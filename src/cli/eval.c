@@ -80,6 +80,8 @@ static void usage(FILE *out) {
             "  --out FILE       also write that JSON object to FILE\n"
             "  --items          include every judged file and its score in the JSON\n"
             "  --roc FILE       draw the ROC curve (PNG)\n"
+            "  --reliability FILE  draw the reliability diagram (PNG): share of fakes against\n"
+            "                   mean P(fake) in ten bins, with videos per video too\n"
             "  --frames N       frames sampled per video (default %d)\n"
             "  --faces          judge the faces found in images instead of the whole picture\n"
             "  --face-detector D  blazeface (default) or haar: what finds the faces of videos\n"
@@ -415,6 +417,69 @@ static fs_err draw_roc(const samples *s, const fs_groups *g, const char *path, f
     return e;
 }
 
+/* ---- calibration ---- */
+
+#define EVAL_BINS 10
+
+/* Reliability of the scores as probabilities: EVAL_BINS equal bins of P(fake); per bin the
+ * count, the mean score and the share of fakes; the expected calibration error is the
+ * count-weighted mean of |share - mean score|. A calibrated model's points lie on y = x. */
+typedef struct {
+    size_t n[EVAL_BINS];
+    double mean_p[EVAL_BINS], share[EVAL_BINS], ece;
+} reliability;
+
+static void reliability_compute(const int *labels, const double *scores, size_t n, reliability *r) {
+    memset(r, 0, sizeof *r);
+    double fakes[EVAL_BINS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(scores[i] * EVAL_BINS);
+        b = b < 0 ? 0 : b >= EVAL_BINS ? EVAL_BINS - 1 : b;
+        r->n[b]++, r->mean_p[b] += scores[i], fakes[b] += labels[i];
+    }
+    for (int b = 0; b < EVAL_BINS; b++) {
+        if (!r->n[b]) {
+            r->mean_p[b] = r->share[b] = NAN;
+            continue;
+        }
+        r->mean_p[b] /= (double)r->n[b];
+        r->share[b] = fakes[b] / (double)r->n[b];
+        r->ece += (double)r->n[b] / (double)n * fabs(r->share[b] - r->mean_p[b]);
+    }
+}
+
+static json_t *reliability_json(const reliability *r) {
+    json_t *bins = json_array();
+    for (int b = 0; b < EVAL_BINS; b++) {
+        if (!r->n[b]) continue;
+        json_array_append_new(bins, json_pack("{s:f, s:f, s:I, s:f, s:f}", "from", (double)b / EVAL_BINS,
+                                              "to", (double)(b + 1) / EVAL_BINS, "n", (json_int_t)r->n[b],
+                                              "mean_p_fake", r->mean_p[b], "fake_share", r->share[b]));
+    }
+    return json_pack("{s:o, s:f}", "bins", bins, "ece", r->ece);
+}
+
+static fs_err draw_reliability(const reliability *a, const reliability *v, const char *path,
+                               fs_msg *msg) {
+    fs_series ser[2] = {
+        {.name = v ? "frames" : "samples", .x = a->mean_p, .y = a->share, .n = EVAL_BINS,
+         .color = FS_COLOR_AUTO, .markers = true},
+        {.name = "videos", .x = v ? v->mean_p : NULL, .y = v ? v->share : NULL, .n = EVAL_BINS,
+         .color = FS_COLOR_AUTO, .markers = true},
+    };
+    char title[96];
+    snprintf(title, sizeof title, "Reliability (ECE %.3f%s)", a->ece, v ? ", frames" : "");
+    fs_chart c = {.width = EVAL_ROC_SIDE, .height = EVAL_ROC_SIDE, .title = title,
+                  .x_label = "mean P(fake) in the bin", .y_label = "share of fakes",
+                  .series = ser, .n_series = v ? 2 : 1, .fix_x = true, .fix_y = true,
+                  .x_min = 0, .x_max = 1, .y_min = 0, .y_max = 1, .diagonal = true};
+    fs_plot *p = NULL;
+    fs_err e = fs_plot_chart(&c, &p, msg);
+    if (!e) e = fs_plot_save(p, path, msg);
+    fs_plot_free(p);
+    return e;
+}
+
 /* Copies every key of src into dst as prefix+key. */
 static void merge_prefixed(json_t *dst, json_t *src, const char *prefix) {
     const char *key;
@@ -427,7 +492,8 @@ static void merge_prefixed(json_t *dst, json_t *src, const char *prefix) {
 }
 
 enum { O_WEIGHTS = 256, O_ARCH, O_DIR, O_JSON, O_OUT, O_ROC, O_FRAMES, O_FACES, O_THREADS,
-       O_SEED, O_VAL, O_TEST, O_ROOT, O_ITEMS, O_MODEL, O_FACE_DETECTOR, O_SCALE, O_JPEG };
+       O_SEED, O_VAL, O_TEST, O_ROOT, O_ITEMS, O_MODEL, O_FACE_DETECTOR, O_SCALE, O_JPEG,
+       O_RELIABILITY };
 
 int fs_cli_eval(int argc, char **argv) {
     static const struct option opts[] = {
@@ -441,8 +507,10 @@ int fs_cli_eval(int argc, char **argv) {
         {"root", required_argument, 0, O_ROOT},    {"items", no_argument, 0, O_ITEMS},
         {"face-detector", required_argument, 0, O_FACE_DETECTOR},
         {"scale", required_argument, 0, O_SCALE},  {"jpeg", required_argument, 0, O_JPEG},
+        {"reliability", required_argument, 0, O_RELIABILITY},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     const char *model = NULL, *weights = NULL, *arch = NULL, *out_path = NULL, *roc_path = NULL;
+    const char *rel_path = NULL;
     const char *root = NULL, *face_detector = "blazeface";
     const char *dirs[FS_REGISTRY_MAX_DIRS];
     size_t ndirs = 0;
@@ -464,6 +532,7 @@ int fs_cli_eval(int argc, char **argv) {
         case O_JSON: json = 1; break;
         case O_OUT: out_path = optarg; break;
         case O_ROC: roc_path = optarg; break;
+        case O_RELIABILITY: rel_path = optarg; break;
         case O_ROOT: root = optarg; break;
         case O_ITEMS: items = 1; break;
         case O_FACES: faces = 1; break;
@@ -650,6 +719,13 @@ int fs_cli_eval(int argc, char **argv) {
         if (vj) merge_prefixed(doc, vj, "video_");
         json_decref(vj);
     }
+    reliability rel, vrel;
+    reliability_compute(s.labels, s.scores, s.n, &rel);
+    json_object_set_new(doc, "calibration", reliability_json(&rel));
+    if (have_groups) {
+        reliability_compute(groups.labels, groups.scores, groups.n, &vrel);
+        json_object_set_new(doc, "video_calibration", reliability_json(&vrel));
+    }
     if (item_list) json_object_set(doc, "items", item_list);
 
     if (json) {
@@ -661,6 +737,9 @@ int fs_cli_eval(int argc, char **argv) {
                judged, failed, no_face);
         print_metrics(videos ? "frame level (each judged face)" : "samples", &m);
         if (videos) print_metrics("video level (mean score per video)", &vm);
+        printf("calibration: expected calibration error %.4f (%d bins)", rel.ece, EVAL_BINS);
+        if (have_groups) printf(", per video %.4f", vrel.ece);
+        printf("\n\n");
         const char *key;
         json_t *v;
         if (src) {
@@ -689,6 +768,10 @@ int fs_cli_eval(int argc, char **argv) {
     }
     if (out_path && fs_json_dump_file(doc, out_path, JSON_INDENT(2), &msg)) {
         fprintf(stderr, "fakescope eval: cannot write %s: %s\n", out_path, msg.text);
+        status = FS_EXIT_INPUT;
+    }
+    if (rel_path && draw_reliability(&rel, have_groups ? &vrel : NULL, rel_path, &msg)) {
+        fprintf(stderr, "fakescope eval: %s\n", msg.text);
         status = FS_EXIT_INPUT;
     }
     if (roc_path) {

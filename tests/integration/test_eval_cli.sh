@@ -97,6 +97,27 @@ for name, fake in (("MethodA", "df00204.jpg"), ("MethodB", "df01254.jpg")):
     assert "video_roc_auc" not in r, r
 EOF2
 
+# calibration: ten bins of P(fake), each with its count, mean score and share of fakes; the
+# expected calibration error recomputed here; --reliability draws them
+"$FAKESCOPE" eval --weights "$W" --arch meso4 --json --items --reliability "$TMP/rel.png" "$IMGS" >"$TMP/rel.json"
+head -c 8 "$TMP/rel.png" | od -An -c | grep 'P   N   G' >/dev/null || fail "--reliability wrote no PNG"
+$PY - "$TMP/rel.json" <<'EOF2' || fail "calibration figures"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["calibration"]
+items = [(it["p_fake"], it["label"] == "fake") for it in d["items"]]
+assert sum(b["n"] for b in c["bins"]) == len(items) == 4, c
+ece = 0.0
+for b in c["bins"]:
+    inside = [(p, f) for p, f in items if b["from"] <= p < b["to"] or (b["to"] == 1.0 and p == 1.0)]
+    assert len(inside) == b["n"], (b, inside)
+    mp = sum(p for p, _ in inside) / len(inside)
+    share = sum(f for _, f in inside) / len(inside)
+    assert abs(b["mean_p_fake"] - mp) < 1e-9 and abs(b["fake_share"] - share) < 1e-12, b
+    ece += len(inside) / 4 * abs(share - mp)
+assert abs(c["ece"] - ece) < 1e-9 and "video_calibration" not in d, (c["ece"], ece)
+EOF2
+
 # robustness: --jpeg and --scale degrade every picture first; the JSON says so, the scores move
 expect_rc 2 "$FAKESCOPE" eval --weights "$W" --arch meso4 --jpeg 0 "$IMGS"
 expect_rc 2 "$FAKESCOPE" eval --weights "$W" --arch meso4 --scale 1.5 "$IMGS"
