@@ -129,8 +129,10 @@ shuf --random-source=<(yes) "$list" -o "$list"
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$FS_PID/status"; }
 # warm-up: normal requests at the same concurrency, so every request thread's allocator arena,
-# scanner and model context exists before RSS is first read
-for i in $(seq 1 16); do
+# scanner and model context (face-finder graphs included, one per thread that finds faces)
+# exists before RSS is first read; 16 rounds left some threads cold (RSS went on to the same
+# plateau, ~232 MB, from 215 or 222 MB)
+for i in $(seq 1 48); do
     echo "ic ok $IMG $FS_TMP/w.$i"
     echo "$([ $((i % 2)) = 0 ] && echo fv || echo cl) ok $M/v$((i % 2 + 1)).mp4 $FS_TMP/w.v$i"
 done | xargs -P 8 -L 1 "$FS_TMP/req.sh" >/dev/null
