@@ -122,6 +122,26 @@ void fs_groups_free(fs_groups *g);
 fs_err fs_binary_metrics_by_group(const char *const *ids, const int *labels, const double *scores,
                                   size_t n, double threshold, fs_binary_metrics *out, fs_msg *msg);
 
+/* ---- choosing a decision threshold (validation data) ---- */
+/* The threshold with the highest balanced accuracy ((TPR + TNR) / 2), placed halfway between
+ * the two neighbouring distinct scores it separates (ties: the best run's middle), and an
+ * uncertain band [lo, hi] around it: the narrowest band, symmetric around the threshold in
+ * steps of 0.005 and clipped to [0, 1], outside which the calls are right at least
+ * target_accuracy of the time while at least min_coverage of the samples stay outside; when no
+ * band reaches the target with that coverage, the widest that keeps it. */
+typedef struct fs_threshold_choice {
+    double threshold;
+    double balanced_accuracy; /* at the threshold, on the data */
+    double lo, hi;            /* the band (lo == hi == threshold: none needed) */
+    double outside_accuracy;  /* accuracy of the calls outside the band */
+    double coverage;          /* share of samples outside the band */
+    int target_met;           /* outside_accuracy >= target_accuracy */
+} fs_threshold_choice;
+/* FS_ERR_INVALID unless both classes are present and every score is a number in [0, 1]. */
+fs_err fs_choose_threshold(const int *labels, const double *scores, size_t n,
+                           double target_accuracy, double min_coverage, fs_threshold_choice *out,
+                           fs_msg *msg);
+
 /* ---- JSON ---- */
 /* Decimals of the model cards' report (seed 000); FS_REPORT_FULL keeps full precision. A value
  * rounded to 2 decimals is the double nearest to that decimal, which fs_json_dumps

@@ -38,6 +38,18 @@ typedef struct fs_card_metrics {
     size_t nrows;
 } fs_card_metrics;
 
+/* How the model's P(fake) becomes a call, chosen on validation data ("decision" in the card;
+ * docs/model-cards.md): fake at or above threshold, and "uncertain" beside the binary call when
+ * lo < P(fake) < hi. present == 0 (no "decision"): threshold 0.5, no band. */
+typedef struct fs_card_decision {
+    int present;
+    double threshold;  /* in (0, 1) */
+    double lo, hi;     /* 0 <= lo <= threshold <= hi <= 1; lo == hi: no band */
+    char *data;        /* what it was chosen on, e.g. "ffpp-c40:ffpp-val:val, 48 videos" */
+    char *rule;        /* how, e.g. "highest balanced accuracy per video" */
+    char *command;     /* the command that chose it */
+} fs_card_decision;
+
 typedef struct fs_card {
     char id[FS_UUID_BUF];  /* UUID v4 */
     char *name;            /* unique in a registry, file stem of card and weights */
@@ -56,7 +68,15 @@ typedef struct fs_card {
     char sha256[FS_SHA256_HEX]; /* of the weights file, lower-case hex */
     char *source;          /* where the weights came from (e.g. "Meso4_DF.h5"), or NULL */
     char *created;         /* ISO 8601 UTC time the card was written, or NULL */
+    fs_card_decision decision;
+    int is_default;        /* "default": true: one of the models a video check runs when the
+                            * request names none (when no card says so: every model) */
 } fs_card;
+
+/* The card's decision threshold: decision.threshold, or 0.5 without a decision. */
+double fs_card_threshold(const fs_card *c);
+/* "fake", "real" or "uncertain" for a P(fake), by the card's decision. */
+const char *fs_card_call(const fs_card *c, double p_fake);
 
 void fs_card_free(fs_card *c);
 

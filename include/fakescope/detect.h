@@ -52,6 +52,9 @@ fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weight
 struct fs_net;
 fs_err fs_detector_add_net(fs_detector *d, const char *name, const struct fs_net *net,
                            int output_is_fake, fs_msg *msg);
+/* Model i's calls follow card c's "decision" (threshold and uncertain band; NULL or a card
+ * without one: the scan's threshold). fs_detector_add_entry does this itself. */
+void fs_detector_set_decision(fs_detector *d, int i, const fs_card *c);
 /* Uses a cascade the detector borrows (it must outlive the detector). */
 void fs_detector_set_cascade(fs_detector *d, const fs_cascade *c);
 /* Loads the face cascade (NULL: the default frontal-face cascade); the detector then finds
@@ -112,7 +115,8 @@ typedef struct fs_scan_opts {
     fs_face_params face;        /* cascade parameters (min_share: FS_SCAN_MIN_FACE_SHARE) */
     float margin;               /* crop margin around a face (0.3 = 30%) */
     fs_crop_mode crop;
-    double threshold;           /* P(fake) at or above which a score says fake; 0 = 0.5 */
+    double threshold;           /* P(fake) at or above which every model's score says fake, in
+                                 * place of each card's decision; 0 = the cards' (0.5 without) */
     int keep_thumbs;            /* keep a small copy of each sampled frame (contact sheets) */
     int thumb_side;             /* longest side of those copies; 0 = 320 */
     int keep_crops;             /* keep each face crop at model input size (plots, Grad-CAM) */

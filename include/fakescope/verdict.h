@@ -48,6 +48,17 @@ typedef enum {
  * "TopRelevant" (the names the API dialects print). */
 const char *fs_heuristic_name(fs_heuristic h);
 
+/* How one model's P(fake) becomes a call, as its card says (card.h "decision"): fake at or above
+ * threshold, real below it, and "uncertain" (beside that binary call, never instead of it) when
+ * lo < p < hi. lo == hi means no band. threshold 0 stands for the input's threshold. */
+typedef struct fs_decision {
+    double threshold;
+    double lo, hi;
+} fs_decision;
+
+/* 1 when p lies strictly inside the band of d. */
+int fs_decision_uncertain(const fs_decision *d, double p);
+
 typedef struct fs_verdict_input {
     int n_frames;
     int n_models;               /* 1..FS_VERDICT_MAX_MODELS */
@@ -55,6 +66,13 @@ typedef struct fs_verdict_input {
     const double *scores;       /* n_frames * n_models, row per frame: scores[f*n_models + m] */
     const unsigned char *has_face; /* n_frames flags; 0 = no face, scores ignored; NULL = all 1 */
     double threshold;           /* P(fake) at or above which a score says "fake"; 0 = 0.5 */
+    /* n_models rules, or NULL: every model uses threshold, without a band. With rules, each
+     * model's votes and class follow its own threshold, and the pooled heuristics first put
+     * every score on one scale on which each model's threshold sits at `threshold` (a
+     * piecewise-linear map, the identity for a model whose threshold is `threshold`). When
+     * every model has the same threshold, that threshold is the report's and no score is
+     * mapped. */
+    const fs_decision *decisions;
 } fs_verdict_input;
 
 /* One model across the frames: a row of the classification matrix. */
@@ -66,8 +84,10 @@ typedef struct fs_model_summary {
     int votes_fake;   /* frames with score >= threshold */
     double mean;      /* mean score */
     double std;       /* population standard deviation (divide by n) */
-    fs_class cls;     /* FAKE when mean >= threshold */
+    fs_class cls;     /* FAKE when mean >= the model's threshold */
     double confidence; /* mean if FAKE, 1 - mean if REAL, 0 if NONE */
+    double threshold; /* the model's threshold */
+    int uncertain;    /* the mean lies inside the model's uncertain band */
 } fs_model_summary;
 
 typedef struct fs_verdict {
@@ -79,6 +99,8 @@ typedef struct fs_verdict {
     double p_fake;                    /* the aggregate; 0 when status is not OK */
     fs_class cls;                     /* FAKE when p_fake >= threshold (Majority: see docs) */
     double confidence;                /* p_fake if FAKE, 1 - p_fake if REAL, 0 if NONE */
+    int uncertain; /* p_fake lies inside the widest band of the models used, mapped onto the
+                    * common scale (Majority, a vote, never sets it) */
 } fs_verdict;
 
 typedef struct fs_verdict_report {

@@ -60,7 +60,8 @@ static void usage(FILE *out) {
             "                      [--json] [--out FILE.json] [--roc FILE.png] [--frames N]\n"
             "                      [--faces] [--threads N] [--seed S] [--val-fraction F]\n"
             "                      [--test-fraction F] [--root DIR] [--items] [--scale F]\n"
-            "                      [--jpeg Q] DATA...\n\n"
+            "                      [--jpeg Q] [--threshold P | --calibrate\n"
+            "                      [--target-accuracy A]] DATA...\n\n"
             "Evaluates one network on labelled data and prints the classification report,\n"
             "confusion matrix, accuracy, ROC AUC, average precision, equal error rate and a\n"
             "breakdown per source; with videos, the same figures per video (video_*).\n\n"
@@ -94,8 +95,16 @@ static void usage(FILE *out) {
             "  --seed S, --val-fraction F, --test-fraction F\n"
             "                   the split of FOLDER:POLICY:SPLIT (defaults 1, 0.15, 0: the\n"
             "                   trainer's)\n\n"
-            "A sample is fake when P(fake) >= 0.5. Exit status: 0 every file judged, 1 some file\n"
-            "or the model failed, 2 usage error.\n",
+            "  --threshold P    a sample is fake when P(fake) >= P (default: the model card's\n"
+            "                   decision threshold, or 0.5)\n"
+            "  --calibrate      choose the model's decision threshold on DATA (validation data,\n"
+            "                   never the test split) and write it into its card: the highest\n"
+            "                   balanced accuracy (per video when DATA has videos), and an\n"
+            "                   uncertain band around it, the narrowest outside which the calls\n"
+            "                   are right --target-accuracy of the time (default 0.9) while at\n"
+            "                   least half the data stay outside; the figures are then printed\n"
+            "                   at that threshold\n\n"
+            "Exit status: 0 every file judged, 1 some file or the model failed, 2 usage error.\n",
             EVAL_FRAMES_DEFAULT);
 }
 
@@ -253,14 +262,30 @@ static json_t *figures_json(const fs_binary_metrics *m) {
     return j;
 }
 
-static json_t *metrics_json(const samples *s, fs_binary_metrics *m, fs_msg *msg) {
-    if (fs_binary_metrics_compute(s->labels, s->scores, s->n, FS_BINARY_THRESHOLD_DEFAULT, m, msg))
-        return NULL;
+static json_t *metrics_json(const samples *s, double thr, fs_binary_metrics *m, fs_msg *msg) {
+    if (fs_binary_metrics_compute(s->labels, s->scores, s->n, thr, m, msg)) return NULL;
     return figures_json(m);
 }
 
+/* The videos of s: each video's mean face score (images are left out). FS_ERR_NOTFOUND when s
+ * holds no face of a video. */
+static fs_err video_groups(const samples *s, fs_groups *g, fs_msg *msg) {
+    memset(g, 0, sizeof *g);
+    const char **ids = malloc((s->n + 1) * sizeof *ids);
+    int *labels = malloc((s->n + 1) * sizeof *labels);
+    double *scores = malloc((s->n + 1) * sizeof *scores);
+    size_t nv = 0;
+    fs_err e = ids && labels && scores ? FS_OK : fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !e && i < s->n; i++)
+        if (s->ids[i]) ids[nv] = s->ids[i], labels[nv] = s->labels[i], scores[nv++] = s->scores[i];
+    if (!e && nv == 0) e = fs_fail(msg, FS_ERR_NOTFOUND, "no video was judged");
+    if (!e) e = fs_groups_mean(ids, labels, scores, nv, g, msg);
+    free(ids), free(labels), free(scores);
+    return e;
+}
+
 /* Per source: n, accuracy and the ranking figures (null for a one-class source). */
-static json_t *sources_json(const samples *s) {
+static json_t *sources_json(const samples *s, double thr) {
     json_t *out = json_object();
     for (size_t i = 0; out && i < s->n; i++) {
         const char *src = s->sources[i];
@@ -275,7 +300,7 @@ static json_t *sources_json(const samples *s) {
             }
         fs_binary_metrics m;
         fs_msg msg;
-        json_t *j = metrics_json(&sub, &m, &msg);
+        json_t *j = metrics_json(&sub, thr, &m, &msg);
         samples_free(&sub);
         if (!j) {
             json_decref(out);
@@ -306,7 +331,7 @@ static int method_of(const char *path, char *buf, size_t cap) {
  * video figures over videos only). NULL when no fake sits in a method folder. */
 static void merge_prefixed(json_t *dst, json_t *src, const char *prefix);
 
-static json_t *methods_json(const samples *s) {
+static json_t *methods_json(const samples *s, double thr) {
     const char *const *paths = s->paths;
     json_t *out = json_object();
     char name[256], other[256];
@@ -323,20 +348,12 @@ static json_t *methods_json(const samples *s) {
         }
         fs_binary_metrics m, vm;
         fs_msg msg;
-        json_t *j = bad ? NULL : metrics_json(&sub, &m, &msg);
+        json_t *j = bad ? NULL : metrics_json(&sub, thr, &m, &msg);
         if (j) {
             json_object_del(j, "report");
-            size_t nv = 0;
-            const char **ids = malloc(sub.n * sizeof *ids);
-            int *labels = malloc(sub.n * sizeof *labels);
-            double *scores = malloc(sub.n * sizeof *scores);
-            for (size_t k = 0; ids && labels && scores && k < sub.n; k++)
-                if (sub.ids[k]) ids[nv] = sub.ids[k], labels[nv] = sub.labels[k], scores[nv++] = sub.scores[k];
-            fs_groups g = {0};
-            if (ids && labels && scores && nv &&
-                !fs_groups_mean(ids, labels, scores, nv, &g, &msg)) {
-                if (!fs_binary_metrics_compute(g.labels, g.scores, g.n, FS_BINARY_THRESHOLD_DEFAULT,
-                                               &vm, &msg)) {
+            fs_groups g;
+            if (video_groups(&sub, &g, &msg) == FS_OK) {
+                if (!fs_binary_metrics_compute(g.labels, g.scores, g.n, thr, &vm, &msg)) {
                     json_t *vj = figures_json(&vm);
                     if (vj) {
                         json_object_del(vj, "report");
@@ -346,7 +363,6 @@ static json_t *methods_json(const samples *s) {
                 }
                 fs_groups_free(&g);
             }
-            free(ids), free(labels), free(scores);
             json_object_set_new(out, name, j);
         }
         samples_free(&sub);
@@ -493,7 +509,40 @@ static void merge_prefixed(json_t *dst, json_t *src, const char *prefix) {
 
 enum { O_WEIGHTS = 256, O_ARCH, O_DIR, O_JSON, O_OUT, O_ROC, O_FRAMES, O_FACES, O_THREADS,
        O_SEED, O_VAL, O_TEST, O_ROOT, O_ITEMS, O_MODEL, O_FACE_DETECTOR, O_SCALE, O_JPEG,
-       O_RELIABILITY };
+       O_RELIABILITY, O_THRESHOLD, O_CALIBRATE, O_TARGET };
+
+/* Writes the chosen threshold and band into the card at path (atomically, the rest kept). */
+static fs_err save_decision(const char *path, const fs_threshold_choice *c, double target,
+                            int per_video, size_t n, const data_arg *args, int nargs, int argc,
+                            char **argv, fs_msg *msg) {
+    fs_card card;
+    fs_err e = fs_card_load(path, &card, msg);
+    if (e) return e;
+    char data[2048] = "", rule[512], cmd[4096] = "fakescope";
+    size_t at = 0;
+    for (int i = 0; i < nargs && at < sizeof data; i++)
+        at += (size_t)snprintf(data + at, sizeof data - at, "%s%s", i ? " " : "", args[i].arg);
+    if (at < sizeof data)
+        snprintf(data + at, sizeof data - at, " (%zu %s)", n, per_video ? "videos" : "samples");
+    snprintf(rule, sizeof rule,
+             "threshold: highest balanced accuracy %s (%.4f); uncertain band: the narrowest "
+             "outside which %.0f%% of the calls are right, keeping at least half the %s outside "
+             "(%.1f%% right on %.1f%%%s)",
+             per_video ? "per video" : "per sample", c->balanced_accuracy, 100 * target,
+             per_video ? "videos" : "samples", 100 * c->outside_accuracy, 100 * c->coverage,
+             c->target_met ? "" : ": target not reached");
+    at = strlen(cmd);
+    for (int i = 0; i < argc && at < sizeof cmd; i++)
+        at += (size_t)snprintf(cmd + at, sizeof cmd - at, " %s", argv[i]);
+    free(card.decision.data), free(card.decision.rule), free(card.decision.command);
+    card.decision = (fs_card_decision){1, c->threshold, c->lo, c->hi, strdup(data), strdup(rule),
+                                       strdup(cmd)};
+    e = !card.decision.data || !card.decision.rule || !card.decision.command
+            ? fs_fail(msg, FS_ERR_NOMEM, "out of memory")
+            : fs_card_save(&card, path, msg);
+    fs_card_free(&card);
+    return e;
+}
 
 int fs_cli_eval(int argc, char **argv) {
     static const struct option opts[] = {
@@ -508,6 +557,9 @@ int fs_cli_eval(int argc, char **argv) {
         {"face-detector", required_argument, 0, O_FACE_DETECTOR},
         {"scale", required_argument, 0, O_SCALE},  {"jpeg", required_argument, 0, O_JPEG},
         {"reliability", required_argument, 0, O_RELIABILITY},
+        {"threshold", required_argument, 0, O_THRESHOLD},
+        {"calibrate", no_argument, 0, O_CALIBRATE},
+        {"target-accuracy", required_argument, 0, O_TARGET},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     const char *model = NULL, *weights = NULL, *arch = NULL, *out_path = NULL, *roc_path = NULL;
     const char *rel_path = NULL;
@@ -516,8 +568,8 @@ int fs_cli_eval(int argc, char **argv) {
     size_t ndirs = 0;
     int json = 0, faces = 0, threads = 0, frames = EVAL_FRAMES_DEFAULT, items = 0;
     unsigned long long seed = 1;
-    double val = 0.15, test = 0, scale = 1;
-    int jpeg = 0;
+    double val = 0.15, test = 0, scale = 1, threshold = 0, target = 0.9;
+    int jpeg = 0, calibrate = 0;
     char *end;
     optind = 0;
     for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
@@ -571,9 +623,23 @@ int fs_cli_eval(int argc, char **argv) {
             jpeg = (int)strtol(optarg, &end, 10);
             if (*end || jpeg < 1 || jpeg > 100) goto bad;
             break;
+        case O_THRESHOLD:
+            threshold = strtod(optarg, &end);
+            if (*end || !(threshold > 0 && threshold < 1)) goto bad;
+            break;
+        case O_CALIBRATE: calibrate = 1; break;
+        case O_TARGET:
+            target = strtod(optarg, &end);
+            if (*end || !(target > 0.5 && target <= 1)) goto bad;
+            break;
         case 'h': usage(stdout); return FS_EXIT_OK;
         default: goto bad;
         }
+    }
+    if (calibrate && (!model || threshold > 0)) {
+        fprintf(stderr, "fakescope eval: --calibrate writes into a registry model's card: give "
+                        "--model NAME, without --threshold\n");
+        return FS_EXIT_USAGE;
     }
     if (!model == !weights || (weights && !arch) || (model && arch) || optind >= argc ||
         val + test > 0.9 || (arch && !fs_arch_find(arch)) || argc - optind > EVAL_MAX_DATA) {
@@ -602,6 +668,8 @@ int fs_cli_eval(int argc, char **argv) {
     int have_groups = 0;
     json_t *doc = NULL, *item_list = NULL;
     char model_name[EVAL_PATH_CAP];
+    const char *card_path = NULL;
+    fs_threshold_choice choice = {0};
 
     if (load_data(args, nargs, root, seed, val, test, &ds, &keep, &msg)) goto fatal;
     if (fs_detector_create(&det, &msg)) goto fatal;
@@ -623,7 +691,10 @@ int fs_cli_eval(int argc, char **argv) {
         }
         snprintf(model_name, sizeof model_name, "%s", ent->card.name);
         if (fs_detector_add_entry(det, ent, &msg)) goto fatal;
+        card_path = ent->card_path;
+        if (!(threshold > 0)) threshold = fs_card_threshold(&ent->card);
     }
+    double thr = threshold > 0 ? threshold : FS_BINARY_THRESHOLD_DEFAULT;
     /* the face finder, loaded up front when faces are judged (videos, --faces): the learned
      * detector unless --face-detector haar */
     int need_faces = faces;
@@ -680,8 +751,28 @@ int fs_cli_eval(int argc, char **argv) {
         goto fatal;
     }
 
+    if (calibrate) {
+        /* chosen per video when there are videos (what the video checks decide on) */
+        fs_groups g = {0};
+        int per_video = videos > 0;
+        if (per_video && video_groups(&s, &g, &msg)) goto fatal;
+        fs_err e = per_video ? fs_choose_threshold(g.labels, g.scores, g.n, target, 0.5, &choice, &msg)
+                             : fs_choose_threshold(s.labels, s.scores, s.n, target, 0.5, &choice, &msg);
+        size_t n_chosen = per_video ? g.n : s.n;
+        if (per_video) fs_groups_free(&g);
+        if (e) goto fatal;
+        /* four decimals: a card says 0.4367, not 0.43665524385869503 */
+        choice.threshold = round(choice.threshold * 1e4) / 1e4;
+        choice.lo = round(choice.lo * 1e4) / 1e4;
+        choice.hi = round(choice.hi * 1e4) / 1e4;
+        thr = choice.threshold;
+        if (save_decision(card_path, &choice, target, per_video, n_chosen, args, nargs, argc, argv,
+                          &msg))
+            goto fatal;
+    }
+
     fs_binary_metrics m = {0}, vm = {0};
-    doc = metrics_json(&s, &m, &msg);
+    doc = metrics_json(&s, thr, &m, &msg);
     if (!doc) goto fatal;
     json_object_set_new(doc, "model", json_string(model_name));
     if (scale < 1 || jpeg)
@@ -690,30 +781,15 @@ int fs_cli_eval(int argc, char **argv) {
     json_object_set_new(doc, "failed", json_integer((json_int_t)failed));
     json_object_set_new(doc, "no_face", json_integer((json_int_t)no_face));
     json_object_set_new(doc, "videos", json_integer((json_int_t)videos));
-    json_t *src = sources_json(&s);
+    json_t *src = sources_json(&s, thr);
     if (src) json_object_set_new(doc, "sources", src);
-    json_t *methods = methods_json(&s);
+    json_t *methods = methods_json(&s, thr);
     if (methods) json_object_set_new(doc, "methods", methods);
     if (videos) {
-        /* video level: the mean score of each video's faces; images are their own group */
-        const char **ids = malloc(s.n * sizeof *ids);
-        if (!ids) {
-            fs_fail(&msg, FS_ERR_NOMEM, "out of memory");
-            goto fatal;
-        }
-        size_t nv = 0;
-        int *labels = malloc(s.n * sizeof *labels);
-        double *scores = malloc(s.n * sizeof *scores);
-        if (labels && scores)
-            for (size_t i = 0; i < s.n; i++)
-                if (s.ids[i]) ids[nv] = s.ids[i], labels[nv] = s.labels[i], scores[nv++] = s.scores[i];
-        fs_err e = labels && scores ? fs_groups_mean(ids, labels, scores, nv, &groups, &msg)
-                                    : fs_fail(&msg, FS_ERR_NOMEM, "out of memory");
-        free(ids), free(labels), free(scores);
-        if (e) goto fatal;
+        /* video level: the mean score of each video's faces */
+        if (video_groups(&s, &groups, &msg)) goto fatal;
         have_groups = 1;
-        if (fs_binary_metrics_compute(groups.labels, groups.scores, groups.n,
-                                      FS_BINARY_THRESHOLD_DEFAULT, &vm, &msg))
+        if (fs_binary_metrics_compute(groups.labels, groups.scores, groups.n, thr, &vm, &msg))
             goto fatal;
         json_t *vj = figures_json(&vm);
         if (vj) merge_prefixed(doc, vj, "video_");
@@ -727,14 +803,28 @@ int fs_cli_eval(int argc, char **argv) {
         json_object_set_new(doc, "video_calibration", reliability_json(&vrel));
     }
     if (item_list) json_object_set(doc, "items", item_list);
+    if (calibrate)
+        json_object_set_new(doc, "decision",
+                            json_pack("{s:f, s:[f, f], s:f, s:f, s:f, s:b, s:s}", "threshold",
+                                      choice.threshold, "uncertain", choice.lo, choice.hi,
+                                      "balanced_accuracy", choice.balanced_accuracy,
+                                      "outside_accuracy", choice.outside_accuracy, "coverage",
+                                      choice.coverage, "target_met", choice.target_met, "card",
+                                      card_path));
 
     if (json) {
         char *txt = fs_json_dumps(doc, JSON_COMPACT);
         if (txt) puts(txt);
         free(txt);
     } else {
-        printf("model %s: %zu files judged, %zu failed, %zu without a face\n\n", model_name,
-               judged, failed, no_face);
+        printf("model %s: %zu files judged, %zu failed, %zu without a face; fake when P(fake) "
+               ">= %.4g\n\n", model_name, judged, failed, no_face, thr);
+        if (calibrate)
+            printf("decision written to %s: threshold %.4f (balanced accuracy %.4f%s), uncertain "
+                   "band (%.4f, %.4f): outside it %.1f%% of the calls right on %.1f%% of the "
+                   "data%s\n\n", card_path, choice.threshold, choice.balanced_accuracy,
+                   videos ? " per video" : "", choice.lo, choice.hi, 100 * choice.outside_accuracy,
+                   100 * choice.coverage, choice.target_met ? "" : " (target not reached)");
         print_metrics(videos ? "frame level (each judged face)" : "samples", &m);
         if (videos) print_metrics("video level (mean score per video)", &vm);
         printf("calibration: expected calibration error %.4f (%d bins)", rel.ece, EVAL_BINS);

@@ -20,7 +20,8 @@ static void usage(FILE *out) {
             "usage: fakescope scan [OPTIONS] VIDEO|IMAGE...\n\n"
             "Finds the faces in each file (N evenly spaced frames of a video, or the image),\n"
             "runs every model on every face, and prints per-person and whole-file verdicts.\n\n"
-            "models (default: every model in the registry):\n"
+            "models (default: the registry's models whose card says \"default\": true, or\n"
+            "every model when none does):\n"
             "  --models A,B         registry models by name or id (see `fakescope models list`)\n"
             "  --models-dir DIR     look for model cards in DIR (repeatable; default\n"
             "                       $FAKESCOPE_MODELS, then the source tree's models/)\n"
@@ -51,7 +52,10 @@ static void usage(FILE *out) {
             "  --timeline OUT.png   draw P(fake) per sampled frame per model (several files:\n"
             "                       OUT-1.png, OUT-2.png, ...)\n"
             "  --sheet OUT.jpg      the sampled frames with the judged face boxes (.jpg or .png)\n"
-            "  --threshold P        P(fake) at or above which a score says fake (default 0.5)\n"
+            "  --threshold P        P(fake) at or above which every model's score says fake\n"
+            "                       (default: each model card's decision threshold, chosen\n"
+            "                       on validation data, or 0.5; its uncertain band is then\n"
+            "                       not used)\n"
             "  --threads N          threads for the video decoder, for finding faces (beside a\n"
             "                       decoding thread) and per model (default: all cores;\n"
             "                       1 = one thread doing each step in turn)\n"
@@ -78,13 +82,14 @@ static void print_text(const fs_scan_result *r, const char *file) {
            r->n_people);
     for (int h = 0; h < FS_H_COUNT; h++) {
         const fs_verdict *v = &r->overall.verdicts[h];
-        printf("  %-17s %-4s confidence %.3f\n", fs_heuristic_name(v->heuristic),
-               fs_class_name(v->cls), v->confidence);
+        printf("  %-17s %-4s confidence %.3f%s\n", fs_heuristic_name(v->heuristic),
+               fs_class_name(v->cls), v->confidence, v->uncertain ? " (uncertain)" : "");
     }
     for (int m = 0; m < r->overall.n_models; m++) {
         const fs_model_summary *s = &r->overall.models[m];
-        printf("  model %-24s mean P(fake) %.3f  std %.3f  %s\n", s->model, s->mean, s->std,
-               fs_class_name(s->cls));
+        printf("  model %-24s mean P(fake) %.3f  std %.3f  %s (threshold %.3f)%s\n", s->model,
+               s->mean, s->std, fs_class_name(s->cls), s->threshold,
+               s->uncertain ? " uncertain" : "");
     }
     for (int p = 0; p < r->n_people; p++) {
         const fs_scan_person *pe = &r->people[p];
@@ -116,6 +121,8 @@ static fs_err write_picture(const fs_scan_result *r, const char *path, int nth, 
     base = base ? base + 1 : file;
     fs_image img = {0};
     fs_msg msg;
+    /* the line drawn is the one threshold every model shares: --threshold, or one model's own */
+    if (!(threshold > 0) && r->overall.n_models == 1) threshold = r->overall.models[0].threshold;
     fs_err err = sheet ? fs_scan_sheet(r, base, &img, &msg)
                        : fs_scan_timeline(r, base, threshold, &img, &msg);
     if (!err) err = fs_image_save(&img, out, &msg);
@@ -321,8 +328,13 @@ int fs_cli_scan(int argc, char **argv) {
                 status = FS_EXIT_USAGE;
                 goto done;
             }
-            for (size_t i = 0; i < n && i < FS_DETECT_MAX_MODELS; i++)
-                if (fs_detector_add_entry(det, fs_registry_at(reg, i), &msg)) goto fatal;
+            /* The cards marked "default", or every model when none is. */
+            int defaults = 0;
+            for (size_t i = 0; i < n; i++) defaults += fs_registry_at(reg, i)->card.is_default;
+            for (size_t i = 0; i < n && fs_detector_model_count(det) < FS_DETECT_MAX_MODELS; i++)
+                if ((!defaults || fs_registry_at(reg, i)->card.is_default) &&
+                    fs_detector_add_entry(det, fs_registry_at(reg, i), &msg))
+                    goto fatal;
         }
     }
     if (want_det == 0 && cascade_opt) {

@@ -503,3 +503,84 @@ json_t *fs_binary_metrics_json(const fs_binary_metrics *m, const char *const nam
         "eer_threshold", real_or_null(m->eer_threshold, -1), "confusion", (json_int_t)c->tn,
         (json_int_t)c->fp, (json_int_t)c->fn, (json_int_t)c->tp, "report", report);
 }
+
+/* ---- choosing a decision threshold ---- */
+
+typedef struct {
+    double s;
+    int label;
+} scored;
+
+static int cmp_scored(const void *a, const void *b) {
+    double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
+    return (x > y) - (x < y);
+}
+
+fs_err fs_choose_threshold(const int *labels, const double *scores, size_t n,
+                           double target_accuracy, double min_coverage, fs_threshold_choice *out,
+                           fs_msg *msg) {
+    memset(out, 0, sizeof *out);
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(scores[i] >= 0.0 && scores[i] <= 1.0))
+            return fs_fail(msg, FS_ERR_INVALID, "score %zu is not a number in [0, 1]", i);
+        pos += labels[i] != 0;
+    }
+    size_t neg = n - pos;
+    if (pos == 0 || neg == 0)
+        return fs_fail(msg, FS_ERR_INVALID, "choosing a threshold needs both classes (%zu fake, %zu real)",
+                       pos, neg);
+    scored *v = malloc(n * sizeof *v);
+    if (!v) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) v[i] = (scored){scores[i], labels[i] != 0};
+    qsort(v, n, sizeof *v, cmp_scored);
+    /* A cut before sorted position k calls v[k..n-1] fake. Only cuts between distinct scores
+     * count; the best balanced accuracy wins, and among equal ones the middle of the run. */
+    double best = -1.0;
+    size_t first = 0, last = 0, below_pos = 0, below_neg = 0;
+    for (size_t k = 0; k <= n; k++) {
+        if (k > 0) {
+            below_pos += v[k - 1].label;
+            below_neg += !v[k - 1].label;
+        }
+        if (k > 0 && k < n && v[k].s == v[k - 1].s) continue;
+        double tpr = (double)(pos - below_pos) / pos, tnr = (double)below_neg / neg;
+        double ba = 0.5 * (tpr + tnr);
+        if (ba > best + 1e-12) best = ba, first = last = k;
+        else if (ba > best - 1e-12) last = k;
+    }
+    size_t k = first + (last - first) / 2;
+    /* snap k to a cut between distinct scores (the run's middle may fall inside ties) */
+    while (k > first && k < n && k > 0 && v[k].s == v[k - 1].s) k--;
+    double t = k == 0 ? v[0].s * 0.5 : k == n ? 0.5 * (v[n - 1].s + 1.0) : 0.5 * (v[k - 1].s + v[k].s);
+    if (!(t > 0.0)) t = 1e-6;
+    if (!(t < 1.0)) t = 1.0 - 1e-6;
+    out->threshold = t;
+    out->balanced_accuracy = best;
+    /* The band: widen in steps until the calls outside it are right often enough. */
+    double keep_lo = t, keep_hi = t, keep_acc = 0, keep_cov = 1;
+    int met = 0;
+    for (int step = 0; step <= 200; step++) {
+        double w = 0.005 * step, lo = t - w < 0 ? 0 : t - w, hi = t + w > 1 ? 1 : t + w;
+        size_t outside = 0, right = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (step > 0 && v[i].s > lo && v[i].s < hi) continue;
+            outside++;
+            right += (v[i].s >= t) == v[i].label;
+        }
+        double cov = (double)outside / n, acc = outside ? (double)right / outside : 0;
+        if (cov < min_coverage) break;
+        keep_lo = step ? lo : t, keep_hi = step ? hi : t, keep_acc = acc, keep_cov = cov;
+        if (acc >= target_accuracy) {
+            met = 1;
+            break;
+        }
+    }
+    free(v);
+    out->lo = keep_lo;
+    out->hi = keep_hi;
+    out->outside_accuracy = keep_acc;
+    out->coverage = keep_cov;
+    out->target_met = met;
+    return FS_OK;
+}

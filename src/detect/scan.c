@@ -23,6 +23,7 @@ typedef struct detector_model {
     const fs_net *net;
     int owns_net;
     int output_is_fake; /* 1: the sigmoid is P(fake); 0: it is P(real) */
+    fs_decision rule;   /* its card's decision; threshold 0: the scan's threshold */
 } detector_model;
 
 struct fs_detector {
@@ -101,9 +102,18 @@ fs_err fs_detector_add_entry(fs_detector *d, const fs_model_entry *e, fs_msg *ms
         fs_msg_prefix(msg, "model %s: ", e->card.name);
         return err;
     }
-    /* The card is the authority on what the output means. */
+    /* The card is the authority on what the output means, and on where a call falls. */
     int is_fake = fs_card_p_fake(&e->card, 1.0) > 0.5;
-    return add_net(d, e->card.name, net, 1, is_fake, msg);
+    err = add_net(d, e->card.name, net, 1, is_fake, msg);
+    if (!err) fs_detector_set_decision(d, d->n_models - 1, &e->card);
+    return err;
+}
+
+void fs_detector_set_decision(fs_detector *d, int i, const fs_card *c) {
+    if (i < 0 || i >= d->n_models) return;
+    const fs_card_decision *cd = c ? &c->decision : NULL;
+    d->models[i].rule = cd && cd->present ? (fs_decision){cd->threshold, cd->lo, cd->hi}
+                                          : (fs_decision){0, 0, 0};
 }
 
 fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weights *w,
@@ -181,7 +191,7 @@ fs_scan_opts fs_scan_opts_default(void) {
     o.face.min_share = FS_SCAN_MIN_FACE_SHARE;
     o.margin = FS_FACE_MARGIN_DEFAULT;
     o.crop = FS_CROP_FACES;
-    o.threshold = FS_VERDICT_THRESHOLD_DEFAULT;
+    o.threshold = 0; /* each card's decision (0.5 without one) */
     return o;
 }
 
@@ -453,7 +463,8 @@ static fs_err scan_frame(scan_run *run, const fs_image *img, int64_t index, doub
 /* Fills a verdict report from the frames; track < 0 pools the highest score per frame and model
  * over all faces, track >= 0 takes that person's face in each frame. */
 static fs_err aggregate(const fs_scan_result *r, int track, double threshold,
-                        fs_verdict_report *out, int *frames_with, fs_msg *msg) {
+                        const fs_decision *rules, fs_verdict_report *out, int *frames_with,
+                        fs_msg *msg) {
     int nf = r->n_frames, nm = r->n_models;
     if (nm == 0) { /* crops only: no scores to judge, only the frames a person appears in */
         memset(out, 0, sizeof *out);
@@ -496,7 +507,8 @@ static fs_err aggregate(const fs_scan_result *r, int track, double threshold,
                            .models = names,
                            .scores = scores,
                            .has_face = has,
-                           .threshold = threshold};
+                           .threshold = threshold,
+                           .decisions = rules};
     fs_err err = fs_verdict_compute(&in, out, msg);
     free(scores);
     free(has);
@@ -507,6 +519,12 @@ static fs_err aggregate(const fs_scan_result *r, int track, double threshold,
 static fs_err finish(scan_run *run, double t_start, fs_msg *msg) {
     fs_scan_result *r = run->r;
     double thr = run->o->threshold > 0 ? run->o->threshold : FS_VERDICT_THRESHOLD_DEFAULT;
+    /* Each model's card decides where its calls fall, unless the caller set one threshold. */
+    fs_decision rules[FS_DETECT_MAX_MODELS];
+    const fs_detector *d = run->s->det;
+    for (int m = 0; m < d->n_models; m++)
+        rules[m] = run->o->threshold > 0 ? (fs_decision){thr, thr, thr} : d->models[m].rule;
+    const fs_decision *rp = d->n_models > 0 ? rules : NULL;
     int tracks = fs_tracker_count(run->s->tracker);
     if (tracks > 0) {
         r->people = calloc((size_t)tracks, sizeof *r->people);
@@ -515,7 +533,7 @@ static fs_err finish(scan_run *run, double t_start, fs_msg *msg) {
     for (int t = 0; t < tracks; t++) {
         fs_scan_person *p = &r->people[r->n_people];
         p->track = t;
-        fs_err err = aggregate(r, t, thr, &p->report, &p->n_frames, msg);
+        fs_err err = aggregate(r, t, thr, rp, &p->report, &p->n_frames, msg);
         if (err) return err;
         if (p->n_frames > 0) r->n_people++;
     }
@@ -539,7 +557,7 @@ static fs_err finish(scan_run *run, double t_start, fs_msg *msg) {
         }
     }
     r->main_person = main_track;
-    fs_err err = aggregate(r, main_track, thr, &r->overall, NULL, msg);
+    fs_err err = aggregate(r, main_track, thr, rp, &r->overall, NULL, msg);
     if (err) return err;
     r->timing.total_ms = fs_now_ms() - t_start;
     /* Serially, decoding is whatever the scan did besides finding faces and running models;

@@ -21,11 +21,12 @@ static json_t *report_models_json(const fs_verdict_report *rep) {
     for (int m = 0; m < rep->n_models; m++) {
         const fs_model_summary *s = &rep->models[m];
         json_array_append_new(
-            arr, json_pack("{s:s?,s:i,s:o,s:o,s:s,s:o,s:i}", "model", s->model, "frames",
+            arr, json_pack("{s:s?,s:i,s:o,s:o,s:s,s:o,s:i,s:o,s:b}", "model", s->model, "frames",
                            s->frames, "mean", s->frames ? num(s->mean) : json_null(), "std",
                            s->frames ? num(s->std) : json_null(), "classification",
                            fs_class_name(s->cls), "confidence", num(s->confidence),
-                           "votes_fake", s->votes_fake));
+                           "votes_fake", s->votes_fake, "threshold", num(s->threshold),
+                           "uncertain", s->uncertain));
     }
     return arr;
 }
@@ -40,11 +41,11 @@ static json_t *verdicts_json(const fs_verdict_report *rep) {
             json_array_append_new(models, name ? json_string(name) : json_null());
         }
         json_array_append_new(
-            arr, json_pack("{s:s,s:s,s:o,s:s,s:o,s:o}", "heuristic", fs_heuristic_name(v->heuristic),
+            arr, json_pack("{s:s,s:s,s:o,s:s,s:o,s:o,s:b}", "heuristic", fs_heuristic_name(v->heuristic),
                            "status", fs_verdict_status_name(v->status), "models", models,
                            "classification", fs_class_name(v->cls), "p_fake",
                            v->status == FS_VERDICT_OK ? num(v->p_fake) : json_null(),
-                           "confidence", num(v->confidence)));
+                           "confidence", num(v->confidence), "uncertain", v->uncertain));
     }
     return arr;
 }

@@ -49,6 +49,17 @@ static int valid_score(double p) {
     return isfinite(p) && p >= 0.0 && p <= 1.0;
 }
 
+int fs_decision_uncertain(const fs_decision *d, double p) {
+    return d && d->lo < d->hi && d->lo < p && p < d->hi;
+}
+
+/* The common scale of the pooled heuristics: t (a model's threshold) goes to T (the input's),
+ * linearly on each side, so a score's side of its own threshold never changes. */
+static double to_common(double p, double t, double T) {
+    if (t == T) return p;
+    return p < t ? p * T / t : T + (p - t) * (1.0 - T) / (1.0 - t);
+}
+
 static fs_class classify(double p, double threshold) {
     return p >= threshold ? FS_CLASS_FAKE : FS_CLASS_REAL;
 }
@@ -91,12 +102,14 @@ static int cmp_ranked(const void *a, const void *b) {
     return (x->order > y->order) - (x->order < y->order);
 }
 
-static void set_verdict(fs_verdict *v, double p, int n_scores, double threshold) {
+static void set_verdict(fs_verdict *v, double p, int n_scores, double threshold,
+                        const fs_decision *band) {
     v->status = FS_VERDICT_OK;
     v->n_scores = n_scores;
     v->p_fake = p;
     v->cls = classify(p, threshold);
     v->confidence = confidence_of(p, v->cls);
+    v->uncertain = fs_decision_uncertain(band, p);
 }
 
 fs_err fs_verdict_compute(const fs_verdict_input *in, fs_verdict_report *out, fs_msg *msg) {
@@ -115,6 +128,20 @@ fs_err fs_verdict_compute(const fs_verdict_input *in, fs_verdict_report *out, fs
         return fs_fail(msg, FS_ERR_INVALID, "threshold must lie strictly between 0 and 1");
 
     const int F = in->n_frames, M = in->n_models;
+    fs_decision rule[FS_VERDICT_MAX_MODELS];
+    for (int m = 0; m < M; m++) {
+        rule[m] = in->decisions ? in->decisions[m] : (fs_decision){t, t, t};
+        if (rule[m].threshold == 0.0) rule[m].threshold = t;
+        if (!(rule[m].threshold > 0.0 && rule[m].threshold < 1.0))
+            return fs_fail(msg, FS_ERR_INVALID, "model %d: threshold must lie strictly between 0 and 1", m);
+        if (!(rule[m].lo <= rule[m].threshold && rule[m].threshold <= rule[m].hi) ||
+            rule[m].lo < 0.0 || rule[m].hi > 1.0)
+            rule[m].lo = rule[m].hi = rule[m].threshold; /* no usable band: none */
+    }
+    /* Models that share one threshold are pooled on their own scale (no mapping at all). */
+    int shared = 1;
+    for (int m = 1; m < M; m++) shared &= rule[m].threshold == rule[0].threshold;
+    if (shared) t = rule[0].threshold;
     out->n_frames = F;
     out->n_models = M;
     out->threshold = t;
@@ -141,10 +168,11 @@ fs_err fs_verdict_compute(const fs_verdict_input *in, fs_verdict_report *out, fs
                 continue;
             }
             s->frames++;
-            s->votes_fake += p >= t;
+            s->votes_fake += p >= rule[m].threshold;
             sum[m] += p;
-            rank[n] = (ranked){fabs(p - t), p, n};
-            pool[n++] = p;
+            double c = to_common(p, rule[m].threshold, t);
+            rank[n] = (ranked){fabs(c - t), c, n};
+            pool[n++] = c;
         }
     }
 
@@ -171,8 +199,19 @@ fs_err fs_verdict_compute(const fs_verdict_input *in, fs_verdict_report *out, fs
         fs_model_summary *s = &out->models[m];
         if (s->frames == 0) continue;
         s->std = sqrt(ss[m] / s->frames);
-        s->cls = classify(s->mean, t);
+        s->cls = classify(s->mean, rule[m].threshold);
         s->confidence = confidence_of(s->mean, s->cls);
+        s->uncertain = fs_decision_uncertain(&rule[m], s->mean);
+    }
+    for (int m = 0; m < M; m++) out->models[m].threshold = rule[m].threshold;
+    /* The band of the pooled verdicts: the widest of the used models', on the common scale. */
+    fs_decision band = {t, t, t};
+    for (int i = 0; i < n_used; i++) {
+        const fs_decision *r = &rule[used[i]];
+        if (!(r->lo < r->hi)) continue;
+        double lo = to_common(r->lo, r->threshold, t), hi = to_common(r->hi, r->threshold, t);
+        if (lo < band.lo) band.lo = lo;
+        if (hi > band.hi) band.hi = hi;
     }
 
     fs_verdict_status status = out->frames_with_face == 0 ? FS_VERDICT_NO_FACE
@@ -225,13 +264,13 @@ fs_err fs_verdict_compute(const fs_verdict_input *in, fs_verdict_report *out, fs
     qsort(pool, (size_t)n, sizeof *pool, cmp_double);
     double total = 0.0;
     for (int i = 0; i < n; i++) total += pool[i];
-    set_verdict(&out->verdicts[FS_H_AVERAGE], total / n, n, t);
+    set_verdict(&out->verdicts[FS_H_AVERAGE], total / n, n, t, &band);
     static const int percents[3] = {10, 20, 30};
     for (int i = 0; i < 3; i++) {
         long drop = lround((double)n * percents[i] / 100.0);
         if (drop > n - 1) drop = n - 1;
         set_verdict(&out->verdicts[FS_H_EXCLUDE10 + i],
-                    fs_verdict_trimmed_mean(pool, n, percents[i]), n - (int)drop, t);
+                    fs_verdict_trimmed_mean(pool, n, percents[i]), n - (int)drop, t, &band);
     }
 
     /* TopRelevant: the scores that commit most, whichever way. */
@@ -239,7 +278,7 @@ fs_err fs_verdict_compute(const fs_verdict_input *in, fs_verdict_report *out, fs
     int k = (n + FS_VERDICT_TOP_DIVISOR - 1) / FS_VERDICT_TOP_DIVISOR;
     double top = 0.0;
     for (int i = 0; i < k; i++) top += rank[i].p;
-    set_verdict(&out->verdicts[FS_H_TOP_RELEVANT], top / k, k, t);
+    set_verdict(&out->verdicts[FS_H_TOP_RELEVANT], top / k, k, t, &band);
 
     free(pool);
     free(rank);

@@ -40,6 +40,9 @@ void fs_card_free(fs_card *c) {
     free(c->weights);
     free(c->source);
     free(c->created);
+    free(c->decision.data);
+    free(c->decision.rule);
+    free(c->decision.command);
     memset(c, 0, sizeof *c);
 }
 
@@ -55,7 +58,18 @@ double fs_card_p_fake(const fs_card *c, double sigmoid) {
     return c->output && !strcmp(c->output, "p_real") ? 1.0 - sigmoid : sigmoid;
 }
 
+double fs_card_threshold(const fs_card *c) {
+    return c->decision.present ? c->decision.threshold : 0.5;
+}
+
+const char *fs_card_call(const fs_card *c, double p) {
+    const fs_card_decision *d = &c->decision;
+    if (d->present && d->lo < d->hi && d->lo < p && p < d->hi) return "uncertain";
+    return p >= fs_card_threshold(c) ? "fake" : "real";
+}
+
 /* ---- checking a JSON document -------------------------------------------------------- */
+
 
 /* Copies an optional string field; *out stays NULL when absent or null. */
 static fs_err opt_string(json_t *root, const char *key, char **out, fs_msg *msg) {
@@ -177,6 +191,30 @@ static int is_hex64(const char *s) {
 }
 
 /* Checks a card document; with out non-NULL also fills it (caller frees on error). */
+/* "decision": {"threshold": t, "uncertain": [lo, hi], "data", "rule", "command"} */
+static fs_err check_decision(json_t *v, fs_card_decision *d, fs_msg *msg) {
+    const char *shape = "field \"decision\" must be {\"threshold\": T, \"uncertain\": [LO, HI], ...} "
+                        "with 0 <= LO <= T <= HI <= 1 and 0 < T < 1";
+    json_t *t = json_object_get(v, "threshold"), *u = json_object_get(v, "uncertain");
+    if (!json_is_object(v) || !json_is_number(t) || !json_is_array(u) || json_array_size(u) != 2 ||
+        !json_is_number(json_array_get(u, 0)) || !json_is_number(json_array_get(u, 1)))
+        return fs_fail(msg, FS_ERR_FORMAT, "%s", shape);
+    d->threshold = json_number_value(t);
+    d->lo = json_number_value(json_array_get(u, 0));
+    d->hi = json_number_value(json_array_get(u, 1));
+    if (!(d->threshold > 0 && d->threshold < 1 && d->lo >= 0 && d->lo <= d->threshold &&
+          d->threshold <= d->hi && d->hi <= 1))
+        return fs_fail(msg, FS_ERR_FORMAT, "%s", shape);
+    fs_err err;
+    if ((err = opt_string(v, "data", &d->data, msg)) || (err = opt_string(v, "rule", &d->rule, msg)) ||
+        (err = opt_string(v, "command", &d->command, msg))) {
+        fs_msg_prefix(msg, "decision: ");
+        return err;
+    }
+    d->present = 1;
+    return FS_OK;
+}
+
 static fs_err check_card(json_t *root, fs_card *out, fs_msg *msg) {
     fs_card scratch = {0};
     fs_card *c = out ? out : &scratch;
@@ -265,6 +303,11 @@ static fs_err check_card(json_t *root, fs_card *out, fs_msg *msg) {
     for (char *p = c->sha256; *p; p++) *p = (char)tolower((unsigned char)*p);
     TRY(opt_string(root, "source", &c->source, msg));
     TRY(opt_string(root, "created", &c->created, msg));
+    json_t *dec = json_object_get(root, "decision");
+    if (dec && !json_is_null(dec)) TRY(check_decision(dec, &c->decision, msg));
+    json_t *def = json_object_get(root, "default");
+    if (def && !json_is_boolean(def)) TRY(fs_fail(msg, FS_ERR_FORMAT, "field \"default\" must be true or false"));
+    c->is_default = def && json_is_true(def);
     err = FS_OK;
 #undef TRY
 done:
@@ -355,6 +398,15 @@ static json_t *card_document(const fs_card *c) {
     SET("sha256", json_string(c->sha256));
     if (c->source) SET("source", json_string(c->source));
     if (c->created) SET("created", json_string(c->created));
+    if (c->decision.present) {
+        const fs_card_decision *d = &c->decision;
+        json_t *dj = json_pack("{s:f, s:[f, f]}", "threshold", d->threshold, "uncertain", d->lo, d->hi);
+        if (dj && d->data) bad |= json_object_set_new(dj, "data", json_string(d->data));
+        if (dj && d->rule) bad |= json_object_set_new(dj, "rule", json_string(d->rule));
+        if (dj && d->command) bad |= json_object_set_new(dj, "command", json_string(d->command));
+        SET("decision", dj);
+    }
+    if (c->is_default) SET("default", json_true());
 #undef SET
     if (bad) {
         json_decref(root);

@@ -73,18 +73,21 @@ static json_t *detail_of(json_t *res) {
     json_array_foreach(json_object_get(res, "people"), i, pe) {
         json_t *models = json_array(), *m;
         json_array_foreach(json_object_get(pe, "models"), k, m)
-            json_array_append_new(models, json_pack("{s:O,s:O,s:O,s:O,s:O}", "model", json_object_get(m, "model"),
+            json_array_append_new(models, json_pack("{s:O,s:O,s:O,s:O,s:O,s:O?,s:O?}", "model", json_object_get(m, "model"),
                                                     "mean", json_object_get(m, "mean"), "std",
                                                     json_object_get(m, "std"), "classification",
                                                     json_object_get(m, "classification"), "confidence",
-                                                    json_object_get(m, "confidence")));
+                                                    json_object_get(m, "confidence"), "threshold",
+                                                    json_object_get(m, "threshold"), "uncertain",
+                                                    json_object_get(m, "uncertain")));
         json_t *avg = NULL, *v;
         json_array_foreach(json_object_get(pe, "verdicts"), k, v)
             if (!strcmp(json_string_value(json_object_get(v, "heuristic")) ?: "", FACEVIDEO_VERDICT)) avg = v;
-        json_array_append_new(people, json_pack("{s:O,s:O,s:o,s:O?,s:O?}", "person", json_object_get(pe, "person"),
+        json_array_append_new(people, json_pack("{s:O,s:O,s:o,s:O?,s:O?,s:O?}", "person", json_object_get(pe, "person"),
                                                 "frames", json_object_get(pe, "frames"), "models", models,
                                                 "p_fake", avg ? json_object_get(avg, "p_fake") : NULL,
-                                                "value", avg ? json_object_get(avg, "classification") : NULL));
+                                                "value", avg ? json_object_get(avg, "classification") : NULL,
+                                                "uncertain", avg ? json_object_get(avg, "uncertain") : NULL));
     }
     return json_pack("{s:O,s:O?,s:o,s:o}", "models", json_object_get(res, "models"), "main_person",
                      json_object_get(res, "main_person"), "people", people, "frames", frames);
@@ -107,7 +110,10 @@ static void reply_result(fs_req *r, json_t *res) {
         return;
     }
     double pf = json_number_value(p);
-    json_t *read = json_pack("{s:{s:f,s:s}}", "deepfake", "confidence", pf, "value", pf >= 0.5 ? "fake" : "real");
+    /* The verdict's call follows the models' decision thresholds (their cards). */
+    const char *cls = json_string_value(json_object_get(avg, "classification"));
+    json_t *read = json_pack("{s:{s:f,s:s}}", "deepfake", "confidence", pf, "value",
+                             cls && !strcmp(cls, "fake") ? "fake" : "real");
     const char *d = fs_req_query(r, "detail");
     if (read && d && strcmp(d, "0") && strcmp(d, "false")) json_object_set_new(read, "detail", detail_of(res));
     reply(r, 200, "SUCCESS", "File Successfully Read", read);

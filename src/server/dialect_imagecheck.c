@@ -314,9 +314,15 @@ static void ic_detect(fs_req *r) {
     fs_metrics_inference(fs_server_metrics(fs_req_server(r)), model.name, (uint64_t)judged);
     json_t *conf = json_pack("[f, f]", p_fake, 1.0 - p_fake);
     json_t *labels = json_pack("[s, s]", ic_labels[0], ic_labels[1]);
-    json_t *body = json_pack("{s:s, s:{s:s, s:o, s:o}}", "status", "success", "response", "result",
-                             p_fake >= 0.5 ? ic_labels[0] : ic_labels[1], "labels", labels,
-                             "confidence", conf);
+    /* The binary result follows the model card's decision threshold; fakescope's own
+     * "decision" object beside it adds the uncertain band. */
+    const fs_card *card = model.entry ? &model.entry->card : NULL;
+    double thr = card ? fs_card_threshold(card) : 0.5;
+    const char *own_call = card ? fs_card_call(card, p_fake) : p_fake >= thr ? "fake" : "real";
+    json_t *body = json_pack("{s:s, s:{s:s, s:o, s:o}, s:{s:f, s:s}}", "status", "success",
+                             "response", "result", p_fake >= thr ? ic_labels[0] : ic_labels[1],
+                             "labels", labels, "confidence", conf, "decision", "threshold", thr,
+                             "call", own_call);
     if (body && explained) json_object_set_new(body, "explanation", explained);
     else json_decref(explained);
     if (body && provenance) json_object_set_new(body, "provenance", provenance);

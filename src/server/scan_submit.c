@@ -44,8 +44,19 @@ fs_err fs_scan_pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec
     size_t n = 0;
     fs_err e = fs_engine_names(app->engine, &names, &n, msg);
     if (e != FS_OK) return e;
+    /* The models whose card says "default": true, or every model when none does. */
+    unsigned char *pick = calloc(n + 1, 1);
+    if (!pick) e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    int defaults = 0;
+    for (size_t i = 0; i < n && e == FS_OK; i++) {
+        fs_engine_model m;
+        fs_msg ignore;
+        if (fs_engine_lookup(app->engine, names[i], &m, &ignore) == FS_OK && m.entry)
+            defaults += pick[i] = (unsigned char)m.entry->card.is_default;
+    }
     for (size_t i = 0; i < n && e == FS_OK && spec->n_models < FS_DETECT_MAX_MODELS; i++)
-        e = add_model(app, spec, names[i], strlen(names[i]), msg);
+        if (!defaults || pick[i]) e = add_model(app, spec, names[i], strlen(names[i]), msg);
+    free(pick);
     free(names);
     if (e == FS_OK && spec->n_models == 0)
         e = fs_fail(msg, FS_ERR_UNSUPPORTED, "the server has no model loaded (start it with --models DIR)");

@@ -136,6 +136,49 @@ EOF2
 grep -q 'weighted avg' "$TMP/text.txt" && grep -q '^roc_auc  *1.0000' "$TMP/text.txt" ||
     fail "text report: $(cat "$TMP/text.txt")"
 
+# --calibrate: the decision threshold chosen on the data is written into the model's card, the
+# figures are printed at it, and later evals and scans of that model use it
+mkdir -p "$TMP/models"
+"$FAKESCOPE" models import --arch meso4 "$W" -o "$TMP/models" --name m4 >/dev/null
+expect_rc 2 "$FAKESCOPE" eval --weights "$W" --arch meso4 --calibrate "$IMGS"
+expect_rc 2 "$FAKESCOPE" eval --model m4 --dir "$TMP/models" --calibrate --threshold 0.3 "$IMGS"
+"$FAKESCOPE" eval --model m4 --dir "$TMP/models" --calibrate --json "$IMGS" >"$TMP/cal.json"
+"$FAKESCOPE" eval --model m4 --dir "$TMP/models" --json "$IMGS" >"$TMP/after.json"
+"$FAKESCOPE" eval --model m4 --dir "$TMP/models" --json --threshold 0.3 "$IMGS" >"$TMP/forced.json"
+$PY - "$TMP/cal.json" "$TMP/after.json" "$TMP/forced.json" "$TMP/models/m4.json" "$TMP/predict.jsonl" <<'EOF3' || fail "--calibrate"
+import json, sys
+cal, after, forced, card = (json.load(open(p)) for p in sys.argv[1:5])
+pred = [json.loads(l) for l in open(sys.argv[5])]
+real = [p["p_fake"] for p in pred if "/real/" in p["file"]]
+fake = [p["p_fake"] for p in pred if "/df/" in p["file"]]
+# the four pictures separate perfectly: the threshold is halfway between the classes, no band
+want = round((max(real) + min(fake)) / 2, 4)
+d = card["decision"]
+assert d["threshold"] == want and d["uncertain"] == [want, want], (d, want)
+assert "eval --model m4" in d["command"] and d["data"].endswith("(4 samples)"), d
+assert cal["decision"]["target_met"] and cal["decision"]["balanced_accuracy"] == 1.0, cal["decision"]
+assert cal["threshold"] == want and after["threshold"] == want and forced["threshold"] == 0.3, (cal["threshold"], after["threshold"])
+assert after["accuracy"] == 1.0, after["accuracy"]
+EOF3
+"$FAKESCOPE" scan --models-dir "$TMP/models" --json "$IMGS/df/df00204.jpg" |
+    $PY -c '
+import json, sys
+d = json.load(sys.stdin)
+t = json.load(open(sys.argv[1]))["decision"]["threshold"]
+s = d["summaries"][0]
+assert s["threshold"] == t and s["uncertain"] is False, s
+assert all("uncertain" in v for v in d["verdicts"]), d["verdicts"]
+' "$TMP/models/m4.json" || fail "scan follows the card's decision"
+# "default": true picks the models a scan runs when none is named; without it, every model runs
+"$FAKESCOPE" models import --arch meso4 "$W" -o "$TMP/models" --name m4b >/dev/null
+models_run() { "$FAKESCOPE" scan --models-dir "$TMP/models" --json "$IMGS/df/df00204.jpg" | $PY -c 'import json,sys; print(",".join(json.load(sys.stdin)["models"]))'; }
+[ "$(models_run)" = "m4,m4b" ] || fail "no default card: every model, got $(models_run)"
+$PY -c '
+import json, sys
+c = json.load(open(sys.argv[1])); c["default"] = True
+json.dump(c, open(sys.argv[1], "w"), indent=2)' "$TMP/models/m4b.json"
+[ "$(models_run)" = "m4b" ] || fail "the default card alone, got $(models_run)"
+
 # a split of a folder: every file lands in exactly one of train/val/test
 total=0
 for split in train val test; do

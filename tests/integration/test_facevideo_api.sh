@@ -48,7 +48,8 @@ for v in "$D"/dfdc/videos/*/*.mp4; do
     check_success "dfdc $(basename "$v")"
     jq -e '(.read.detail.frames|length)==3 and (.read.detail.people|length)>=1 and
            (.read.detail.models==["meso4-df","mesoinception4-df"]) and
-           all(.read.detail.frames[].faces[]; (.p_fake|length)==2 and .box.w>0)' "$FS_TMP/body" >/dev/null ||
+           all(.read.detail.frames[].faces[]; (.p_fake|length)==2 and .box.w>0) and
+           all(.read.detail.people[]; (.uncertain|type)=="boolean" and all(.models[]; .threshold==0.5))' "$FS_TMP/body" >/dev/null ||
         fs_fail "$(basename "$v"): detail has not 3 frames with per-person, per-model scores"
 done
 # Basic alone and x-api-key alone both pass.

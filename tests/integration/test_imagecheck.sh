@@ -59,6 +59,14 @@ json_req() { # json_req IMAGEURL MODEL TOKEN
     jq -cn --arg u "$1" --arg m "$2" --arg t "$3" '{imageUrl: $u, modelName: $m, token: $t}'
 }
 
+# The same weights under a card whose decision moves the line just above the df picture's score,
+# with an uncertain band around it: the seed's result follows the card's threshold, and
+# fakescope's own "decision" object says "uncertain".
+STRICT_T=$(python3 -c "p = float('$P_DF'); print(round(p + (1 - p) / 2, 6))")
+jq --arg id "$(python3 -c 'import uuid; print(uuid.uuid4())')" --argjson t "$STRICT_T" --argjson p "$P_DF" \
+    '.id = $id | .name = "meso4-df-strict" | .decision = {threshold: $t, uncertain: [($p - 0.01), $t], data: "test"}' \
+    "$FS_TMP/models/meso4-df.json" >"$FS_TMP/models/meso4-df-strict.json"
+
 fs_start --models "$FS_TMP/models"
 ADMIN=$FS_ADMIN_KEY
 [ -n "$ADMIN" ] || fs_fail "no admin key printed"
@@ -71,12 +79,18 @@ fs_expect "revoke" "$(fs_status DELETE "/admin/keys/$rid" -H "Authorization: Bea
 
 # ---- models list
 fs_expect "models status" "$(fs_status GET /api/models)" 200
-fs_expect "models list" "$($FS_CURL "$FS_URL/api/models" | jq -r '.models[].name')" meso4-df
+fs_expect "models list" "$($FS_CURL "$FS_URL/api/models" | jq -r '.models[].name' | tr '\n' ' ')" "meso4-df meso4-df-strict "
 
 # ---- success: multipart upload, data: URL, PNG and WebP
 ic "multipart df" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$TOKEN"
 success_check "multipart df" "$P_DF"
 fs_expect "multipart df says" "$(body .response.result)" Artificial
+fs_expect "df decision, no card decision" "$(jq -c .decision "$FS_TMP/body")" '{"threshold":0.5,"call":"fake"}'
+ic "strict card" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df-strict -F "token=$TOKEN"
+fs_expect "strict card: the seed's binary result follows its threshold" "$(body .response.result)" Genuine
+fs_expect "strict card threshold" "$(body .decision.threshold)" "$STRICT_T"
+fs_expect "strict card: inside the band" "$(body .decision.call)" uncertain
+close "$(body '.response.confidence[0]')" "$P_DF" || fs_fail "strict card: the score itself is unchanged"
 fs_expect "multipart df provenance" "$(body .provenance.state)" none
 # Content Credentials beside the seed's fields (docs/provenance.md): the reference SDK's signed
 # test image, valid (the server has no --c2pa-trust here), with the same seed fields as ever

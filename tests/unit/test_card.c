@@ -216,11 +216,70 @@ static void uuids(void **state) {
     assert_false(fs_card_name_valid(""));
 }
 
+/* The decision (threshold and uncertain band) and the "default" flag: read, called, written back,
+ * and refused when the band does not hold the threshold. */
+static void decision_and_default(void **state) {
+    (void)state;
+    const char *head =
+        "{\"id\": \"6856daa6-4066-4c8f-840e-af2a098fbdcc\", \"name\": \"fs\", \"description\": \"\", "
+        "\"architecture\": \"mobilenetv2\", \"labels\": [\"real\", \"fake\"], \"fake_label\": "
+        "\"fake\", \"output\": \"p_fake\", \"input_size\": {\"width\": 256, \"height\": 256}, "
+        "\"preprocessing\": \"x\", \"metrics\": null, \"weights\": \"fs.safetensors\", \"sha256\": "
+        "\"1b3fdf1d5aa2a6e0064028dbfdd371cbd403d8ccc3cd4e0ab45380e3eb4789c7\"";
+    char doc[2048];
+    snprintf(doc, sizeof doc, "%s, \"decision\": {\"threshold\": 0.3, \"uncertain\": [0.2, 0.45], "
+             "\"data\": \"val\", \"rule\": \"r\"}, \"default\": true}", head);
+    fs_card c;
+    fs_msg m = {""};
+    if (fs_card_parse(doc, strlen(doc), &c, &m)) fail_msg("%s", m.text);
+    assert_true(c.decision.present);
+    assert_true(c.is_default);
+    assert_true(fs_card_threshold(&c) == 0.3);
+    assert_string_equal(fs_card_call(&c, 0.35), "uncertain");
+    assert_string_equal(fs_card_call(&c, 0.45), "fake");
+    assert_string_equal(fs_card_call(&c, 0.2), "real");
+    assert_string_equal(c.decision.data, "val");
+    assert_null(c.decision.command);
+    char *text = NULL;
+    assert_int_equal(fs_card_to_json(&c, &text, &m), FS_OK);
+    fs_card back;
+    if (fs_card_parse(text, strlen(text), &back, &m)) fail_msg("%s", m.text);
+    assert_true(back.decision.present && back.is_default);
+    assert_true(back.decision.lo == 0.2 && back.decision.hi == 0.45);
+    assert_non_null(strstr(text, "\"uncertain\": [\n      0.2,"));
+    free(text);
+    fs_card_free(&back);
+    fs_card_free(&c);
+
+    /* without a decision: 0.5, no band, not a default */
+    snprintf(doc, sizeof doc, "%s}", head);
+    if (fs_card_parse(doc, strlen(doc), &c, &m)) fail_msg("%s", m.text);
+    assert_false(c.decision.present || c.is_default);
+    assert_true(fs_card_threshold(&c) == 0.5);
+    assert_string_equal(fs_card_call(&c, 0.5), "fake");
+    assert_string_equal(fs_card_call(&c, 0.49), "real");
+    fs_card_free(&c);
+
+    static const char *const bad[] = {
+        "\"decision\": {\"threshold\": 0.3, \"uncertain\": [0.35, 0.45]}",
+        "\"decision\": {\"threshold\": 1, \"uncertain\": [0.5, 1]}",
+        "\"decision\": {\"threshold\": 0.3}",
+        "\"decision\": 0.3",
+        "\"default\": \"yes\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(doc, sizeof doc, "%s, %s}", head, bad[i]);
+        assert_int_equal(fs_card_parse(doc, strlen(doc), &c, &m), FS_ERR_FORMAT);
+        assert_true(strstr(m.text, "decision") || strstr(m.text, "default"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_full_card),  cmocka_unit_test(roundtrip),
         cmocka_unit_test(validation_errors), cmocka_unit_test(metrics_null_and_p_real),
         cmocka_unit_test(sha256_of_file),   cmocka_unit_test(uuids),
+        cmocka_unit_test(decision_and_default),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

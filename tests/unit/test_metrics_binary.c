@@ -363,6 +363,44 @@ static void test_sklearn_cross_check(void **state) {
     json_decref(cases);
 }
 
+/* Sorted: .1 R, .2 R, .3 F, .35 R, .55 F, .6 R, .7 F, .9 F. Balanced accuracy .75 at three cuts
+ * (before .3, before .55, before .7); the middle one gives (.35 + .55) / 2 = .45. There 6 of 8
+ * calls are right; a band of half-width .1 drops .35 and .55 (both right: 4 of 6), one of .15
+ * also drops .3 and .6 (both wrong: 4 of 4, on half the samples). */
+static void test_choose_threshold(void **state) {
+    (void)state;
+    int y[] = {0, 0, 0, 0, 1, 1, 1, 1};
+    double s[] = {0.1, 0.2, 0.35, 0.6, 0.3, 0.55, 0.7, 0.9};
+    fs_threshold_choice c;
+    fs_msg msg;
+    assert_int_equal(fs_choose_threshold(y, s, 8, 0.9, 0.5, &c, &msg), FS_OK);
+    assert_float_equal(c.threshold, 0.45, 1e-12);
+    assert_float_equal(c.balanced_accuracy, 0.75, 1e-12);
+    assert_int_equal(c.target_met, 1);
+    assert_float_equal(c.outside_accuracy, 1.0, 1e-12);
+    assert_float_equal(c.coverage, 0.5, 1e-12);
+    assert_true(c.hi - c.lo > 0.299 && c.hi - c.lo < 0.311);
+    assert_float_equal(c.lo + c.hi, 0.9, 1e-9);
+    /* needing 80% of the samples outside, 90% right is out of reach: the widest allowed band */
+    assert_int_equal(fs_choose_threshold(y, s, 8, 0.95, 0.8, &c, &msg), FS_OK);
+    assert_int_equal(c.target_met, 0);
+    assert_true(c.coverage >= 0.8);
+    assert_float_equal(c.outside_accuracy, 0.75, 1e-12);
+    /* one class, or a score that is not a probability, is refused */
+    int ones[] = {1, 1};
+    assert_int_equal(fs_choose_threshold(ones, s, 2, 0.9, 0.5, &c, &msg), FS_ERR_INVALID);
+    double nan_s[] = {0.1, NAN};
+    int mix[] = {0, 1};
+    assert_int_equal(fs_choose_threshold(mix, nan_s, 2, 0.9, 0.5, &c, &msg), FS_ERR_INVALID);
+    /* perfectly separated: the threshold falls between the classes, no band is needed */
+    double sep[] = {0.1, 0.2, 0.8, 0.9};
+    int ysep[] = {0, 0, 1, 1};
+    assert_int_equal(fs_choose_threshold(ysep, sep, 4, 0.9, 0.5, &c, &msg), FS_OK);
+    assert_float_equal(c.threshold, 0.5, 1e-12);
+    assert_float_equal(c.lo, 0.5, 0);
+    assert_float_equal(c.hi, 0.5, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_example),
@@ -372,6 +410,7 @@ int main(void) {
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_auc_pairwise),
         cmocka_unit_test(test_sklearn_cross_check),
+        cmocka_unit_test(test_choose_threshold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -243,6 +243,62 @@ static void bad_input_is_refused(void **state) {
     assert_int_equal(fs_verdict_compute(NULL, &r, &m), FS_ERR_INVALID);
 }
 
+/* Each model's card decides its calls. A: threshold .25, uncertain between .125 and .375;
+ * B: threshold .5, no band. A = .375 .125 (mean .25: fake, inside its band), B = .75 .25 (mean
+ * .5: fake). The pooled verdicts map A's scores so that .25 sits at .5: .375 -> .5 + .125 *
+ * .5 / .75 and .125 -> .25, and its band (.125, .375) becomes (.25, .5 + .125 * .5 / .75). */
+static void per_model_decisions(void **state) {
+    (void)state;
+    const char *names[] = {"A", "B"};
+    double s[] = {0.375, 0.75, 0.125, 0.25};
+    fs_decision rules[] = {{0.25, 0.125, 0.375}, {0.5, 0.5, 0.5}};
+    fs_verdict_input in = {.n_frames = 2, .n_models = 2, .models = names, .scores = s, .decisions = rules};
+    fs_verdict_report r;
+    assert_int_equal(fs_verdict_compute(&in, &r, NULL), FS_OK);
+    near(r.threshold, 0.5);
+    near(r.models[0].mean, 0.25);
+    near(r.models[0].threshold, 0.25);
+    assert_int_equal(r.models[0].votes_fake, 1);
+    assert_int_equal(r.models[0].cls, FS_CLASS_FAKE);
+    assert_int_equal(r.models[0].uncertain, 1);
+    near(r.models[1].mean, 0.5);
+    assert_int_equal(r.models[1].cls, FS_CLASS_FAKE);
+    assert_int_equal(r.models[1].uncertain, 0);
+    double a_hi = 0.5 + 0.125 * 0.5 / 0.75;
+    const fs_verdict *avg = &r.verdicts[FS_H_AVERAGE];
+    assert_float_equal(avg->p_fake, (a_hi + 0.25 + 0.75 + 0.25) / 4, 1e-12);
+    assert_int_equal(avg->cls, FS_CLASS_REAL);
+    assert_int_equal(avg->uncertain, 1); /* .458 lies in (.25, .583) */
+    /* TopRelevant: the quarter farthest from .5 on the common scale is B's .75 */
+    near(r.verdicts[FS_H_TOP_RELEVANT].p_fake, 0.75);
+    assert_int_equal(r.verdicts[FS_H_TOP_RELEVANT].uncertain, 0);
+    /* Majority: both models vote fake by their own thresholds (1 of 2 frames each: a tie) */
+    assert_int_equal(r.verdicts[FS_H_MAJORITY].cls, FS_CLASS_FAKE);
+    assert_int_equal(r.verdicts[FS_H_MAJORITY].uncertain, 0);
+
+    /* one shared threshold: no mapping, the report uses it */
+    fs_decision same[] = {{0.25, 0.125, 0.375}, {0.25, 0.25, 0.25}};
+    in.decisions = same;
+    assert_int_equal(fs_verdict_compute(&in, &r, NULL), FS_OK);
+    near(r.threshold, 0.25);
+    near(r.verdicts[FS_H_AVERAGE].p_fake, (0.375 + 0.75 + 0.125 + 0.25) / 4);
+    assert_int_equal(r.verdicts[FS_H_AVERAGE].cls, FS_CLASS_FAKE);
+    assert_int_equal(r.verdicts[FS_H_AVERAGE].uncertain, 0); /* .375 is the band's open end */
+    assert_int_equal(r.models[1].votes_fake, 2);
+
+    /* a threshold outside (0, 1) is refused; a band not around its threshold is ignored */
+    fs_decision bad[] = {{1.0, 0, 1}, {0.5, 0.5, 0.5}};
+    in.decisions = bad;
+    assert_int_equal(fs_verdict_compute(&in, &r, NULL), FS_ERR_INVALID);
+    fs_decision skew[] = {{0.5, 0.6, 0.7}, {0.5, 0.5, 0.5}};
+    in.decisions = skew;
+    assert_int_equal(fs_verdict_compute(&in, &r, NULL), FS_OK);
+    assert_int_equal(r.models[0].uncertain, 0);
+    assert_int_equal(fs_decision_uncertain(&(fs_decision){0.5, 0.4, 0.6}, 0.45), 1);
+    assert_int_equal(fs_decision_uncertain(&(fs_decision){0.5, 0.4, 0.6}, 0.6), 0);
+    assert_int_equal(fs_decision_uncertain(&(fs_decision){0.5, 0.5, 0.5}, 0.5), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(single_frame_single_model),
@@ -254,6 +310,7 @@ int main(void) {
         cmocka_unit_test(faceless_frames_are_skipped),
         cmocka_unit_test(nan_and_out_of_range_are_ignored),
         cmocka_unit_test(threshold_moves_the_line),
+        cmocka_unit_test(per_model_decisions),
         cmocka_unit_test(bad_input_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
