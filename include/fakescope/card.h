@@ -40,7 +40,8 @@ typedef struct fs_card_metrics {
 
 /* How the model's P(fake) becomes a call, chosen on validation data ("decision" in the card;
  * docs/model-cards.md): fake at or above threshold, and "uncertain" beside the binary call when
- * lo < P(fake) < hi. present == 0 (no "decision"): threshold 0.5, no band. */
+ * lo < P(fake) < hi (an end at 0 or 1 is closed). present == 0 (no "decision"): threshold
+ * 0.5, no band. */
 typedef struct fs_card_decision {
     int present;
     double threshold;  /* in (0, 1) */

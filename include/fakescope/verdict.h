@@ -50,7 +50,8 @@ const char *fs_heuristic_name(fs_heuristic h);
 
 /* How one model's P(fake) becomes a call, as its card says (card.h "decision"): fake at or above
  * threshold, real below it, and "uncertain" (beside that binary call, never instead of it) when
- * lo < p < hi. lo == hi means no band. threshold 0 stands for the input's threshold. */
+ * lo < p < hi (an end at 0 or 1 is closed: a band up to 1 holds 1). lo == hi means no band.
+ * threshold 0 stands for the input's threshold. */
 typedef struct fs_decision {
     double threshold;
     double lo, hi;

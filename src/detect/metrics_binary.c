@@ -564,7 +564,7 @@ fs_err fs_choose_threshold(const int *labels, const double *scores, size_t n,
         double w = 0.005 * step, lo = t - w < 0 ? 0 : t - w, hi = t + w > 1 ? 1 : t + w;
         size_t outside = 0, right = 0;
         for (size_t i = 0; i < n; i++) {
-            if (step > 0 && v[i].s > lo && v[i].s < hi) continue;
+            if (step > 0 && (v[i].s > lo || lo <= 0) && (v[i].s < hi || hi >= 1)) continue;
             outside++;
             right += (v[i].s >= t) == v[i].label;
         }

@@ -50,7 +50,7 @@ static int valid_score(double p) {
 }
 
 int fs_decision_uncertain(const fs_decision *d, double p) {
-    return d && d->lo < d->hi && d->lo < p && p < d->hi;
+    return d && d->lo < d->hi && (d->lo < p || d->lo <= 0.0) && (p < d->hi || d->hi >= 1.0);
 }
 
 /* The common scale of the pooled heuristics: t (a model's threshold) goes to T (the input's),

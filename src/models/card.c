@@ -64,7 +64,8 @@ double fs_card_threshold(const fs_card *c) {
 
 const char *fs_card_call(const fs_card *c, double p) {
     const fs_card_decision *d = &c->decision;
-    if (d->present && d->lo < d->hi && d->lo < p && p < d->hi) return "uncertain";
+    if (d->present && d->lo < d->hi && (d->lo < p || d->lo <= 0) && (p < d->hi || d->hi >= 1))
+        return "uncertain";
     return p >= fs_card_threshold(c) ? "fake" : "real";
 }
 

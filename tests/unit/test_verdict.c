@@ -297,6 +297,9 @@ static void per_model_decisions(void **state) {
     assert_int_equal(fs_decision_uncertain(&(fs_decision){0.5, 0.4, 0.6}, 0.45), 1);
     assert_int_equal(fs_decision_uncertain(&(fs_decision){0.5, 0.4, 0.6}, 0.6), 0);
     assert_int_equal(fs_decision_uncertain(&(fs_decision){0.5, 0.5, 0.5}, 0.5), 0);
+    /* an end at 0 or 1 is closed: a band up to 1 holds a saturated score */
+    assert_int_equal(fs_decision_uncertain(&(fs_decision){0.8, 0.4, 1.0}, 1.0), 1);
+    assert_int_equal(fs_decision_uncertain(&(fs_decision){0.2, 0.0, 0.4}, 0.0), 1);
 }
 
 int main(void) {
