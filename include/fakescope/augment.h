@@ -152,4 +152,12 @@ fs_sbi_params fs_sbi_params_default(void);
 fs_err fs_blend_sbi(const fs_image *face, const float *landmarks, const fs_sbi_params *params,
                     fs_rng *rng, fs_aug_work *work, fs_image *out, float *mask, fs_msg *msg);
 
+/* The self-blended fake of one real picture as training makes it, the one choice shared by the
+ * loader and `train --sbi-preview`: along its landmarks with fs_blend_sbi when shares (136
+ * floats, x0, y0, ... as shares of face's width and height) is non-NULL and its first value is
+ * not NaN, else the ellipse of fs_blend_self. sbi and blend NULL = defaults. */
+fs_err fs_blend_face(const fs_image *face, const float *shares, const fs_sbi_params *sbi,
+                     const fs_blend_params *blend, fs_rng *rng, fs_aug_work *work, fs_image *out,
+                     float *mask, fs_msg *msg);
+
 #endif

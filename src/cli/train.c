@@ -847,13 +847,7 @@ static fs_err write_sbi_preview(const train_opts *o, const data_set *d, const fl
         fs_rng rng;
         fs_rng_seed(&rng, fs_seed_mix(o->seed, (uint64_t)rows));
         const float *lm = landmarks ? landmarks + i * FS_ITEM_LANDMARKS : NULL;
-        if (lm && !isnan(lm[0])) {
-            float pts[FS_ITEM_LANDMARKS];
-            for (int j = 0; j < FS_ITEM_LANDMARKS; j++) pts[j] = lm[j] * TRAIN_SIDE;
-            e = fs_blend_sbi(&sized, pts, NULL, &rng, NULL, &fake, mask, &imsg);
-        } else {
-            e = fs_blend_self(&sized, NULL, NULL, &rng, NULL, &fake, mask, &imsg);
-        }
+        e = fs_blend_face(&sized, lm, NULL, NULL, &rng, NULL, &fake, mask, &imsg);
         if (!e) {
             sheet_put(&sheet, &sized, 0, rows);
             sheet_put(&sheet, &fake, 1, rows);

@@ -252,17 +252,13 @@ fs_err fs_net_create(const fs_weights *w, const char *arch_name, fs_net **out, f
     net->leaky = leaky && !strcmp(leaky, "true");
     const char *output = meta(w, "output");
     net->output_fake = output && !strcmp(output, "p_fake");
-    net->bn_eps = FS_NN_BN_EPS;
-    const char *eps = meta(w, "bn_eps");
-    if (eps) {
-        char *end;
-        float v = strtof(eps, &end);
-        if (*end || !(v > 0.0f) || v > 1.0f) {
-            free(net);
-            return fs_fail(msg, FS_ERR_FORMAT, "weights metadata bn_eps '%s' is not a small "
-                                               "positive number", eps);
-        }
-        net->bn_eps = v;
+    e = meta_float(w, "bn_eps", FS_NN_BN_EPS, &net->bn_eps, msg);
+    if (!e && !(net->bn_eps > 0.0f && net->bn_eps <= 1.0f))
+        e = fs_fail(msg, FS_ERR_FORMAT, "weights metadata bn_eps '%s' is not a small positive "
+                                        "number", meta(w, "bn_eps"));
+    if (e) {
+        free(net);
+        return e;
     }
     assert(arch->n_tensors <= NET_MAX_TENSORS);
     for (size_t i = 0; i < arch->n_tensors; i++) {

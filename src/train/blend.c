@@ -111,6 +111,18 @@ typedef struct colour_shift {
     float dh, ks, kv, contrast, gain[3];
 } colour_shift;
 
+/* The colour shift's draws, in a fixed order (runs are reproducible for a seed). */
+static colour_shift draw_colour_shift(fs_rng *rng, const fs_blend_params *p) {
+    colour_shift cs;
+    cs.dh = (float)fs_rng_range(rng, -p->hue_shift, p->hue_shift);
+    cs.ks = (float)(1.0 + fs_rng_range(rng, -p->sat_shift, p->sat_shift));
+    cs.kv = (float)(1.0 + fs_rng_range(rng, -p->val_shift, p->val_shift));
+    cs.contrast = (float)(1.0 + fs_rng_range(rng, -p->contrast_shift, p->contrast_shift));
+    for (int c = 0; c < 3; c++)
+        cs.gain[c] = (float)(1.0 + fs_rng_range(rng, -p->channel_gain, p->channel_gain));
+    return cs;
+}
+
 static void perturb_colour(fs_image *img, const colour_shift *cs) {
     const size_t n = (size_t)img->w * img->h;
     double sum = 0;
@@ -209,13 +221,7 @@ fs_err fs_blend_self(const fs_image *face, const int box[4], const fs_blend_para
     const double scale = fs_rng_range(rng, p->scale_min, p->scale_max);
     const double tx = fs_rng_range(rng, -p->shift, p->shift);
     const double ty = fs_rng_range(rng, -p->shift, p->shift);
-    colour_shift cs;
-    cs.dh = (float)fs_rng_range(rng, -p->hue_shift, p->hue_shift);
-    cs.ks = (float)(1.0 + fs_rng_range(rng, -p->sat_shift, p->sat_shift));
-    cs.kv = (float)(1.0 + fs_rng_range(rng, -p->val_shift, p->val_shift));
-    cs.contrast = (float)(1.0 + fs_rng_range(rng, -p->contrast_shift, p->contrast_shift));
-    for (int c = 0; c < 3; c++)
-        cs.gain[c] = (float)(1.0 + fs_rng_range(rng, -p->channel_gain, p->channel_gain));
+    const colour_shift cs = draw_colour_shift(rng, p);
     const double freq = fs_rng_uniform(rng);
     const double blur_sigma = fs_rng_range(rng, p->blur_sigma_min, p->blur_sigma_max);
     const double sharp = fs_rng_range(rng, p->sharpen_min, p->sharpen_max);
@@ -405,13 +411,7 @@ fs_err fs_blend_sbi(const fs_image *face, const float *landmarks, const fs_sbi_p
     const double scale = fs_rng_range(rng, b->scale_min, b->scale_max);
     const double tx = fs_rng_range(rng, -b->shift, b->shift);
     const double ty = fs_rng_range(rng, -b->shift, b->shift);
-    colour_shift cs;
-    cs.dh = (float)fs_rng_range(rng, -b->hue_shift, b->hue_shift);
-    cs.ks = (float)(1.0 + fs_rng_range(rng, -b->sat_shift, b->sat_shift));
-    cs.kv = (float)(1.0 + fs_rng_range(rng, -b->val_shift, b->val_shift));
-    cs.contrast = (float)(1.0 + fs_rng_range(rng, -b->contrast_shift, b->contrast_shift));
-    for (int c = 0; c < 3; c++)
-        cs.gain[c] = (float)(1.0 + fs_rng_range(rng, -b->channel_gain, b->channel_gain));
+    const colour_shift cs = draw_colour_shift(rng, b);
     const double fcoin = fs_rng_uniform(rng);
     const double sharp = fs_rng_range(rng, b->sharpen_min, b->sharpen_max);
     const double down = fs_rng_range(rng, p->downscale_min, p->downscale_max);
@@ -515,4 +515,15 @@ done:
     free(owned);
     free(m_owned);
     return err;
+}
+
+fs_err fs_blend_face(const fs_image *face, const float *shares, const fs_sbi_params *sbi,
+                     const fs_blend_params *blend, fs_rng *rng, fs_aug_work *work, fs_image *out,
+                     float *mask, fs_msg *msg) {
+    if (!shares || isnan(shares[0]))
+        return fs_blend_self(face, NULL, blend, rng, work, out, mask, msg);
+    float pts[2 * SBI_POINTS];
+    for (int k = 0; k < 2 * SBI_POINTS; k += 2)
+        pts[k] = shares[k] * (float)face->w, pts[k + 1] = shares[k + 1] * (float)face->h;
+    return fs_blend_sbi(face, pts, sbi, rng, work, out, mask, msg);
 }

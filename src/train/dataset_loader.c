@@ -89,14 +89,7 @@ static fs_err load_one(const fs_loader *ld, const fs_item *it, size_t index, uin
     if (it->label == 0 && (force < 0 ? c->blend_prob > 0 && coin : force)) {
         fs_image fake;
         const float *lm = c->landmarks ? c->landmarks + index * FS_ITEM_LANDMARKS : NULL;
-        if (lm && !isnan(lm[0])) {
-            float pts[FS_ITEM_LANDMARKS];
-            for (int k = 0; k < FS_ITEM_LANDMARKS; k += 2)
-                pts[k] = lm[k] * (float)c->width, pts[k + 1] = lm[k + 1] * (float)c->height;
-            err = fs_blend_sbi(&sized, pts, &ld->sbi, &rng, work, &fake, NULL, msg);
-        } else {
-            err = fs_blend_self(&sized, NULL, &ld->blend, &rng, work, &fake, NULL, msg);
-        }
+        err = fs_blend_face(&sized, lm, &ld->sbi, &ld->blend, &rng, work, &fake, NULL, msg);
         if (err) {
             fs_image_free(&sized);
             return err;
