@@ -413,6 +413,15 @@ static void check_signature(ctx *c, fs_prov_manifest *m, uint32_t mbox, const ui
         add_status(c, m, "signingCredential.trusted", FS_PROV_SUCCESS, url, "signing certificate chains to the trust list");
     else if (r.trust == 0)
         add_status(c, m, "signingCredential.untrusted", FS_PROV_FAILURE, url, "signing certificate untrusted: %s", r.trust_error);
+    if (r.ocsp == 1)
+        add_status(c, m, "signingCredential.ocsp.notRevoked", FS_PROV_SUCCESS, url,
+                   "embedded OCSP response: the signing certificate was not revoked at the signing time");
+    else if (r.ocsp == 2)
+        add_status(c, m, "signingCredential.ocsp.revoked", FS_PROV_FAILURE, url,
+                   "embedded OCSP response: the signing certificate was revoked at the signing time");
+    else if (r.ocsp == -1)
+        add_status(c, m, "signingCredential.ocsp.unknown", FS_PROV_INFO, url, "embedded OCSP response not usable: %s",
+                   r.ocsp_error);
 }
 
 static char *generator_name(const fs_cbor_doc *d, uint32_t info) {

@@ -23,6 +23,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/ts.h>
@@ -247,6 +248,74 @@ static void check_tst(const fs_cbor_doc *d, uint32_t v, const uint8_t *tbs, size
     ERR_clear_error();
 }
 
+#define OCSP_MAX_RESPONSES 8
+
+/* One embedded OCSP response about leaf: 1 good, 2 revoked, -1 anything else (why in res). */
+static int ocsp_one(const uint8_t *der, size_t len, STACK_OF(X509) *chain, time_t at,
+                    prov_cose_result *res) {
+    int out = -1;
+    const unsigned char *p = der;
+    OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+    OCSP_BASICRESP *bs = resp && OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL
+                             ? OCSP_response_get1_basic(resp)
+                             : NULL;
+    X509 *leaf = sk_X509_value(chain, 0), *issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
+    OCSP_CERTID *id = issuer ? OCSP_cert_to_id(NULL, leaf, issuer) : NULL;
+    X509_STORE *st = X509_STORE_new();
+    const char *why = NULL;
+    if (!bs) why = "an OCSP response that is not a successful basic response";
+    else if (!id || !st) why = "no issuer certificate in the chain to check the OCSP response with";
+    if (!why) {
+        /* the response must be signed by the issuer, or by a responder the issuer delegated */
+        for (int i = 1; i < sk_X509_num(chain); i++) X509_STORE_add_cert(st, sk_X509_value(chain, i));
+        X509_VERIFY_PARAM *vp = X509_STORE_get0_param(st);
+        X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME);
+        if (OCSP_basic_verify(bs, chain, st, 0) != 1) why = "the OCSP response's signature does not verify against the chain";
+    }
+    int status = -1, reason = 0;
+    ASN1_GENERALIZEDTIME *rev = NULL, *thisupd = NULL, *nextupd = NULL;
+    if (!why && OCSP_resp_find_status(bs, id, &status, &reason, &rev, &thisupd, &nextupd) != 1)
+        why = "the OCSP response is about another certificate";
+    if (!why) {
+        if (status == V_OCSP_CERTSTATUS_REVOKED && (!rev || X509_cmp_time(rev, &at) <= 0)) out = 2;
+        else if (status == V_OCSP_CERTSTATUS_UNKNOWN) why = "the OCSP responder does not know the certificate";
+        else if (X509_cmp_time(thisupd, &at) > 0 || (nextupd && X509_cmp_time(nextupd, &at) < 0))
+            why = "the OCSP response was not current at the signing time";
+        else out = 1;
+    }
+    if (why) snprintf(res->ocsp_error, sizeof res->ocsp_error, "%s", why);
+    X509_STORE_free(st);
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(bs);
+    OCSP_RESPONSE_free(resp);
+    ERR_clear_error();
+    return out;
+}
+
+/* rVals.ocspVals of the unprotected header: the first response that decides (good or revoked)
+ * wins; without one, -1 with the last reason. At most OCSP_MAX_RESPONSES are looked at. */
+static void check_ocsp(const fs_cbor_doc *d, uint32_t unprot, STACK_OF(X509) *chain,
+                       prov_cose_result *res) {
+    uint32_t rv = fs_cbor_map_get(d, unprot, "rVals");
+    uint32_t ov = rv == FS_CBOR_NONE ? FS_CBOR_NONE : fs_cbor_map_get(d, rv, "ocspVals");
+    if (ov == FS_CBOR_NONE) return;
+    res->ocsp = -1;
+    snprintf(res->ocsp_error, sizeof res->ocsp_error, "rVals.ocspVals holds no OCSP response");
+    if (FS_CBOR_AT(d, ov)->type != FS_CBOR_ARRAY) return;
+    time_t at = res->signed_at ? res->signed_at : time(NULL);
+    uint32_t n = FS_CBOR_AT(d, ov)->count;
+    for (uint32_t i = 0; i < n && i < OCSP_MAX_RESPONSES; i++) {
+        uint32_t it = fs_cbor_array_at(d, ov, i);
+        if (it == FS_CBOR_NONE || FS_CBOR_AT(d, it)->type != FS_CBOR_BYTES) continue;
+        int r = ocsp_one(FS_CBOR_AT(d, it)->str, FS_CBOR_AT(d, it)->len, chain, at, res);
+        if (r > 0) {
+            res->ocsp = r;
+            res->ocsp_error[0] = 0;
+            return;
+        }
+    }
+}
+
 static void judge_chain(STACK_OF(X509) *chain, const fs_prov_trust *trust, prov_cose_result *res) {
     X509 *leaf = sk_X509_value(chain, 0);
     time_t at = res->signed_at ? res->signed_at : time(NULL);
@@ -369,6 +438,7 @@ fs_err prov_cose_verify(const uint8_t *sig, size_t sig_len, const uint8_t *paylo
         check_tst(&d, tst, ctbs, ctbs_len, res);
     }
     judge_chain(chain, trust, res);
+    check_ocsp(&d, unprot, chain, res);
 done:
     free(tbs);
     free(ctbs);

@@ -58,6 +58,12 @@ typedef struct prov_cose_result {
     int in_validity;         /* 1 the certificate was valid at the signing time, 0 not */
     int has_tst;             /* a time stamp token was present */
     int tst_status;          /* 1 imprint matches, 0 mismatch, -1 malformed */
+    /* Embedded OCSP (the unprotected header's rVals.ocspVals; nothing is fetched): 0 none,
+     * 1 a response signed for the leaf's issuer says "good" at the signing time, 2 it says
+     * "revoked" (at or before that time), -1 present but unreadable, unverifiable, about
+     * another certificate, or not current at the signing time (ocsp_error says which). */
+    int ocsp;
+    char ocsp_error[160];
     time_t signed_at;        /* from the time stamp, 0 when none */
     char time[32];           /* ISO 8601 of signed_at, "" when none */
 } prov_cose_result;

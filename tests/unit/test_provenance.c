@@ -14,6 +14,8 @@
 #include "provenance/prov_internal.h"
 #include "tools/c2pa_forge.h"
 
+#include <openssl/ocsp.h>
+
 /* ---- CBOR ---- */
 static void cbor_basics(void **state) {
     (void)state;
@@ -449,8 +451,8 @@ static const expect expects[] = {
     {"mars.webp", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
     {"no_alg.jpg", FS_PROV_INVALID, {"algorithm.unsupported"}, -1, NULL, NULL},
     {"no_manifest.jpg", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
-    {"ocsp.jpg", FS_PROV_INVALID, {"claimSignature.validated", "signingCredential.untrusted", "assertion.dataHash.match"}, 1, NULL, NULL},
-    {"ocsp_with_assertion.jpg", FS_PROV_INVALID, {"claimSignature.validated", "signingCredential.untrusted"}, 1, "signingCredential.trusted", NULL},
+    {"ocsp.jpg", FS_PROV_INVALID, {"claimSignature.validated", "signingCredential.untrusted", "assertion.dataHash.match", "signingCredential.ocsp.notRevoked"}, 1, NULL, NULL},
+    {"ocsp_with_assertion.jpg", FS_PROV_INVALID, {"claimSignature.validated", "signingCredential.untrusted", "signingCredential.ocsp.notRevoked"}, 1, "signingCredential.trusted", NULL},
     {"prerelease.jpg", FS_PROV_INVALID, {"com.adobe.prerelease"}, -1, NULL, NULL},
     {"sample1.png", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
     {"sample1.webp", FS_PROV_NONE, {NULL}, -1, NULL, NULL},
@@ -526,13 +528,138 @@ static void sdk_fixtures(void **state) {
     fs_prov_trust_free(trust);
 }
 
+/* ---- embedded OCSP ---- */
+
+/* A certificate for key, issued by ca (CN=cn, serial), valid from yesterday for a year. */
+static X509 *issued_cert(const forge_signer *ca, EVP_PKEY *key, const char *cn, long serial) {
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+    X509_gmtime_adj(X509_getm_notBefore(x), -86400);
+    X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(ca->cert));
+    assert_int_not_equal(X509_sign(x, ca->key, EVP_sha256()), 0);
+    return x;
+}
+
+/* A DER OCSPResponse about `about` (issued by ca), signed by the responder key and cert. */
+static void ocsp_response(forge_buf *out, X509 *about, const forge_signer *ca, const forge_signer *responder,
+                          int status, long this_adj, long next_adj) {
+    OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+    OCSP_CERTID *id = OCSP_cert_to_id(NULL, about, ca->cert);
+    ASN1_TIME *thisupd = X509_gmtime_adj(NULL, this_adj), *nextupd = X509_gmtime_adj(NULL, next_adj);
+    ASN1_TIME *rev = status == V_OCSP_CERTSTATUS_REVOKED ? X509_gmtime_adj(NULL, -7200) : NULL;
+    assert_non_null(OCSP_basic_add1_status(bs, id, status, OCSP_REVOKED_STATUS_KEYCOMPROMISE, rev, thisupd, nextupd));
+    assert_int_equal(OCSP_basic_sign(bs, responder->cert, responder->key, EVP_sha256(), NULL, 0), 1);
+    OCSP_RESPONSE *resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);
+    unsigned char *der = NULL;
+    int n = i2d_OCSP_RESPONSE(resp, &der);
+    assert_true(n > 0);
+    fb_put(out, der, (size_t)n);
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(resp), ASN1_TIME_free(thisupd), ASN1_TIME_free(nextupd), ASN1_TIME_free(rev);
+    OCSP_CERTID_free(id), OCSP_BASICRESP_free(bs);
+}
+
+/* COSE_Sign1 by key (ES256) with x5chain [leaf, ca] and, when ocsp is non-NULL, the unprotected
+ * header {"rVals": {"ocspVals": [ocsp]}}. */
+static void cose_with_ocsp(forge_buf *out, EVP_PKEY *key, X509 *leaf, X509 *ca, const forge_buf *ocsp,
+                           const uint8_t *claim, size_t claim_len) {
+    forge_buf prot = {0}, tbs = {0};
+    unsigned char *d0 = NULL, *d1 = NULL;
+    int n0 = i2d_X509(leaf, &d0), n1 = i2d_X509(ca, &d1);
+    fb_head(&prot, 5, 2), fb_head(&prot, 0, 1), fb_head(&prot, 1, 6); /* 1: -7 (ES256) */
+    fb_head(&prot, 0, 33), fb_head(&prot, 4, 2), fb_bytes(&prot, d0, (size_t)n0), fb_bytes(&prot, d1, (size_t)n1);
+    OPENSSL_free(d0), OPENSSL_free(d1);
+    fb_head(&tbs, 4, 4), fb_text(&tbs, "Signature1"), fb_bytes(&tbs, prot.p, prot.n), fb_bytes(&tbs, "", 0);
+    fb_bytes(&tbs, claim, claim_len);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key);
+    size_t sl = 0;
+    EVP_DigestSign(ctx, NULL, &sl, tbs.p, tbs.n);
+    uint8_t *sig = malloc(sl), raw[64];
+    EVP_DigestSign(ctx, sig, &sl, tbs.p, tbs.n);
+    EVP_MD_CTX_free(ctx);
+    const unsigned char *p = sig;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)sl);
+    BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32), BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32);
+    ECDSA_SIG_free(es), free(sig);
+    fb_head(out, 6, 18), fb_head(out, 4, 4), fb_bytes(out, prot.p, prot.n);
+    if (ocsp) {
+        fb_head(out, 5, 1), fb_text(out, "rVals"), fb_head(out, 5, 1), fb_text(out, "ocspVals");
+        fb_head(out, 4, 1), fb_bytes(out, ocsp->p, ocsp->n);
+    } else {
+        fb_head(out, 5, 0);
+    }
+    fb_u8(out, 0xf6), fb_bytes(out, raw, 64);
+    fb_free(&prot), fb_free(&tbs);
+}
+
+/* The embedded OCSP response decides notRevoked / revoked only when it is signed for the
+ * leaf's issuer, is about the leaf, and was current at the signing time. */
+static void cose_embedded_ocsp(void **state) {
+    (void)state;
+    static const uint8_t claim[] = "a claim's bytes";
+    forge_signer ca, stranger;
+    assert_int_equal(forge_signer_new(&ca, FORGE_ES256, "Forge CA"), 0);
+    assert_int_equal(forge_signer_new(&stranger, FORGE_ES256, "Not The CA"), 0);
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *key2 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *leaf = issued_cert(&ca, key, "Forge Leaf", 7), *sibling = issued_cert(&ca, key2, "Forge Sibling", 8);
+    struct {
+        const char *what;
+        X509 *about;
+        const forge_signer *responder;
+        int status;
+        long this_adj, next_adj;
+        int want;
+        const char *why;
+    } cases[] = {
+        {"good", leaf, &ca, V_OCSP_CERTSTATUS_GOOD, -3600, 86400, 1, NULL},
+        {"revoked", leaf, &ca, V_OCSP_CERTSTATUS_REVOKED, -3600, 86400, 2, NULL},
+        {"unknown", leaf, &ca, V_OCSP_CERTSTATUS_UNKNOWN, -3600, 86400, -1, "does not know"},
+        {"another certificate", sibling, &ca, V_OCSP_CERTSTATUS_GOOD, -3600, 86400, -1, "another certificate"},
+        {"signed by a stranger", leaf, &stranger, V_OCSP_CERTSTATUS_GOOD, -3600, 86400, -1, "does not verify"},
+        {"expired", leaf, &ca, V_OCSP_CERTSTATUS_GOOD, -7 * 86400, -6 * 86400, -1, "not current"},
+    };
+    fs_msg m;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        forge_buf resp = {0}, cose = {0};
+        ocsp_response(&resp, cases[i].about, &ca, cases[i].responder, cases[i].status, cases[i].this_adj,
+                      cases[i].next_adj);
+        cose_with_ocsp(&cose, key, leaf, ca.cert, &resp, claim, sizeof claim);
+        prov_cose_result r;
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.verified, 1);
+        if (r.ocsp != cases[i].want) fail_msg("%s: ocsp %d, expected %d (%s)", cases[i].what, r.ocsp, cases[i].want, r.ocsp_error);
+        if (cases[i].why && !strstr(r.ocsp_error, cases[i].why))
+            fail_msg("%s: reason '%s'", cases[i].what, r.ocsp_error);
+        fb_free(&resp), fb_free(&cose);
+    }
+    /* without rVals: nothing said; with garbage in ocspVals: not usable */
+    forge_buf cose = {0}, junk = {0};
+    cose_with_ocsp(&cose, key, leaf, ca.cert, NULL, claim, sizeof claim);
+    prov_cose_result r;
+    assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, NULL, &r, &m), FS_OK);
+    assert_int_equal(r.ocsp, 0);
+    fb_free(&cose);
+    fb_put(&junk, "\x30\x03\x0a\x01\x00", 5);
+    cose_with_ocsp(&cose, key, leaf, ca.cert, &junk, claim, sizeof claim);
+    assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, NULL, &r, &m), FS_OK);
+    assert_int_equal(r.ocsp, -1);
+    fb_free(&cose), fb_free(&junk);
+    X509_free(leaf), X509_free(sibling), EVP_PKEY_free(key), EVP_PKEY_free(key2);
+    forge_signer_free(&ca), forge_signer_free(&stranger);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cbor_basics),        cmocka_unit_test(cbor_hostile),
         cmocka_unit_test(jumbf_tree_and_truncation), cmocka_unit_test(jumbf_hostile),
         cmocka_unit_test(cose_chain_of_1000), cmocka_unit_test(cose_algorithms),
         cmocka_unit_test(forged_files),       cmocka_unit_test(unsigned_hints),
-        cmocka_unit_test(sdk_fixtures),
+        cmocka_unit_test(sdk_fixtures),       cmocka_unit_test(cose_embedded_ocsp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
