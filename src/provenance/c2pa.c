@@ -393,7 +393,19 @@ static void check_signature(ctx *c, fs_prov_manifest *m, uint32_t mbox, const ui
     if (r.has_tst) {
         if (r.tst_status == 1) {
             add_status(c, m, "timeStamp.validated", FS_PROV_SUCCESS, url, "timestamp message digest matched");
-            add_status(c, m, "timeStamp.untrusted", FS_PROV_INFO, url, "the time stamp authority is not checked against a trust list");
+            if (r.tst_signature == 0)
+                add_status(c, m, "timeStamp.untrusted", FS_PROV_INFO, url, "the time stamp's own signature does not verify: %s",
+                           r.tst_error);
+            else if (r.tst_trust == 1)
+                add_status(c, m, "timeStamp.trusted", FS_PROV_SUCCESS, url, "the time stamp authority chains to the trust list");
+            else if (r.tst_trust == 0)
+                add_status(c, m, "timeStamp.untrusted", FS_PROV_INFO, url, "the time stamp authority is not on the trust list: %s",
+                           r.tst_error);
+            else if (r.tst_signature == 1)
+                add_status(c, m, "timeStamp.untrusted", FS_PROV_INFO, url,
+                           "the time stamp's signature verifies; without a trust list its authority is not judged");
+            else
+                add_status(c, m, "timeStamp.untrusted", FS_PROV_INFO, url, "the time stamp's signature could not be checked");
         } else if (r.tst_status == 0) {
             add_status(c, m, "timeStamp.mismatch", FS_PROV_INFO, url, "the time stamp does not cover this claim");
         } else {

@@ -198,12 +198,61 @@ static fs_err read_chain(const fs_cbor_doc *d, uint32_t v, STACK_OF(X509) *chain
     return FS_OK;
 }
 
-/* The first time stamp token of a sigTst/sigTst2 value: checks its imprint against tbs and
- * reads its time. */
+/* Verifies a time stamp token's CMS signature with OpenSSL's TS verifier against a store of
+ * `anchors` (taking them as trust anchors, partial chains allowed, validity periods not
+ * checked: the token is judged as of its own time). 1 verified, 0 not (reason in err). */
+static int tst_verify(PKCS7 *p7, STACK_OF(X509) *anchors, char *err, size_t cap) {
+    X509_STORE *st = X509_STORE_new();
+    TS_VERIFY_CTX *vc = TS_VERIFY_CTX_new();
+    int ok = 0;
+    if (!st || !vc) {
+        X509_STORE_free(st);
+        goto done;
+    }
+    for (int i = 0; i < sk_X509_num(anchors); i++) X509_STORE_add_cert(st, sk_X509_value(anchors, i));
+    X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME);
+    TS_VERIFY_CTX_set_store(vc, st); /* the context owns it now */
+    TS_VERIFY_CTX_set_flags(vc, TS_VFY_SIGNATURE);
+    ok = TS_RESP_verify_token(vc, p7) == 1;
+    if (!ok) {
+        unsigned long e = ERR_peek_last_error();
+        snprintf(err, cap, "%s", e ? ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown error"
+                                   : "unknown error");
+    }
+done:
+    TS_VERIFY_CTX_free(vc);
+    ERR_clear_error();
+    return ok;
+}
+
+/* The token's signature (against its own signing certificate) and its authority's chain
+ * (against the trust list). */
+static void judge_tst(PKCS7 *p7, const fs_prov_trust *trust, prov_cose_result *res) {
+    res->tst_signature = res->tst_trust = -1;
+    if (!PKCS7_type_is_signed(p7)) return;
+    STACK_OF(X509) *signers = PKCS7_get0_signers(p7, NULL, 0);
+    ERR_clear_error();
+    if (!signers || sk_X509_num(signers) != 1) {
+        snprintf(res->tst_error, sizeof res->tst_error, "the time stamp token names no single signer");
+        res->tst_signature = 0;
+        sk_X509_free(signers);
+        return;
+    }
+    res->tst_signature = tst_verify(p7, signers, res->tst_error, sizeof res->tst_error);
+    sk_X509_free(signers);
+    if (res->tst_signature != 1 || !trust) return;
+    STACK_OF(X509) *anchors = X509_STORE_get1_all_certs(trust->store);
+    res->tst_trust = anchors ? tst_verify(p7, anchors, res->tst_error, sizeof res->tst_error) : 0;
+    sk_X509_pop_free(anchors, X509_free);
+}
+
+/* The first time stamp token of a sigTst/sigTst2 value: checks its imprint against tbs, reads
+ * its time, and judges its signature and authority. */
 static void check_tst(const fs_cbor_doc *d, uint32_t v, const uint8_t *tbs, size_t tbs_len,
-                      prov_cose_result *res) {
+                      const fs_prov_trust *trust, prov_cose_result *res) {
     res->has_tst = 1;
     res->tst_status = -1;
+    res->tst_signature = res->tst_trust = -1;
     uint32_t toks = fs_cbor_map_get(d, v, "tstTokens");
     if (toks == FS_CBOR_NONE || FS_CBOR_AT(d, toks)->type != FS_CBOR_ARRAY || FS_CBOR_AT(d, toks)->count != 1)
         return; /* missing, or more than the single token allowed */
@@ -219,6 +268,10 @@ static void check_tst(const fs_cbor_doc *d, uint32_t v, const uint8_t *tbs, size
         TS_RESP *resp = d2i_TS_RESP(NULL, &p, plen);
         TS_TST_INFO *ri = resp ? TS_RESP_get_tst_info(resp) : NULL;
         if (ri) info = TS_TST_INFO_dup(ri);
+        if (ri && TS_RESP_get_token(resp)) {
+            PKCS7_free(p7);
+            p7 = PKCS7_dup(TS_RESP_get_token(resp));
+        }
         TS_RESP_free(resp);
     }
     if (info) {
@@ -242,6 +295,7 @@ static void check_tst(const fs_cbor_doc *d, uint32_t v, const uint8_t *tbs, size
         } else {
             res->tst_status = -1; /* a time that is no time (minute 63, ...): malformed */
         }
+        if (p7) judge_tst(p7, trust, res);
     }
     TS_TST_INFO_free(info);
     PKCS7_free(p7);
@@ -428,14 +482,14 @@ fs_err prov_cose_verify(const uint8_t *sig, size_t sig_len, const uint8_t *paylo
             e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
             goto done;
         }
-        check_tst(&d, tst, ctbs, ctbs_len, res);
+        check_tst(&d, tst, ctbs, ctbs_len, trust, res);
     } else if ((tst = fs_cbor_map_get(&d, unprot, "sigTst")) != FS_CBOR_NONE) {
         size_t ctbs_len;
         if (!(ctbs = sig_structure("CounterSignature", pi->str, pi->len, payload, payload_len, &ctbs_len))) {
             e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
             goto done;
         }
-        check_tst(&d, tst, ctbs, ctbs_len, res);
+        check_tst(&d, tst, ctbs, ctbs_len, trust, res);
     }
     judge_chain(chain, trust, res);
     check_ocsp(&d, unprot, chain, res);

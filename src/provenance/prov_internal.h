@@ -58,6 +58,10 @@ typedef struct prov_cose_result {
     int in_validity;         /* 1 the certificate was valid at the signing time, 0 not */
     int has_tst;             /* a time stamp token was present */
     int tst_status;          /* 1 imprint matches, 0 mismatch, -1 malformed */
+    int tst_signature;       /* the token's own CMS signature: 1 valid, 0 not, -1 not read */
+    int tst_trust;           /* its authority's chain: 1 reaches the trust list (time stamping
+                              * purpose), 0 not, -1 no trust list or no valid signature */
+    char tst_error[160];     /* why the signature or the chain was not accepted */
     /* Embedded OCSP (the unprotected header's rVals.ocspVals; nothing is fetched): 0 none,
      * 1 a response signed for the leaf's issuer says "good" at the signing time, 2 it says
      * "revoked" (at or before that time), -1 present but unreadable, unverifiable, about

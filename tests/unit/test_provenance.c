@@ -15,6 +15,8 @@
 #include "tools/c2pa_forge.h"
 
 #include <openssl/ocsp.h>
+#include <openssl/ts.h>
+#include <openssl/x509v3.h>
 
 /* ---- CBOR ---- */
 static void cbor_basics(void **state) {
@@ -563,17 +565,21 @@ static void ocsp_response(forge_buf *out, X509 *about, const forge_signer *ca, c
     OCSP_CERTID_free(id), OCSP_BASICRESP_free(bs);
 }
 
-/* COSE_Sign1 by key (ES256) with x5chain [leaf, ca] and, when ocsp is non-NULL, the unprotected
- * header {"rVals": {"ocspVals": [ocsp]}}. */
-static void cose_with_ocsp(forge_buf *out, EVP_PKEY *key, X509 *leaf, X509 *ca, const forge_buf *ocsp,
-                           const uint8_t *claim, size_t claim_len) {
-    forge_buf prot = {0}, tbs = {0};
+/* The protected header of an ES256 COSE_Sign1 with x5chain [leaf, ca]. */
+static void cose_prot(forge_buf *prot, X509 *leaf, X509 *ca) {
     unsigned char *d0 = NULL, *d1 = NULL;
     int n0 = i2d_X509(leaf, &d0), n1 = i2d_X509(ca, &d1);
-    fb_head(&prot, 5, 2), fb_head(&prot, 0, 1), fb_head(&prot, 1, 6); /* 1: -7 (ES256) */
-    fb_head(&prot, 0, 33), fb_head(&prot, 4, 2), fb_bytes(&prot, d0, (size_t)n0), fb_bytes(&prot, d1, (size_t)n1);
+    fb_head(prot, 5, 2), fb_head(prot, 0, 1), fb_head(prot, 1, 6); /* 1: -7 (ES256) */
+    fb_head(prot, 0, 33), fb_head(prot, 4, 2), fb_bytes(prot, d0, (size_t)n0), fb_bytes(prot, d1, (size_t)n1);
     OPENSSL_free(d0), OPENSSL_free(d1);
-    fb_head(&tbs, 4, 4), fb_text(&tbs, "Signature1"), fb_bytes(&tbs, prot.p, prot.n), fb_bytes(&tbs, "", 0);
+}
+
+/* COSE_Sign1 by key (ES256) over the claim with that protected header and the unprotected
+ * header `unprot` (a whole CBOR map; NULL: an empty one). */
+static void cose_sign(forge_buf *out, EVP_PKEY *key, const forge_buf *prot, const forge_buf *unprot,
+                      const uint8_t *claim, size_t claim_len) {
+    forge_buf tbs = {0};
+    fb_head(&tbs, 4, 4), fb_text(&tbs, "Signature1"), fb_bytes(&tbs, prot->p, prot->n), fb_bytes(&tbs, "", 0);
     fb_bytes(&tbs, claim, claim_len);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key);
@@ -586,15 +592,24 @@ static void cose_with_ocsp(forge_buf *out, EVP_PKEY *key, X509 *leaf, X509 *ca, 
     ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)sl);
     BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32), BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32);
     ECDSA_SIG_free(es), free(sig);
-    fb_head(out, 6, 18), fb_head(out, 4, 4), fb_bytes(out, prot.p, prot.n);
-    if (ocsp) {
-        fb_head(out, 5, 1), fb_text(out, "rVals"), fb_head(out, 5, 1), fb_text(out, "ocspVals");
-        fb_head(out, 4, 1), fb_bytes(out, ocsp->p, ocsp->n);
-    } else {
-        fb_head(out, 5, 0);
-    }
+    fb_head(out, 6, 18), fb_head(out, 4, 4), fb_bytes(out, prot->p, prot->n);
+    if (unprot) fb_put(out, unprot->p, unprot->n);
+    else fb_head(out, 5, 0);
     fb_u8(out, 0xf6), fb_bytes(out, raw, 64);
-    fb_free(&prot), fb_free(&tbs);
+    fb_free(&tbs);
+}
+
+/* ... with x5chain [leaf, ca] and, when ocsp is non-NULL, {"rVals": {"ocspVals": [ocsp]}}. */
+static void cose_with_ocsp(forge_buf *out, EVP_PKEY *key, X509 *leaf, X509 *ca, const forge_buf *ocsp,
+                           const uint8_t *claim, size_t claim_len) {
+    forge_buf prot = {0}, unprot = {0};
+    cose_prot(&prot, leaf, ca);
+    if (ocsp) {
+        fb_head(&unprot, 5, 1), fb_text(&unprot, "rVals"), fb_head(&unprot, 5, 1), fb_text(&unprot, "ocspVals");
+        fb_head(&unprot, 4, 1), fb_bytes(&unprot, ocsp->p, ocsp->n);
+    }
+    cose_sign(out, key, &prot, ocsp ? &unprot : NULL, claim, claim_len);
+    fb_free(&prot), fb_free(&unprot);
 }
 
 /* The embedded OCSP response decides notRevoked / revoked only when it is signed for the
@@ -653,6 +668,119 @@ static void cose_embedded_ocsp(void **state) {
     forge_signer_free(&ca), forge_signer_free(&stranger);
 }
 
+/* ---- the time stamp authority ---- */
+
+/* A time stamp token (DER) from the authority tsa over digest (SHA-256 of the bytes stamped). */
+static void tst_token(forge_buf *out, const forge_signer *tsa, const uint8_t digest[32]) {
+    TS_RESP_CTX *rc = TS_RESP_CTX_new();
+    ASN1_OBJECT *policy = OBJ_txt2obj("1.2.3.4.1", 1);
+    assert_int_equal(TS_RESP_CTX_set_signer_cert(rc, tsa->cert), 1);
+    assert_int_equal(TS_RESP_CTX_set_signer_key(rc, tsa->key), 1);
+    assert_int_equal(TS_RESP_CTX_set_def_policy(rc, policy), 1);
+    assert_int_equal(TS_RESP_CTX_add_md(rc, EVP_sha256()), 1);
+    assert_int_equal(TS_RESP_CTX_set_signer_digest(rc, EVP_sha256()), 1);
+    TS_REQ *req = TS_REQ_new();
+    TS_MSG_IMPRINT *mi = TS_MSG_IMPRINT_new();
+    X509_ALGOR *alg = X509_ALGOR_new();
+    X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256), V_ASN1_NULL, NULL);
+    TS_MSG_IMPRINT_set_algo(mi, alg);
+    TS_MSG_IMPRINT_set_msg(mi, (unsigned char *)digest, 32);
+    TS_REQ_set_version(req, 1);
+    TS_REQ_set_msg_imprint(req, mi);
+    TS_REQ_set_cert_req(req, 1);
+    BIO *b = BIO_new(BIO_s_mem());
+    i2d_TS_REQ_bio(b, req);
+    TS_RESP *resp = TS_RESP_create_response(rc, b);
+    assert_non_null(resp);
+    PKCS7 *tok = TS_RESP_get_token(resp);
+    assert_non_null(tok);
+    unsigned char *der = NULL;
+    int n = i2d_PKCS7(tok, &der);
+    assert_true(n > 0);
+    fb_put(out, der, (size_t)n);
+    OPENSSL_free(der);
+    TS_RESP_free(resp), BIO_free(b), TS_REQ_free(req), TS_MSG_IMPRINT_free(mi), X509_ALGOR_free(alg);
+    ASN1_OBJECT_free(policy), TS_RESP_CTX_free(rc);
+}
+
+/* The v1 time stamp (sigTst) over ["CounterSignature", protected, h'', claim]: its imprint, its
+ * own CMS signature and its authority's chain are each judged. */
+static void cose_time_stamp_authority(void **state) {
+    (void)state;
+    static const uint8_t claim[] = "a claim's bytes";
+    char dir[64], tsa_pem[128], other_pem[128];
+    assert_int_equal(fs_test_mkdtemp(dir, sizeof dir, "prov"), 0);
+    forge_signer ca, tsa, other;
+    assert_int_equal(forge_signer_new(&ca, FORGE_ES256, "Forge CA"), 0);
+    assert_int_equal(forge_signer_new(&other, FORGE_ES256, "Someone Else"), 0);
+    /* the authority: a self-signed certificate whose only, critical use is time stamping */
+    tsa.alg = FORGE_ES256;
+    tsa.key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    tsa.cert = X509_new();
+    X509_set_version(tsa.cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(tsa.cert), 99);
+    X509_gmtime_adj(X509_getm_notBefore(tsa.cert), -86400);
+    X509_gmtime_adj(X509_getm_notAfter(tsa.cert), 365L * 86400);
+    X509_set_pubkey(tsa.cert, tsa.key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(tsa.cert), "CN", MBSTRING_ASC, (const unsigned char *)"Forge TSA", -1, -1, 0);
+    X509_set_issuer_name(tsa.cert, X509_get_subject_name(tsa.cert));
+    X509_EXTENSION *eku = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "critical,timeStamping");
+    X509_add_ext(tsa.cert, eku, -1);
+    X509_EXTENSION_free(eku);
+    assert_int_not_equal(X509_sign(tsa.cert, tsa.key, EVP_sha256()), 0);
+    snprintf(tsa_pem, sizeof tsa_pem, "%s/tsa.pem", dir);
+    snprintf(other_pem, sizeof other_pem, "%s/other.pem", dir);
+    assert_int_equal(forge_signer_pem(&tsa, tsa_pem), 0);
+    assert_int_equal(forge_signer_pem(&other, other_pem), 0);
+    fs_prov_trust *trust_tsa = NULL, *trust_other = NULL;
+    fs_msg m;
+    assert_int_equal(fs_prov_trust_load(tsa_pem, &trust_tsa, &m), FS_OK);
+    assert_int_equal(fs_prov_trust_load(other_pem, &trust_other, &m), FS_OK);
+
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *leaf = issued_cert(&ca, key, "Forge Leaf", 7);
+    forge_buf prot = {0}, cs = {0}, tok = {0}, unprot = {0}, cose = {0};
+    cose_prot(&prot, leaf, ca.cert);
+    fb_head(&cs, 4, 4), fb_text(&cs, "CounterSignature"), fb_bytes(&cs, prot.p, prot.n), fb_bytes(&cs, "", 0);
+    fb_bytes(&cs, claim, sizeof claim);
+    uint8_t digest[32];
+    forge_sha256(cs.p, cs.n, digest);
+    tst_token(&tok, &tsa, digest);
+    for (int tamper = 0; tamper < 2; tamper++) {
+        if (tamper) tok.p[tok.n - 3] ^= 1; /* inside the token's signature value */
+        fb_free(&unprot), fb_free(&cose);
+        fb_head(&unprot, 5, 1), fb_text(&unprot, "sigTst"), fb_head(&unprot, 5, 1), fb_text(&unprot, "tstTokens");
+        fb_head(&unprot, 4, 1), fb_head(&unprot, 5, 1), fb_text(&unprot, "val"), fb_bytes(&unprot, tok.p, tok.n);
+        cose_sign(&cose, key, &prot, &unprot, claim, sizeof claim);
+        prov_cose_result r;
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, trust_tsa, &r, &m), FS_OK);
+        assert_int_equal(r.verified, 1);
+        assert_int_equal(r.has_tst, 1);
+        assert_int_equal(r.tst_status, 1);
+        if (tamper) {
+            assert_int_equal(r.tst_signature, 0);
+            assert_int_equal(r.tst_trust, -1);
+            continue;
+        }
+        assert_int_equal(r.tst_signature, 1);
+        assert_int_equal(r.tst_trust, 1);
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, trust_other, &r, &m), FS_OK);
+        assert_int_equal(r.tst_signature, 1);
+        assert_int_equal(r.tst_trust, 0);
+        assert_true(r.tst_error[0] != 0);
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.tst_signature, 1);
+        assert_int_equal(r.tst_trust, -1);
+        /* the same token over another claim: the imprint no longer matches */
+        assert_int_equal(prov_cose_verify(cose.p, cose.n, claim, sizeof claim - 1, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.tst_status, 0);
+    }
+    fb_free(&prot), fb_free(&cs), fb_free(&tok), fb_free(&unprot), fb_free(&cose);
+    X509_free(leaf), EVP_PKEY_free(key);
+    fs_prov_trust_free(trust_tsa), fs_prov_trust_free(trust_other);
+    forge_signer_free(&ca), forge_signer_free(&tsa), forge_signer_free(&other);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cbor_basics),        cmocka_unit_test(cbor_hostile),
@@ -660,6 +788,7 @@ int main(void) {
         cmocka_unit_test(cose_chain_of_1000), cmocka_unit_test(cose_algorithms),
         cmocka_unit_test(forged_files),       cmocka_unit_test(unsigned_hints),
         cmocka_unit_test(sdk_fixtures),       cmocka_unit_test(cose_embedded_ocsp),
+        cmocka_unit_test(cose_time_stamp_authority),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
