@@ -142,6 +142,10 @@ int fs_graph_output(const fs_graph *g);
 
 /* Sizes the buffers for batches of up to n items. */
 fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg);
+/* Bytes the current plan holds (activations, training buffers and per-thread work space); 0
+ * before the first plan. Pages are touched only as far as runs reach, so a context planned for
+ * 8 items that judges one at a time keeps far less resident. */
+size_t fs_graph_planned_bytes(const fs_graph *g);
 /* Runs n items (n <= the planned batch; planned at once when not yet) of input (n x H x W x C
  * floats, NHWC) and copies the output node's n x h x w x c floats to out (unless NULL). */
 fs_err fs_graph_forward(fs_graph *g, const float *input, int n, float *out, fs_msg *msg);

@@ -91,7 +91,9 @@ typedef struct fs_net_ctx fs_net_ctx;
 fs_err fs_net_ctx_create(const fs_net *net, const fs_net_opts *opts, fs_net_ctx **out,
                          fs_msg *msg);
 void fs_net_ctx_free(fs_net_ctx *ctx);
-size_t fs_net_ctx_bytes(const fs_net_ctx *ctx); /* the planned work buffer */
+/* The planned work memory: the MesoNet work buffer, or a graph network's input buffer and its
+ * graph's plan (fs_graph_planned_bytes). */
+size_t fs_net_ctx_bytes(const fs_net_ctx *ctx);
 int fs_net_ctx_threads(const fs_net_ctx *ctx);
 fs_isa fs_net_ctx_isa(const fs_net_ctx *ctx);
 

@@ -439,7 +439,9 @@ void fs_net_ctx_free(fs_net_ctx *ctx) {
     free(ctx);
 }
 
-size_t fs_net_ctx_bytes(const fs_net_ctx *ctx) { return ctx->mem_floats * sizeof(float); }
+size_t fs_net_ctx_bytes(const fs_net_ctx *ctx) {
+    return ctx->mem_floats * sizeof(float) + (ctx->graph ? fs_graph_planned_bytes(ctx->graph) : 0);
+}
 int fs_net_ctx_threads(const fs_net_ctx *ctx) { return ctx->threads; }
 fs_isa fs_net_ctx_isa(const fs_net_ctx *ctx) { return ctx->isa; }
 

@@ -387,9 +387,15 @@ fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg) {
     if (t) memset(t, 0, ttotal * sizeof(float));
     free(g->arena), free(g->tarena);
     g->arena = a, g->tarena = t;
+    g->arena_floats = total, g->tarena_floats = ttotal;
     g->planned_n = n;
     g->trained_n = 0;
     return plan_work(g, msg);
+}
+
+size_t fs_graph_planned_bytes(const fs_graph *g) {
+    if (!g->arena) return 0;
+    return (g->arena_floats + g->tarena_floats) * sizeof(float) + g->work_per * (size_t)g->work_threads;
 }
 
 static float *act_of(const fs_graph *g, const node *nd) { return g->arena + nd->offset; }

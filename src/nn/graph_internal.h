@@ -64,6 +64,7 @@ struct fs_graph {
     int threads;
     void *work;         /* per-thread scratch of the fast kernels, then a vector of zeros */
     size_t work_per;    /* bytes per thread */
+    size_t arena_floats, tarena_floats; /* the planned arenas' sizes */
     int work_threads, work_training; /* what work was sized for */
     const float *zeros; /* in work: at least as many zero floats as any node has channels */
     float *wpack;       /* convolution weights packed in panels (graph_kernels.h) */
