@@ -400,6 +400,12 @@ static void ex_predictions(fs_req *r) {
         return;
     }
     const fs_arch *arch = fs_arch_find(en->card.architecture);
+    if (conv && *conv && (!arch || arch->n_conv_layers == 0)) {
+        fs_reply_error(r, 400, "bad_request",
+                       "model %s (%s) has no convolution layers listed for feature maps: leave out convIdx",
+                       en->card.name, en->card.architecture);
+        return;
+    }
     int layers[10], n_layers = 0;
     for (const char *p = conv ? conv : ""; *p; p++) {
         int k = *p - '0';

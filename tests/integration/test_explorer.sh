@@ -241,6 +241,23 @@ fs_expect "failed: card accuracy" "$(jq -c '.[0].accuracy' "$FS_TMP/body")" 96.2
 [ -n "$(body '.[0].metrics_error // empty')" ] || fs_fail "no metrics_error when measuring failed"
 fs_stop || fs_fail "server exit status $? after the run with a broken dataset"
 
+# ---- a graph network (the shipped MobileNetV2 faceswap): measured and predicted like the others,
+# no convolution layers listed for feature maps, and a convIdx is refused with a clear message
+if [ -f "${FS_SOURCE_DIR:-}/models/faceswap.safetensors" ]; then
+    mkdir -p "$FS_TMP/graph"
+    cp "$FS_SOURCE_DIR/models/faceswap.json" "$FS_SOURCE_DIR/models/faceswap.safetensors" "$FS_TMP/graph/"
+    GID=$(jq -r .id "$FS_TMP/graph/faceswap.json")
+    FS_START_WAIT_S=120 fs_start --models "$FS_TMP/graph" --dataset "$DATASET"
+    get "graph model" 200 /api/available-models/
+    seed_figures "graph model" 1 ready
+    fs_expect "graph model conv layers" "$(jq -c '.[0].conv_layers' "$FS_TMP/body")" '[]'
+    get "graph model predictions" 200 "/api/predictions/$GID/2/"
+    fs_expect "graph model prediction count" "$(body length)" 2
+    get "graph model convIdx" 400 "/api/predictions/$GID/1/0/"
+    body .error.message | grep -q 'no convolution layers' || fs_fail "graph convIdx message: $(body .error.message)"
+    fs_stop || fs_fail "server exit status $? after the graph model run"
+fi
+
 # ---- a dataset folder that is not one refuses to start, with a clear message
 mkdir -p "$FS_TMP/notdata/cats"
 "$FAKESCOPE" serve --port 0 --data "$FS_TMP/d2" --models "$FS_TMP/models" --dataset "$FS_TMP/notdata" \
