@@ -107,6 +107,10 @@ typedef struct fs_scan_job_spec {
     int whole_fallback; /* 1: a still image without a face is judged whole (FS_CROP_FACES_OR_WHOLE) */
     int n_models;
     char models[FS_DETECT_MAX_MODELS][FS_DETECT_NAME_MAX];
+    /* What the models are, not only their names: 16 hex digits of a digest of each model's
+     * weights and decision threshold (fs_scan_pick_models), so a result stored under a model's
+     * old weights or old threshold is not served for the new ones. "" leaves it out. */
+    char tag[17];
 } fs_scan_job_spec;
 /* Writes the settings key (the results table's second key) into buf. FS_ERR_LIMIT if it does
  * not fit (names too long), FS_ERR_INVALID for a malformed spec. */

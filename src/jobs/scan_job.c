@@ -21,8 +21,11 @@ fs_err fs_scan_job_settings(const fs_scan_job_spec *spec, char *buf, size_t cap,
         return fs_fail(msg, FS_ERR_INVALID, "a scan needs 1 to %d models", FS_DETECT_MAX_MODELS);
     if (spec->frames < 1 || spec->frames > FS_SCAN_MAX_FRAMES)
         return fs_fail(msg, FS_ERR_INVALID, "frames must be in [1, %d]", FS_SCAN_MAX_FRAMES);
-    int n = snprintf(buf, cap, SETTINGS_VERSION ";src=%s;f=%d;c=%s;m=", spec->frames_src ? "frames" : "video",
-                     spec->frames, spec->whole_fallback ? "whole" : "faces");
+    if (spec->tag[0] && (strlen(spec->tag) != 16 || strspn(spec->tag, "0123456789abcdef") != 16))
+        return fs_fail(msg, FS_ERR_INVALID, "a models tag is 16 lower-case hex digits");
+    int n = snprintf(buf, cap, SETTINGS_VERSION ";src=%s;f=%d;c=%s;%s%s%sm=", spec->frames_src ? "frames" : "video",
+                     spec->frames, spec->whole_fallback ? "whole" : "faces", spec->tag[0] ? "t=" : "",
+                     spec->tag, spec->tag[0] ? ";" : "");
     for (int i = 0; i < spec->n_models && n >= 0 && (size_t)n < cap; i++) {
         const char *m = spec->models[i];
         if (!*m || strpbrk(m, ", ;"))
@@ -52,9 +55,13 @@ fs_err fs_scan_job_parse(const char *ref, fs_scan_job_spec *spec, fs_msg *msg) {
     const char *p = ref + hl + 1;
     char src[16], crop[16];
     int frames, used = 0;
-    if (sscanf(p, SETTINGS_VERSION ";src=%15[a-z];f=%d;c=%15[a-z];m=%n", src, &frames, crop, &used) != 3 ||
-        !used)
+    char tag[17] = "";
+    if ((sscanf(p, SETTINGS_VERSION ";src=%15[a-z];f=%d;c=%15[a-z];t=%16[0-9a-f];m=%n", src, &frames, crop, tag,
+                &used) != 4 || !used || strlen(tag) != 16) &&
+        ((tag[0] = 0, used = 0),
+         sscanf(p, SETTINGS_VERSION ";src=%15[a-z];f=%d;c=%15[a-z];m=%n", src, &frames, crop, &used) != 3 || !used))
         return fs_fail(msg, FS_ERR_FORMAT, "malformed scan settings '%s'", p);
+    memcpy(spec->tag, tag, sizeof tag);
     spec->frames_src = !strcmp(src, "frames");
     spec->whole_fallback = !strcmp(crop, "whole");
     spec->frames = frames;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static fs_err pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, fs_msg *msg);
+
 static fs_err add_model(fs_app *app, fs_scan_job_spec *spec, const char *name, size_t n, fs_msg *msg) {
     char buf[FS_DETECT_NAME_MAX];
     if (n == 0) return fs_fail(msg, FS_ERR_INVALID, "empty model name in the list");
@@ -25,7 +27,36 @@ static fs_err add_model(fs_app *app, fs_scan_job_spec *spec, const char *name, s
     return FS_OK;
 }
 
+/* The models' identity for the results key: each one's name, weights digest and decision
+ * (registry models; a run-time model is named only), hashed. */
+static fs_err tag_models(fs_app *app, fs_scan_job_spec *spec, fs_msg *msg) {
+    char text[FS_DETECT_MAX_MODELS * 192] = "";
+    size_t at = 0;
+    for (int i = 0; i < spec->n_models; i++) {
+        fs_engine_model m;
+        fs_err e = fs_engine_lookup(app->engine, spec->models[i], &m, msg);
+        if (e != FS_OK) return e;
+        const fs_card *c = m.entry ? &m.entry->card : NULL;
+        at += (size_t)snprintf(text + at, sizeof text - at, "%s %s %.17g %.17g %.17g\n", m.name,
+                               c ? c->sha256 : "run-time", c ? fs_card_threshold(c) : 0.5,
+                               c && c->decision.present ? c->decision.lo : 0.5,
+                               c && c->decision.present ? c->decision.hi : 0.5);
+        if (at >= sizeof text) return fs_fail(msg, FS_ERR_LIMIT, "the model names are too long");
+    }
+    char hex[FS_SHA256_HEX];
+    fs_err e = fs_sha256_hex(text, at, hex);
+    if (e != FS_OK) return fs_fail(msg, e, "cannot hash the models' identity");
+    memcpy(spec->tag, hex, 16);
+    spec->tag[16] = 0;
+    return FS_OK;
+}
+
 fs_err fs_scan_pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, fs_msg *msg) {
+    fs_err te = pick_models(app, list, spec, msg);
+    return te != FS_OK ? te : tag_models(app, spec, msg);
+}
+
+static fs_err pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, fs_msg *msg) {
     spec->n_models = 0;
     if (!list || !*list) list = app->video_models;
     if (list && *list) {

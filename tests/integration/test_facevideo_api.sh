@@ -153,4 +153,17 @@ echo "ok: frames endpoint statuses"
 # Queue depth is exported.
 $C "$FS_URL/metrics" | grep '^fakescope_queue_depth 0' >/dev/null || fs_fail "queue depth not back to 0 in /metrics"
 fs_stop || fs_fail "the server did not exit cleanly"
+
+# A model whose card changed (here its decision threshold) is another results key: after a
+# restart on the same store, the same upload is judged again under the new threshold instead of
+# being answered from the result stored under the old one.
+jq '.decision = {threshold: 0.25, uncertain: [0.2, 0.3], data: "test"}' "$M/meso4-df.json" >"$FS_TMP/card.json"
+mv "$FS_TMP/card.json" "$M/meso4-df.json"
+fs_start --models "$M" --job-workers 2 --timeout 300
+before=$(inferences)
+fs_expect "after a new threshold: status" "$(post "$V0" '?frames=3&detail=1')" 200
+jq -e 'all(.read.detail.people[].models[]; if .model == "meso4-df" then .threshold == 0.25 else .threshold == 0.5 end)' \
+    "$FS_TMP/body" >/dev/null || fs_fail "the stored result of the old threshold was served: $(jq -c .read.detail.people "$FS_TMP/body")"
+[ "$(inferences)" -gt "$before" ] || fs_fail "no inference ran for the changed model"
+fs_stop || fs_fail "the server did not exit cleanly after the restart"
 echo "PASS"

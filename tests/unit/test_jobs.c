@@ -327,6 +327,20 @@ static void scan_spec_and_bundles(void **state) {
     char ref2[256];
     assert_int_equal(fs_scan_job_input_ref(&in, ref2, sizeof ref2, &msg), FS_OK);
     assert_string_not_equal(ref, ref2); /* settings are part of the key */
+    /* the models' tag (weights and thresholds) is part of the key and reads back */
+    assert_string_equal(out.tag, "");
+    snprintf(in.tag, sizeof in.tag, "0123456789abcdef");
+    char ref3[256];
+    assert_int_equal(fs_scan_job_input_ref(&in, ref3, sizeof ref3, &msg), FS_OK);
+    assert_string_not_equal(ref2, ref3);
+    assert_non_null(strstr(ref3, ";t=0123456789abcdef;m=meso4-df,"));
+    assert_int_equal(fs_scan_job_parse(ref3, &out, &msg), FS_OK);
+    assert_string_equal(out.tag, "0123456789abcdef");
+    assert_int_equal(out.n_models, 2);
+    assert_int_equal(out.whole_fallback, 1);
+    snprintf(in.tag, sizeof in.tag, "0123456789ABCDEF");
+    assert_int_equal(fs_scan_job_input_ref(&in, ref3, sizeof ref3, &msg), FS_ERR_INVALID);
+    in.tag[0] = 0;
     in.frames = 0;
     assert_int_equal(fs_scan_job_input_ref(&in, ref2, sizeof ref2, &msg), FS_ERR_INVALID);
     assert_int_equal(fs_scan_job_parse("abc scan1;src=video;f=1;c=faces;m=x", &out, &msg), FS_ERR_FORMAT);
