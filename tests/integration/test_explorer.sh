@@ -247,7 +247,7 @@ if [ -f "${FS_SOURCE_DIR:-}/models/faceswap.safetensors" ]; then
     mkdir -p "$FS_TMP/graph"
     cp "$FS_SOURCE_DIR/models/faceswap.json" "$FS_SOURCE_DIR/models/faceswap.safetensors" "$FS_TMP/graph/"
     GID=$(jq -r .id "$FS_TMP/graph/faceswap.json")
-    FS_START_WAIT_S=120 fs_start --models "$FS_TMP/graph" --dataset "$DATASET"
+    FS_START_WAIT_S=300 fs_start --models "$FS_TMP/graph" --dataset "$DATASET"
     get "graph model" 200 /api/available-models/
     seed_figures "graph model" 1 ready
     fs_expect "graph model conv layers" "$(jq -c '.[0].conv_layers' "$FS_TMP/body")" '[]'
