@@ -296,16 +296,25 @@ static void ic_detect(fs_req *r) {
         json_decref(explained);
         return;
     }
-    /* The most suspicious face (or the whole picture) decides. */
+    /* The most suspicious face (or the whole picture) decides; every judged crop is listed in
+     * fakescope's own "crops" (the face's box, the region the model saw, its score). */
     double p_fake = -1;
     int judged = 0;
+    json_t *crops = json_array();
     for (int f = 0; f < res.n_frames; f++)
         for (int i = 0; i < res.frames[f].n_faces; i++) {
+            const fs_scan_face *fc = &res.frames[f].faces[i];
             judged++;
-            if (res.frames[f].faces[i].p_fake[0] > p_fake) p_fake = res.frames[f].faces[i].p_fake[0];
+            if (fc->p_fake[0] > p_fake) p_fake = fc->p_fake[0];
+            json_array_append_new(
+                crops, json_pack("{s:s, s:{s:i,s:i,s:i,s:i}, s:{s:i,s:i,s:i,s:i}, s:f}", "kind",
+                                 res.whole_image ? "whole" : "face", "box", "x", fc->box.x, "y", fc->box.y,
+                                 "w", fc->box.w, "h", fc->box.h, "region", "x", fc->crop.x, "y", fc->crop.y,
+                                 "w", fc->crop.w, "h", fc->crop.h, "p_fake", (double)fc->p_fake[0]));
         }
     fs_scan_result_free(&res);
     if (!judged) {
+        json_decref(crops);
         json_decref(explained);
         json_decref(provenance);
         fs_reply_error(r, 400, "no_face", "no face was found in the image (leave out crop to judge the whole image)");
@@ -323,6 +332,8 @@ static void ic_detect(fs_req *r) {
                              "response", "result", p_fake >= thr ? ic_labels[0] : ic_labels[1],
                              "labels", labels, "confidence", conf, "decision", "threshold", thr,
                              "call", own_call);
+    if (body && crops) json_object_set_new(body, "crops", crops);
+    else json_decref(crops);
     if (body && explained) json_object_set_new(body, "explanation", explained);
     else json_decref(explained);
     if (body && provenance) json_object_set_new(body, "provenance", provenance);

@@ -124,6 +124,15 @@ fi
 # faces instead of the whole picture: a different crop, still a valid answer or a clear 400
 ic "crop faces" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$TOKEN" -F crop=faces
 fs_expect "crop faces status" "$(body .status)" success
+# fakescope's own "crops": every judged face, its box, the region the model saw and its score;
+# the most suspicious one is the answer
+jq -e '(.crops | length) >= 1 and all(.crops[]; .kind == "face" and .box.w > 0 and .region.w >= .box.w and
+       .p_fake >= 0 and .p_fake <= 1) and ([.crops[].p_fake] | max) == .response.confidence[0]' \
+    "$FS_TMP/body" >/dev/null || fs_fail "crop faces: crops $(jq -c .crops "$FS_TMP/body")"
+ic "whole picture crops" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$TOKEN"
+jq -e '(.crops | length) == 1 and .crops[0].kind == "whole" and .crops[0].box.x == 0 and
+       .crops[0].p_fake == .response.confidence[0]' "$FS_TMP/body" >/dev/null ||
+    fs_fail "whole picture: crops $(jq -c .crops "$FS_TMP/body")"
 ic "bad crop" 400 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$TOKEN" -F crop=sideways
 error400 "bad crop"
 
