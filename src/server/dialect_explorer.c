@@ -11,9 +11,10 @@
  * Figures (accuracy in percent, classification report with rows "real" and "deepfake") are
  * measured before the server listens: each model judges every image of the dataset whole,
  * resized to its input, the way MesoNet's own face-crop dataset is judged (about 2-4 ms an
- * image for the MesoNet models). They are cached in the store's results table under (dataset
- * digest, weights digest), so a restart with the same folder and models measures nothing
- * again. The seed's accuracy is always a number and its clr always an object: without a
+ * image for the MesoNet models), each image called fake at its model card's decision threshold
+ * (0.5 without one), as are the predictions. They are cached in the store's results table under
+ * (dataset digest, weights digest and threshold), so a restart with the same folder and models
+ * measures nothing again. The seed's accuracy is always a number and its clr always an object: without a
  * dataset, or when measuring a model fails, the card's held-out figures stand in
  * ("metrics_status" "no_dataset" or "failed"), and a model with neither is left out.
  *
@@ -39,7 +40,8 @@
 #include "server/explorer_plot.h"
 
 #define EX_MAX_PLOTS 64          /* plots one prediction request may draw (numImgs x layers) */
-#define EX_METRICS_KEY "explorer-metrics-v1 crop=whole threshold=0.5 weights="
+/* the figures' results key: the crop, the card's decision threshold and the weights' digest */
+#define EX_METRICS_KEY "explorer-metrics-v2 crop=whole threshold=%.17g weights=%s"
 #define EX_PROGRESS_MS 5000.0  /* a progress line this often while measuring */
 static const char *const ex_class_names[2] = {"real", "deepfake"};
 
@@ -137,9 +139,9 @@ static fs_err judge_image(fs_scanner *sc, const ex_image *im, int keep, double *
 /* ---------------------------------------------------------------- figures (at start) */
 
 static json_t *metrics_from_scores(const int *labels, const double *scores, size_t n, size_t failed,
-                                   fs_msg *msg) {
+                                   double threshold, fs_msg *msg) {
     fs_binary_metrics m;
-    if (fs_binary_metrics_compute(labels, scores, n, FS_BINARY_THRESHOLD_DEFAULT, &m, msg)) return NULL;
+    if (fs_binary_metrics_compute(labels, scores, n, threshold, &m, msg)) return NULL;
     json_t *clr = fs_report_json(&m.report, ex_class_names, FS_REPORT_DECIMALS);
     if (!clr) return NULL;
     return json_pack("{s:f, s:o, s:I, s:I}", "accuracy", round_to(100.0 * m.accuracy, 100.0), "clr", clr,
@@ -184,7 +186,7 @@ static char *measure(fs_explorer *ex, const fs_model_entry *en, fs_msg *msg) {
         fs_fail(msg, FS_ERR_FORMAT, "none of the %zu images could be judged (the server log says why)", ex->n_images);
         goto out;
     }
-    json_t *j = metrics_from_scores(labels, scores, n, failed, msg);
+    json_t *j = metrics_from_scores(labels, scores, n, failed, fs_card_threshold(&en->card), msg);
     if (j) text = fs_json_dumps(j, JSON_COMPACT);
     json_decref(j);
 out:
@@ -257,7 +259,7 @@ static fs_err compute_figures(fs_explorer *ex, fs_msg *msg) {
         ex_model *m = &ex->models[i];
         if (ex->n_images) {
             char settings[256];
-            snprintf(settings, sizeof settings, "%s%s", EX_METRICS_KEY, en->card.sha256);
+            snprintf(settings, sizeof settings, EX_METRICS_KEY, fs_card_threshold(&en->card), en->card.sha256);
             char *text = NULL;
             fs_msg m2;
             if (fs_store_result_get(ex->app->store, ex->digest, settings, &text, &m2) == FS_OK) {
@@ -472,7 +474,7 @@ static void ex_predictions(fs_req *r) {
             e = plot_layer(ex, en, net, input, im, layers[j], url, sizeof url, &msg);
             if (!e) json_array_append_new(plots, json_string(url));
         }
-        int fake = p >= FS_BINARY_THRESHOLD_DEFAULT;
+        int fake = p >= fs_card_threshold(&en->card); /* the card's decision threshold */
         char img_url[PATH_MAX + 32];
         url_path(img_url, sizeof img_url, "/media/data/", im->rel);
         json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:f, s:o}", "img_url", img_url, "true_label",

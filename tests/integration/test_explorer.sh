@@ -251,8 +251,13 @@ if [ -f "${FS_SOURCE_DIR:-}/models/faceswap.safetensors" ]; then
     get "graph model" 200 /api/available-models/
     seed_figures "graph model" 1 ready
     fs_expect "graph model conv layers" "$(jq -c '.[0].conv_layers' "$FS_TMP/body")" '[]'
-    get "graph model predictions" 200 "/api/predictions/$GID/2/"
-    fs_expect "graph model prediction count" "$(body length)" 2
+    get "graph model predictions" 200 "/api/predictions/$GID/4/"
+    fs_expect "graph model prediction count" "$(body length)" 4
+    # labels follow the card's decision threshold, not 0.5
+    T=$(jq .decision.threshold "$FS_TMP/graph/faceswap.json")
+    jq -e --argjson t "$T" 'all(.[]; if .pred_label == "deepfake" then .probability / 100 >= $t
+                                    else 1 - .probability / 100 < $t end)' "$FS_TMP/body" >/dev/null ||
+        fs_fail "graph model labels do not follow the threshold $T: $(jq -c . "$FS_TMP/body")"
     get "graph model convIdx" 400 "/api/predictions/$GID/1/0/"
     body .error.message | grep -q 'no convolution layers' || fs_fail "graph convIdx message: $(body .error.message)"
     fs_stop || fs_fail "server exit status $? after the graph model run"
