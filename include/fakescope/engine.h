@@ -49,6 +49,7 @@ typedef struct fs_engine_model {
     char arch[32];
     int output_is_fake;
     const fs_model_entry *entry; /* registry models only */
+    char digest[17];             /* run-time models: 16 hex digits of the weights' SHA-256 */
 } fs_engine_model;
 /* FS_ERR_NOTFOUND when no model has that name (or registry id). */
 fs_err fs_engine_lookup(fs_engine *e, const char *name, fs_engine_model *out, fs_msg *msg);

@@ -16,12 +16,15 @@
 #include "fakescope/blazeface.h"
 #include "fakescope/model.h"
 
+#include <openssl/evp.h>
+
 typedef struct model_slot {
     char name[FS_DETECT_NAME_MAX];
     char arch[32];
     const fs_model_entry *entry; /* registry model, or NULL */
     fs_net *net;                 /* NULL until loaded */
     int output_is_fake;
+    char digest[17];             /* run-time models: 16 hex digits of their weights' SHA-256 */
     int refs;                    /* engine's listing + borrowers */
     int removed;
     struct model_slot *next;
@@ -214,6 +217,7 @@ fs_err fs_engine_lookup(fs_engine *e, const char *name, fs_engine_model *out, fs
         snprintf(out->arch, sizeof out->arch, "%s", m->arch);
         out->output_is_fake = m->output_is_fake;
         out->entry = m->entry;
+        memcpy(out->digest, m->digest, sizeof out->digest);
     }
     pthread_mutex_unlock(&e->lock);
     return m ? FS_OK : fs_fail(msg, FS_ERR_NOTFOUND, "no model named '%s'", name);
@@ -247,6 +251,25 @@ fs_err fs_engine_names(fs_engine *e, char ***names, size_t *n, fs_msg *msg) {
     return FS_OK;
 }
 
+/* 16 hex digits of the SHA-256 of every tensor's name, shape and values, in order: what a
+ * run-time model is, whatever it is called ("" if hashing fails). */
+static void weights_digest(const fs_weights *w, char out[17]) {
+    out[0] = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+    for (size_t i = 0; ok && i < w->count; i++) {
+        const fs_weight *t = &w->items[i];
+        ok = EVP_DigestUpdate(c, t->name, strlen(t->name) + 1) == 1 &&
+             EVP_DigestUpdate(c, t->shape, sizeof t->shape[0] * (size_t)t->ndim) == 1 &&
+             EVP_DigestUpdate(c, t->data, sizeof t->data[0] * (size_t)t->count) == 1;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (ok && EVP_DigestFinal_ex(c, md, &len) == 1 && len >= 8)
+        for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(c);
+}
+
 fs_err fs_engine_add(fs_engine *e, const char *name, const fs_weights *w, const char *arch,
                      int output_is_fake, fs_msg *msg) {
     if (!name || !*name || strlen(name) >= FS_DETECT_NAME_MAX)
@@ -255,14 +278,18 @@ fs_err fs_engine_add(fs_engine *e, const char *name, const fs_weights *w, const 
     fs_net *net = NULL;
     fs_err err = fs_net_create(w, arch, &net, msg);
     if (err) return err;
+    char digest[17];
+    weights_digest(w, digest);
     pthread_mutex_lock(&e->lock);
     model_slot *m = NULL;
     if (slot_find(e, name))
         err = fs_fail(msg, FS_ERR_CONFLICT, "a model named '%s' exists", name);
     else if (!(m = slot_add(e, name, fs_net_arch(net)->name, NULL, output_is_fake)))
         err = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    else
+    else {
         m->net = net;
+        memcpy(m->digest, digest, sizeof digest);
+    }
     pthread_mutex_unlock(&e->lock);
     if (err) fs_net_free(net);
     return err;

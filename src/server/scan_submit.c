@@ -28,7 +28,7 @@ static fs_err add_model(fs_app *app, fs_scan_job_spec *spec, const char *name, s
 }
 
 /* The models' identity for the results key: each one's name, weights digest and decision
- * (registry models; a run-time model is named only), hashed. */
+ * (a run-time model: its weights' digest, no decision), hashed. */
 static fs_err tag_models(fs_app *app, fs_scan_job_spec *spec, fs_msg *msg) {
     char text[FS_DETECT_MAX_MODELS * 192] = "";
     size_t at = 0;
@@ -38,7 +38,7 @@ static fs_err tag_models(fs_app *app, fs_scan_job_spec *spec, fs_msg *msg) {
         if (e != FS_OK) return e;
         const fs_card *c = m.entry ? &m.entry->card : NULL;
         at += (size_t)snprintf(text + at, sizeof text - at, "%s %s %.17g %.17g %.17g\n", m.name,
-                               c ? c->sha256 : "run-time", c ? fs_card_threshold(c) : 0.5,
+                               c ? c->sha256 : m.digest, c ? fs_card_threshold(c) : 0.5,
                                c && c->decision.present ? c->decision.lo : 0.5,
                                c && c->decision.present ? c->decision.hi : 0.5);
         if (at >= sizeof text) return fs_fail(msg, FS_ERR_LIMIT, "the model names are too long");

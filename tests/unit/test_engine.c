@@ -64,6 +64,22 @@ static void reuses_scanners_and_matches_direct_net(void **state) {
     fs_msg m;
     assert_int_equal(fs_engine_lookup(e, "m4", &info, &m), FS_OK);
     assert_string_equal(info.arch, "meso4");
+    /* a run-time model carries its weights' digest: the same weights under another name give
+     * the same digest, one changed value another (results are keyed by it) */
+    assert_int_equal(strlen(info.digest), 16);
+    fs_weights w = {0};
+    assert_int_equal(fs_weights_import_keras(weights_path, "meso4", &w, &m), FS_OK);
+    assert_int_equal(fs_engine_add(e, "same", &w, "meso4", 0, &m), FS_OK);
+    w.items[0].data[0] += 0.5f;
+    assert_int_equal(fs_engine_add(e, "changed", &w, "meso4", 0, &m), FS_OK);
+    fs_weights_free(&w);
+    fs_engine_model same, changed;
+    assert_int_equal(fs_engine_lookup(e, "same", &same, &m), FS_OK);
+    assert_int_equal(fs_engine_lookup(e, "changed", &changed, &m), FS_OK);
+    assert_string_equal(same.digest, info.digest);
+    assert_string_not_equal(changed.digest, info.digest);
+    assert_int_equal(fs_engine_remove(e, "same", &m), FS_OK);
+    assert_int_equal(fs_engine_remove(e, "changed", &m), FS_OK);
     assert_int_equal(fs_engine_lookup(e, "nope", &info, &m), FS_ERR_NOTFOUND);
     char **names;
     size_t n;
