@@ -135,6 +135,7 @@ typedef struct fs_graph_node_info {
     int in0, in1;       /* inputs (-1 when absent) */
     fs_act act;         /* applied after its values */
     double macs;        /* multiply-adds for one item */
+    int k, stride;      /* window side and stride (convolutions and pooling; 0 otherwise) */
 } fs_graph_node_info;
 void fs_graph_node(const fs_graph *g, int i, fs_graph_node_info *out);
 /* The node whose output a forward pass returns: the last one added. */

@@ -74,6 +74,11 @@ typedef struct fs_net fs_net;
 fs_err fs_net_create(const fs_weights *w, const char *arch_name, fs_net **out, fs_msg *msg);
 void fs_net_free(fs_net *net);
 const fs_arch *fs_net_arch(const fs_net *net);
+/* The network's convolution layers in order (depthwise ones included), as (filters, kernel
+ * side): the architecture's table for the MesoNets, the graph's convolution nodes for a graph
+ * network. Writes at most cap of them and returns how many there are; -1 when the graph cannot
+ * be built (msg says why). */
+int fs_net_conv_shapes(const fs_net *net, int *filters, int *kernel, int cap, fs_msg *msg);
 int fs_net_dense_leaky(const fs_net *net);
 /* 1 when the raw output is P(fake) (metadata "output" = "p_fake"), 0 when it is P(real), the
  * MesoNet convention and the default. */

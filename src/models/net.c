@@ -294,6 +294,27 @@ void fs_net_free(fs_net *net) {
 }
 
 const fs_arch *fs_net_arch(const fs_net *net) { return net->arch; }
+int fs_net_conv_shapes(const fs_net *net, int *filters, int *kernel, int cap, fs_msg *msg) {
+    const fs_arch *a = net->arch;
+    int n = 0;
+    if (!a->graph) {
+        for (size_t i = 0; i < a->n_conv_layers; i++, n++)
+            if (n < cap) filters[n] = a->conv_layers[i].filters, kernel[n] = a->conv_layers[i].kh;
+        return n;
+    }
+    fs_graph *g = NULL;
+    if (a->graph(&net->graph_weights, a->input_h, &g, msg)) return -1;
+    for (int i = 0; i < fs_graph_nodes(g); i++) {
+        fs_graph_node_info info;
+        fs_graph_node(g, i, &info);
+        if (info.op != FS_OP_CONV && info.op != FS_OP_DWCONV) continue;
+        if (n < cap) filters[n] = info.c, kernel[n] = info.k;
+        n++;
+    }
+    fs_graph_free(g);
+    return n;
+}
+
 int fs_net_dense_leaky(const fs_net *net) { return net->leaky; }
 int fs_net_output_is_fake(const fs_net *net) { return net->output_fake; }
 

@@ -330,6 +330,9 @@ void fs_graph_node(const fs_graph *g, int i, fs_graph_node_info *o) {
     o->in0 = nd->in0, o->in1 = nd->in1;
     o->act = nd->act;
     o->macs = nd->macs;
+    int windowed = nd->op == FS_OP_CONV || nd->op == FS_OP_DWCONV || nd->op == FS_OP_MAXPOOL;
+    o->k = windowed ? nd->k : 0;
+    o->stride = windowed ? nd->stride : 0;
 }
 
 /* The fast kernels' scratch for the current threads and mode (kept when it still fits). */

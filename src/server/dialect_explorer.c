@@ -54,6 +54,7 @@ typedef struct ex_model {
     ex_state state;
     double accuracy;         /* percent */
     json_t *clr;             /* the report, owned */
+    json_t *conv;            /* conv_layers, owned (read from the network at start) */
     char error[FS_MSG_MAX];  /* why measuring failed ("" when it did not) */
 } ex_model;
 
@@ -248,6 +249,26 @@ static int card_figures(ex_model *m, const fs_card *c) {
     return 1;
 }
 
+/* The seed's conv_layers, [[filters, [k, k]], ...], of a loaded network (a graph network's
+ * convolution nodes, depthwise ones included); an empty list when it cannot be read. */
+static json_t *conv_layers_json(fs_explorer *ex, const fs_model_entry *en) {
+    json_t *arr = json_array();
+    const fs_net *net = NULL;
+    fs_msg msg;
+    if (!arr || fs_engine_net(ex->app->engine, en->card.name, &net, &msg)) {
+        if (arr) fs_log(FS_LOG_WARN, "explorer: %s: no convolution layers listed: %s", en->card.name, msg.text);
+        return arr;
+    }
+    enum { CAP = 512 };
+    int filters[CAP], kernel[CAP];
+    int n = fs_net_conv_shapes(net, filters, kernel, CAP, &msg);
+    fs_engine_net_release(ex->app->engine, net);
+    if (n < 0) fs_log(FS_LOG_WARN, "explorer: %s: no convolution layers listed: %s", en->card.name, msg.text);
+    for (int i = 0; i < n && i < CAP; i++)
+        json_array_append_new(arr, json_pack("[i, [i, i]]", filters[i], kernel[i], kernel[i]));
+    return arr;
+}
+
 /* Every model's figures, before the server listens: from the store's cache, else measured on
  * the dataset (and cached), else (no dataset, or measuring failed) the card's held-out
  * figures. A model with none of these is left out of the list. Only a pending stop signal
@@ -257,6 +278,7 @@ static fs_err compute_figures(fs_explorer *ex, fs_msg *msg) {
     for (size_t i = 0; i < count; i++) {
         const fs_model_entry *en = fs_registry_at(ex->reg, i);
         ex_model *m = &ex->models[i];
+        if (!m->conv && !(m->conv = conv_layers_json(ex, en))) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
         if (ex->n_images) {
             char settings[256];
             snprintf(settings, sizeof settings, EX_METRICS_KEY, fs_card_threshold(&en->card), en->card.sha256);
@@ -308,15 +330,6 @@ static void ex_dataset_size(fs_req *r) {
     ex_reply(r, 200, json_pack("{s:I}", "size", (json_int_t)ex->n_images));
 }
 
-static json_t *conv_layers_json(const char *arch_name) {
-    json_t *arr = json_array();
-    const fs_arch *a = fs_arch_find(arch_name);
-    for (size_t i = 0; arr && a && i < a->n_conv_layers; i++) {
-        const fs_arch_conv *c = &a->conv_layers[i];
-        json_array_append_new(arr, json_pack("[i, [i, i]]", c->filters, c->kh, c->kw));
-    }
-    return arr;
-}
 
 static void ex_models(fs_req *r) {
     if (!ex_allowed(r)) return;
@@ -328,10 +341,10 @@ static void ex_models(fs_req *r) {
         const fs_card *c = &fs_registry_at(ex->reg, i)->card;
         char curve[FS_CARD_NAME_MAX + 64];
         snprintf(curve, sizeof curve, "/media/loss_curves/%s.png", c->name);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:f, s:O, s:o, s:s}", "model_id", c->id, "model_name", c->name,
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:f, s:O, s:O, s:s}", "model_id", c->id, "model_name", c->name,
                               "model_desc", c->description ? c->description : "", "loss_curve",
                               c->loss_curve ? json_string(curve) : json_null(), "accuracy", m->accuracy, "clr",
-                              m->clr, "conv_layers", conv_layers_json(c->architecture), "metrics_status",
+                              m->clr, "conv_layers", m->conv, "metrics_status",
                               m->state == EX_MEASURED ? "ready" : ex->n_images ? "failed" : "no_dataset");
         if (!o) continue;
         if (m->error[0]) json_object_set_new(o, "metrics_error", json_string(m->error));
@@ -404,7 +417,7 @@ static void ex_predictions(fs_req *r) {
     const fs_arch *arch = fs_arch_find(en->card.architecture);
     if (conv && *conv && (!arch || arch->n_conv_layers == 0)) {
         fs_reply_error(r, 400, "bad_request",
-                       "model %s (%s) has no convolution layers listed for feature maps: leave out convIdx",
+                       "feature maps are drawn for MesoNet layers only, and model %s is a %s: leave out convIdx",
                        en->card.name, en->card.architecture);
         return;
     }
@@ -616,7 +629,8 @@ fs_err fs_routes_explorer(fs_app *app, fs_msg *msg) {
 void fs_routes_explorer_release(fs_app *app) {
     fs_explorer *ex = app->explorer;
     if (!ex) return;
-    for (size_t i = 0; ex->models && i < fs_registry_count(ex->reg); i++) json_decref(ex->models[i].clr);
+    for (size_t i = 0; ex->models && i < fs_registry_count(ex->reg); i++)
+        json_decref(ex->models[i].clr), json_decref(ex->models[i].conv);
     free(ex->models);
     free(ex->images);
     fs_dataset_free(&ex->ds);

@@ -242,7 +242,7 @@ fs_expect "failed: card accuracy" "$(jq -c '.[0].accuracy' "$FS_TMP/body")" 96.2
 fs_stop || fs_fail "server exit status $? after the run with a broken dataset"
 
 # ---- a graph network (the shipped MobileNetV2 faceswap): measured and predicted like the others,
-# no convolution layers listed for feature maps, and a convIdx is refused with a clear message
+# its convolution layers listed, and a convIdx (feature maps are MesoNet-only) refused clearly
 if [ -f "${FS_SOURCE_DIR:-}/models/faceswap.safetensors" ]; then
     mkdir -p "$FS_TMP/graph"
     cp "$FS_SOURCE_DIR/models/faceswap.json" "$FS_SOURCE_DIR/models/faceswap.safetensors" "$FS_TMP/graph/"
@@ -250,7 +250,8 @@ if [ -f "${FS_SOURCE_DIR:-}/models/faceswap.safetensors" ]; then
     FS_START_WAIT_S=300 fs_start --models "$FS_TMP/graph" --dataset "$DATASET"
     get "graph model" 200 /api/available-models/
     seed_figures "graph model" 1 ready
-    fs_expect "graph model conv layers" "$(jq -c '.[0].conv_layers' "$FS_TMP/body")" '[]'
+    # its convolutions (depthwise ones included): 52, the first a 3x3 with 32 filters
+    fs_expect "graph model conv layers" "$(jq -c '.[0].conv_layers | [length, .[0], .[1]]' "$FS_TMP/body")" '[52,[32,[3,3]],[32,[3,3]]]'
     get "graph model predictions" 200 "/api/predictions/$GID/4/"
     fs_expect "graph model prediction count" "$(body length)" 4
     # labels follow the card's decision threshold, not 0.5
@@ -259,7 +260,7 @@ if [ -f "${FS_SOURCE_DIR:-}/models/faceswap.safetensors" ]; then
                                     else 1 - .probability / 100 < $t end)' "$FS_TMP/body" >/dev/null ||
         fs_fail "graph model labels do not follow the threshold $T: $(jq -c . "$FS_TMP/body")"
     get "graph model convIdx" 400 "/api/predictions/$GID/1/0/"
-    body .error.message | grep -q 'no convolution layers' || fs_fail "graph convIdx message: $(body .error.message)"
+    body .error.message | grep -q 'feature maps are drawn for MesoNet layers only' || fs_fail "graph convIdx message: $(body .error.message)"
     fs_stop || fs_fail "server exit status $? after the graph model run"
 fi
 
