@@ -249,10 +249,19 @@ static int card_figures(ex_model *m, const fs_card *c) {
     return 1;
 }
 
-/* The seed's conv_layers, [[filters, [k, k]], ...], of a loaded network (a graph network's
- * convolution nodes, depthwise ones included); an empty list when it cannot be read. */
+/* The seed's conv_layers, [[filters, [kh, kw]], ...]: a MesoNet's architecture table, or a graph
+ * network's convolution nodes (depthwise ones included; the network is loaded once for it); an
+ * empty list when it cannot be read. */
 static json_t *conv_layers_json(fs_explorer *ex, const fs_model_entry *en) {
     json_t *arr = json_array();
+    const fs_arch *a = fs_arch_find(en->card.architecture);
+    if (arr && a && !a->graph) { /* a MesoNet: its architecture's table, no network to load */
+        for (size_t i = 0; i < a->n_conv_layers; i++) {
+            const fs_arch_conv *c = &a->conv_layers[i];
+            json_array_append_new(arr, json_pack("[i, [i, i]]", c->filters, c->kh, c->kw));
+        }
+        return arr;
+    }
     const fs_net *net = NULL;
     fs_msg msg;
     if (!arr || fs_engine_net(ex->app->engine, en->card.name, &net, &msg)) {

@@ -8,9 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static fs_err pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, fs_msg *msg);
+/* What the picked models are, line by line (name, weights digest, decision): hashed into the
+ * spec's tag, so a result is stored and found under the models it was computed with. */
+typedef struct identity {
+    char text[FS_DETECT_MAX_MODELS * 192];
+    size_t at;
+} identity;
 
-static fs_err add_model(fs_app *app, fs_scan_job_spec *spec, const char *name, size_t n, fs_msg *msg) {
+static fs_err pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, identity *id,
+                          fs_msg *msg);
+
+static fs_err add_model(fs_app *app, fs_scan_job_spec *spec, identity *id, const char *name, size_t n,
+                        fs_msg *msg) {
     char buf[FS_DETECT_NAME_MAX];
     if (n == 0) return fs_fail(msg, FS_ERR_INVALID, "empty model name in the list");
     if (n >= sizeof buf) return fs_fail(msg, FS_ERR_NOTFOUND, "no model named '%.*s...'", 32, name);
@@ -24,39 +33,30 @@ static fs_err add_model(fs_app *app, fs_scan_job_spec *spec, const char *name, s
     for (int i = 0; i < spec->n_models; i++)
         if (!strcmp(spec->models[i], m.name)) return FS_OK; /* listed twice: once is enough */
     snprintf(spec->models[spec->n_models++], FS_DETECT_NAME_MAX, "%s", m.name);
+    /* a registry model: its card's weights digest and decision; a run-time one: its weights' digest */
+    const fs_card *c = m.entry ? &m.entry->card : NULL;
+    id->at += (size_t)snprintf(id->text + id->at, sizeof id->text - id->at, "%s %s %.17g %.17g %.17g\n",
+                               m.name, c ? c->sha256 : m.digest, c ? fs_card_threshold(c) : 0.5,
+                               c && c->decision.present ? c->decision.lo : 0.5,
+                               c && c->decision.present ? c->decision.hi : 0.5);
+    if (id->at >= sizeof id->text) return fs_fail(msg, FS_ERR_LIMIT, "the model names are too long");
     return FS_OK;
 }
 
-/* The models' identity for the results key: each one's name, weights digest and decision
- * (a run-time model: its weights' digest, no decision), hashed. */
-static fs_err tag_models(fs_app *app, fs_scan_job_spec *spec, fs_msg *msg) {
-    char text[FS_DETECT_MAX_MODELS * 192] = "";
-    size_t at = 0;
-    for (int i = 0; i < spec->n_models; i++) {
-        fs_engine_model m;
-        fs_err e = fs_engine_lookup(app->engine, spec->models[i], &m, msg);
-        if (e != FS_OK) return e;
-        const fs_card *c = m.entry ? &m.entry->card : NULL;
-        at += (size_t)snprintf(text + at, sizeof text - at, "%s %s %.17g %.17g %.17g\n", m.name,
-                               c ? c->sha256 : m.digest, c ? fs_card_threshold(c) : 0.5,
-                               c && c->decision.present ? c->decision.lo : 0.5,
-                               c && c->decision.present ? c->decision.hi : 0.5);
-        if (at >= sizeof text) return fs_fail(msg, FS_ERR_LIMIT, "the model names are too long");
-    }
+fs_err fs_scan_pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, fs_msg *msg) {
+    identity id = {.at = 0};
+    fs_err e = pick_models(app, list, spec, &id, msg);
+    if (e != FS_OK) return e;
     char hex[FS_SHA256_HEX];
-    fs_err e = fs_sha256_hex(text, at, hex);
-    if (e != FS_OK) return fs_fail(msg, e, "cannot hash the models' identity");
+    if ((e = fs_sha256_hex(id.text, id.at, hex)) != FS_OK)
+        return fs_fail(msg, e, "cannot hash the models' identity");
     memcpy(spec->tag, hex, 16);
     spec->tag[16] = 0;
     return FS_OK;
 }
 
-fs_err fs_scan_pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, fs_msg *msg) {
-    fs_err te = pick_models(app, list, spec, msg);
-    return te != FS_OK ? te : tag_models(app, spec, msg);
-}
-
-static fs_err pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, fs_msg *msg) {
+static fs_err pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec, identity *id,
+                          fs_msg *msg) {
     spec->n_models = 0;
     if (!list || !*list) list = app->video_models;
     if (list && *list) {
@@ -64,7 +64,7 @@ static fs_err pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec,
         for (;;) {
             const char *end = strchr(p, ',');
             size_t n = end ? (size_t)(end - p) : strlen(p);
-            fs_err e = add_model(app, spec, p, n, msg);
+            fs_err e = add_model(app, spec, id, p, n, msg);
             if (e != FS_OK) return e;
             if (!end) break;
             p = end + 1;
@@ -86,7 +86,7 @@ static fs_err pick_models(fs_app *app, const char *list, fs_scan_job_spec *spec,
             defaults += pick[i] = (unsigned char)m.entry->card.is_default;
     }
     for (size_t i = 0; i < n && e == FS_OK && spec->n_models < FS_DETECT_MAX_MODELS; i++)
-        if (!defaults || pick[i]) e = add_model(app, spec, names[i], strlen(names[i]), msg);
+        if (!defaults || pick[i]) e = add_model(app, spec, id, names[i], strlen(names[i]), msg);
     free(pick);
     free(names);
     if (e == FS_OK && spec->n_models == 0)
