@@ -5,6 +5,7 @@
 #include "fakescope/metrics.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -215,6 +216,11 @@ char *fs_metrics_render(fs_metrics *m) {
         put(&b, "fakescope_media_worker_deaths_total{cause=\"%s\"} %" PRIu64 "\n", death_causes[i],
             m->deaths[i]);
     pthread_mutex_unlock(&m->lock);
+    /* Live heap, all arenas: unlike RSS it does not count freed memory the allocator keeps
+     * mapped, so a leak shows here as growth under steady load while fragmentation does not. */
+    struct mallinfo2 mi = mallinfo2();
+    put(&b, "# HELP fakescope_heap_bytes Bytes allocated on the heap and not yet freed (all arenas).\n"
+            "# TYPE fakescope_heap_bytes gauge\nfakescope_heap_bytes %zu\n", mi.uordblks + mi.hblkhd);
     if (b.oom) {
         free(b.p);
         return NULL;
