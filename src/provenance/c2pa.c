@@ -295,6 +295,123 @@ static void check_data_hash(ctx *c, fs_prov_manifest *m, uint32_t box, const cha
     fs_cbor_doc_free(&d);
 }
 
+/* Digest of [start, start + len) of the file with md; 0 on success. */
+static int digest_range(const ctx *c, const EVP_MD *md, uint64_t start, uint64_t len, unsigned char *out,
+                        unsigned int *out_len) {
+    if (start > c->file_len || len > c->file_len - start) return -1;
+    EVP_MD_CTX *h = EVP_MD_CTX_new();
+    int ok = h && EVP_DigestInit_ex(h, md, NULL) == 1 && EVP_DigestUpdate(h, c->file + start, (size_t)len) == 1 &&
+             EVP_DigestFinal_ex(h, out, out_len) == 1;
+    EVP_MD_CTX_free(h);
+    return ok ? 0 : -1;
+}
+
+/* c2pa.hash.boxes: the asserted boxes, in order, each naming one or more consecutive boxes of
+ * the file (boxes.c) and hashing their span, unless it is the "C2PA" box or marked excluded.
+ * As the reference SDK: a PNG's signature box may be left out of the list. Beyond it: every
+ * box of the file must be listed, so nothing can be appended after the last hashed box. */
+static void check_box_hash(ctx *c, fs_prov_manifest *m, uint32_t box, const char *claim_alg) {
+    char url[600];
+    absolute_url(c, box, url, sizeof url);
+    fs_cbor_doc d;
+    if (assertion_cbor(c, box, &d)) {
+        add_status(c, m, "assertion.boxesHash.malformed", FS_PROV_FAILURE, url, "box hash is not readable CBOR");
+        return;
+    }
+    uint32_t boxes = fs_cbor_map_get(&d, 0, "boxes");
+    prov_box *src = NULL;
+    size_t ns = 0;
+    fs_msg msg;
+    if (boxes == FS_CBOR_NONE || FS_CBOR_AT(&d, boxes)->type != FS_CBOR_ARRAY || FS_CBOR_AT(&d, boxes)->count == 0) {
+        add_status(c, m, "assertion.boxesHash.malformed", FS_PROV_FAILURE, url, "box hash without a list of boxes");
+        goto done;
+    }
+    fs_err e = prov_box_map(c->file, c->file_len, &src, &ns, &msg);
+    if (e == FS_ERR_NOMEM) {
+        c->nomem = 1;
+        goto done;
+    }
+    if (e) {
+        add_status(c, m, "assertion.boxesHash.mismatch", FS_PROV_FAILURE, url, "%s", msg.text);
+        goto done;
+    }
+    size_t si = 0;
+    uint32_t b0 = FS_CBOR_AT(&d, boxes)->first;
+    uint32_t names0 = fs_cbor_map_get(&d, b0, "names");
+    if (ns && !strcmp(src[0].name, "PNGh") && names0 != FS_CBOR_NONE && FS_CBOR_AT(&d, names0)->type == FS_CBOR_ARRAY &&
+        !fs_cbor_text_is(&d, fs_cbor_array_at(&d, names0, 0), "PNGh"))
+        si = 1;
+    for (uint32_t b = b0; b != FS_CBOR_NONE; b = FS_CBOR_AT(&d, b)->next) {
+        uint32_t names = fs_cbor_map_get(&d, b, "names");
+        const fs_cbor_item *want = item_at(&d, fs_cbor_map_get(&d, b, "hash"));
+        uint32_t exv = fs_cbor_map_get(&d, b, "excluded");
+        int excluded = exv != FS_CBOR_NONE && FS_CBOR_AT(&d, exv)->type == FS_CBOR_SIMPLE && FS_CBOR_AT(&d, exv)->u == 21;
+        char alg[16] = "";
+        fs_cbor_text(&d, fs_cbor_map_get(&d, b, "alg"), alg, sizeof alg);
+        if (FS_CBOR_AT(&d, b)->type != FS_CBOR_MAP || names == FS_CBOR_NONE ||
+            FS_CBOR_AT(&d, names)->type != FS_CBOR_ARRAY || FS_CBOR_AT(&d, names)->count == 0 || !want ||
+            want->type != FS_CBOR_BYTES) {
+            add_status(c, m, "assertion.boxesHash.malformed", FS_PROV_FAILURE, url, "a listed box has no names or no hash");
+            goto done;
+        }
+        uint64_t start = 0, end = 0;
+        int is_c2pa = 0;
+        char first[64] = "";
+        for (uint32_t nm = FS_CBOR_AT(&d, names)->first; nm != FS_CBOR_NONE; nm = FS_CBOR_AT(&d, nm)->next) {
+            char name[64];
+            fs_cbor_text(&d, nm, name, sizeof name);
+            if (si >= ns || strcmp(name, src[si].name)) {
+                if (si >= ns)
+                    add_status(c, m, "assertion.boxesHash.unknownBox", FS_PROV_FAILURE, url,
+                               "box '%s' is listed after the file's last box", name);
+                else
+                    add_status(c, m, "assertion.boxesHash.unknownBox", FS_PROV_FAILURE, url,
+                               "box '%s' is listed where the file has '%s' (offset %llu)", name, src[si].name,
+                               (unsigned long long)src[si].start);
+                goto done;
+            }
+            if (!first[0]) {
+                snprintf(first, sizeof first, "%s", name);
+                start = src[si].start;
+                if (!strcmp(name, "C2PA")) is_c2pa = 1;
+            } else if (is_c2pa) {
+                add_status(c, m, "assertion.boxesHash.malformed", FS_PROV_FAILURE, url,
+                           "the C2PA box is listed together with other boxes");
+                goto done;
+            }
+            end = src[si].start + src[si].len;
+            si++;
+        }
+        if (is_c2pa || excluded) continue;
+        const char *use = alg[0] ? alg : claim_alg;
+        const EVP_MD *md = hash_md(use);
+        if (!md) {
+            add_status(c, m, "algorithm.unsupported", FS_PROV_FAILURE, url, "box hash algorithm '%s' is not supported", use);
+            goto done;
+        }
+        unsigned char got[EVP_MAX_MD_SIZE];
+        unsigned int gl = 0;
+        if (end < start || digest_range(c, md, start, end - start, got, &gl) || gl != want->len ||
+            memcmp(got, want->str, gl)) {
+            add_status(c, m, "assertion.boxesHash.mismatch", FS_PROV_FAILURE, url,
+                       "the file's bytes do not match the signed hash of box '%s'%s (offset %llu, %llu bytes)", first,
+                       FS_CBOR_AT(&d, names)->count > 1 ? " and the boxes after it" : "", (unsigned long long)start,
+                       (unsigned long long)(end - start));
+            goto done;
+        }
+    }
+    if (si < ns) {
+        add_status(c, m, "assertion.boxesHash.mismatch", FS_PROV_FAILURE, url,
+                   "box '%s' at offset %llu is not covered by the box hash", src[si].name,
+                   (unsigned long long)src[si].start);
+        goto done;
+    }
+    add_status(c, m, "assertion.boxesHash.match", FS_PROV_SUCCESS, url, "box hash valid");
+done:
+    free(src);
+    fs_cbor_doc_free(&d);
+}
+
 /* One hashed URI of the claim's assertion list. */
 static void check_assertion(ctx *c, fs_prov_manifest *m, uint32_t mbox, const fs_cbor_doc *cd,
                             uint32_t ref, const char *claim_alg, int active, int *hard_bindings) {
@@ -349,6 +466,7 @@ static void check_assertion(ctx *c, fs_prov_manifest *m, uint32_t mbox, const fs
     else if (!strncmp(l, "c2pa.hash.data", 14) || !strncmp(l, "c2pa.hash.boxes", 15) || !strncmp(l, "c2pa.hash.bmff", 14)) {
         (*hard_bindings)++;
         if (active && !strncmp(l, "c2pa.hash.data", 14)) check_data_hash(c, m, box, use);
+        else if (active && !strncmp(l, "c2pa.hash.boxes", 15)) check_box_hash(c, m, box, use);
         else if (active)
             add_status(c, m, "assertion.hardBinding.unchecked", FS_PROV_INFO, aurl,
                        "%s bindings are not checked by this reader", l);

@@ -43,6 +43,21 @@ typedef struct prov_container {
 fs_err prov_container_read(const uint8_t *data, size_t len, prov_container *c, fs_msg *msg);
 void prov_container_free(prov_container *c);
 
+/* ---- boxes.c: a JPEG's or PNG's boxes, named as the box-hash binding names them ---- */
+#define PROV_BOX_NAME 8            /* "APP15", "RST7", "PNGh", "C2PA", chunk types */
+#define PROV_MAX_BOXES (1 << 20)   /* boxes listed in one file (restart markers included) */
+
+typedef struct prov_box {
+    char name[PROV_BOX_NAME];
+    uint64_t start, len; /* byte range in the file */
+} prov_box;
+
+/* Lists the boxes of a JPEG or PNG file in file order (the names and ranges of boxes.c's
+ * comment). *out is malloc'd (the caller frees it), *n its length. FS_ERR_UNSUPPORTED for
+ * other formats, FS_ERR_FORMAT for a structure that cannot be cut into boxes (msg says
+ * where), FS_ERR_LIMIT past PROV_MAX_BOXES, FS_ERR_NOMEM; *out is NULL then. */
+fs_err prov_box_map(const uint8_t *data, size_t len, prov_box **out, size_t *n, fs_msg *msg);
+
 /* ---- cose.c: COSE_Sign1 over a claim, the signer's certificate chain, the time stamp ---- */
 #define PROV_MAX_CHAIN 16 /* certificates accepted in an x5chain */
 

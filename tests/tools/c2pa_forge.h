@@ -2,13 +2,14 @@
  * tests can check each validation outcome on files whose every byte they control (and the
  * fuzz seed generator can start from well-formed stores). It writes a JPEG whose APP11
  * segments carry a manifest store with one manifest: a c2pa.actions assertion (created, with
- * a digitalSourceType), a c2pa.hash.data hard binding that excludes the APP11 segments, a v1
- * claim listing both by hashed URI, and a COSE_Sign1 (ES256, Ed25519 or PS256) whose x5chain
+ * a digitalSourceType), a c2pa.hash.data hard binding that excludes the APP11 segments (or
+ * a c2pa.hash.boxes binding the caller writes), a v1 claim listing both by hashed URI, and a COSE_Sign1 (ES256, Ed25519 or PS256) whose x5chain
  * holds a certificate the forge makes itself. Everything is static inline: include it once. */
 #ifndef FS_C2PA_FORGE_H
 #define FS_C2PA_FORGE_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,6 +166,9 @@ typedef struct forge_opts {
     const forge_signer *signer;
     const char *source_type; /* digitalSourceType URI, NULL for none */
     int split;               /* store over two APP11 segments */
+    /* when set, the hard binding is this c2pa.hash.boxes assertion (its CBOR) instead of
+     * c2pa.hash.data; forge_store's exclusion and data hash are then unused */
+    const forge_buf *box_hash;
 } forge_opts;
 
 static inline void forge_store(forge_buf *store, const forge_opts *o, uint64_t ex_start, uint64_t ex_len,
@@ -179,7 +183,8 @@ static inline void forge_store(forge_buf *store, const forge_opts *o, uint64_t e
     fb_text(&dh, "name"), fb_text(&dh, "jumbf manifest"), fb_text(&dh, "alg"), fb_text(&dh, "sha256");
     fb_text(&dh, "hash"), fb_bytes(&dh, data_hash, 32);
     fb_cbor_assertion(&a1, "c2pa.actions", &acts);
-    fb_cbor_assertion(&a2, "c2pa.hash.data", &dh);
+    const char *binding = o->box_hash ? "c2pa.hash.boxes" : "c2pa.hash.data";
+    fb_cbor_assertion(&a2, binding, o->box_hash ? o->box_hash : &dh);
     uint8_t h1[32], h2[32];
     forge_sha256(a1.p + 8, a1.n - 8, h1); /* superbox without its own header */
     forge_sha256(a2.p + 8, a2.n - 8, h2);
@@ -190,8 +195,9 @@ static inline void forge_store(forge_buf *store, const forge_opts *o, uint64_t e
     fb_text(&claim, "assertions"), fb_head(&claim, 4, 2);
     fb_head(&claim, 5, 2), fb_text(&claim, "url"), fb_text(&claim, "self#jumbf=c2pa.assertions/c2pa.actions"),
         fb_text(&claim, "hash"), fb_bytes(&claim, h1, 32);
-    fb_head(&claim, 5, 2), fb_text(&claim, "url"), fb_text(&claim, "self#jumbf=c2pa.assertions/c2pa.hash.data"),
-        fb_text(&claim, "hash"), fb_bytes(&claim, h2, 32);
+    char url2[64];
+    snprintf(url2, sizeof url2, "self#jumbf=c2pa.assertions/%s", binding);
+    fb_head(&claim, 5, 2), fb_text(&claim, "url"), fb_text(&claim, url2), fb_text(&claim, "hash"), fb_bytes(&claim, h2, 32);
     fb_text(&claim, "dc:format"), fb_text(&claim, "image/jpeg");
     fb_text(&claim, "instanceID"), fb_text(&claim, "xmp:iid:forge-0001");
     fb_text(&claim, "alg"), fb_text(&claim, "sha256");
@@ -240,6 +246,19 @@ static inline void forge_jpeg(forge_buf *out, const forge_opts *o, const char *b
     if (app.n != ex_len) abort(); /* the exclusion must cover exactly the APP11 segments */
     fb_put(out, "\xff\xd8", 2), fb_put(out, app.p, app.n), fb_put(out, tail.p, tail.n);
     fb_free(&tail), fb_free(&store), fb_free(&app), fb_free(&hashed);
+}
+
+/* A PNG chunk: length, type, data, CRC-32 (ISO 3309, as PNG computes it). */
+static inline void forge_png_chunk(forge_buf *out, const char type[4], const void *data, size_t n) {
+    fb_be32(out, (uint32_t)n);
+    size_t at = out->n;
+    fb_put(out, type, 4), fb_put(out, data, n);
+    uint32_t crc = 0xffffffffu;
+    for (size_t i = at; i < out->n; i++) {
+        crc ^= out->p[i];
+        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1)));
+    }
+    fb_be32(out, crc ^ 0xffffffffu);
 }
 
 #endif

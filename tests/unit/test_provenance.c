@@ -781,6 +781,226 @@ static void cose_time_stamp_authority(void **state) {
     forge_signer_free(&ca), forge_signer_free(&tsa), forge_signer_free(&other);
 }
 
+
+/* ---- box hashes (c2pa.hash.boxes) ---- */
+
+typedef struct tbox {
+    const char *name;
+    size_t start, len; /* in the finished file */
+} tbox;
+
+static void jseg(forge_buf *b, unsigned marker, const void *p, size_t n) {
+    fb_u8(b, 0xff), fb_u8(b, marker), fb_u8(b, (unsigned)((n + 2) >> 8)), fb_u8(b, (unsigned)((n + 2) & 0xff));
+    fb_put(b, p, n);
+}
+
+/* The box-hash CBOR: groups of consecutive boxes (indices into bx, -1 ends a group, -2 ends
+ * the list); a group starting with "C2PA" gets an empty hash; `excluded` marks one group. */
+static void box_hash_cbor(forge_buf *out, const uint8_t *file, const tbox *bx, const int *groups, int excluded) {
+    int ng = 0;
+    for (const int *g = groups; *g != -2; g++) ng += *g == -1;
+    fb_head(out, 5, 1), fb_text(out, "boxes"), fb_head(out, 4, (uint64_t)ng);
+    int gi = 0;
+    for (const int *g = groups; *g != -2; gi++) {
+        const int *e = g;
+        while (*e >= 0) e++;
+        int is_c2pa = !strcmp(bx[g[0]].name, "C2PA");
+        fb_head(out, 5, gi == excluded ? 4 : 3);
+        fb_text(out, "names"), fb_head(out, 4, (uint64_t)(e - g));
+        for (const int *k = g; k < e; k++) fb_text(out, bx[*k].name);
+        uint8_t h[32];
+        size_t start = bx[g[0]].start, end = bx[e[-1]].start + bx[e[-1]].len;
+        forge_sha256(file + start, end - start, h);
+        fb_text(out, "hash"), fb_bytes(out, h, is_c2pa ? 0 : 32);
+        if (gi == excluded) fb_text(out, "excluded"), fb_u8(out, 0xf5);
+        fb_text(out, "pad"), fb_bytes(out, "", 0);
+        g = e + 1;
+    }
+}
+
+static int prov_code(const uint8_t *f, size_t n, const fs_prov_options *opts, const char *code) {
+    fs_prov_report r;
+    fs_msg m;
+    if (fs_prov_read(f, n, opts, &r, &m) != FS_OK) return -1;
+    int has = fs_prov_has_status(&r, -1, code);
+    fs_prov_report_free(&r);
+    return has;
+}
+
+/* A JPEG cut into boxes as the reference SDK does (SOS over its entropy data, restart markers
+ * inside it listed too), the C2PA segments after APP0, bound by a box hash: in one box per
+ * segment and in the SDK's three-group form. Changed, inserted, uncovered and excluded bytes
+ * each give their status; a PNG the same (its signature box may be left out). */
+static void box_hash_binding(void **state) {
+    (void)state;
+    forge_signer s;
+    assert_int_equal(forge_signer_new(&s, FORGE_ES256, "Forge Signer"), 0);
+    fs_msg m;
+    /* the JPEG's segments, the store's place left open */
+    forge_buf head = {0}, tail = {0};
+    fb_put(&head, "\xff\xd8", 2);
+    jseg(&head, 0xe0, "JFIF\0\1\1\0\0\1\0\1\0\0", 14);
+    uint8_t dqt[65] = {0};
+    for (int i = 1; i < 65; i++) dqt[i] = 1;
+    jseg(&tail, 0xdb, dqt, sizeof dqt);
+    jseg(&tail, 0xc0, "\x08\x00\x10\x00\x10\x01\x01\x11\x00", 9);
+    jseg(&tail, 0xc4, "\x00\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x00", 18);
+    jseg(&tail, 0xda, "\x01\x01\x00\x00\x3f\x00", 6);
+    size_t rst0 = tail.n + 4;
+    fb_put(&tail, "\xab\xff\x00\xcd\xff\xd0\x12\x34\xff\xd1\x56", 11); /* stuffed zero, RST0, RST1 */
+    fb_put(&tail, "\xff\xd9", 2);
+    for (int form = 0; form < 2; form++) {
+        forge_buf store = {0}, app = {0}, bh = {0}, f = {0};
+        /* the store's size does not depend on the hashes' values: size it with a first pass */
+        for (int pass = 0; pass < 2; pass++) {
+            size_t c2 = head.n, t0 = head.n + app.n;
+            tbox bx[] = {
+                {"SOI", 0, 2}, {"APP0", 2, head.n - 2}, {"C2PA", c2, app.n}, {"DQT", t0, 69}, {"SOF0", t0 + 69, 13},
+                {"DHT", t0 + 82, 22}, {"SOS", t0 + 104, tail.n - 2 - 104}, {"RST0", t0 + rst0, 2},
+                {"RST1", t0 + rst0 + 4, 2}, {"EOI", t0 + tail.n - 2, 2},
+            };
+            static const int each[] = {0, -1, 1, -1, 2, -1, 3, -1, 4, -1, 5, -1, 6, -1, 7, -1, 8, -1, 9, -1, -2};
+            static const int three[] = {0, 1, -1, 2, -1, 3, 4, 5, 6, 7, 8, 9, -1, -2};
+            f.n = 0, bh.n = 0, store.n = 0;
+            fb_put(&f, head.p, head.n), fb_put(&f, app.p, app.n), fb_put(&f, tail.p, tail.n);
+            box_hash_cbor(&bh, f.p, bx, form ? three : each, -1);
+            forge_opts fo = {.signer = &s, .source_type = trained, .box_hash = &bh};
+            uint8_t zero[32] = {0};
+            forge_store(&store, &fo, 0, 0, zero);
+            size_t was = app.n;
+            app.n = 0;
+            forge_app11(&app, &store, 0);
+            if (pass) assert_int_equal(app.n, was);
+        }
+        f.n = 0;
+        fb_put(&f, head.p, head.n), fb_put(&f, app.p, app.n), fb_put(&f, tail.p, tail.n);
+        /* the box list itself */
+        prov_box *b = NULL;
+        size_t nb = 0;
+        assert_int_equal(prov_box_map(f.p, f.n, &b, &nb, &m), FS_OK);
+        static const char *const names[] = {"SOI", "APP0", "C2PA", "DQT", "SOF0", "DHT", "SOS", "RST0", "RST1", "EOI"};
+        assert_int_equal(nb, 10);
+        for (size_t i = 0; i < nb; i++) assert_string_equal(b[i].name, names[i]);
+        assert_int_equal(b[6].start + b[6].len, f.n - 2); /* SOS runs over the restarts to EOI */
+        assert_int_equal(b[9].start + b[9].len, f.n);
+        free(b);
+        /* intact */
+        fs_prov_report r;
+        assert_int_equal(fs_prov_read(f.p, f.n, NULL, &r, &m), FS_OK);
+        assert_int_equal(r.state, FS_PROV_VALID);
+        assert_true(fs_prov_has_status(&r, -1, "assertion.boxesHash.match"));
+        assert_true(fs_prov_has_status(&r, -1, "claimSignature.validated"));
+        assert_false(fs_prov_has_status(&r, -1, "assertion.hardBinding.unchecked"));
+        assert_false(fs_prov_has_status(&r, -1, "claim.hardBindings.missing"));
+        fs_prov_report_free(&r);
+        forge_buf g = {0};
+        fb_put(&g, f.p, f.n);
+        /* an entropy byte, a byte of APP0: the hash of their box fails */
+        size_t ent = head.n + app.n + rst0 - 1;
+        assert_int_equal(g.p[ent], 0xcd);
+        g.p[ent] ^= 1;
+        assert_int_equal(prov_code(g.p, g.n, NULL, "assertion.boxesHash.mismatch"), 1);
+        memcpy(g.p, f.p, f.n);
+        g.p[6] ^= 1;
+        assert_int_equal(prov_code(g.p, g.n, NULL, "assertion.boxesHash.mismatch"), 1);
+        /* a comment inserted before EOI: a box the hash does not list */
+        g.n = 0;
+        fb_put(&g, f.p, f.n - 2), jseg(&g, 0xfe, "hello", 5), fb_put(&g, "\xff\xd9", 2);
+        assert_int_equal(prov_code(g.p, g.n, NULL, "assertion.boxesHash.unknownBox"), 1);
+        /* a file cut short inside the scan */
+        assert_int_equal(prov_code(f.p, f.n - 4, NULL, "assertion.boxesHash.mismatch"), 1);
+        fb_free(&g), fb_free(&store), fb_free(&app), fb_free(&bh), fb_free(&f);
+    }
+    /* one box excluded: its bytes may change; EOI left out of the list: not covered */
+    {
+        forge_buf store = {0}, app = {0}, bh = {0}, f = {0};
+        for (int variant = 0; variant < 2; variant++) {
+            for (int pass = 0; pass < 2; pass++) {
+                size_t c2 = head.n, t0 = head.n + app.n;
+                tbox full[] = {{"SOI", 0, 2}, {"APP0", 2, head.n - 2}, {"C2PA", c2, app.n}, {"DQT", t0, 69},
+                               {"SOF0", t0 + 69, 13}, {"DHT", t0 + 82, 22}, {"SOS", t0 + 104, tail.n - 2 - 104},
+                               {"RST0", t0 + rst0, 2}, {"RST1", t0 + rst0 + 4, 2}, {"EOI", t0 + tail.n - 2, 2}};
+                static const int with_eoi[] = {0, -1, 1, -1, 2, -1, 3, 4, 5, 6, 7, 8, 9, -1, -2};
+                static const int no_eoi[] = {0, -1, 1, -1, 2, -1, 3, 4, 5, 6, 7, 8, -1, -2};
+                f.n = 0, bh.n = 0, store.n = 0;
+                fb_put(&f, head.p, head.n), fb_put(&f, app.p, app.n), fb_put(&f, tail.p, tail.n);
+                box_hash_cbor(&bh, f.p, full, variant ? no_eoi : with_eoi, variant ? -1 : 1);
+                forge_opts fo = {.signer = &s, .box_hash = &bh};
+                uint8_t zero[32] = {0};
+                forge_store(&store, &fo, 0, 0, zero);
+                app.n = 0;
+                forge_app11(&app, &store, 0);
+            }
+            f.n = 0;
+            fb_put(&f, head.p, head.n), fb_put(&f, app.p, app.n), fb_put(&f, tail.p, tail.n);
+            if (variant == 0) {
+                f.p[6] ^= 1; /* inside APP0, which is excluded */
+                assert_int_equal(prov_code(f.p, f.n, NULL, "assertion.boxesHash.match"), 1);
+            } else {
+                assert_int_equal(prov_code(f.p, f.n, NULL, "assertion.boxesHash.mismatch"), 1);
+            }
+        }
+        /* an empty list is malformed */
+        bh.n = 0;
+        fb_head(&bh, 5, 1), fb_text(&bh, "boxes"), fb_head(&bh, 4, 0);
+        forge_opts fo = {.signer = &s, .box_hash = &bh};
+        uint8_t zero[32] = {0};
+        store.n = 0, app.n = 0, f.n = 0;
+        forge_store(&store, &fo, 0, 0, zero);
+        forge_app11(&app, &store, 0);
+        fb_put(&f, head.p, head.n), fb_put(&f, app.p, app.n), fb_put(&f, tail.p, tail.n);
+        assert_int_equal(prov_code(f.p, f.n, NULL, "assertion.boxesHash.malformed"), 1);
+        fb_free(&store), fb_free(&app), fb_free(&bh), fb_free(&f);
+    }
+    /* PNG: signature, IHDR, caBX, IDAT, IEND; listed with and without the signature box */
+    for (int with_sig = 0; with_sig < 2; with_sig++) {
+        forge_buf store = {0}, chunk = {0}, bh = {0}, f = {0}, pre = {0}, post = {0};
+        fb_put(&pre, "\x89PNG\r\n\x1a\n", 8);
+        forge_png_chunk(&pre, "IHDR", "\0\0\0\1\0\0\0\1\x08\x02\0\0\0", 13);
+        forge_png_chunk(&post, "IDAT", "the pixels", 10);
+        forge_png_chunk(&post, "IEND", "", 0);
+        for (int pass = 0; pass < 2; pass++) {
+            size_t c2 = pre.n, t0 = pre.n + chunk.n;
+            tbox bx[] = {{"PNGh", 0, 8}, {"IHDR", 8, 25}, {"C2PA", c2, chunk.n}, {"IDAT", t0, 22}, {"IEND", t0 + 22, 12}};
+            static const int sig[] = {0, -1, 1, -1, 2, -1, 3, 4, -1, -2};
+            static const int nosig[] = {1, -1, 2, -1, 3, 4, -1, -2};
+            f.n = 0, bh.n = 0, store.n = 0;
+            fb_put(&f, pre.p, pre.n), fb_put(&f, chunk.p, chunk.n), fb_put(&f, post.p, post.n);
+            box_hash_cbor(&bh, f.p, bx, with_sig ? sig : nosig, -1);
+            forge_opts fo = {.signer = &s, .box_hash = &bh};
+            uint8_t zero[32] = {0};
+            forge_store(&store, &fo, 0, 0, zero);
+            chunk.n = 0;
+            forge_png_chunk(&chunk, "caBX", store.p, store.n);
+        }
+        f.n = 0;
+        fb_put(&f, pre.p, pre.n), fb_put(&f, chunk.p, chunk.n), fb_put(&f, post.p, post.n);
+        assert_int_equal(prov_code(f.p, f.n, NULL, "assertion.boxesHash.match"), 1);
+        uint8_t *px = memmem(f.p, f.n, "the pixels", 10);
+        px[4] = 'P';
+        assert_int_equal(prov_code(f.p, f.n, NULL, "assertion.boxesHash.mismatch"), 1);
+        /* every truncation: a report or a clear error, never a crash */
+        for (size_t cut = 0; cut < f.n; cut += 5) {
+            fs_prov_report r;
+            fs_err e = fs_prov_read(f.p, cut, NULL, &r, &m);
+            if (e) assert_true(e == FS_ERR_UNSUPPORTED);
+            fs_prov_report_free(&r);
+        }
+        fb_free(&store), fb_free(&chunk), fb_free(&bh), fb_free(&f), fb_free(&pre), fb_free(&post);
+    }
+    /* hostile box lists: a length past the end, bytes between segments, no EOI */
+    prov_box *b = NULL;
+    size_t nb = 0;
+    assert_int_equal(prov_box_map((const uint8_t *)"\xff\xd8\xff\xe0\x10\x00", 6, &b, &nb, &m), FS_ERR_FORMAT);
+    assert_int_equal(prov_box_map((const uint8_t *)"\xff\xd8junk\xff\xd9", 8, &b, &nb, &m), FS_ERR_FORMAT);
+    assert_int_equal(prov_box_map((const uint8_t *)"\xff\xd8\xff\xfe\x00\x03x", 7, &b, &nb, &m), FS_ERR_FORMAT);
+    assert_int_equal(prov_box_map((const uint8_t *)"\x89PNG\r\n\x1a\n\xff\xff\xff\xf0IDAT", 16, &b, &nb, &m), FS_ERR_FORMAT);
+    assert_int_equal(prov_box_map((const uint8_t *)"RIFF\0\0\0\0WEBP", 12, &b, &nb, &m), FS_ERR_UNSUPPORTED);
+    assert_null(b);
+    fb_free(&head), fb_free(&tail);
+    forge_signer_free(&s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cbor_basics),        cmocka_unit_test(cbor_hostile),
@@ -788,7 +1008,7 @@ int main(void) {
         cmocka_unit_test(cose_chain_of_1000), cmocka_unit_test(cose_algorithms),
         cmocka_unit_test(forged_files),       cmocka_unit_test(unsigned_hints),
         cmocka_unit_test(sdk_fixtures),       cmocka_unit_test(cose_embedded_ocsp),
-        cmocka_unit_test(cose_time_stamp_authority),
+        cmocka_unit_test(cose_time_stamp_authority), cmocka_unit_test(box_hash_binding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
