@@ -23,13 +23,20 @@
 
 static int wanted(const fs_item *it) { return it->label == 0 && it->kind == FS_ITEM_IMAGE; }
 
-/* Index of path in ds (items are sorted by path), or -1. */
-static long find_item(const fs_dataset *ds, const char *path) {
+/* Item indices of ds ordered by path, so the cache can be looked up whatever order the items
+ * are in (video crops are appended after the pictures). */
+static int by_path(const void *a, const void *b, void *ctx) {
+    const fs_dataset *ds = ctx;
+    return strcmp(ds->items[*(const size_t *)a].path, ds->items[*(const size_t *)b].path);
+}
+
+/* Index of path in ds through order (from by_path), or -1. */
+static long find_item(const fs_dataset *ds, const size_t *order, const char *path) {
     size_t lo = 0, hi = ds->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ds->items[mid].path, path);
-        if (!c) return (long)mid;
+        int c = strcmp(ds->items[order[mid]].path, path);
+        if (!c) return (long)order[mid];
         if (c < 0) lo = mid + 1;
         else hi = mid;
     }
@@ -43,12 +50,15 @@ static void read_cache(const fs_dataset *ds, const char *path, float *lm, unsign
     FILE *f = path ? fopen(path, "r") : NULL;
     if (!f) return;
     char *line = malloc(LINE_CAP);
-    if (line && fgets(line, LINE_CAP, f) && !strncmp(line, CACHE_HEADER, strlen(CACHE_HEADER))) {
+    size_t *order = malloc((ds->count + 1) * sizeof *order);
+    for (size_t i = 0; order && i < ds->count; i++) order[i] = i;
+    if (order) qsort_r(order, ds->count, sizeof *order, by_path, (void *)ds);
+    if (line && order && fgets(line, LINE_CAP, f) && !strncmp(line, CACHE_HEADER, strlen(CACHE_HEADER))) {
         while (fgets(line, LINE_CAP, f)) {
             char *comma = strchr(line, ',');
             if (!comma) continue;
             *comma = 0;
-            long i = find_item(ds, line);
+            long i = find_item(ds, order, line);
             if (i < 0 || done[i]) continue;
             float v[FS_ITEM_LANDMARKS];
             char *p = comma + 1, *end;
@@ -63,6 +73,7 @@ static void read_cache(const fs_dataset *ds, const char *path, float *lm, unsign
             if (!isnan(v[0])) (*cached)++;
         }
     }
+    free(order);
     free(line);
     fclose(f);
 }
