@@ -38,6 +38,17 @@ typedef struct fs_card_metrics {
     size_t nrows;
 } fs_card_metrics;
 
+/* What a face-model sees of each face ("face_crop" in the card; docs/model-cards.md): the
+ * square around the detector's box (the default: "mode": "box", the scan's margin), or the face
+ * aligned on its landmarks ("mode": "aligned": eyes, nose tip and mouth corners fitted onto
+ * the five-point template, fs_align_face, with this margin), the crop it was trained on. */
+#define FS_CARD_MAX_CROP_MARGIN 2.0f /* = FS_ALIGN_MAX_MARGIN (face/align.h) */
+
+typedef struct fs_card_face_crop {
+    int aligned;  /* 0: box crop (also when the field is absent) */
+    double margin; /* aligned: in [0, FS_CARD_MAX_CROP_MARGIN] */
+} fs_card_face_crop;
+
 /* How the model's P(fake) becomes a call, chosen on validation data ("decision" in the card;
  * docs/model-cards.md): fake at or above threshold, and "uncertain" beside the binary call when
  * lo < P(fake) < hi (an end at 0 or 1 is closed). present == 0 (no "decision"): threshold
@@ -72,6 +83,7 @@ typedef struct fs_card {
     fs_card_decision decision;
     int is_default;        /* "default": true: one of the models a video check runs when the
                             * request names none (when no card says so: every model) */
+    fs_card_face_crop face_crop;
 } fs_card;
 
 /* The card's decision threshold: decision.threshold, or 0.5 without a decision. */

@@ -107,6 +107,10 @@ typedef struct fs_video_crops_config {
     const char *face_detector; /* "blazeface" (NULL: the default, as the scan pipeline) or
                                 * "haar"; part of the cache key */
     const char *face_model;    /* the learned detector's name or path, NULL = its default */
+    int aligned;               /* 0: box crops (as the scan's default); 1: faces aligned on their
+                                * landmarks with align_margin (fs_scan_opts.align_margin); part
+                                * of the cache key */
+    float align_margin;
 } fs_video_crops_config;
 
 typedef struct fs_video_crops_stats {

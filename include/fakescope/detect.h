@@ -52,9 +52,12 @@ fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weight
 struct fs_net;
 fs_err fs_detector_add_net(fs_detector *d, const char *name, const struct fs_net *net,
                            int output_is_fake, fs_msg *msg);
-/* Model i's calls follow card c's "decision" (threshold and uncertain band; NULL or a card
- * without one: the scan's threshold). fs_detector_add_entry does this itself. */
-void fs_detector_set_decision(fs_detector *d, int i, const fs_card *c);
+/* Model i follows card c: its calls, the card's "decision" (threshold and uncertain band; NULL
+ * or a card without one: the scan's threshold), and what it sees of a face, the card's
+ * "face_crop" (aligned crops need landmarks: the first scan loads the default landmark network
+ * when none is loaded, and a face without landmarks, as the cascade gives, gets the box crop).
+ * fs_detector_add_entry does this itself. */
+void fs_detector_set_card(fs_detector *d, int i, const fs_card *c);
 /* Uses a cascade the detector borrows (it must outlive the detector). */
 void fs_detector_set_cascade(fs_detector *d, const fs_cascade *c);
 /* Loads the face cascade (NULL: the default frontal-face cascade); the detector then finds
@@ -114,6 +117,10 @@ typedef struct fs_scan_opts {
     fs_image_limits image_limits;
     fs_face_params face;        /* cascade parameters (min_share: FS_SCAN_MIN_FACE_SHARE) */
     float margin;               /* crop margin around a face (0.3 = 30%) */
+    /* Crops-only scans (a detector without models): < 0 cuts the box crop (the default);
+     * otherwise the face aligned on its landmarks with this margin (fs_align_face), as a model
+     * whose card says "face_crop": aligned sees it. Scans with models follow each card. */
+    float align_margin;
     fs_crop_mode crop;
     double threshold;           /* P(fake) at or above which every model's score says fake, in
                                  * place of each card's decision; 0 = the cards' (0.5 without) */
@@ -148,7 +155,7 @@ void fs_scanner_free(fs_scanner *s);
 
 typedef struct fs_scan_face {
     fs_box box;       /* the face, in frame pixels (the whole frame in FS_CROP_WHOLE) */
-    fs_box crop;      /* the region the models saw */
+    fs_box crop;      /* the region the models saw (an aligned crop: the box around it) */
     int track;        /* person id, 0.. (stable across frames) */
     int neighbors;    /* cascade windows merged into the box: detection strength */
     float score;      /* the learned detector's score (0 with the cascade) */

@@ -58,6 +58,8 @@ typedef struct {
     int nspecs;
     int epochs, batch, threads, resume, video_frames;
     const char *face_detector; /* of the video crops: "blazeface" or "haar" */
+    int face_aligned;          /* video crops aligned on the landmarks (--face-crop aligned) */
+    double face_margin;        /* their margin */
     const char *sbi_mask;      /* "ellipse" (fs_blend_self) or "landmarks" (fs_blend_sbi) */
     const char *sbi_preview;   /* a contact sheet of pseudo-fakes, written before training */
     int sbi_pairs;             /* every real training item twice: kept, and self-blended */
@@ -143,6 +145,11 @@ static void usage(FILE *out) {
             "  --video-frames N     frames sampled per video (default 16); the crops are cached\n"
             "                       in DIR/video_crops/ and listed in DIR/NAME_crops.csv\n"
             "  --face-detector D    what finds the faces of videos: blazeface (default) or haar\n"
+            "  --face-crop C        how video faces are cut: box (default: the square around\n"
+            "                       the face's box, 30%% margin) or aligned[:M] (eyes, nose and\n"
+            "                       mouth fitted onto a template with margin M, default 0.1;\n"
+            "                       blazeface only); the card's face_crop makes every scan cut\n"
+            "                       the model's faces the same way\n"
             "\n"
             "Progress (loss, accuracy, images/s, ETA) is drawn on stderr when it is a terminal,\n"
             "one line per epoch otherwise. Results are deterministic for a given seed and\n"
@@ -262,6 +269,8 @@ static fs_err add_video_crops(const train_opts *o, data_set *d, fs_msg *msg) {
     snprintf(cache, sizeof cache, "%.4000s/video_crops", o->out);
     fs_video_crops_config vc = {.frames = o->video_frames,
                                 .face_detector = o->face_detector,
+                                .aligned = o->face_aligned,
+                                .align_margin = (float)o->face_margin,
                                 .threads = o->threads < 16 ? o->threads : 16,
                                 .cache_dir = cache};
     fs_dataset crops = {0};
@@ -681,6 +690,8 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
     c.fake_label = dupstr("fake");
     c.output = dupstr("p_fake");
     c.input_width = c.input_height = TRAIN_SIDE;
+    /* the faces it learned from are the faces every scan must give it */
+    if (o->face_aligned) c.face_crop = (fs_card_face_crop){1, o->face_margin};
     if (net->g) {
         snprintf(buf, sizeof buf, "(rgb - %.9g) * %.9g", (double)net->in_zero, (double)net->in_scale);
         c.preprocessing = dupstr(buf);
@@ -713,6 +724,8 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
     if (d->crops_digest[0]) {
         json_object_set_new(t, "video_frames", json_integer(o->video_frames));
         json_object_set_new(t, "face_detector", json_string(o->face_detector ? o->face_detector : "blazeface"));
+        json_object_set_new(t, "face_crop", o->face_aligned ? json_pack("{s:s,s:f}", "mode", "aligned", "margin", o->face_margin)
+                                                            : json_pack("{s:s}", "mode", "box"));
         json_object_set_new(t, "video_crops", json_pack("{s:I,s:I,s:s}", "videos",
                                                         (json_int_t)d->crops.videos, "crops",
                                                         (json_int_t)d->crops.crops,
@@ -894,6 +907,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
         {"backbone-lr", required_argument, 0, 'B'}, {"freeze-bn", no_argument, 0, 'Z'},
         {"face-detector", required_argument, 0, 'D'}, {"sbi-mask", required_argument, 0, 'M'},
         {"sbi-preview", required_argument, 0, 'P'}, {"sbi-pairs", no_argument, 0, 'Q'},
+        {"face-crop", required_argument, 0, 'X'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->video_frames = 16, o->epochs = 10, o->batch = 32, o->lr = 1e-3, o->seed = 1, o->val_fraction = 0.15;
@@ -978,6 +992,18 @@ static int parse_args(int argc, char **argv, train_opts *o) {
             if (strcmp(optarg, "blazeface") && strcmp(optarg, "haar")) goto bad;
             o->face_detector = optarg;
             break;
+        case 'X':
+            if (!strcmp(optarg, "box")) {
+                o->face_aligned = 0;
+            } else if (!strcmp(optarg, "aligned")) {
+                o->face_aligned = 1, o->face_margin = 0.1; /* about the scale of the box crop (30% margin) */
+            } else if (!strncmp(optarg, "aligned:", 8)) {
+                o->face_aligned = 1;
+                if (parse_double(optarg + 8, 0, FS_CARD_MAX_CROP_MARGIN, &o->face_margin)) goto bad;
+            } else {
+                goto bad;
+            }
+            break;
         case 'B':
             if (parse_double(optarg, 0, 100, &o->backbone_lr)) goto bad;
             break;
@@ -1004,6 +1030,8 @@ static int parse_args(int argc, char **argv, train_opts *o) {
     else if (o->sbi_mask && strcmp(o->sbi_mask, "ellipse") && strcmp(o->sbi_mask, "landmarks"))
         why = "--sbi-mask must be ellipse or landmarks";
     else if (o->sbi_pairs && !(o->sbi > 0)) why = "--sbi-pairs needs --sbi P > 0 (for the held-out splits)";
+    else if (o->face_aligned && o->face_detector && !strcmp(o->face_detector, "haar"))
+        why = "--face-crop aligned needs the landmarks of the learned face detector, not --face-detector haar";
     else if (strcmp(o->optimizer, "adam") && strcmp(o->optimizer, "sgd")) why = "--optimizer must be adam or sgd";
     else if (strcmp(o->schedule, "constant") && strcmp(o->schedule, "cosine") && strcmp(o->schedule, "step"))
         why = "--schedule must be constant, cosine or step";

@@ -420,7 +420,7 @@ fs_err fs_engine_acquire(fs_engine *e, const char *const *names, int n, fs_scann
         if (err) break;
         p->models[p->n_models++] = m;
         err = fs_detector_add_net(p->det, m->name, m->net, m->output_is_fake, msg);
-        if (!err && m->entry) fs_detector_set_decision(p->det, p->n_models - 1, &m->entry->card);
+        if (!err && m->entry) fs_detector_set_card(p->det, p->n_models - 1, &m->entry->card);
     }
     if (!err) {
         fs_detector_set_cascade(p->det, e->cascade);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fakescope/align.h"
 #include "fakescope/blazeface.h"
 #include "fakescope/landmarks.h"
 #include "fakescope/model.h"
@@ -24,6 +25,7 @@ typedef struct detector_model {
     int owns_net;
     int output_is_fake; /* 1: the sigmoid is P(fake); 0: it is P(real) */
     fs_decision rule;   /* its card's decision; threshold 0: the scan's threshold */
+    float align_margin; /* its card's face crop: < 0 the box crop, else aligned with this margin */
 } detector_model;
 
 struct fs_detector {
@@ -77,6 +79,7 @@ static fs_err add_net(fs_detector *d, const char *name, const fs_net *net, int o
     m->net = net;
     m->owns_net = owns;
     m->output_is_fake = output_is_fake;
+    m->align_margin = -1.0f;
     return FS_OK;
 }
 
@@ -105,15 +108,16 @@ fs_err fs_detector_add_entry(fs_detector *d, const fs_model_entry *e, fs_msg *ms
     /* The card is the authority on what the output means, and on where a call falls. */
     int is_fake = fs_card_p_fake(&e->card, 1.0) > 0.5;
     err = add_net(d, e->card.name, net, 1, is_fake, msg);
-    if (!err) fs_detector_set_decision(d, d->n_models - 1, &e->card);
+    if (!err) fs_detector_set_card(d, d->n_models - 1, &e->card);
     return err;
 }
 
-void fs_detector_set_decision(fs_detector *d, int i, const fs_card *c) {
+void fs_detector_set_card(fs_detector *d, int i, const fs_card *c) {
     if (i < 0 || i >= d->n_models) return;
     const fs_card_decision *cd = c ? &c->decision : NULL;
     d->models[i].rule = cd && cd->present ? (fs_decision){cd->threshold, cd->lo, cd->hi}
                                           : (fs_decision){0, 0, 0};
+    d->models[i].align_margin = c && c->face_crop.aligned ? (float)c->face_crop.margin : -1.0f;
 }
 
 fs_err fs_detector_add_weights(fs_detector *d, const char *name, const fs_weights *w,
@@ -190,6 +194,7 @@ fs_scan_opts fs_scan_opts_default(void) {
     o.face = fs_face_params_default();
     o.face.min_share = FS_SCAN_MIN_FACE_SHARE;
     o.margin = FS_FACE_MARGIN_DEFAULT;
+    o.align_margin = -1.0f;
     o.crop = FS_CROP_FACES;
     o.threshold = 0; /* each card's decision (0.5 without one) */
     return o;
@@ -264,6 +269,34 @@ static fs_err make_thumb(const fs_image *img, int side, fs_image *out, float *sc
 }
 
 /* Runs every model on the faces of one frame. Caller guarantees 1 <= n <= FS_DETECT_MAX_FACES. */
+/* The crop a model of side x side input sees of one face: the whole frame in whole-image
+ * scans; the face aligned on its landmarks when align_margin >= 0 and the face has them; else
+ * the square around the box. *region (if non-NULL) gets the frame region it came from. */
+static fs_err cut_face(const scan_run *run, const fs_image *img, const fs_scan_face *face, float align_margin,
+                       int w, int h, fs_image *out, fs_box *region, fs_msg *msg) {
+    if (run->o->crop == FS_CROP_WHOLE || run->r->whole_image) return fs_image_resize(img, w, h, out, msg);
+    if (align_margin < 0 || face->nlm != FS_LANDMARKS_POINTS || w != h)
+        return fs_face_crop(img, face->box, run->o->margin, w, h, out, region, msg);
+    fs_point2f pts[FS_LANDMARKS_POINTS], five[5];
+    for (int k = 0; k < FS_LANDMARKS_POINTS; k++) pts[k] = (fs_point2f){face->lm[k][0], face->lm[k][1]};
+    fs_landmarks_five(pts, five);
+    fs_similarity t;
+    fs_err err = fs_align_face(img, five, w, align_margin, FS_BORDER_REPLICATE, out, &t, msg);
+    if (err) return err;
+    /* the frame region under the crop: the box around its four corners, clipped */
+    const fs_similarity inv = fs_similarity_invert(t);
+    const fs_point2f corner[4] = {{0, 0}, {(float)w, 0}, {0, (float)h}, {(float)w, (float)h}};
+    float x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
+    for (int k = 0; k < 4; k++) {
+        fs_point2f q = fs_similarity_apply(inv, corner[k]);
+        x0 = fminf(x0, q.x), y0 = fminf(y0, q.y), x1 = fmaxf(x1, q.x), y1 = fmaxf(y1, q.y);
+    }
+    int bx0 = (int)fmaxf(0, floorf(x0)), by0 = (int)fmaxf(0, floorf(y0));
+    int bx1 = (int)fminf((float)img->w, ceilf(x1)), by1 = (int)fminf((float)img->h, ceilf(y1));
+    if (region) *region = (fs_box){bx0, by0, bx1 > bx0 ? bx1 - bx0 : 0, by1 > by0 ? by1 - by0 : 0};
+    return FS_OK;
+}
+
 static fs_err judge_faces(scan_run *run, const fs_image *img, fs_scan_frame *fr, fs_msg *msg) {
     fs_scanner *s = run->s;
     fs_detector *d = s->det;
@@ -271,11 +304,8 @@ static fs_err judge_faces(scan_run *run, const fs_image *img, fs_scan_frame *fr,
         /* crops only: the same crop a model of FS_DETECT_CROP_SIDE input would be given */
         for (int i = 0; run->o->keep_crops && i < fr->n_faces; i++) {
             fs_scan_face *face = &fr->faces[i];
-            fs_err err = run->o->crop == FS_CROP_WHOLE || run->r->whole_image
-                             ? fs_image_resize(img, FS_DETECT_CROP_SIDE, FS_DETECT_CROP_SIDE,
-                                               &face->crop_img, msg)
-                             : fs_face_crop(img, face->box, run->o->margin, FS_DETECT_CROP_SIDE,
-                                            FS_DETECT_CROP_SIDE, &face->crop_img, &face->crop, msg);
+            fs_err err = cut_face(run, img, face, run->o->align_margin, FS_DETECT_CROP_SIDE,
+                                  FS_DETECT_CROP_SIDE, &face->crop_img, &face->crop, msg);
             if (err) return err;
         }
         return FS_OK;
@@ -286,12 +316,9 @@ static fs_err judge_faces(scan_run *run, const fs_image *img, fs_scan_frame *fr,
         for (int i = 0; i < fr->n_faces; i++) {
             fs_scan_face *face = &fr->faces[i];
             fs_image crop = {0};
-            fs_err err;
-            if (run->o->crop == FS_CROP_WHOLE || run->r->whole_image)
-                err = fs_image_resize(img, a->input_w, a->input_h, &crop, msg);
-            else
-                err = fs_face_crop(img, face->box, run->o->margin, a->input_w, a->input_h, &crop,
-                                   &face->crop, msg);
+            /* the region shown is the first model's, whose crop is kept too */
+            fs_err err = cut_face(run, img, face, d->models[m].align_margin, a->input_w, a->input_h,
+                                  &crop, m == 0 ? &face->crop : NULL, msg);
             if (err) return err;
             fs_image_to_float(&crop, a->input_scale, s->input + per * (size_t)i);
             if (run->o->keep_crops && m == 0)
@@ -583,6 +610,13 @@ static fs_err begin(fs_scanner *s, const fs_scan_opts *o, fs_scan_result *out, s
          * cascade: its absence is an error naming the set-up); a detector shared by threads
          * must have its face finder loaded up front. */
         fs_err err = fs_detector_load_blazeface(d, NULL, msg);
+        if (err) return err;
+    }
+    int aligned = o->align_margin >= 0;
+    for (int m = 0; m < d->n_models; m++) aligned |= d->models[m].align_margin >= 0;
+    if (aligned && o->crop != FS_CROP_WHOLE && d->bf && !d->lm) {
+        /* aligned crops need the landmarks; loaded once, as the face finder above */
+        fs_err err = fs_detector_load_landmarks(d, NULL, msg);
         if (err) return err;
     }
     fs_tracker_free(s->tracker);

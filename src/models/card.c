@@ -4,6 +4,8 @@
  * checked by the same function that checks a parsed file (check_card), so what we write is
  * always what we would accept. Unknown fields are ignored, so newer cards still load. */
 #include "fakescope/card.h"
+
+#include "fakescope/align.h"
 #include "fakescope/json.h"
 
 #include <ctype.h>
@@ -216,6 +218,24 @@ static fs_err check_decision(json_t *v, fs_card_decision *d, fs_msg *msg) {
     return FS_OK;
 }
 
+/* "face_crop": {"mode": "box"} or {"mode": "aligned", "margin": M} */
+static fs_err check_face_crop(json_t *v, fs_card_face_crop *fc, fs_msg *msg) {
+    const char *shape = "field \"face_crop\" must be {\"mode\": \"box\"} or {\"mode\": \"aligned\", "
+                        "\"margin\": M} with 0 <= M <= 2";
+    json_t *mode = json_object_get(v, "mode"), *margin = json_object_get(v, "margin");
+    if (!json_is_object(v) || !json_is_string(mode)) return fs_fail(msg, FS_ERR_FORMAT, "%s", shape);
+    if (!strcmp(json_string_value(mode), "box") && !margin) {
+        fc->aligned = 0;
+        return FS_OK;
+    }
+    if (strcmp(json_string_value(mode), "aligned") || !json_is_number(margin) ||
+        !(json_number_value(margin) >= 0 && json_number_value(margin) <= FS_CARD_MAX_CROP_MARGIN))
+        return fs_fail(msg, FS_ERR_FORMAT, "%s", shape);
+    fc->aligned = 1;
+    fc->margin = json_number_value(margin);
+    return FS_OK;
+}
+
 static fs_err check_card(json_t *root, fs_card *out, fs_msg *msg) {
     fs_card scratch = {0};
     fs_card *c = out ? out : &scratch;
@@ -309,6 +329,8 @@ static fs_err check_card(json_t *root, fs_card *out, fs_msg *msg) {
     json_t *def = json_object_get(root, "default");
     if (def && !json_is_boolean(def)) TRY(fs_fail(msg, FS_ERR_FORMAT, "field \"default\" must be true or false"));
     c->is_default = def && json_is_true(def);
+    json_t *fc = json_object_get(root, "face_crop");
+    if (fc && !json_is_null(fc)) TRY(check_face_crop(fc, &c->face_crop, msg));
     err = FS_OK;
 #undef TRY
 done:
@@ -408,6 +430,8 @@ static json_t *card_document(const fs_card *c) {
         SET("decision", dj);
     }
     if (c->is_default) SET("default", json_true());
+    if (c->face_crop.aligned)
+        SET("face_crop", json_pack("{s:s, s:f}", "mode", "aligned", "margin", c->face_crop.margin));
 #undef SET
     if (bad) {
         json_decref(root);

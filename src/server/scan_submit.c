@@ -33,12 +33,15 @@ static fs_err add_model(fs_app *app, fs_scan_job_spec *spec, identity *id, const
     for (int i = 0; i < spec->n_models; i++)
         if (!strcmp(spec->models[i], m.name)) return FS_OK; /* listed twice: once is enough */
     snprintf(spec->models[spec->n_models++], FS_DETECT_NAME_MAX, "%s", m.name);
-    /* a registry model: its card's weights digest and decision; a run-time one: its weights' digest */
+    /* a registry model: its card's weights digest, decision and face crop (an aligned one only,
+     * so box models keep the tags they had); a run-time one: its weights' digest */
     const fs_card *c = m.entry ? &m.entry->card : NULL;
-    id->at += (size_t)snprintf(id->text + id->at, sizeof id->text - id->at, "%s %s %.17g %.17g %.17g\n",
+    char crop[48] = "";
+    if (c && c->face_crop.aligned) snprintf(crop, sizeof crop, " aligned %.17g", c->face_crop.margin);
+    id->at += (size_t)snprintf(id->text + id->at, sizeof id->text - id->at, "%s %s %.17g %.17g %.17g%s\n",
                                m.name, c ? c->sha256 : m.digest, c ? fs_card_threshold(c) : 0.5,
                                c && c->decision.present ? c->decision.lo : 0.5,
-                               c && c->decision.present ? c->decision.hi : 0.5);
+                               c && c->decision.present ? c->decision.hi : 0.5, crop);
     if (id->at >= sizeof id->text) return fs_fail(msg, FS_ERR_LIMIT, "the model names are too long");
     return FS_OK;
 }

@@ -2,7 +2,8 @@
  * cut exactly as the scan pipeline cuts them at inference. Each video goes through a
  * crops-only scan (detect.h: N evenly sampled frames, the scan's face finder (the learned
  * detector unless face_detector is "haar", the cascade with its default parameters),
- * the tracker, the main-person rule, the 30% margin, resize to 256x256), and the main person's
+ * the tracker, the main-person rule, the 30% margin or the face aligned on its landmarks
+ * (align_margin), resize to 256x256), and the main person's
  * crop of every sampled frame becomes one image item that inherits the video's label, source,
  * group and split: a video's crops can never land on two sides of a split.
  *
@@ -56,7 +57,10 @@ typedef struct crops_job {
  * with are checked through the index instead (scan_params). */
 static void video_dir(const fs_video_crops_config *cfg, const char *path, char *dir, size_t cap) {
     char key[CROPS_PATH_CAP + 32], hex[FS_SHA256_HEX];
-    int n = snprintf(key, sizeof key, "%s\n%d", path, cfg->frames);
+    /* box crops keep the key they always had, so their caches stay valid */
+    int n = !cfg->aligned ? snprintf(key, sizeof key, "%s\n%d", path, cfg->frames)
+                                  : snprintf(key, sizeof key, "%s\n%d\naligned %.9g", path, cfg->frames,
+                                             (double)cfg->align_margin);
     if (fs_sha256_hex(key, (size_t)(n > 0 ? n : 0), hex)) hex[0] = '\0';
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -75,6 +79,10 @@ static void scan_params(const fs_video_crops_config *cfg, char *out, size_t cap)
              o.face.scale_factor,
              o.face.min_neighbors, o.face.min_size, o.face.max_size, o.face.min_share,
              o.face.max_side, (double)o.margin);
+    if (cfg->aligned) {
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, " aligned %.9g", (double)cfg->align_margin);
+    }
 }
 
 static void crop_path(const char *dir, int frame, char *out, size_t cap) {
@@ -127,6 +135,7 @@ static fs_err extract_one(fs_scanner *sc, const fs_video_crops_config *cfg, cons
     o.sampling.mode = FS_VIDEO_SAMPLE_COUNT;
     o.sampling.count = cfg->frames;
     o.keep_crops = 1;
+    o.align_margin = cfg->aligned ? cfg->align_margin : -1.0f;
     fs_scan_result r;
     fs_err err = fs_scan_file(sc, path, &o, &r, msg);
     if (err) return err;
@@ -219,6 +228,9 @@ fs_err fs_dataset_video_crops(const fs_dataset *ds, const fs_video_crops_config 
         err = cfg->face_detector && !strcmp(cfg->face_detector, "haar")
                   ? fs_detector_load_cascade(j.det, cfg->cascade, msg)
                   : fs_detector_load_blazeface(j.det, cfg->face_model, msg);
+    /* the workers share the detector: landmarks for aligned crops are loaded before they start */
+    if (!err && cfg->aligned && !(cfg->face_detector && !strcmp(cfg->face_detector, "haar")))
+        err = fs_detector_load_landmarks(j.det, NULL, msg);
     if (!err) {
         pthread_mutex_init(&j.mu, NULL);
         pthread_t th[CROPS_MAX_THREADS];

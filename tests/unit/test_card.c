@@ -218,14 +218,17 @@ static void uuids(void **state) {
 
 /* The decision (threshold and uncertain band) and the "default" flag: read, called, written back,
  * and refused when the band does not hold the threshold. */
+/* A valid card without its closing brace, for the optional fields to be appended to. */
+#define MINIMAL_HEAD                                                                              \
+    "{\"id\": \"6856daa6-4066-4c8f-840e-af2a098fbdcc\", \"name\": \"fs\", \"description\": \"\", "   \
+    "\"architecture\": \"mobilenetv2\", \"labels\": [\"real\", \"fake\"], \"fake_label\": "            \
+    "\"fake\", \"output\": \"p_fake\", \"input_size\": {\"width\": 256, \"height\": 256}, "           \
+    "\"preprocessing\": \"x\", \"metrics\": null, \"weights\": \"fs.safetensors\", \"sha256\": "        \
+    "\"1b3fdf1d5aa2a6e0064028dbfdd371cbd403d8ccc3cd4e0ab45380e3eb4789c7\""
+
 static void decision_and_default(void **state) {
     (void)state;
-    const char *head =
-        "{\"id\": \"6856daa6-4066-4c8f-840e-af2a098fbdcc\", \"name\": \"fs\", \"description\": \"\", "
-        "\"architecture\": \"mobilenetv2\", \"labels\": [\"real\", \"fake\"], \"fake_label\": "
-        "\"fake\", \"output\": \"p_fake\", \"input_size\": {\"width\": 256, \"height\": 256}, "
-        "\"preprocessing\": \"x\", \"metrics\": null, \"weights\": \"fs.safetensors\", \"sha256\": "
-        "\"1b3fdf1d5aa2a6e0064028dbfdd371cbd403d8ccc3cd4e0ab45380e3eb4789c7\"";
+    const char *head = MINIMAL_HEAD;
     char doc[2048];
     snprintf(doc, sizeof doc, "%s, \"decision\": {\"threshold\": 0.3, \"uncertain\": [0.2, 0.45], "
              "\"data\": \"val\", \"rule\": \"r\"}, \"default\": true}", head);
@@ -274,12 +277,55 @@ static void decision_and_default(void **state) {
     }
 }
 
+/* "face_crop": aligned with its margin, box (the default, also when absent), and refusals */
+static void face_crop(void **state) {
+    (void)state;
+    const char *head = MINIMAL_HEAD;
+    char doc[2048];
+    fs_card c, back;
+    fs_msg m = {""};
+    snprintf(doc, sizeof doc, "%s, \"face_crop\": {\"mode\": \"aligned\", \"margin\": 0.25}}", head);
+    if (fs_card_parse(doc, strlen(doc), &c, &m)) fail_msg("%s", m.text);
+    assert_true(c.face_crop.aligned);
+    assert_true(c.face_crop.margin == 0.25);
+    char *text = NULL;
+    assert_int_equal(fs_card_to_json(&c, &text, &m), FS_OK);
+    if (fs_card_parse(text, strlen(text), &back, &m)) fail_msg("%s", m.text);
+    assert_true(back.face_crop.aligned && back.face_crop.margin == 0.25);
+    free(text);
+    fs_card_free(&back);
+    fs_card_free(&c);
+    /* box, and absent: box crops, and none written back */
+    for (int absent = 0; absent < 2; absent++) {
+        snprintf(doc, sizeof doc, "%s%s}", head, absent ? "" : ", \"face_crop\": {\"mode\": \"box\"}");
+        if (fs_card_parse(doc, strlen(doc), &c, &m)) fail_msg("%s", m.text);
+        assert_false(c.face_crop.aligned);
+        assert_int_equal(fs_card_to_json(&c, &text, &m), FS_OK);
+        assert_null(strstr(text, "face_crop"));
+        free(text);
+        fs_card_free(&c);
+    }
+    static const char *const bad[] = {
+        "\"face_crop\": {\"mode\": \"aligned\"}",
+        "\"face_crop\": {\"mode\": \"aligned\", \"margin\": 2.5}",
+        "\"face_crop\": {\"mode\": \"aligned\", \"margin\": -0.1}",
+        "\"face_crop\": {\"mode\": \"box\", \"margin\": 0.3}",
+        "\"face_crop\": {\"mode\": \"tight\"}",
+        "\"face_crop\": \"aligned\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(doc, sizeof doc, "%s, %s}", head, bad[i]);
+        assert_int_equal(fs_card_parse(doc, strlen(doc), &c, &m), FS_ERR_FORMAT);
+        assert_non_null(strstr(m.text, "face_crop"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_full_card),  cmocka_unit_test(roundtrip),
         cmocka_unit_test(validation_errors), cmocka_unit_test(metrics_null_and_p_real),
         cmocka_unit_test(sha256_of_file),   cmocka_unit_test(uuids),
-        cmocka_unit_test(decision_and_default),
+        cmocka_unit_test(decision_and_default), cmocka_unit_test(face_crop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,21 +85,41 @@ static size_t crops_of(const fs_dataset *crops, const char *cache, const char *l
     return n;
 }
 
-static void test_crops_match_inference_and_split(void **state) {
-    (void)state;
+/* aligned: the crops are cut aligned on the landmarks (margin 0.3), and the model's card says
+ * so; box crops of the same videos were cut first into the same cache folder, which must keep
+ * the two apart. */
+static void crops_match_inference_and_split(int aligned) {
     fixture f;
     if (!setup(&f)) skip();
     fs_msg msg;
     char cache[256], wpath[2048];
     snprintf(cache, sizeof cache, "%s/cache", f.tmp);
     fs_video_crops_config cfg = {.frames = FRAMES, .threads = 2, .cache_dir = cache};
-    fs_dataset crops = {0};
+    fs_dataset crops = {0}, box = {0};
     fs_video_crops_stats st;
+    if (aligned) {
+        assert_int_equal(fs_dataset_video_crops(&f.ds, &cfg, &box, &st, &msg), FS_OK);
+        cfg.aligned = 1, cfg.align_margin = 0.3f;
+    }
     assert_int_equal(fs_dataset_video_crops(&f.ds, &cfg, &crops, &st, &msg), FS_OK);
     assert_int_equal(st.videos, NVIDEOS);
     assert_int_equal(st.failed, 0);
     assert_int_equal(st.cached, 0);
     assert_int_equal(st.crops, crops.count);
+    if (aligned) { /* other folders, other pixels */
+        assert_int_equal(box.count, crops.count);
+        size_t differ = 0;
+        for (size_t i = 0; i < crops.count; i++) {
+            assert_string_not_equal(box.items[i].path, crops.items[i].path);
+            fs_image a = {0}, b = {0};
+            fs_image_limits lim = fs_image_limits_default();
+            assert_int_equal(fs_image_load(box.items[i].path, &lim, &a, &msg), FS_OK);
+            assert_int_equal(fs_image_load(crops.items[i].path, &lim, &b, &msg), FS_OK);
+            differ += memcmp(a.rgb, b.rgb, (size_t)a.w * a.h * 3) != 0;
+            fs_image_free(&a), fs_image_free(&b);
+        }
+        assert_int_equal(differ, crops.count);
+    }
 
     /* the scan pipeline with a real model, as `fakescope eval` runs it */
     fs_detector *det = NULL;
@@ -111,12 +131,15 @@ static void test_crops_match_inference_and_split(void **state) {
         assert_int_equal(fs_weights_load(wpath, "meso4", &w, &msg), FS_OK);
         assert_int_equal(fs_detector_add_weights(det, "m", &w, "meso4", &msg), FS_OK);
         fs_weights_free(&w);
+        fs_card card = {.face_crop = {aligned, 0.3f}};
+        fs_detector_set_card(det, 0, &card);
     }
     assert_int_equal(fs_scanner_create(det, 1, &sc, &msg), FS_OK);
     fs_scan_opts o = fs_scan_opts_default();
     o.sampling.mode = FS_VIDEO_SAMPLE_COUNT;
     o.sampling.count = FRAMES;
     o.keep_crops = 1;
+    if (aligned && !have_model) o.align_margin = 0.3f; /* crops only: the scan's own setting */
     for (size_t v = 0; v < NVIDEOS; v++) {
         const fs_item *it = video_of(&f, VIDEOS[v].link);
         size_t idx[FRAMES + 1];
@@ -128,6 +151,11 @@ static void test_crops_match_inference_and_split(void **state) {
             for (int k = 0; k < r.frames[fr].n_faces; k++) {
                 const fs_scan_face *face = &r.frames[fr].faces[k];
                 if (face->track != r.main_person) continue;
+                if (aligned) { /* the landmarks were found, and the region is not the box crop */
+                    assert_int_equal(face->nlm, 68);
+                    fs_box sq = fs_face_crop_box(face->box, o.margin, r.width, r.height);
+                    assert_true(memcmp(&sq, &face->crop, sizeof sq) != 0);
+                }
                 /* the crop of this frame, byte for byte what the model was given */
                 char want[64];
                 snprintf(want, sizeof want, "/f%04d.png", fr);
@@ -165,7 +193,18 @@ static void test_crops_match_inference_and_split(void **state) {
     fs_scanner_free(sc);
     fs_detector_free(det);
     fs_dataset_free(&crops);
+    fs_dataset_free(&box);
     teardown(&f);
+}
+
+static void test_crops_match_inference_and_split(void **state) {
+    (void)state;
+    crops_match_inference_and_split(0);
+}
+
+static void test_aligned_crops_match_inference(void **state) {
+    (void)state;
+    crops_match_inference_and_split(1);
 }
 
 static void manifest_digest(const fs_dataset *crops, const char *root, char hex[65]) {
@@ -258,6 +297,7 @@ static void test_bad_config(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crops_match_inference_and_split),
+        cmocka_unit_test(test_aligned_crops_match_inference),
         cmocka_unit_test(test_cache_and_same_manifest),
         cmocka_unit_test(test_bad_config),
     };
