@@ -254,6 +254,42 @@ static void activations_of_conv_layers(void **state) {
     fs_net_free(net);
 }
 
+/* A MesoNet lists its convolution layers from its architecture: Meso4's four as the paper
+ * gives them (8 3x3, 8 5x5, 16 5x5, 16 5x5), MesoInception4's sixteen; cap truncates what is
+ * written, never the count. */
+static void conv_shapes_of_mesonets(void **state) {
+    (void)state;
+    fs_msg m;
+    const fs_arch *a = fs_arch_find("meso4");
+    fs_weights w;
+    random_weights(a, 0, &w);
+    fs_net *net;
+    assert_int_equal(fs_net_create(&w, "meso4", &net, NULL), FS_OK);
+    int filters[32], kernel[32];
+    for (int i = 0; i < 32; i++) filters[i] = kernel[i] = -1;
+    assert_int_equal(fs_net_conv_shapes(net, filters, kernel, 32, &m), 4);
+    const int want_f[4] = {8, 8, 16, 16}, want_k[4] = {3, 5, 5, 5};
+    for (int i = 0; i < 4; i++) assert_int_equal(filters[i], want_f[i]), assert_int_equal(kernel[i], want_k[i]);
+    assert_int_equal(filters[4], -1);
+    for (int i = 0; i < 32; i++) filters[i] = kernel[i] = -1;
+    assert_int_equal(fs_net_conv_shapes(net, filters, kernel, 2, &m), 4);
+    assert_int_equal(filters[1], 8), assert_int_equal(kernel[1], 5);
+    assert_int_equal(filters[2], -1), assert_int_equal(kernel[2], -1);
+    fs_net_free(net);
+    free_weights(&w);
+    a = fs_arch_find("mesoinception4");
+    random_weights(a, 0, &w);
+    assert_int_equal(fs_net_create(&w, "mesoinception4", &net, NULL), FS_OK);
+    assert_int_equal(fs_net_conv_shapes(net, filters, kernel, 32, &m), 16);
+    for (int i = 0; i < 16; i++) {
+        assert_true(filters[i] >= 1 && filters[i] <= 16);
+        assert_true(kernel[i] == 1 || kernel[i] == 3 || kernel[i] == 5);
+    }
+    assert_int_equal(filters[14], 16), assert_int_equal(kernel[14], 5); /* conv1, conv2 after */
+    fs_net_free(net);
+    free_weights(&w);
+}
+
 /* The four original Keras files, imported, give reference.json's outputs on the reference
  * PNGs within 1e-4, through the fused path (both kernel paths) and the reference path. */
 static void keras_files_match_reference_outputs(void **state) {
@@ -412,6 +448,7 @@ int main(void) {
         cmocka_unit_test(mesoinception4_fused_equals_reference),
         cmocka_unit_test(plan_reuse_is_stable_and_does_not_allocate),
         cmocka_unit_test(activations_of_conv_layers),
+        cmocka_unit_test(conv_shapes_of_mesonets),
         cmocka_unit_test(keras_files_match_reference_outputs),
         cmocka_unit_test(graph_network_runs_like_a_mesonet),
     };
