@@ -229,15 +229,20 @@ static int range_cmp(const void *a, const void *b) {
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* A hard binding's URL and parsed CBOR; -1 (with the malformed status `code`) when unreadable. */
+static int binding_cbor(ctx *c, fs_prov_manifest *m, uint32_t box, const char *code, const char *what,
+                        char *url, size_t cap, fs_cbor_doc *d) {
+    absolute_url(c, box, url, cap);
+    if (!assertion_cbor(c, box, d)) return 0;
+    add_status(c, m, code, FS_PROV_FAILURE, url, "%s is not readable CBOR", what);
+    return -1;
+}
+
 /* c2pa.hash.data against the file. */
 static void check_data_hash(ctx *c, fs_prov_manifest *m, uint32_t box, const char *claim_alg) {
     char url[600];
-    absolute_url(c, box, url, sizeof url);
     fs_cbor_doc d;
-    if (assertion_cbor(c, box, &d)) {
-        add_status(c, m, "assertion.dataHash.malformed", FS_PROV_FAILURE, url, "data hash is not readable CBOR");
-        return;
-    }
+    if (binding_cbor(c, m, box, "assertion.dataHash.malformed", "data hash", url, sizeof url, &d)) return;
     char alg[16];
     fs_cbor_text(&d, fs_cbor_map_get(&d, 0, "alg"), alg, sizeof alg);
     const EVP_MD *md = hash_md(alg[0] ? alg : claim_alg);
@@ -312,12 +317,8 @@ static int digest_range(const ctx *c, const EVP_MD *md, uint64_t start, uint64_t
  * box of the file must be listed, so nothing can be appended after the last hashed box. */
 static void check_box_hash(ctx *c, fs_prov_manifest *m, uint32_t box, const char *claim_alg) {
     char url[600];
-    absolute_url(c, box, url, sizeof url);
     fs_cbor_doc d;
-    if (assertion_cbor(c, box, &d)) {
-        add_status(c, m, "assertion.boxesHash.malformed", FS_PROV_FAILURE, url, "box hash is not readable CBOR");
-        return;
-    }
+    if (binding_cbor(c, m, box, "assertion.boxesHash.malformed", "box hash", url, sizeof url, &d)) return;
     uint32_t boxes = fs_cbor_map_get(&d, 0, "boxes");
     prov_box *src = NULL;
     size_t ns = 0;
