@@ -43,6 +43,10 @@ typedef struct fs_face_det {
 typedef struct fs_blazeface_params {
     float min_score; /* default 0.5 (MediaPipe's) */
     float nms_iou;   /* default 0.3 (MediaPipe's) */
+    float pad;       /* default 0: the picture fills the input (letterboxed); p > 0 shrinks it
+                      * to 1 / (1 + 2p) of the input with black around it, so that a face
+                      * filling a close-up looks to the network as a face further away does
+                      * (the networks miss faces larger than the input); at most 4 */
 } fs_blazeface_params;
 
 void fs_blazeface_params_default(fs_blazeface_params *p);

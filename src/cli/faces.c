@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "fakescope/blazeface.h"
+#include "fakescope/detect.h"
 #include "fakescope/face.h"
 #include "fakescope/landmarks.h"
 #include "fakescope/image.h"
@@ -30,7 +31,9 @@ static void faces_usage(FILE *out) {
             "                   $FAKESCOPE_FACE_MODELS, the face-models folder beside the\n"
             "                   binary, ~/.local/share/fakescope/face-models, or a path to its\n"
             "                   .safetensors (default %s)\n"
-            "  --min-score F    BlazeFace: smallest score kept, 0..1 (default 0.5)\n"
+            "  --min-score F    BlazeFace: smallest score kept, 0..1 (default 0.5); a picture\n"
+            "                   without a face is looked at again shrunk to half the input,\n"
+            "                   for close-ups, as a scan of a picture does\n"
             "  --landmarks      BlazeFace: also the 68 iBUG landmarks of each face\n"
             "                   (face-api's network, set up beside the detector), as\n"
             "                   \"landmarks\": [[x, y] x 68] in --json\n"
@@ -321,7 +324,13 @@ int fs_cli_faces(int argc, char **argv) {
         double t0 = fs_now_ms();
         if (bf) {
             fs_face_det *dets = NULL;
-            if (fs_blazeface_detect(bf, &img, &bp, &dets, &n, &msg)) {
+            fs_err de = fs_blazeface_detect(bf, &img, &bp, &dets, &n, &msg);
+            if (!de && !n) { /* a close-up: the second look a scan of a picture takes */
+                fs_blazeface_params closeup = bp;
+                closeup.pad = FS_SCAN_CLOSEUP_PAD;
+                de = fs_blazeface_detect(bf, &img, &closeup, &dets, &n, &msg);
+            }
+            if (de) {
                 print_error(json, argv[i], &msg);
                 failed = 1;
             } else {

@@ -108,6 +108,7 @@ static void instance_give(fs_blazeface *d, instance *in) {
 void fs_blazeface_params_default(fs_blazeface_params *p) {
     p->min_score = 0.5f;
     p->nms_iou = 0.3f;
+    p->pad = 0.0f;
 }
 
 fs_blazeface_kind fs_blazeface_variant(const fs_blazeface *d) { return d->kind; }
@@ -292,8 +293,9 @@ fs_err fs_blazeface_detect(fs_blazeface *d, const fs_image *img, const fs_blazef
     if (params) p = *params;
     else fs_blazeface_params_default(&p);
     const int side = d->v->side;
-    /* letterbox: scale to fit, centre, black elsewhere */
-    const double scale = fmin((double)side / img->w, (double)side / img->h);
+    /* letterbox: scale to fit (shrunk by the padding), centre, black elsewhere */
+    if (!(p.pad >= 0 && p.pad <= 4)) return fs_fail(msg, FS_ERR_INVALID, "padding %g is outside [0, 4]", (double)p.pad);
+    const double scale = fmin((double)side / img->w, (double)side / img->h) / (1.0 + 2.0 * p.pad);
     int rw = (int)lround(img->w * scale), rh = (int)lround(img->h * scale);
     rw = rw < 1 ? 1 : rw > side ? side : rw;
     rh = rh < 1 ? 1 : rh > side ? side : rh;
