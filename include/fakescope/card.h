@@ -84,6 +84,9 @@ typedef struct fs_card {
     int is_default;        /* "default": true: one of the models a video check runs when the
                             * request names none (when no card says so: every model) */
     fs_card_face_crop face_crop;
+    int picture_faces;     /* "picture_input": "faces": a still picture is judged by the faces
+                            * found in it (the model learned face crops of pictures); absent or
+                            * "whole": the whole picture resized to the input */
 } fs_card;
 
 /* The card's decision threshold: decision.threshold, or 0.5 without a decision. */

@@ -111,15 +111,17 @@ typedef struct fs_video_crops_config {
                                 * landmarks with align_margin (fs_scan_opts.align_margin); part
                                 * of the cache key */
     float align_margin;
+    int pictures;              /* 1: picture items too, each as a one-frame video (its main
+                                * face becomes one crop); 0: pictures are left out */
 } fs_video_crops_config;
 
 typedef struct fs_video_crops_stats {
-    size_t videos, cached, crops, no_face, failed;
+    size_t videos, pictures, cached, crops, no_face, failed;
     char last_error[FS_MSG_MAX]; /* "path: reason" of the latest failed video, "" if none */
 } fs_video_crops_stats;
 
 /* Adds to crops (a zeroed or existing dataset) one image item per face crop of every video item
- * of ds: the main person's face in each of cfg->frames sampled frames, cropped by the scan
+ * of ds (and of every picture item with cfg->pictures): the main person's face in each of cfg->frames sampled frames, cropped by the scan
  * pipeline exactly as it is at inference (detect.h, crops-only scanner: default face
  * parameters, 30% margin, 256x256). Each crop keeps its video's label, source, group and
  * split. Crops found complete in the cache (an index file is written last) are reused without

@@ -85,6 +85,7 @@ static void usage(FILE *out) {
             "                   mean P(fake) in ten bins, with videos per video too\n"
             "  --frames N       frames sampled per video (default %d)\n"
             "  --faces          judge the faces found in images instead of the whole picture\n"
+            "                   (the default for a model whose card has picture_input faces)\n"
             "  --face-detector D  blazeface (default) or haar: what finds the faces of videos\n"
             "                   and of --faces images\n"
             "                   (an image without a face is left out and counted)\n"
@@ -693,6 +694,7 @@ int fs_cli_eval(int argc, char **argv) {
         if (fs_detector_add_entry(det, ent, &msg)) goto fatal;
         card_path = ent->card_path;
         if (!(threshold > 0)) threshold = fs_card_threshold(&ent->card);
+        if (ent->card.picture_faces) faces = 1; /* it learned faces cut from pictures */
     }
     double thr = threshold > 0 ? threshold : FS_BINARY_THRESHOLD_DEFAULT;
     /* the face finder, loaded up front when faces are judged (videos, --faces): the learned

@@ -60,6 +60,7 @@ typedef struct {
     const char *face_detector; /* of the video crops: "blazeface" or "haar" */
     int face_aligned;          /* video crops aligned on the landmarks (--face-crop aligned) */
     double face_margin;        /* their margin */
+    int picture_faces;         /* pictures become their main face's crop (--picture-faces) */
     const char *sbi_mask;      /* "ellipse" (fs_blend_self) or "landmarks" (fs_blend_sbi) */
     const char *sbi_preview;   /* a contact sheet of pseudo-fakes, written before training */
     int sbi_pairs;             /* every real training item twice: kept, and self-blended */
@@ -150,6 +151,10 @@ static void usage(FILE *out) {
             "                       mouth fitted onto a template with margin M, default 0.1;\n"
             "                       blazeface only); the card's face_crop makes every scan cut\n"
             "                       the model's faces the same way\n"
+            "  --picture-faces      pictures are judged by their faces too: each picture's main\n"
+            "                       face is cut as the videos' are (pictures without a face are\n"
+            "                       left out and counted); the card's picture_input \"faces\"\n"
+            "                       makes the image check and eval judge the faces they find\n"
             "\n"
             "Progress (loss, accuracy, images/s, ETA) is drawn on stderr when it is a terminal,\n"
             "one line per epoch otherwise. Results are deterministic for a given seed and\n"
@@ -264,13 +269,15 @@ static void common_root(const train_opts *o, char *root, size_t cap) {
 static fs_err add_video_crops(const train_opts *o, data_set *d, fs_msg *msg) {
     char cache[TRAIN_PATH_CAP], path[TRAIN_PATH_CAP];
     size_t nvideos = 0;
-    for (size_t i = 0; i < d->ds.count; i++) nvideos += d->ds.items[i].kind == FS_ITEM_VIDEO;
+    for (size_t i = 0; i < d->ds.count; i++)
+        nvideos += d->ds.items[i].kind == FS_ITEM_VIDEO || (o->picture_faces && d->ds.items[i].kind == FS_ITEM_IMAGE);
     if (!nvideos) return FS_OK;
     snprintf(cache, sizeof cache, "%.4000s/video_crops", o->out);
     fs_video_crops_config vc = {.frames = o->video_frames,
                                 .face_detector = o->face_detector,
                                 .aligned = o->face_aligned,
                                 .align_margin = (float)o->face_margin,
+                                .pictures = o->picture_faces,
                                 .threads = o->threads < 16 ? o->threads : 16,
                                 .cache_dir = cache};
     fs_dataset crops = {0};
@@ -278,13 +285,20 @@ static fs_err add_video_crops(const train_opts *o, data_set *d, fs_msg *msg) {
     fs_err err = fs_dataset_video_crops(&d->ds, &vc, &crops, &d->crops, msg);
     snprintf(path, sizeof path, "%.4000s/%s_crops.csv", o->out, o->name);
     if (!err) err = fs_manifest_write(&crops, path, o->out, d->crops_digest, msg);
-    if (!err) err = fs_dataset_append(&d->ds, &crops, msg);
+    if (!err && o->picture_faces) {
+        /* the crops stand for every item: the pictures themselves are not trained on */
+        fs_dataset_free(&d->ds);
+        d->ds = crops;
+        memset(&crops, 0, sizeof crops);
+    } else if (!err) {
+        err = fs_dataset_append(&d->ds, &crops, msg);
+    }
     fs_dataset_free(&crops);
     if (err) return err;
-    fprintf(stderr, "videos: %zu (%zu from the cache, %zu without a face, %zu failed): %zu face "
-                    "crops of %d frames each at most, %.1f s (%s)\n",
-            d->crops.videos, d->crops.cached, d->crops.no_face, d->crops.failed, d->crops.crops,
-            o->video_frames, (fs_now_ms() - t0) / 1000.0, path);
+    fprintf(stderr, "videos: %zu, pictures: %zu (%zu from the cache, %zu without a face, %zu failed): "
+                    "%zu face crops, %d per video at most, %.1f s (%s)\n",
+            d->crops.videos, d->crops.pictures, d->crops.cached, d->crops.no_face, d->crops.failed,
+            d->crops.crops, o->video_frames, (fs_now_ms() - t0) / 1000.0, path);
     if (d->crops.failed) fprintf(stderr, "last video failure: %s\n", d->crops.last_error);
     return FS_OK;
 }
@@ -692,6 +706,7 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
     c.input_width = c.input_height = TRAIN_SIDE;
     /* the faces it learned from are the faces every scan must give it */
     if (o->face_aligned) c.face_crop = (fs_card_face_crop){1, o->face_margin};
+    c.picture_faces = o->picture_faces;
     if (net->g) {
         snprintf(buf, sizeof buf, "(rgb - %.9g) * %.9g", (double)net->in_zero, (double)net->in_scale);
         c.preprocessing = dupstr(buf);
@@ -726,8 +741,10 @@ static fs_err write_card(const train_opts *o, const trainee *net, const char *di
         json_object_set_new(t, "face_detector", json_string(o->face_detector ? o->face_detector : "blazeface"));
         json_object_set_new(t, "face_crop", o->face_aligned ? json_pack("{s:s,s:f}", "mode", "aligned", "margin", o->face_margin)
                                                             : json_pack("{s:s}", "mode", "box"));
-        json_object_set_new(t, "video_crops", json_pack("{s:I,s:I,s:s}", "videos",
-                                                        (json_int_t)d->crops.videos, "crops",
+        json_object_set_new(t, "video_crops", json_pack("{s:I,s:I,s:I,s:I,s:s}", "videos",
+                                                        (json_int_t)d->crops.videos, "pictures",
+                                                        (json_int_t)d->crops.pictures, "no_face",
+                                                        (json_int_t)d->crops.no_face, "crops",
                                                         (json_int_t)d->crops.crops,
                                                         "manifest_sha256", d->crops_digest));
     }
@@ -907,7 +924,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
         {"backbone-lr", required_argument, 0, 'B'}, {"freeze-bn", no_argument, 0, 'Z'},
         {"face-detector", required_argument, 0, 'D'}, {"sbi-mask", required_argument, 0, 'M'},
         {"sbi-preview", required_argument, 0, 'P'}, {"sbi-pairs", no_argument, 0, 'Q'},
-        {"face-crop", required_argument, 0, 'X'},
+        {"face-crop", required_argument, 0, 'X'}, {"picture-faces", no_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->video_frames = 16, o->epochs = 10, o->batch = 32, o->lr = 1e-3, o->seed = 1, o->val_fraction = 0.15;
@@ -1008,6 +1025,7 @@ static int parse_args(int argc, char **argv, train_opts *o) {
             if (parse_double(optarg, 0, 100, &o->backbone_lr)) goto bad;
             break;
         case 'Z': o->freeze_bn = 1; break;
+        case 'G': o->picture_faces = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -1032,6 +1050,8 @@ static int parse_args(int argc, char **argv, train_opts *o) {
     else if (o->sbi_pairs && !(o->sbi > 0)) why = "--sbi-pairs needs --sbi P > 0 (for the held-out splits)";
     else if (o->face_aligned && o->face_detector && !strcmp(o->face_detector, "haar"))
         why = "--face-crop aligned needs the landmarks of the learned face detector, not --face-detector haar";
+    else if (o->picture_faces && o->face_detector && !strcmp(o->face_detector, "haar"))
+        why = "--picture-faces needs the learned face detector, not --face-detector haar";
     else if (strcmp(o->optimizer, "adam") && strcmp(o->optimizer, "sgd")) why = "--optimizer must be adam or sgd";
     else if (strcmp(o->schedule, "constant") && strcmp(o->schedule, "cosine") && strcmp(o->schedule, "step"))
         why = "--schedule must be constant, cosine or step";

@@ -331,6 +331,13 @@ static fs_err check_card(json_t *root, fs_card *out, fs_msg *msg) {
     c->is_default = def && json_is_true(def);
     json_t *fc = json_object_get(root, "face_crop");
     if (fc && !json_is_null(fc)) TRY(check_face_crop(fc, &c->face_crop, msg));
+    json_t *pin = json_object_get(root, "picture_input");
+    if (pin && !json_is_null(pin)) {
+        const char *v = json_string_value(pin);
+        if (!v || (strcmp(v, "faces") && strcmp(v, "whole")))
+            TRY(fs_fail(msg, FS_ERR_FORMAT, "field \"picture_input\" must be \"faces\" or \"whole\""));
+        c->picture_faces = !strcmp(v, "faces");
+    }
     err = FS_OK;
 #undef TRY
 done:
@@ -432,6 +439,7 @@ static json_t *card_document(const fs_card *c) {
     if (c->is_default) SET("default", json_true());
     if (c->face_crop.aligned)
         SET("face_crop", json_pack("{s:s, s:f}", "mode", "aligned", "margin", c->face_crop.margin));
+    if (c->picture_faces) SET("picture_input", json_string("faces"));
 #undef SET
     if (bad) {
         json_decref(root);

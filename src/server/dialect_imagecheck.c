@@ -16,7 +16,8 @@
  * for the server's own early answers (413 body too large) too.
  *
  * The model judges the whole picture resized to its input (synthetic-image detection), or the
- * faces in it with "crop": "faces" (the most suspicious face decides).
+ * faces in it with "crop": "faces" (the most suspicious face decides). "crop" defaults to
+ * "faces" for a model whose card says "picture_input": "faces" (it learned face crops).
  *
  * ?explain=1 adds one object beside the seed's fields, "explanation": the Grad-CAM of every
  * judged crop (detect/explain.c) as a PNG data: URL with the crop's box, so a client sees where
@@ -221,9 +222,12 @@ static void ic_detect(fs_req *r) {
         return;
     }
     fs_scan_opts opts = fs_scan_opts_default();
-    opts.crop = FS_CROP_WHOLE;
+    /* a model that learned faces cut from pictures judges the faces it finds; others the whole
+     * picture, unless the request says */
+    opts.crop = model.entry && model.entry->card.picture_faces ? FS_CROP_FACES : FS_CROP_WHOLE;
     if (in.crop && !strcmp(in.crop, "faces")) opts.crop = FS_CROP_FACES;
-    else if (in.crop && strcmp(in.crop, "whole")) {
+    else if (in.crop && !strcmp(in.crop, "whole")) opts.crop = FS_CROP_WHOLE;
+    else if (in.crop) {
         fs_reply_error(r, 400, "bad_request", "crop must be \"whole\" or \"faces\"");
         return;
     }
@@ -317,7 +321,11 @@ static void ic_detect(fs_req *r) {
         json_decref(crops);
         json_decref(explained);
         json_decref(provenance);
-        fs_reply_error(r, 400, "no_face", "no face was found in the image (leave out crop to judge the whole image)");
+        if (in.crop)
+            fs_reply_error(r, 400, "no_face", "no face was found in the image (leave out crop to judge the whole image)");
+        else
+            fs_reply_error(r, 400, "no_face", "no face was found in the image, and model %s judges faces "
+                           "(\"crop\": \"whole\" judges the whole picture, which it was not trained on)", model.name);
         return;
     }
     fs_metrics_inference(fs_server_metrics(fs_req_server(r)), model.name, (uint64_t)judged);

@@ -374,6 +374,19 @@ static void rule_web(const char *rel, const char *parent, const char *stem, ids 
     out->n = 1;
 }
 
+/* WebMorph (Face Research Lab London) files are london_NNN_EE: person NNN, expression EE
+ * (03 neutral, 08 smiling); both pictures of a person share a group. */
+static void rule_webmorph(const char *rel, const char *parent, const char *stem, ids *out) {
+    const char *a = strchr(stem, '_');
+    const char *b = a ? strchr(a + 1, '_') : NULL;
+    if (b && b > a + 1 && all_digits(a + 1, (size_t)(b - a - 1))) {
+        set_id(out, 0, a + 1, (size_t)(b - a - 1));
+        out->n = 1;
+    } else {
+        rule_default(rel, parent, stem, out);
+    }
+}
+
 /* FaceForensics++: originals are N, fakes target_source (A_B), DeepFakeDetection actor clips
  * NN__scene. A pair's ids are joined by union-find so A, B, A_B and B_A share one group. */
 static void rule_ffpp(const char *rel, const char *parent, const char *stem, ids *out) {
@@ -406,6 +419,8 @@ static const struct {
     {"ffpp*", "ffpp-identity", rule_ffpp},
     {"hardfake-vs-real", "file", rule_file},
     {"basemax-fakefaces", "file", rule_file},
+    {"sdfd-sd21-faces", "file", rule_file},
+    {"webmorph-real-faces", "webmorph-person", rule_webmorph},
 };
 
 static int rule_index(const char *source) {

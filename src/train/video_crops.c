@@ -12,7 +12,11 @@
  * (video path, frame count), with an index file written last: a folder without its index is
  * an interrupted extraction and is redone. Videos are spread over worker threads, each with its
  * own scanner on one shared read-only detector; results are gathered per video and added in
- * video order, so the crop list does not depend on thread timing. */
+ * video order, so the crop list does not depend on thread timing.
+ *
+ * With pictures set, a picture is a one-frame video: its main face becomes its one crop, cut
+ * as the scan of that picture cuts it, so a model trained on faces found in pictures sees at
+ * inference the very crop it learned from. */
 #include "fakescope/dataset.h"
 #include "fakescope/detect.h"
 #include "fakescope/sha256.h"
@@ -55,11 +59,14 @@ typedef struct crops_job {
 /* The cache folder of one video: <cache>/<stem>-<16 hex of sha256(path, frames)>. The folder
  * names order the crops manifest, so they stay put; the scan parameters the crops were cut
  * with are checked through the index instead (scan_params). */
-static void video_dir(const fs_video_crops_config *cfg, const char *path, char *dir, size_t cap) {
+static void video_dir(const fs_video_crops_config *cfg, const fs_item *it, char *dir, size_t cap) {
     char key[CROPS_PATH_CAP + 32], hex[FS_SHA256_HEX];
-    /* box crops keep the key they always had, so their caches stay valid */
-    int n = !cfg->aligned ? snprintf(key, sizeof key, "%s\n%d", path, cfg->frames)
-                                  : snprintf(key, sizeof key, "%s\n%d\naligned %.9g", path, cfg->frames,
+    const char *path = it->path;
+    /* box crops of videos keep the key they always had, so their caches stay valid; a picture
+     * is keyed as 0 frames, which no video has */
+    const int frames = it->kind == FS_ITEM_VIDEO ? cfg->frames : 0;
+    int n = !cfg->aligned ? snprintf(key, sizeof key, "%s\n%d", path, frames)
+                                  : snprintf(key, sizeof key, "%s\n%d\naligned %.9g", path, frames,
                                              (double)cfg->align_margin);
     if (fs_sha256_hex(key, (size_t)(n > 0 ? n : 0), hex)) hex[0] = '\0';
     const char *base = strrchr(path, '/');
@@ -82,6 +89,10 @@ static void scan_params(const fs_video_crops_config *cfg, char *out, size_t cap)
     if (cfg->aligned) {
         size_t used = strlen(out);
         snprintf(out + used, cap - used, " aligned %.9g", (double)cfg->align_margin);
+    }
+    if (cfg->pictures) { /* pictures get a second look for close-ups */
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, " closeup %.9g", (double)FS_SCAN_CLOSEUP_PAD);
     }
 }
 
@@ -130,10 +141,10 @@ static int read_index(const fs_video_crops_config *cfg, const char *dir, int fra
 
 /* Scans one video and writes its main person's crops and then the index. */
 static fs_err extract_one(fs_scanner *sc, const fs_video_crops_config *cfg, const char *path,
-                          const char *dir, video_out *v, fs_msg *msg) {
+                          int frames, const char *dir, video_out *v, fs_msg *msg) {
     fs_scan_opts o = fs_scan_opts_default();
     o.sampling.mode = FS_VIDEO_SAMPLE_COUNT;
-    o.sampling.count = cfg->frames;
+    o.sampling.count = frames;
     o.keep_crops = 1;
     o.align_margin = cfg->aligned ? cfg->align_margin : -1.0f;
     fs_scan_result r;
@@ -148,7 +159,7 @@ static fs_err extract_one(fs_scanner *sc, const fs_video_crops_config *cfg, cons
     if (!err) {
         char params[160];
         scan_params(cfg, params, sizeof params);
-        used += (size_t)snprintf(index, cap, "frames %d\n%s\n", cfg->frames, params);
+        used += (size_t)snprintf(index, cap, "frames %d\n%s\n", frames, params);
     }
     for (int f = 0; !err && f < r.n_frames; f++) {
         const fs_scan_frame *fr = &r.frames[f];
@@ -187,10 +198,10 @@ static void *crops_worker(void *arg) {
         video_out *v = &j->out[i];
         const fs_item *it = &j->ds->items[j->videos[i]];
         char dir[CROPS_DIR_CAP];
-        video_dir(j->cfg, it->path, dir, sizeof dir);
-        if (read_index(j->cfg, dir, j->cfg->frames, v) == 0) continue;
+        video_dir(j->cfg, it, dir, sizeof dir);
+        if (read_index(j->cfg, dir, it->kind == FS_ITEM_VIDEO ? j->cfg->frames : 1, v) == 0) continue;
         fs_msg vm = {{0}};
-        v->err = serr ? serr : extract_one(sc, j->cfg, it->path, dir, v, &vm);
+        v->err = serr ? serr : extract_one(sc, j->cfg, it->path, it->kind == FS_ITEM_VIDEO ? j->cfg->frames : 1, dir, v, &vm);
         if (v->err) snprintf(v->error, sizeof v->error, "%.200s: %.300s", it->path, serr ? m.text : vm.text);
     }
     fs_scanner_free(sc);
@@ -214,10 +225,13 @@ fs_err fs_dataset_video_crops(const fs_dataset *ds, const fs_video_crops_config 
     crops_job j = {.ds = ds, .cfg = cfg};
     size_t *videos = malloc((ds->count + 1) * sizeof *videos);
     if (!videos) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < ds->count; i++)
-        if (ds->items[i].kind == FS_ITEM_VIDEO) videos[j.nvideos++] = i;
+    for (size_t i = 0; i < ds->count; i++) {
+        const int video = ds->items[i].kind == FS_ITEM_VIDEO;
+        if (video || (cfg->pictures && ds->items[i].kind == FS_ITEM_IMAGE)) videos[j.nvideos++] = i;
+        st->videos += (size_t)video;
+        st->pictures += (size_t)!video && cfg->pictures && ds->items[i].kind == FS_ITEM_IMAGE;
+    }
     j.videos = videos;
-    st->videos = j.nvideos;
     if (j.nvideos == 0) return free(videos), FS_OK;
     fs_err err = fs_mkdirs(cfg->cache_dir, msg);
     j.out = calloc(j.nvideos, sizeof *j.out);
@@ -253,7 +267,7 @@ fs_err fs_dataset_video_crops(const fs_dataset *ds, const fs_video_crops_config 
         st->cached += (size_t)v->cached;
         st->no_face += (size_t)v->no_face;
         char dir[CROPS_DIR_CAP], file[CROPS_PATH_CAP];
-        video_dir(cfg, it->path, dir, sizeof dir);
+        video_dir(cfg, it, dir, sizeof dir);
         for (int k = 0; !err && k < v->n; k++) {
             crop_path(dir, v->frame[k], file, sizeof file);
             fs_item c = {.path = fs_pool_strdup(crops, file),
@@ -269,7 +283,7 @@ fs_err fs_dataset_video_crops(const fs_dataset *ds, const fs_video_crops_config 
     }
     if (!err) fs_dataset_sort(crops);
     if (!err && st->failed == j.nvideos)
-        err = fs_fail(msg, FS_ERR_FORMAT, "no video could be cropped (last: %s)", st->last_error);
+        err = fs_fail(msg, FS_ERR_FORMAT, "no video or picture could be cropped (last: %s)", st->last_error);
     for (size_t i = 0; j.out && i < j.nvideos; i++) free(j.out[i].frame);
     free(j.out);
     fs_detector_free(j.det);

@@ -67,6 +67,11 @@ jq --arg id "$(python3 -c 'import uuid; print(uuid.uuid4())')" --argjson t "$STR
     '.id = $id | .name = "meso4-df-strict" | .decision = {threshold: $t, uncertain: [($p - 0.01), $t], data: "test"}' \
     "$FS_TMP/models/meso4-df.json" >"$FS_TMP/models/meso4-df-strict.json"
 
+# The same weights again under a card that says they learned faces cut from pictures
+# ("picture_input": "faces"): without "crop", the image check judges the faces it finds.
+jq --arg id "$(python3 -c 'import uuid; print(uuid.uuid4())')" '.id = $id | .name = "meso4-df-faces" | .picture_input = "faces"' \
+    "$FS_TMP/models/meso4-df.json" >"$FS_TMP/models/meso4-df-faces.json"
+
 fs_start --models "$FS_TMP/models"
 ADMIN=$FS_ADMIN_KEY
 [ -n "$ADMIN" ] || fs_fail "no admin key printed"
@@ -79,7 +84,7 @@ fs_expect "revoke" "$(fs_status DELETE "/admin/keys/$rid" -H "Authorization: Bea
 
 # ---- models list
 fs_expect "models status" "$(fs_status GET /api/models)" 200
-fs_expect "models list" "$($FS_CURL "$FS_URL/api/models" | jq -r '.models[].name' | tr '\n' ' ')" "meso4-df meso4-df-strict "
+fs_expect "models list" "$($FS_CURL "$FS_URL/api/models" | jq -r '.models[].name' | tr '\n' ' ')" "meso4-df meso4-df-faces meso4-df-strict "
 
 # ---- success: multipart upload, data: URL, PNG and WebP
 ic "multipart df" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$TOKEN"
@@ -133,6 +138,27 @@ ic "whole picture crops" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF
 jq -e '(.crops | length) == 1 and .crops[0].kind == "whole" and .crops[0].box.x == 0 and
        .crops[0].p_fake == .response.confidence[0]' "$FS_TMP/body" >/dev/null ||
     fs_fail "whole picture: crops $(jq -c .crops "$FS_TMP/body")"
+# a faces model: faces without asking, the same answer as crop=faces on the whole-picture card;
+# crop=whole still judges the whole picture; a picture without a face is a 400 that says why
+ic "crop faces again" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$TOKEN" -F crop=faces
+P_FACES=$(body '.response.confidence[0]')
+ic "faces model" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df-faces -F "token=$TOKEN"
+jq -e '(.crops | length) >= 1 and all(.crops[]; .kind == "face")' "$FS_TMP/body" >/dev/null ||
+    fs_fail "faces model: crops $(jq -c .crops "$FS_TMP/body")"
+fs_expect "faces model score" "$(body '.response.confidence[0]')" "$P_FACES"
+ic "faces model, crop whole" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df-faces -F "token=$TOKEN" -F crop=whole
+fs_expect "faces model, crop whole: kind" "$(body '.crops[0].kind')" whole
+python3 - "$FS_TMP/flat.png" <<'EOF'
+import struct, sys, zlib
+w = h = 96
+raw = b"".join(b"\x00" + bytes([120, 130, 140]) * w for _ in range(h))
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+EOF
+ic "faces model, no face" 400 -H "Authorization: Bearer $USER" -F "image=@$FS_TMP/flat.png" -F modelName=meso4-df-faces -F "token=$TOKEN"
+error400 "faces model, no face"
+body .message | grep -q 'meso4-df-faces judges faces' || fs_fail "faces model, no face: $(body .message)"
 ic "bad crop" 400 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$TOKEN" -F crop=sideways
 error400 "bad crop"
 

@@ -91,14 +91,14 @@ if [ -f "$FF/real/youtube/183.mp4" ] && [ -f "$FF/fake/Deepfakes/183_253.mp4" ] 
     V=(--arch meso4 --data "$T/ffpp-c40:ffpp-c40:ffpp-suggested" --video-frames 2 --batch 2
        --threads 2 --epochs 1 --name v --aug none)
     "$FAKESCOPE" train "${V[@]}" --out "$T/v" > /dev/null 2> "$T/v.err" || fail "train on videos: $(cat "$T/v.err")"
-    grep -q "videos: 3 (0 from the cache" "$T/v.err" || fail "video line: $(cat "$T/v.err")"
+    grep -q "videos: 3, pictures: 0 (0 from the cache" "$T/v.err" || fail "video line: $(cat "$T/v.err")"
     "$FAKESCOPE" train "${V[@]}" --out "$T/v" > /dev/null 2> "$T/v2.err" || fail "second run: $(cat "$T/v2.err")"
-    grep -q "videos: 3 (3 from the cache" "$T/v2.err" || fail "cache not used: $(cat "$T/v2.err")"
+    grep -q "videos: 3, pictures: 0 (3 from the cache" "$T/v2.err" || fail "cache not used: $(cat "$T/v2.err")"
     # --face-crop aligned: crops of their own in the same cache (not the box crops read back),
     # and the card tells every scan to cut this model's faces the same way
     "$FAKESCOPE" train "${V[@]}" --face-crop aligned:0.25 --out "$T/v" > /dev/null 2> "$T/va.err" ||
         fail "train --face-crop aligned: $(cat "$T/va.err")"
-    grep -q "videos: 3 (0 from the cache" "$T/va.err" || fail "aligned crops read as box crops: $(cat "$T/va.err")"
+    grep -q "videos: 3, pictures: 0 (0 from the cache" "$T/va.err" || fail "aligned crops read as box crops: $(cat "$T/va.err")"
     [ "$(jq -c .face_crop "$T/v/v.json")" = '{"mode":"aligned","margin":0.25}' ] ||
         fail "card face_crop: $(jq -c .face_crop "$T/v/v.json")"
     [ "$(jq -c .training.face_crop "$T/v/v.json")" = '{"mode":"aligned","margin":0.25}' ] ||
@@ -107,8 +107,12 @@ if [ -f "$FF/real/youtube/183.mp4" ] && [ -f "$FF/fake/Deepfakes/183_253.mp4" ] 
     "$FAKESCOPE" train "${V[@]}" --face-crop aligned --face-detector haar --out "$T/v" 2>/dev/null; rc=$?
     set -e
     [ $rc -eq 2 ] || fail "--face-crop aligned with haar exits $rc, not 2"
+    set +e
+    "$FAKESCOPE" train "${V[@]}" --picture-faces --face-detector haar --out "$T/v" 2>/dev/null; rc=$?
+    set -e
+    [ $rc -eq 2 ] || fail "--picture-faces with haar exits $rc, not 2"
     "$FAKESCOPE" train "${V[@]}" --out "$T/v" > /dev/null 2> "$T/v2.err" || fail "box run after aligned: $(cat "$T/v2.err")"
-    grep -q "videos: 3 (3 from the cache" "$T/v2.err" || fail "box crops not kept beside aligned: $(cat "$T/v2.err")"
+    grep -q "videos: 3, pictures: 0 (3 from the cache" "$T/v2.err" || fail "box crops not kept beside aligned: $(cat "$T/v2.err")"
     [ "$(jq -c .face_crop "$T/v/v.json")" = null ] || fail "box card with face_crop"
     python3 - "$T/v" <<'PY' || fail "video crops"
 import csv, json, os, sys

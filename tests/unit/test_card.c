@@ -320,12 +320,49 @@ static void face_crop(void **state) {
     }
 }
 
+/* "picture_input": faces is kept and written back; whole and absent mean whole pictures and
+ * are not written; anything else is refused by name */
+static void picture_input(void **state) {
+    (void)state;
+    const char *head = MINIMAL_HEAD;
+    char doc[2048], *text = NULL;
+    fs_card c, back;
+    fs_msg m = {""};
+    snprintf(doc, sizeof doc, "%s, \"picture_input\": \"faces\"}", head);
+    if (fs_card_parse(doc, strlen(doc), &c, &m)) fail_msg("%s", m.text);
+    assert_true(c.picture_faces);
+    assert_int_equal(fs_card_to_json(&c, &text, &m), FS_OK);
+    assert_non_null(strstr(text, "\"picture_input\": \"faces\""));
+    if (fs_card_parse(text, strlen(text), &back, &m)) fail_msg("%s", m.text);
+    assert_true(back.picture_faces);
+    free(text);
+    fs_card_free(&back);
+    fs_card_free(&c);
+    for (int absent = 0; absent < 2; absent++) {
+        snprintf(doc, sizeof doc, "%s%s}", head, absent ? "" : ", \"picture_input\": \"whole\"");
+        if (fs_card_parse(doc, strlen(doc), &c, &m)) fail_msg("%s", m.text);
+        assert_false(c.picture_faces);
+        assert_int_equal(fs_card_to_json(&c, &text, &m), FS_OK);
+        assert_null(strstr(text, "picture_input"));
+        free(text);
+        fs_card_free(&c);
+    }
+    static const char *const bad[] = {"\"picture_input\": \"face\"", "\"picture_input\": true",
+                                      "\"picture_input\": [\"faces\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(doc, sizeof doc, "%s, %s}", head, bad[i]);
+        assert_int_equal(fs_card_parse(doc, strlen(doc), &c, &m), FS_ERR_FORMAT);
+        assert_non_null(strstr(m.text, "picture_input"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_full_card),  cmocka_unit_test(roundtrip),
         cmocka_unit_test(validation_errors), cmocka_unit_test(metrics_null_and_p_real),
         cmocka_unit_test(sha256_of_file),   cmocka_unit_test(uuids),
         cmocka_unit_test(decision_and_default), cmocka_unit_test(face_crop),
+        cmocka_unit_test(picture_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

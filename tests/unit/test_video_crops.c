@@ -276,6 +276,106 @@ static void test_cache_and_same_manifest(void **state) {
     teardown(&f);
 }
 
+/* Pictures with cfg.pictures: each is a one-frame video, its main face the one crop, byte for
+ * byte the crop a scan of the picture gives the model (a close-up included); a picture without
+ * a face is counted and left out; without cfg.pictures no picture is touched. */
+static void test_picture_crops(void **state) {
+    (void)state;
+    static const struct { const char *cls, *rel, *link; int face; } PICS[] = {
+        {"real", "webmorph-real-faces/real/london_001_03.jpg", "london_001_03.jpg", 1},
+        {"fake", "hardfake-vs-real/fake/fake_1.jpg", "fake_1.jpg", 1},
+        /* a close-up whose face is larger than the detector's input: found on the second look */
+        {"fake", "sdfd-sd21-faces/ai/sdfd_0004.jpg", "sdfd_0004.jpg", 1},
+    };
+    const size_t npics = sizeof PICS / sizeof PICS[0];
+    char buf[2048], tmp[64] = "/tmp/fs_pcrops_XXXXXX", set[128], cache[128];
+    for (size_t i = 0; i < npics; i++)
+        if (!fs_test_shared(PICS[i].rel, buf, sizeof buf)) skip();
+    assert_non_null(mkdtemp(tmp));
+    snprintf(set, sizeof set, "%s/pics", tmp);
+    snprintf(cache, sizeof cache, "%s/cache", tmp);
+    fs_msg msg;
+    for (size_t i = 0; i < npics; i++) {
+        char dir[256], link[512];
+        snprintf(dir, sizeof dir, "%s/%s", set, PICS[i].cls);
+        assert_int_equal(fs_mkdirs(dir, &msg), FS_OK);
+        snprintf(link, sizeof link, "%s/%s", dir, PICS[i].link);
+        fs_test_shared(PICS[i].rel, buf, sizeof buf);
+        assert_int_equal(symlink(buf, link), 0);
+    }
+    /* and a picture of nothing: a grey ramp */
+    fs_image ramp = {0};
+    assert_int_equal(fs_image_alloc(&ramp, 96, 64, &msg), FS_OK);
+    for (int i = 0; i < 96 * 64 * 3; i++) ramp.rgb[i] = (uint8_t)((i / 3) % 96 * 2);
+    char ramp_path[256];
+    snprintf(ramp_path, sizeof ramp_path, "%s/real/ramp.png", set);
+    assert_int_equal(fs_image_save(&ramp, ramp_path, &msg), FS_OK);
+    fs_image_free(&ramp);
+    fs_dataset ds = {0}, none = {0}, crops = {0}, again = {0};
+    assert_int_equal(fs_dataset_scan(&ds, set, NULL, &msg), FS_OK);
+    fs_split_config spc = {0.5, 0.5, 0.0, 1, NULL};
+    assert_int_equal(fs_dataset_split(&ds, &spc, &msg), FS_OK);
+    fs_video_crops_config cfg = {.frames = FRAMES, .threads = 2, .cache_dir = cache};
+    fs_video_crops_stats st;
+    assert_int_equal(fs_dataset_video_crops(&ds, &cfg, &none, &st, &msg), FS_OK);
+    assert_int_equal(st.pictures, 0);
+    assert_int_equal(none.count, 0);
+    cfg.pictures = 1, cfg.aligned = 1, cfg.align_margin = 0.0f;
+    assert_int_equal(fs_dataset_video_crops(&ds, &cfg, &crops, &st, &msg), FS_OK);
+    assert_int_equal(st.videos, 0);
+    assert_int_equal(st.pictures, npics + 1);
+    assert_int_equal(st.no_face, 1);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(crops.count, npics);
+    /* the scan of each picture, crops only, aligned with margin 0 */
+    fs_detector *det = NULL;
+    fs_scanner *sc = NULL;
+    assert_int_equal(fs_detector_create(&det, &msg), FS_OK);
+    assert_int_equal(fs_scanner_create(det, 1, &sc, &msg), FS_OK);
+    fs_scan_opts o = fs_scan_opts_default();
+    o.keep_crops = 1;
+    o.align_margin = 0.0f;
+    for (size_t i = 0; i < ds.count; i++) {
+        const fs_item *it = &ds.items[i];
+        const char *base = strrchr(it->path, '/') + 1;
+        size_t idx[2];
+        const size_t n = crops_of(&crops, cache, base, idx, 2);
+        int face = 0; /* the ramp has none */
+        for (size_t k = 0; k < npics; k++)
+            if (!strcmp(PICS[k].link, base)) face = PICS[k].face;
+        assert_int_equal(n, (size_t)face);
+        if (!face) continue;
+        fs_scan_result r;
+        assert_int_equal(fs_scan_file(sc, it->path, &o, &r, &msg), FS_OK);
+        const fs_scan_face *main_face = NULL;
+        for (int k = 0; k < r.frames[0].n_faces; k++)
+            if (r.frames[0].faces[k].track == r.main_person) main_face = &r.frames[0].faces[k];
+        assert_non_null(main_face);
+        assert_int_equal(main_face->nlm, 68);
+        fs_image img = {0};
+        fs_image_limits lim = fs_image_limits_default();
+        const fs_item *c = &crops.items[idx[0]];
+        assert_int_equal(fs_image_load(c->path, &lim, &img, &msg), FS_OK);
+        assert_int_equal(img.w, main_face->crop_img.w);
+        assert_memory_equal(img.rgb, main_face->crop_img.rgb, (size_t)img.w * img.h * 3);
+        fs_image_free(&img);
+        assert_int_equal(c->label, it->label);
+        assert_int_equal(c->split, it->split);
+        assert_string_equal(c->group, it->group);
+        assert_string_equal(c->source, it->source);
+        fs_scan_result_free(&r);
+    }
+    /* again: every picture from the cache (the faceless one too), the same crops */
+    assert_int_equal(fs_dataset_video_crops(&ds, &cfg, &again, &st, &msg), FS_OK);
+    assert_int_equal(st.cached, npics + 1);
+    assert_int_equal(again.count, crops.count);
+    for (size_t i = 0; i < crops.count; i++) assert_string_equal(again.items[i].path, crops.items[i].path);
+    fs_scanner_free(sc);
+    fs_detector_free(det);
+    fs_dataset_free(&ds), fs_dataset_free(&none), fs_dataset_free(&crops), fs_dataset_free(&again);
+    rm_tree(tmp);
+}
+
 static void test_bad_config(void **state) {
     (void)state;
     fs_dataset ds = {0}, out = {0};
@@ -299,6 +399,7 @@ int main(void) {
         cmocka_unit_test(test_crops_match_inference_and_split),
         cmocka_unit_test(test_aligned_crops_match_inference),
         cmocka_unit_test(test_cache_and_same_manifest),
+        cmocka_unit_test(test_picture_crops),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
