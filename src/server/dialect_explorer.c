@@ -11,7 +11,8 @@
  * Figures (accuracy in percent, classification report with rows "real" and "deepfake") are
  * measured before the server listens: each model judges every image of the dataset whole,
  * resized to its input, the way MesoNet's own face-crop dataset is judged (about 2-4 ms an
- * image for the MesoNet models), each image called fake at its model card's decision threshold
+ * image for the MesoNet models), or by the faces found in it for a model whose card says
+ * "picture_input": "faces" (an image without a face is skipped and counted as failed), each image called fake at its model card's decision threshold
  * (0.5 without one), as are the predictions. They are cached in the store's results table under
  * (dataset digest, weights digest and threshold), so a restart with the same folder and models
  * measures nothing again. The seed's accuracy is always a number and its clr always an object: without a
@@ -41,7 +42,7 @@
 
 #define EX_MAX_PLOTS 64          /* plots one prediction request may draw (numImgs x layers) */
 /* the figures' results key: the crop, the card's decision threshold and the weights' digest */
-#define EX_METRICS_KEY "explorer-metrics-v2 crop=whole threshold=%.17g weights=%s"
+#define EX_METRICS_KEY "explorer-metrics-v2 crop=%s threshold=%.17g weights=%s"
 #define EX_PROGRESS_MS 5000.0  /* a progress line this often while measuring */
 static const char *const ex_class_names[2] = {"real", "deepfake"};
 
@@ -116,21 +117,26 @@ static void url_path(char *out, size_t cap, const char *prefix, const char *rel)
     out[n < cap ? n : cap - 1] = '\0';
 }
 
-/* P(fake) of one dataset image under a scanner, judged whole; with keep, the model input too. */
-static fs_err judge_image(fs_scanner *sc, const ex_image *im, int keep, double *p_fake,
+/* P(fake) of one dataset image under a scanner, judged whole, or (faces: a model whose card has
+ * picture_input faces) by the faces found in it, the most suspicious one deciding as in the
+ * image check; with keep, the model input too. */
+static fs_err judge_image(fs_scanner *sc, const ex_image *im, int faces, int keep, double *p_fake,
                           fs_image *input, fs_msg *msg) {
     fs_scan_opts o = fs_scan_opts_default();
-    o.crop = FS_CROP_WHOLE;
+    o.crop = faces ? FS_CROP_FACES : FS_CROP_WHOLE;
     o.keep_crops = keep;
     fs_scan_result res = {0};
     fs_err e = fs_scan_file(sc, im->item->path, &o, &res, msg);
     if (!e && (res.n_frames < 1 || res.frames[0].n_faces < 1))
-        e = fs_fail(msg, FS_ERR_FORMAT, "%s: nothing was judged", im->rel);
+        e = fs_fail(msg, FS_ERR_FORMAT, "%s: nothing was judged%s", im->rel, faces ? " (no face)" : "");
     if (!e) {
-        *p_fake = res.frames[0].faces[0].p_fake[0];
+        int best = 0;
+        for (int k = 1; k < res.frames[0].n_faces; k++)
+            if (res.frames[0].faces[k].p_fake[0] > res.frames[0].faces[best].p_fake[0]) best = k;
+        *p_fake = res.frames[0].faces[best].p_fake[0];
         if (keep && input) {
-            *input = res.frames[0].faces[0].crop_img;
-            res.frames[0].faces[0].crop_img = (fs_image){0};
+            *input = res.frames[0].faces[best].crop_img;
+            res.frames[0].faces[best].crop_img = (fs_image){0};
         }
     }
     fs_scan_result_free(&res);
@@ -171,7 +177,7 @@ static char *measure(fs_explorer *ex, const fs_model_entry *en, fs_msg *msg) {
         }
         fs_msg m;
         double p;
-        if (judge_image(sc, &ex->images[i], 0, &p, NULL, &m) == FS_OK) {
+        if (judge_image(sc, &ex->images[i], en->card.picture_faces, 0, &p, NULL, &m) == FS_OK) {
             labels[n] = ex->images[i].item->label;
             scores[n++] = p;
         } else {
@@ -290,7 +296,8 @@ static fs_err compute_figures(fs_explorer *ex, fs_msg *msg) {
         if (!m->conv && !(m->conv = conv_layers_json(ex, en))) return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
         if (ex->n_images) {
             char settings[256];
-            snprintf(settings, sizeof settings, EX_METRICS_KEY, fs_card_threshold(&en->card), en->card.sha256);
+            snprintf(settings, sizeof settings, EX_METRICS_KEY, en->card.picture_faces ? "faces" : "whole",
+                     fs_card_threshold(&en->card), en->card.sha256);
             char *text = NULL;
             fs_msg m2;
             if (fs_store_result_get(ex->app->store, ex->digest, settings, &text, &m2) == FS_OK) {
@@ -485,7 +492,7 @@ static void ex_predictions(fs_req *r) {
         const ex_image *im = &ex->images[order[i]];
         double p;
         fs_image in_img = {0};
-        e = judge_image(sc, im, n_layers > 0, &p, &in_img, &msg);
+        e = judge_image(sc, im, en->card.picture_faces, n_layers > 0, &p, &in_img, &msg);
         if (e) break;
         judged++;
         json_t *plots = json_array();
