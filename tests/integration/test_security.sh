@@ -11,7 +11,7 @@
 
 fs_require_cmd jq python3 sqlite3 ffmpeg
 M="$FS_SOURCE_DIR/models"
-[ -f "$M/synthetic-face.safetensors" ] || { echo "skipped: no shipped model"; exit 77; }
+[ -f "$M/synthetic-face-meso4.safetensors" ] || { echo "skipped: no shipped model"; exit 77; }
 C="$FS_CURL"
 IC=/api/1.1/wf/api-deepfake-detection
 
@@ -75,10 +75,10 @@ for k in "$K1" "$WRONG"; do
     $C -o /dev/null -u "user:$k" "$FS_URL/face/v1/deepfake" -X POST
     $C -o /dev/null "$FS_URL/v0.7/networks?api_key=$k&token=$k"
     $C -o /dev/null "$FS_URL/v0.7/networks/$k"
-    $C -o /dev/null -H "Authorization: Bearer $K2" -F "image=@$FS_TMP/img.png" -F modelName=synthetic-face \
+    $C -o /dev/null -H "Authorization: Bearer $K2" -F "image=@$FS_TMP/img.png" -F modelName=synthetic-face-meso4 \
         -F "token=$k" "$FS_URL$IC"
     $C -o /dev/null -H "Authorization: Bearer $K2" -H 'Content-Type: application/json' \
-        -d "{\"imageUrl\":\"http://127.0.0.1:$OP/img.png\",\"modelName\":\"synthetic-face\",\"token\":\"$k\"}" "$FS_URL$IC"
+        -d "{\"imageUrl\":\"http://127.0.0.1:$OP/img.png\",\"modelName\":\"synthetic-face-meso4\",\"token\":\"$k\"}" "$FS_URL$IC"
     $C -o /dev/null -H "X-Request-ID: $k" "$FS_URL/healthz"
 done
 $C -o /dev/null -H "Authorization: Bearer $ADMIN" "$FS_URL/admin/keys"
@@ -164,7 +164,7 @@ echo "ok: non-UTF-8 bytes quoted in errors answer 400/404 JSON"
 # icu URL: the image check with imageUrl; prints the status; body in $FS_TMP/b.
 icu() {
     $C -o "$FS_TMP/b" -w '%{http_code}' -H "Authorization: Bearer $K1" -H 'Content-Type: application/json' \
-        -d "$(jq -cn --arg u "$1" --arg t "$K1" '{imageUrl: $u, modelName: "synthetic-face", token: $t}')" "$FS_URL$IC"
+        -d "$(jq -cn --arg u "$1" --arg t "$K1" '{imageUrl: $u, modelName: "synthetic-face-meso4", token: $t}')" "$FS_URL$IC"
 }
 refused() { # refused WHAT URL
     local st
@@ -199,9 +199,9 @@ ESC="fs_escape_$$"
 for fname in "../../../../../tmp/$ESC.png" "/tmp/$ESC.png" "..%2f..%2f$ESC.png" "../$ESC.png"; do
     $C -o "$FS_TMP/b" -H "X-Api-Key: $K1" -F "file=@$FS_TMP/img.png;filename=$fname" "$FS_URL/api/classification_image" >/dev/null
     $C -o "$FS_TMP/b" -H "Authorization: Bearer $K1" -F "image=@$FS_TMP/img.png;filename=$fname" \
-        -F modelName=synthetic-face -F "token=$K1" "$FS_URL$IC" >/dev/null
+        -F modelName=synthetic-face-meso4 -F "token=$K1" "$FS_URL$IC" >/dev/null
     $C -o "$FS_TMP/b" -H "Authorization: Bearer $ADMIN" -F name=n -F architecture=meso4 \
-        -F "file=@$M/synthetic-face.safetensors;filename=$fname" "$FS_URL/v0.7/networks" >/dev/null
+        -F "file=@$M/synthetic-face-meso4.safetensors;filename=$fname" "$FS_URL/v0.7/networks" >/dev/null
 done
 [ -e "/tmp/$ESC.png" ] && fs_fail "an upload was written to /tmp/$ESC.png"
 out=$(find "$FS_TMP" /tmp -maxdepth 3 -newer "$FS_TMP/marker" -name "*$ESC*" 2>/dev/null)

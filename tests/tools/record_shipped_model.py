@@ -60,6 +60,11 @@ def main():
     scores = {os.path.basename(i["file"]): i["p_fake"] for i in d["items"]}
     samples = {os.path.basename(i["file"]): i["samples"] for i in d["items"]
                if i["kind"] == "video"}
+    # a picture in which no face was found (a faces model) is not judged: left out of the record
+    unjudged = [p for c, p in files if p.replace("/", "__") not in scores]
+    for p in unjudged:
+        print("left out (not judged: no face): %s" % p)
+    files = [(c, p) for c, p in files if p not in unjudged]
     level = "video_" if d["videos"] else ""
     entry = {
         "frames": int(frames),
