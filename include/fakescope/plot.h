@@ -54,6 +54,9 @@ typedef struct fs_series {
     double line_width; /* pixels; 0 = 2 */
     bool dashed;
     bool markers; /* a dot on each point */
+    const char *const *point_labels; /* NULL, or n small labels drawn beside the points (a NULL
+                                      * entry or a skipped point draws none): e.g. how many
+                                      * samples a point stands for */
 } fs_series;
 
 typedef enum {

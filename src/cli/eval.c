@@ -82,7 +82,8 @@ static void usage(FILE *out) {
             "  --items          include every judged file and its score in the JSON\n"
             "  --roc FILE       draw the ROC curve (PNG)\n"
             "  --reliability FILE  draw the reliability diagram (PNG): share of fakes against\n"
-            "                   mean P(fake) in ten bins, with videos per video too\n"
+            "                   mean P(fake) in ten bins, each marked with its count, with\n"
+            "                   videos per video too\n"
             "  --frames N       frames sampled per video (default %d)\n"
             "  --faces          judge the faces found in images instead of the whole picture\n"
             "                   (the default for a model whose card has picture_input faces)\n"
@@ -476,13 +477,26 @@ static json_t *reliability_json(const reliability *r) {
     return json_pack("{s:o, s:f}", "bins", bins, "ece", r->ece);
 }
 
+/* Each point says how many samples its bin holds: a bin of 2 that misses the diagonal is noise,
+ * a bin of 900 that misses it is a miscalibrated model. */
+static void bin_labels(const reliability *r, char text[EVAL_BINS][24], const char *ptr[EVAL_BINS]) {
+    for (int b = 0; b < EVAL_BINS; b++) {
+        snprintf(text[b], sizeof text[b], "n=%zu", r->n[b]);
+        ptr[b] = r->n[b] ? text[b] : NULL;
+    }
+}
+
 static fs_err draw_reliability(const reliability *a, const reliability *v, const char *path,
                                fs_msg *msg) {
+    char at[EVAL_BINS][24], vt[EVAL_BINS][24];
+    const char *ap[EVAL_BINS], *vp[EVAL_BINS];
+    bin_labels(a, at, ap);
+    if (v) bin_labels(v, vt, vp);
     fs_series ser[2] = {
         {.name = v ? "frames" : "samples", .x = a->mean_p, .y = a->share, .n = EVAL_BINS,
-         .color = FS_COLOR_AUTO, .markers = true},
+         .color = FS_COLOR_AUTO, .markers = true, .point_labels = ap},
         {.name = "videos", .x = v ? v->mean_p : NULL, .y = v ? v->share : NULL, .n = EVAL_BINS,
-         .color = FS_COLOR_AUTO, .markers = true},
+         .color = FS_COLOR_AUTO, .markers = true, .point_labels = v ? vp : NULL},
     };
     char title[96];
     snprintf(title, sizeof title, "Reliability (ECE %.3f%s)", a->ece, v ? ", frames" : "");

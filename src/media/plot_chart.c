@@ -301,6 +301,27 @@ static void draw_series(cairo_t *cr, const fs_chart *c, const frame *f) {
     }
 }
 
+/* Each series' point labels, small, in its colour, up and right of the point; moved to the
+ * other side where they would leave the plot area. */
+static void draw_point_labels(cairo_t *cr, const fs_chart *c, const frame *f) {
+    fs_plot_font(cr, PLOT_SMALL_SIZE, 0);
+    const double th = fs_plot_font_height(cr);
+    for (size_t i = 0; i < c->n_series; i++) {
+        const fs_series *s = &c->series[i];
+        if (!s->point_labels) continue;
+        fs_plot_rgb(cr, series_color(s, i));
+        for (size_t k = 0; k < s->n; k++) {
+            const char *t = s->point_labels[k];
+            if (!t || !*t || !finite_pt(s, k)) continue;
+            double x = px_x(f, s->x[k]) + 6, y = px_y(f, s->y[k]) - th - 4;
+            const double tw = fs_plot_text_width(cr, t);
+            if (x + tw > f->left + f->width) x = px_x(f, s->x[k]) - 6 - tw;
+            if (y < f->top) y = px_y(f, s->y[k]) + 4;
+            fs_plot_text(cr, x, y, 0, t);
+        }
+    }
+}
+
 fs_err fs_plot_chart(const fs_chart *c, fs_plot **out, fs_msg *msg) {
     assert(out);
     *out = NULL;
@@ -439,6 +460,7 @@ fs_err fs_plot_chart(const fs_chart *c, fs_plot **out, fs_msg *msg) {
     }
     cairo_set_dash(cr, NULL, 0, 0);
     draw_series(cr, c, &f);
+    draw_point_labels(cr, c, &f);
     if (c->hline && c->hline_label && *c->hline_label) {
         fs_plot_font(cr, PLOT_SMALL_SIZE, 0);
         double th = fs_plot_font_height(cr), ty = px_y(&f, c->hline_y) - th - 2;

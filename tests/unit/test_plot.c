@@ -193,6 +193,41 @@ static void test_chart_roc(void **state) {
     fs_roc_free(&b);
 }
 
+/* Point labels: drawn in the series' colour beside their points (a region right of each labelled
+ * point changes, one without a label does not), kept inside the plot for a point at the right
+ * edge, and a NULL label or a skipped point draws nothing. */
+static void test_chart_point_labels(void **state) {
+    (void)state;
+    const double x[4] = {0.1, 0.4, NAN, 0.95}, y[4] = {0.2, 0.5, 0.5, 0.9};
+    const char *labels[4] = {"n=961", NULL, "n=7", "n=377"};
+    fs_series s = {.name = "samples", .x = x, .y = y, .n = 4, .markers = true};
+    fs_chart c = {.series = &s, .n_series = 1, .fix_x = true, .x_min = 0, .x_max = 1, .fix_y = true,
+                  .y_min = 0, .y_max = 1, .width = 400, .height = 400, .legend = FS_LEGEND_NONE};
+    fs_msg msg;
+    fs_plot *plain = NULL, *labelled = NULL;
+    if (fs_plot_chart(&c, &plain, &msg)) fail_msg("%s", msg.text);
+    s.point_labels = labels;
+    if (fs_plot_chart(&c, &labelled, &msg)) fail_msg("%s", msg.text);
+    fs_image a = png_roundtrip(plain, "chart_plain.png"), b = png_roundtrip(labelled, "chart_labels.png");
+    assert_int_equal(a.w, b.w);
+    size_t differ = 0, blue = 0;
+    const uint32_t colour = fs_plot_palette(0);
+    int xmin = a.w, xmax = 0;
+    for (int yy = 0; yy < a.h; yy++)
+        for (int xx = 0; xx < a.w; xx++)
+            if (memcmp(px(&a, xx, yy), px(&b, xx, yy), 3)) {
+                differ++;
+                blue += near(px(&b, xx, yy), colour, 60);
+                xmin = xx < xmin ? xx : xmin, xmax = xx > xmax ? xx : xmax;
+            }
+    assert_true(differ > 30);  /* the labels were drawn */
+    assert_true(blue > 5);     /* in the series' colour */
+    assert_true(xmax < a.w - 1); /* the right-edge label stayed inside */
+    assert_true(xmin > 0);
+    fs_image_free(&a), fs_image_free(&b);
+    fs_plot_free(plain), fs_plot_free(labelled);
+}
+
 static void test_chart_timeline(void **state) {
     (void)state;
     enum { FRAMES = 40 };
@@ -706,7 +741,7 @@ int main(void) {
         cmocka_unit_test(test_chart_random),       cmocka_unit_test(test_feature_maps),
         cmocka_unit_test(test_colormap),           cmocka_unit_test(test_overlay),
         cmocka_unit_test(test_surface_conversion), cmocka_unit_test(test_boxes),
-        cmocka_unit_test(test_contact_sheet),
+        cmocka_unit_test(test_contact_sheet),      cmocka_unit_test(test_chart_point_labels),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     fs_plot_cleanup();
