@@ -1,7 +1,7 @@
 /* fakescope web page: talks to the server's own API dialects from the browser.
  *  - Check a file: an image goes to the face check (/face/v1/deepfake/images?detail=1, which
  *    answers face boxes and per-model scores) and to the image check of each chosen model (the
- *    whole picture); a video goes to classification by hash (progress while it runs, per-frame
+ *    whole picture, or its faces for a model that learned faces); a video goes to classification by hash (progress while it runs, per-frame
  *    scores, one verdict per heuristic), then to the face-video check with the same settings,
  *    which the server answers from the stored result, for the boxes and the frame times.
  *    With Explain ticked, the image checks ask for ?explain=1 (the whole picture, and each face
@@ -363,10 +363,12 @@ async function checkImage(file, models, explain) {
       const resp = w.value.body.response || {};
       const p = Array.isArray(resp.confidence) ? resp.confidence[0] : null;
       if (p != null) wholeP.push(p);
-      addModelRow(models[i], p, resp.result || '', 'whole picture (image check)');
-      if (explain) addOverlays(models[i], 'whole', w.value.body);
+      /* a model that learned faces (its card's picture_input) judges the faces without being asked */
+      const where = (w.value.body.crops || []).some((c) => c.kind === 'face') ? 'faces' : 'whole';
+      addModelRow(models[i], p, resp.result || '', where === 'faces' ? 'faces (image check)' : 'whole picture (image check)');
+      if (explain) addOverlays(models[i], where, w.value.body);
       if (i === whole.findIndex((x) => x.status === 'fulfilled')) showCredentials(w.value.body.provenance);
-    } else addModelRow(models[i], null, w.reason.message, 'whole picture (image check)');
+    } else addModelRow(models[i], null, w.reason.message, 'image check');
   });
 
   if (face.status === 'rejected') throw face.reason;
