@@ -68,6 +68,18 @@ int fs_blazeface_input_side(const fs_blazeface *d);
 fs_err fs_blazeface_detect(fs_blazeface *d, const fs_image *img, const fs_blazeface_params *params,
                            fs_face_det **faces, size_t *n, fs_msg *msg);
 
+/* A still picture in which nothing is found is often a close-up whose face is larger than the
+ * network's input: the picture detector looks once more with params->pad set to this. */
+#define FS_BLAZEFACE_CLOSEUP_PAD 0.5f
+
+/* fs_blazeface_detect for a still picture: when the first look (params as given, pad
+ * included) finds nothing, a second look with pad FS_BLAZEFACE_CLOSEUP_PAD. Video frames use
+ * fs_blazeface_detect alone: their faces are found in the neighbouring frames, and a second
+ * look would double the cost of every empty frame. */
+fs_err fs_blazeface_detect_picture(fs_blazeface *d, const fs_image *img,
+                                   const fs_blazeface_params *params, fs_face_det **faces,
+                                   size_t *n, fs_msg *msg);
+
 /* The weights a TFLite BlazeFace file converts to (its graph, metadata arch, variant, source
  * sha256 left to the caller). FS_ERR_UNSUPPORTED when the file is not one of the two networks
  * (input side, outputs of 16 regressed values and one score per anchor). */

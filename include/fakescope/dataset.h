@@ -121,7 +121,8 @@ typedef struct fs_video_crops_stats {
 } fs_video_crops_stats;
 
 /* Adds to crops (a zeroed or existing dataset) one image item per face crop of every video item
- * of ds (and of every picture item with cfg->pictures): the main person's face in each of cfg->frames sampled frames, cropped by the scan
+ * of ds (and of every picture item with cfg->pictures): the main person's face in each of
+ * cfg->frames sampled frames (a picture: its one frame), cropped by the scan
  * pipeline exactly as it is at inference (detect.h, crops-only scanner: default face
  * parameters, 30% margin, 256x256). Each crop keeps its video's label, source, group and
  * split. Crops found complete in the cache (an index file is written last) are reused without

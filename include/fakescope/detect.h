@@ -35,9 +35,6 @@
  * blown up 2.5x or more, where interpolation, not the face, fills the pixels. It also spares
  * the cascade its most expensive pyramid levels. */
 #define FS_SCAN_MIN_FACE_SHARE 0.1
-/* A still picture in which the learned detector finds no face is looked at once more, shrunk
- * to 1 / (1 + 2 x this) of the detector's input (fs_blazeface_params.pad): close-ups. */
-#define FS_SCAN_CLOSEUP_PAD 0.5f
 
 typedef struct fs_detector fs_detector;
 

@@ -13,7 +13,6 @@
 #include <jansson.h>
 
 #include "fakescope/blazeface.h"
-#include "fakescope/detect.h"
 #include "fakescope/face.h"
 #include "fakescope/landmarks.h"
 #include "fakescope/image.h"
@@ -324,13 +323,7 @@ int fs_cli_faces(int argc, char **argv) {
         double t0 = fs_now_ms();
         if (bf) {
             fs_face_det *dets = NULL;
-            fs_err de = fs_blazeface_detect(bf, &img, &bp, &dets, &n, &msg);
-            if (!de && !n) { /* a close-up: the second look a scan of a picture takes */
-                fs_blazeface_params closeup = bp;
-                closeup.pad = FS_SCAN_CLOSEUP_PAD;
-                de = fs_blazeface_detect(bf, &img, &closeup, &dets, &n, &msg);
-            }
-            if (de) {
+            if (fs_blazeface_detect_picture(bf, &img, &bp, &dets, &n, &msg)) {
                 print_error(json, argv[i], &msg);
                 failed = 1;
             } else {

@@ -437,17 +437,10 @@ fs_err fs_scan_find_faces(const scan_run *run, const fs_image *img, fs_face **fo
     if (run->s->det->bf) {
         fs_face_det *dets = NULL;
         size_t nd = 0;
-        err = fs_blazeface_detect(run->s->det->bf, img, NULL, &dets, &nd, msg);
-        /* A still picture without a face is often a close-up whose face is larger than the
-         * network's input: look again with the picture shrunk inside a black border
-         * (FS_SCAN_CLOSEUP_PAD). Video frames are not retried: their faces are found in the
-         * neighbouring frames, and the retry would double the cost of empty frames. */
-        if (!err && !nd && !run->r->is_video && !run->clip) {
-            fs_blazeface_params bp;
-            fs_blazeface_params_default(&bp);
-            bp.pad = FS_SCAN_CLOSEUP_PAD;
-            err = fs_blazeface_detect(run->s->det->bf, img, &bp, &dets, &nd, msg);
-        }
+        /* a still picture gets the close-up second look, a video frame does not */
+        err = !run->r->is_video && !run->clip
+                  ? fs_blazeface_detect_picture(run->s->det->bf, img, NULL, &dets, &nd, msg)
+                  : fs_blazeface_detect(run->s->det->bf, img, NULL, &dets, &nd, msg);
         /* the scan's size floor (min_size, min_share of the shorter side) as for the cascade */
         const fs_face_params *p = &run->o->face;
         const int shorter = img->w < img->h ? img->w : img->h;

@@ -371,6 +371,18 @@ fs_err fs_blazeface_detect(fs_blazeface *d, const fs_image *img, const fs_blazef
     return FS_OK;
 }
 
+fs_err fs_blazeface_detect_picture(fs_blazeface *d, const fs_image *img,
+                                   const fs_blazeface_params *params, fs_face_det **faces,
+                                   size_t *n, fs_msg *msg) {
+    fs_err e = fs_blazeface_detect(d, img, params, faces, n, msg);
+    if (e || *n) return e;
+    fs_blazeface_params closeup;
+    if (params) closeup = *params;
+    else fs_blazeface_params_default(&closeup);
+    closeup.pad = FS_BLAZEFACE_CLOSEUP_PAD;
+    return fs_blazeface_detect(d, img, &closeup, faces, n, msg);
+}
+
 static int readable(const char *path) { return access(path, R_OK) == 0; }
 
 fs_err fs_face_model_find(const char *name, const char *ext, char *buf, size_t cap, fs_msg *msg) {

@@ -17,6 +17,7 @@
  * With pictures set, a picture is a one-frame video: its main face becomes its one crop, cut
  * as the scan of that picture cuts it, so a model trained on faces found in pictures sees at
  * inference the very crop it learned from. */
+#include "fakescope/blazeface.h"
 #include "fakescope/dataset.h"
 #include "fakescope/detect.h"
 #include "fakescope/sha256.h"
@@ -92,7 +93,7 @@ static void scan_params(const fs_video_crops_config *cfg, char *out, size_t cap)
     }
     if (cfg->pictures) { /* pictures get a second look for close-ups */
         size_t used = strlen(out);
-        snprintf(out + used, cap - used, " closeup %.9g", (double)FS_SCAN_CLOSEUP_PAD);
+        snprintf(out + used, cap - used, " closeup %.9g", (double)FS_BLAZEFACE_CLOSEUP_PAD);
     }
 }
 

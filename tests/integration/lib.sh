@@ -63,6 +63,18 @@ fs_import_originals() {
         -o "$2" --name mesoinception4-df >/dev/null || fs_fail "models import mesoinception4"
 }
 
+# fs_flat_png PATH: writes a 96x96 PNG of one flat grey, a picture with no face in it.
+fs_flat_png() {
+    python3 - "$1" <<'EOF' || fs_fail "could not write $1"
+import struct, sys, zlib
+w = h = 96
+raw = b"".join(b"\x00" + bytes([120, 130, 140]) * w for _ in range(h))
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+EOF
+}
+
 # fs_json_shortest WHAT FILE [MIN_REALS]: fails unless every real number in the JSON document FILE
 # is written with the fewest significant digits that read back as the same double, as
 # fs_json_dumps prints it (0.614086, not jansson's 0.61408600000000002; a score that needs 17

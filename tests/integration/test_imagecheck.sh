@@ -148,14 +148,7 @@ jq -e '(.crops | length) >= 1 and all(.crops[]; .kind == "face")' "$FS_TMP/body"
 fs_expect "faces model score" "$(body '.response.confidence[0]')" "$P_FACES"
 ic "faces model, crop whole" 200 -H "Authorization: Bearer $USER" -F "image=@$IMG_DF" -F modelName=meso4-df-faces -F "token=$TOKEN" -F crop=whole
 fs_expect "faces model, crop whole: kind" "$(body '.crops[0].kind')" whole
-python3 - "$FS_TMP/flat.png" <<'EOF'
-import struct, sys, zlib
-w = h = 96
-raw = b"".join(b"\x00" + bytes([120, 130, 140]) * w for _ in range(h))
-def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-EOF
+fs_flat_png "$FS_TMP/flat.png"
 ic "faces model, no face" 400 -H "Authorization: Bearer $USER" -F "image=@$FS_TMP/flat.png" -F modelName=meso4-df-faces -F "token=$TOKEN"
 error400 "faces model, no face"
 body .message | grep -q 'meso4-df-faces judges faces' || fs_fail "faces model, no face: $(body .message)"

@@ -101,14 +101,7 @@ same_error "bad token" "${AUTH[@]}" -F "image=@$IMG_DF" -F modelName=meso4-df -F
 same_error "no key" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$KEY"
 same_error "bad crop" "${AUTH[@]}" -F "image=@$IMG_DF" -F modelName=meso4-df -F "token=$KEY" -F crop=chin
 # a picture without a face, judged by faces: 400 no face either way
-python3 - "$FS_TMP/flat.png" <<'EOF'
-import struct, sys, zlib
-w = h = 96
-raw = b"".join(b"\x00" + bytes([120, 130, 140]) * w for _ in range(h))
-def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
-open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-EOF
+fs_flat_png "$FS_TMP/flat.png"
 same_error "no face" "${AUTH[@]}" -F "image=@$FS_TMP/flat.png" -F modelName=meso4-df -F "token=$KEY" -F crop=faces
 
 # ---- a bad explain value

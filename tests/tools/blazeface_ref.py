@@ -283,7 +283,7 @@ def main():
             continue
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         # a picture without a face is looked at again, shrunk inside a black border (close-ups),
-        # as fakescope does (FS_SCAN_CLOSEUP_PAD)
+        # as fakescope does (FS_BLAZEFACE_CLOSEUP_PAD, fs_blazeface_detect_picture)
         faces = detect(model, img) or detect(model, img, pad=0.5)
         print(json.dumps({"file": path, "width": img.shape[1], "height": img.shape[0],
                           "faces": faces}))
