@@ -129,20 +129,36 @@ fs_err fs_face_crop(const fs_image *frame, fs_box face, float margin, int out_w,
                     fs_image *out, fs_box *used, fs_msg *msg);
 
 /* ---- tracking ---- */
-/* Links boxes across frames: each new box joins the live track whose last box overlaps it most
- * (IoU >= iou_threshold, greedy by decreasing IoU, one box per track per frame); a box left over
- * then joins a track still free in this frame whose last box has its centre within 0.75 of the
- * larger side and a side within 1.6x (greedy by distance: sparse samples let a moving head leave
- * its box); boxes left after both start new tracks. A track survives frames without a box for up to max_gap frame indices
- * (0 = forever), so sampled or missed frames do not split a person. */
+/* Links faces across frames, in three stages, each greedy and one face per track per frame:
+ * 1. overlap: a face joins the live track whose last box overlaps its box most
+ *    (IoU >= iou_threshold);
+ * 2. nearness: a face left over joins a track still free whose last face has its centre within
+ *    0.75 of the larger box side and a box side within 1.6x (sparse samples let a moving head
+ *    leave its box). A face's centre is the mean of its 68 landmarks when both faces have them,
+ *    else its box centre;
+ * 3. consecutive frames: a face left over and a free track seen in frame - 1 are linked up to
+ *    2 sides apart (sizes within 1.6x) when each is the other's nearest among those left
+ *    (people who walk between samples seconds apart; a scan numbers its samples 0, 1, 2...).
+ * Faces left after all three start new tracks. A track survives frames without a face for up
+ * to max_gap frame indices (0 = forever), so sampled or missed frames do not split a person. */
 typedef struct fs_tracker fs_tracker;
 
 #define FS_TRACK_IOU_DEFAULT 0.3f
+#define FS_TRACK_LANDMARKS 68 /* fs_track_face.lm: the iBUG points of landmarks.h */
+
+/* A face to track: its box and, when known, its 68 landmarks (borrowed for the call). */
+typedef struct fs_track_face {
+    fs_box box;
+    const float (*lm)[2]; /* FS_TRACK_LANDMARKS points, image coordinates; NULL: none */
+} fs_track_face;
 
 fs_err fs_tracker_create(float iou_threshold, int max_gap, fs_tracker **out, fs_msg *msg);
 void fs_tracker_free(fs_tracker *t);
-/* Feeds the boxes of frame `frame` (non-decreasing across calls) and writes the track id of each
- * box into ids (room for n). Ids start at 0 and are never reused. */
+/* Feeds the faces of frame `frame` (non-decreasing across calls) and writes the track id of each
+ * face into ids (room for n). Ids start at 0 and are never reused. */
+fs_err fs_tracker_update_faces(fs_tracker *t, int frame, const fs_track_face *faces, size_t n,
+                               int *ids, fs_msg *msg);
+/* The same for faces known by their boxes alone. */
 fs_err fs_tracker_update(fs_tracker *t, int frame, const fs_box *boxes, size_t n, int *ids,
                          fs_msg *msg);
 int fs_tracker_count(const fs_tracker *t); /* tracks created so far */

@@ -393,7 +393,7 @@ fs_err fs_scan_frame_found(scan_run *run, const fs_image *img, int64_t index, do
         return fs_fail(msg, FS_ERR_NOMEM, "out of memory");
     }
     fr->n_faces = (int)n;
-    fs_box boxes[FS_DETECT_MAX_FACES];
+    fs_track_face tf[FS_DETECT_MAX_FACES];
     for (size_t i = 0; i < n; i++) {
         fs_box b = whole ? (fs_box){0, 0, img->w, img->h} : found[i].box;
         fr->faces[i].box = b;
@@ -416,11 +416,11 @@ fs_err fs_scan_frame_found(scan_run *run, const fs_image *img, int64_t index, do
             for (int k = 0; k < FS_LANDMARKS_POINTS; k++)
                 fr->faces[i].lm[k][0] = pts[k].x, fr->faces[i].lm[k][1] = pts[k].y;
         }
-        boxes[i] = b;
+        tf[i] = (fs_track_face){b, fr->faces[i].nlm == FS_TRACK_LANDMARKS ? fr->faces[i].lm : NULL};
     }
     free(found);
     int ids[FS_DETECT_MAX_FACES];
-    fs_err err = fs_tracker_update(run->s->tracker, (int)(r->n_frames - 1), boxes, n, ids, msg);
+    fs_err err = fs_tracker_update_faces(run->s->tracker, (int)(r->n_frames - 1), tf, n, ids, msg);
     if (err) return err;
     for (size_t i = 0; i < n; i++) fr->faces[i].track = ids[i];
     return judge_faces(run, img, fr, msg);

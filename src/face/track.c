@@ -3,13 +3,15 @@
  * person in a video a stable id so that scores can be pooled per person.
  *
  * The tracker is deliberately simple (greedy IoU matching against each track's last box, then
- * greedy matching of what is left by centre distance): the frames it sees are sparse samples,
- * motion models would overfit them, and a wrong merge is visible in the per-person report
- * rather than silently averaged away. */
+ * greedy matching of what is left by centre distance, landmarks' centres where both faces have
+ * landmarks, then mutual nearest neighbours between consecutive samples): the frames it sees
+ * are sparse samples, motion models would overfit them, and a wrong merge is visible in the
+ * per-person report rather than silently averaged away. */
 #include "fakescope/face.h"
 
 #include <assert.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +107,8 @@ fs_err fs_face_crop(const fs_image *frame, fs_box face, float margin, int out_w,
 
 typedef struct track {
     fs_box last;
+    float cx, cy; /* the face's centre in its last frame: landmarks' mean, or the box centre */
+    int has_lm;   /* the centre came from landmarks */
     int last_frame;
     int id;
 } track;
@@ -119,6 +123,7 @@ struct fs_tracker {
 };
 
 #define TRACK_NEAR 0.75       /* centre distance, as a share of the larger box side */
+#define TRACK_FAR 2.0         /* the same, for a pair that is each other's only near choice */
 #define TRACK_SIZE_RATIO 1.6  /* larger side over smaller side */
 
 typedef struct pair {
@@ -154,8 +159,53 @@ static int by_iou_desc(const void *pa, const void *pb) {
     return (a->box > b->box) - (a->box < b->box);
 }
 
-fs_err fs_tracker_update(fs_tracker *t, int frame, const fs_box *boxes, size_t n, int *ids,
-                         fs_msg *msg) {
+/* Where a face is: the mean of its landmarks when it has them (they mark the face itself, where
+ * a box moves with the detector's framing: hair, a hand, a turned head), else its box centre. */
+static void face_centre(const fs_track_face *f, float *cx, float *cy, int *has_lm) {
+    *has_lm = f->lm != NULL;
+    if (!f->lm) {
+        *cx = f->box.x + f->box.w / 2.0f, *cy = f->box.y + f->box.h / 2.0f;
+        return;
+    }
+    double sx = 0, sy = 0;
+    for (int i = 0; i < FS_TRACK_LANDMARKS; i++) sx += f->lm[i][0], sy += f->lm[i][1];
+    *cx = (float)(sx / FS_TRACK_LANDMARKS), *cy = (float)(sy / FS_TRACK_LANDMARKS);
+}
+
+/* How far face f is from track k's last face, in units of the larger box side: centre to
+ * centre, by landmarks when both have them, by boxes otherwise. Negative when the sizes
+ * differ by more than TRACK_SIZE_RATIO (someone else). */
+static double face_distance(const fs_track_face *f, const track *k) {
+    const fs_box a = f->box, l = k->last;
+    if (a.w <= 0 || l.w <= 0) return -1;
+    const double sa = a.w > a.h ? a.w : a.h, sl = l.w > l.h ? l.w : l.h;
+    const double side = sa > sl ? sa : sl, ratio = sa > sl ? sa / sl : sl / sa;
+    if (ratio > TRACK_SIZE_RATIO) return -1;
+    float cx, cy;
+    int lm;
+    face_centre(f, &cx, &cy, &lm);
+    double dx, dy;
+    if (lm && k->has_lm) {
+        dx = cx - k->cx, dy = cy - k->cy;
+    } else {
+        dx = (a.x + a.w / 2.0) - (l.x + l.w / 2.0), dy = (a.y + a.h / 2.0) - (l.y + l.h / 2.0);
+    }
+    return sqrt(dx * dx + dy * dy) / side;
+}
+
+/* Matches what pairs (sorted best first) allow, one box per track. */
+static void take_pairs(const pair *pairs, size_t np, char *box_used, char *track_used,
+                       const fs_tracker *t, int *ids) {
+    for (size_t i = 0; i < np; i++) {
+        pair p = pairs[i];
+        if (box_used[p.box] || track_used[p.track]) continue;
+        box_used[p.box] = track_used[p.track] = 1;
+        ids[p.box] = t->tracks[p.track].id;
+    }
+}
+
+fs_err fs_tracker_update_faces(fs_tracker *t, int frame, const fs_track_face *faces, size_t n,
+                               int *ids, fs_msg *msg) {
     if (frame < t->last_frame)
         return fs_fail(msg, FS_ERR_INVALID, "tracker frames must not go back (%d after %d)", frame,
                        t->last_frame);
@@ -169,63 +219,75 @@ fs_err fs_tracker_update(fs_tracker *t, int frame, const fs_box *boxes, size_t n
     }
     if (n == 0) return FS_OK;
     size_t np = 0;
-    pair *pairs = t->n ? malloc(n * t->n * sizeof *pairs) : NULL;
+    pair *pairs = malloc(n * (t->n ? t->n : 1) * sizeof *pairs);
     char *box_used = calloc(n, 1), *track_used = calloc(t->n ? t->n : 1, 1);
-    if ((t->n && !pairs) || !box_used || !track_used) {
+    if (!pairs || !box_used || !track_used) {
         free(pairs), free(box_used), free(track_used);
         return fs_fail(msg, FS_ERR_NOMEM, "out of memory tracking %zu boxes", n);
     }
+    for (size_t i = 0; i < n; i++) ids[i] = -1;
+    /* First stage: overlap. */
     for (size_t b = 0; b < n; b++)
         for (size_t k = 0; k < t->n; k++) {
             /* a track already extended in this frame cannot take a second box */
             if (t->tracks[k].last_frame == frame) continue;
-            float iou = fs_box_iou(boxes[b], t->tracks[k].last);
+            float iou = fs_box_iou(faces[b].box, t->tracks[k].last);
             if (iou >= t->iou_threshold) pairs[np++] = (pair){iou, b, k};
         }
     if (np) qsort(pairs, np, sizeof *pairs, by_iou_desc);
-    for (size_t i = 0; i < n; i++) ids[i] = -1;
-    for (size_t i = 0; i < np; i++) {
-        pair p = pairs[i];
-        if (box_used[p.box] || track_used[p.track]) continue;
-        box_used[p.box] = track_used[p.track] = 1;
-        ids[p.box] = t->tracks[p.track].id;
-    }
-    /* Second stage, for what IoU left: samples a third of a second apart let a turning or
+    take_pairs(pairs, np, box_used, track_used, t, ids);
+    /* Second stage, for what overlap left: samples a third of a second apart let a turning or
      * moving head leave its last box entirely (measured on FF++: one person split into two
-     * tracks). A box whose centre lies within TRACK_NEAR of the larger side from a free
+     * tracks). A face whose centre lies within TRACK_NEAR of the larger side from a free
      * track's last centre, and whose size is within TRACK_SIZE_RATIO of it, is that person. */
     np = 0;
-    pair *near = malloc((n * (t->n ? t->n : 1)) * sizeof *near);
-    if (!near) {
-        free(pairs), free(box_used), free(track_used);
-        return fs_fail(msg, FS_ERR_NOMEM, "out of memory for tracking");
-    }
     for (size_t b = 0; b < n; b++)
         for (size_t k = 0; k < t->n && !box_used[b]; k++) {
-            const fs_box a = boxes[b], l = t->tracks[k].last;
-            if (track_used[k] || t->tracks[k].last_frame == frame || a.w <= 0 || l.w <= 0) continue;
-            const double sa = a.w > a.h ? a.w : a.h, sl = l.w > l.h ? l.w : l.h;
-            const double side = sa > sl ? sa : sl, ratio = sa > sl ? sa / sl : sl / sa;
-            const double dx = (a.x + a.w / 2.0) - (l.x + l.w / 2.0), dy = (a.y + a.h / 2.0) - (l.y + l.h / 2.0);
-            const double d = sqrt(dx * dx + dy * dy) / side;
+            if (track_used[k] || t->tracks[k].last_frame == frame) continue;
+            const double d = face_distance(&faces[b], &t->tracks[k]);
             /* pairs sort by decreasing "iou": store closeness 1 - d */
-            if (d <= TRACK_NEAR && ratio <= TRACK_SIZE_RATIO) near[np++] = (pair){(float)(1 - d), b, k};
+            if (d >= 0 && d <= TRACK_NEAR) pairs[np++] = (pair){(float)(1 - d), b, k};
         }
-    if (np) qsort(near, np, sizeof *near, by_iou_desc);
-    for (size_t i = 0; i < np; i++) {
-        pair p = near[i];
-        if (box_used[p.box] || track_used[p.track]) continue;
-        box_used[p.box] = track_used[p.track] = 1;
-        ids[p.box] = t->tracks[p.track].id;
+    if (np) qsort(pairs, np, sizeof *pairs, by_iou_desc);
+    take_pairs(pairs, np, box_used, track_used, t, ids);
+    /* Third stage: samples far apart (a long video's 32 frames are seconds apart) let a walking
+     * person move further than that (FF++ walking clips: 0.8 to 1.4 sides between samples, and
+     * each step split them). A face and a track seen in frame - 1 are linked up to
+     * TRACK_FAR when each is the other's nearest among those left and their sizes agree, so
+     * two people who both moved keep their ids. (Someone who leaves as another enters in the
+     * same step would be merged: the per-person report shows it.) */
+    if (frame > 0) {
+        for (size_t b = 0; b < n; b++) {
+            if (box_used[b]) continue;
+            size_t best_k = SIZE_MAX;
+            double best = INFINITY;
+            for (size_t k = 0; k < t->n; k++) {
+                if (track_used[k] || t->tracks[k].last_frame != frame - 1) continue;
+                const double d = face_distance(&faces[b], &t->tracks[k]);
+                if (d >= 0 && d < best) best = d, best_k = k;
+            }
+            if (best_k == SIZE_MAX || best > TRACK_FAR) continue;
+            /* mutual: no other face left is nearer to that track */
+            int mutual = 1;
+            for (size_t o = 0; o < n && mutual; o++) {
+                if (o == b || box_used[o]) continue;
+                const double d = face_distance(&faces[o], &t->tracks[best_k]);
+                if (d >= 0 && d < best) mutual = 0;
+            }
+            if (!mutual) continue;
+            box_used[b] = track_used[best_k] = 1;
+            ids[b] = t->tracks[best_k].id;
+        }
     }
-    free(near);
-    /* apply matches after matching, so a track's box is not changed mid-frame */
+    /* apply matches after matching, so a track's face is not changed mid-frame */
     for (size_t b = 0; b < n; b++)
         if (ids[b] >= 0)
             for (size_t k = 0; k < t->n; k++)
                 if (t->tracks[k].id == ids[b]) {
-                    t->tracks[k].last = boxes[b];
-                    t->tracks[k].last_frame = frame;
+                    track *tk = &t->tracks[k];
+                    tk->last = faces[b].box;
+                    tk->last_frame = frame;
+                    face_centre(&faces[b], &tk->cx, &tk->cy, &tk->has_lm);
                     break;
                 }
     free(pairs), free(box_used), free(track_used);
@@ -238,7 +300,19 @@ fs_err fs_tracker_update(fs_tracker *t, int frame, const fs_box *boxes, size_t n
             t->tracks = nt, t->cap = cap;
         }
         ids[b] = t->next_id++;
-        t->tracks[t->n++] = (track){boxes[b], frame, ids[b]};
+        track *tk = &t->tracks[t->n++];
+        *tk = (track){.last = faces[b].box, .last_frame = frame, .id = ids[b]};
+        face_centre(&faces[b], &tk->cx, &tk->cy, &tk->has_lm);
     }
     return FS_OK;
+}
+
+fs_err fs_tracker_update(fs_tracker *t, int frame, const fs_box *boxes, size_t n, int *ids,
+                         fs_msg *msg) {
+    fs_track_face *faces = n ? calloc(n, sizeof *faces) : NULL;
+    if (n && !faces) return fs_fail(msg, FS_ERR_NOMEM, "out of memory tracking %zu boxes", n);
+    for (size_t i = 0; i < n; i++) faces[i].box = boxes[i];
+    fs_err e = fs_tracker_update_faces(t, frame, faces, n, ids, msg);
+    free(faces);
+    return e;
 }

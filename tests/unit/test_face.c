@@ -465,6 +465,82 @@ static void test_tracker_crossing(void **state) {
     fs_tracker_free(t);
 }
 
+/* 68 landmarks on a small ring around (cx, cy): what the tracker uses of them is their mean. */
+static void ring_landmarks(float lm[FS_TRACK_LANDMARKS][2], float cx, float cy) {
+    for (int i = 0; i < FS_TRACK_LANDMARKS; i++) {
+        const double a = 2 * M_PI * i / FS_TRACK_LANDMARKS;
+        lm[i][0] = (float)(cx + 20 * cos(a)), lm[i][1] = (float)(cy + 25 * sin(a));
+    }
+}
+
+static void test_tracker_landmarks(void **state) {
+    (void)state;
+    fs_msg msg = {{0}};
+    /* The same face seen twice, samples apart (frames 0 and 5); the second box is framed
+     * wider and further right (hair, a shoulder), its centre 0.84 of its side from the first
+     * box's centre and not overlapping it. The landmarks say the face barely moved. */
+    const fs_box b0 = {100, 100, 60, 60}, b5 = {160, 90, 90, 90};
+    float lm0[FS_TRACK_LANDMARKS][2], lm5[FS_TRACK_LANDMARKS][2];
+    ring_landmarks(lm0, 130, 130);
+    ring_landmarks(lm5, 140, 132);
+    for (int with_lm = 0; with_lm <= 1; with_lm++) {
+        fs_tracker *t = NULL;
+        assert_int_equal(fs_tracker_create(FS_TRACK_IOU_DEFAULT, 0, &t, &msg), FS_OK);
+        fs_track_face f0 = {b0, with_lm ? lm0 : NULL}, f5 = {b5, with_lm ? lm5 : NULL};
+        int id0, id5;
+        assert_int_equal(fs_tracker_update_faces(t, 0, &f0, 1, &id0, &msg), FS_OK);
+        assert_int_equal(fs_tracker_update_faces(t, 5, &f5, 1, &id5, &msg), FS_OK);
+        if (with_lm)
+            assert_int_equal(id5, id0);
+        else
+            assert_int_not_equal(id5, id0); /* by boxes alone, too far */
+        /* landmarks on one side only: boxes decide */
+        fs_track_face f6 = {b5, NULL};
+        int id6;
+        assert_int_equal(fs_tracker_update_faces(t, 6, &f6, 1, &id6, &msg), FS_OK);
+        assert_int_equal(id6, id5); /* same box as frame 5: overlap */
+        fs_tracker_free(t);
+    }
+}
+
+static void test_tracker_walkers(void **state) {
+    (void)state;
+    fs_msg msg = {{0}};
+    /* Two people 900 px apart walk right, 100 px per sample with 80 px faces (1.25 sides):
+     * no overlap and too far for the second stage, but each is the other's nearest. In
+     * consecutive samples they keep their ids; with samples missing in between, they do not. */
+    for (int step = 1; step <= 2; step++) {
+        fs_tracker *t = NULL;
+        assert_int_equal(fs_tracker_create(FS_TRACK_IOU_DEFAULT, 0, &t, &msg), FS_OK);
+        int first[2] = {-1, -1};
+        for (int i = 0; i < 6; i++) {
+            fs_box boxes[2] = {{100 * i, 100, 80, 80}, {1000 + 100 * i, 120, 80, 80}};
+            int ids[2];
+            assert_int_equal(fs_tracker_update(t, i * step, boxes, 2, ids, &msg), FS_OK);
+            if (i == 0) first[0] = ids[0], first[1] = ids[1];
+            if (step == 1) {
+                assert_int_equal(ids[0], first[0]);
+                assert_int_equal(ids[1], first[1]);
+            }
+        }
+        assert_int_equal(fs_tracker_count(t), step == 1 ? 2 : 12);
+        fs_tracker_free(t);
+    }
+    /* Two faces near one track: the nearer takes it, the other is someone new; a face of
+     * twice the size is someone else however near. */
+    fs_tracker *t = NULL;
+    assert_int_equal(fs_tracker_create(FS_TRACK_IOU_DEFAULT, 0, &t, &msg), FS_OK);
+    int id, ids[2];
+    assert_int_equal(fs_tracker_update(t, 0, &(fs_box){100, 100, 80, 80}, 1, &id, &msg), FS_OK);
+    fs_box two[2] = {{250, 100, 80, 80}, {220, 100, 80, 80}}; /* 1.9 and 1.5 sides away */
+    assert_int_equal(fs_tracker_update(t, 1, two, 2, ids, &msg), FS_OK);
+    assert_int_equal(ids[1], id);
+    assert_int_not_equal(ids[0], id);
+    assert_int_equal(fs_tracker_update(t, 2, &(fs_box){320, 100, 160, 160}, 1, &id, &msg), FS_OK);
+    assert_int_equal(id, 2);
+    fs_tracker_free(t);
+}
+
 static void test_tracker_gap(void **state) {
     (void)state;
     fs_tracker *t = NULL;
@@ -671,6 +747,8 @@ int main(void) {
         cmocka_unit_test(test_crop_image),
         cmocka_unit_test(test_tracker_crossing),
         cmocka_unit_test(test_tracker_gap),
+        cmocka_unit_test(test_tracker_landmarks),
+        cmocka_unit_test(test_tracker_walkers),
         cmocka_unit_test(test_detect_photo_threads),
         cmocka_unit_test(test_candidates_avx2_match_scalar),
     };
