@@ -9,7 +9,9 @@
 #    peak resident memory of each training process (ru_maxrss of a fresh process: weights,
 #    activations, gradients, optimiser state, the program and, for PyTorch, the interpreter);
 #  - GFLOP/s against the FMA peak measured in the same run (fakescope bench --peak, the widest
-#    vectors the CPU has and AVX2 alone).
+#    vectors the CPU has and AVX2 alone);
+#  - fakescope's inference again with --no-share (every node its own buffer for the batch, as
+#    before buffer sharing), in the same rounds, for what sharing gains.
 # The two sides alternate (the order flips every round) and each figure is the median over
 # the rounds, since the machine may be shared; the best round of each side is printed too,
 # because on a shared machine PyTorch's OpenMP threads can collapse (a round at a few images
@@ -45,6 +47,8 @@ torch_py() {
 ours_infer() { # batch
     "$BIN" bench --arch mobilenetv2 --batch "$1" --threads "$T" --seconds "$SECS" --json |
         sed 's/^{/{"impl":"fakescope","mode":"infer",/' >>"$RAW"
+    "$BIN" bench --arch mobilenetv2 --batch "$1" --threads "$T" --seconds "$SECS" --json --no-share |
+        sed 's/^{/{"impl":"fakescope-noshare","mode":"infer",/' >>"$RAW"
 }
 torch_infer() { # batch
     torch_py infer "$1" "$T" "$SECS" | sed 's/^{/{"impl": "pytorch", "mode": "infer", /' >>"$RAW"
@@ -113,6 +117,12 @@ for r in rows:
             gflops[r["batch"]].append(r["gflops"])
         if r["impl"] == "pytorch":
             layouts[r["batch"]][r["layout"]] += 1
+for b in (1, 32):
+    s, u = inf[("fakescope", b)], inf[("fakescope-noshare", b)]
+    if s and u:
+        print(f"fakescope buffer sharing, batch {b}: {med(s):.1f} images/s, {med(u):.1f} without "
+              f"(--no-share), {100 * (med(s) / med(u) - 1):+.1f}%")
+print()
 print(f"MobileNetV2 224x224 inference, {T} threads (images/s: median of interleaved runs; best run):")
 print()
 print("| batch | fakescope | PyTorch (its best layout) | ratio | best fakescope | best PyTorch | ratio of bests | target | fakescope GFLOP/s | % of FMA peak |")

@@ -25,6 +25,9 @@ static void usage(FILE *out) {
             "  --seconds S     how long to measure (default 3; a warm-up pass comes first)\n"
             "  --portable      use the portable kernels even when AVX2+FMA is available\n"
             "                  (FAKESCOPE_NO_AVX512=1 keeps AVX2 on an AVX-512 CPU)\n"
+            "  --no-share      mobilenetv2: every node keeps its own output buffer for the\n"
+            "                  batch, as before buffer sharing (for comparison; the detectors\n"
+            "                  share, see docs/nn.md)\n"
             "  --peak          measure the FMA peak in GFLOP/s instead (T threads at once)\n"
             "  --json          one JSON object: {\"arch\",\"batch\",\"threads\",\"images_per_s\","
             "\"gflops\",\"isa\",\"images_per_cpu_s\"}\n"
@@ -83,7 +86,7 @@ static void peak_fn(void *arg, int tid, int n) {
 }
 
 /* MobileNetV2 (the op graph) on random folded weights and 224x224 input. */
-static int run_mobilenet(int batch, int threads, double seconds, int json, int portable) {
+static int run_mobilenet(int batch, int threads, double seconds, int json, int portable, int share) {
     fs_msg msg;
     fs_weights w = {0};
     fs_graph *g = NULL;
@@ -96,6 +99,7 @@ static int run_mobilenet(int batch, int threads, double seconds, int json, int p
     }
     for (size_t i = 0; i < n; i++) x[i] = frand();
     if (fs_mobilenetv2_random(&w, 1000, 1, &msg) || fs_mobilenetv2_graph(&w, 224, &g, &msg) ||
+        (fs_graph_share(g, share), 0) ||
         fs_graph_set_threads(g, threads, &msg) || (fs_graph_set_isa(g, portable ? FS_ISA_PORTABLE : fs_nn_isa_best()), 0) ||
         fs_graph_plan(g, batch, &msg) || fs_graph_forward(g, x, batch, NULL, &msg)) { /* warm-up */
         fprintf(stderr, "fakescope bench: %s\n", msg.text);
@@ -165,9 +169,10 @@ int fs_cli_bench(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"seconds", required_argument, 0, 's'},
         {"json", no_argument, 0, 'j'},         {"peak", no_argument, 0, 'p'},
         {"portable", no_argument, 0, 'P'},     {"help", no_argument, 0, 'h'},
+        {"no-share", no_argument, 0, 'S'},
         {0, 0, 0, 0}};
     const char *arch_name = NULL;
-    int batch = 1, threads = 0, json = 0, peak = 0, portable = 0;
+    int batch = 1, threads = 0, json = 0, peak = 0, portable = 0, share = 1;
     double seconds = 3.0;
     char *end;
     optind = 0;
@@ -198,6 +203,7 @@ int fs_cli_bench(int argc, char **argv) {
         case 'j': json = 1; break;
         case 'p': peak = 1; break;
         case 'P': portable = 1; break;
+        case 'S': share = 0; break;
         case 'h': usage(stdout); return FS_EXIT_OK;
         default: usage(stderr); return FS_EXIT_USAGE;
         }
@@ -213,7 +219,7 @@ int fs_cli_bench(int argc, char **argv) {
         fprintf(stderr, "fakescope bench: --arch is required (meso4, mesoinception4 or mobilenetv2)\n");
         return FS_EXIT_USAGE;
     }
-    if (!strcmp(arch_name, "mobilenetv2")) return run_mobilenet(batch, threads, seconds, json, portable);
+    if (!strcmp(arch_name, "mobilenetv2")) return run_mobilenet(batch, threads, seconds, json, portable, share);
     const fs_arch *a = fs_arch_find(arch_name);
     if (!a) {
         fprintf(stderr, "fakescope bench: unknown architecture '%s' (meso4, mesoinception4, "

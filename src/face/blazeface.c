@@ -64,6 +64,7 @@ static void instance_free(instance *in) {
 static fs_err instance_new(const fs_blazeface *d, instance **out, fs_msg *msg) {
     instance *in = calloc(1, sizeof *in);
     fs_err e = in ? fs_graph_load(&d->w, &in->g, msg) : fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+    if (!e) fs_graph_share(in->g, 1); /* its outputs end the graph: kept (checked per run) */
     if (!e) e = fs_graph_plan(in->g, 1, msg);
     if (!e && !(in->input = malloc(sizeof(float) * 3 * (size_t)d->v->side * d->v->side)))
         e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
@@ -322,8 +323,10 @@ fs_err fs_blazeface_detect(fs_blazeface *d, const fs_image *img, const fs_blazef
         const float *reg = fs_graph_activation(ins->g, d->out_reg);
         const float *sc = fs_graph_activation(ins->g, d->out_score);
         const int na = d->v->anchors;
-        cand = malloc(sizeof *cand * (size_t)na);
-        if (!cand) e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
+        /* an output that a later node of the graph's leading run also read would be shared */
+        if (!reg || !sc) e = fs_fail(msg, FS_ERR_INTERNAL, "BlazeFace: an output was not kept");
+        cand = e ? NULL : malloc(sizeof *cand * (size_t)na);
+        if (!e && !cand) e = fs_fail(msg, FS_ERR_NOMEM, "out of memory");
         /* input pixels -> picture pixels */
         const float s = (float)side, inv = (float)(1.0 / scale);
         for (int a = 0; !e && a < na; a++) {

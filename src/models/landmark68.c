@@ -277,6 +277,7 @@ fs_err fs_landmark68_graph(const fs_weights *w, fs_graph **out, fs_msg *msg) {
     }
     x = fs_graph_gap(g, x, "pool");
     fs_graph_dense(g, x, FC_OUT, W(w, "fc.weight", 0, 0), W(w, "fc.bias", 0, 0), "fc");
+    fs_graph_share(g, 1);
     if ((err = fs_graph_error(g, msg)) || (err = fs_graph_plan(g, 1, msg))) goto fail;
     *out = g;
     return FS_OK;

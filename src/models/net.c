@@ -348,8 +348,10 @@ static size_t buf_floats(const net_buf *b) {
     return (size_t)(b->h + 2 * b->halo) * (size_t)(b->w + 2 * b->halo) * (size_t)b->c;
 }
 
-/* A graph network's plan holds every node's output for the batch (about 20 MB an image for
- * MobileNetV2 at 256x256), so larger batches run in chunks of this many. */
+/* A graph network's plan holds, per image, the outputs the backbone's leading run does not
+ * share (fs_graph_share: its last node's and what follows; every node's, about 20 MB an image
+ * for MobileNetV2 at 256x256, on the portable code), so larger batches run in chunks of this
+ * many. */
 #define GRAPH_MAX_CHUNK 8
 
 static fs_err graph_ctx(fs_net_ctx *ctx, fs_msg *msg) {
@@ -358,6 +360,7 @@ static fs_err graph_ctx(fs_net_ctx *ctx, fs_msg *msg) {
     fs_err e = a->graph(&net->graph_weights, a->input_h, &ctx->graph, msg);
     if (e) return e;
     fs_graph_set_isa(ctx->graph, ctx->isa);
+    fs_graph_share(ctx->graph, 1); /* only the output is read */
     ctx->graph_batch = ctx->max_batch < GRAPH_MAX_CHUNK ? ctx->max_batch : GRAPH_MAX_CHUNK;
     e = fs_graph_set_threads(ctx->graph, ctx->threads, msg);
     if (!e) e = fs_graph_plan(ctx->graph, ctx->graph_batch, msg);

@@ -56,6 +56,7 @@ void fs_graph_free(fs_graph *g) {
     free(g->nodes);
     free(g->arena);
     free(g->tarena);
+    free(g->lanes);
     free(g->work);
     free(g->wpack);
     fs_pool_free(g->pool);
@@ -85,6 +86,8 @@ void fs_graph_set_isa(fs_graph *g, fs_isa isa) {
 }
 
 fs_isa fs_graph_isa(const fs_graph *g) { return g->isa; }
+
+void fs_graph_share(fs_graph *g, int on) { g->share = on != 0; }
 
 fs_err fs_graph_error(const fs_graph *g, fs_msg *msg) {
     if (g->err && msg) *msg = g->msg;
@@ -128,6 +131,11 @@ node *fs_graph_add_node(fs_graph *g, fs_op op, int in, const char *name) {
     }
     free(g->arena); /* the plan and the parameter list no longer hold */
     free(g->tarena);
+    free(g->lanes);
+    g->lanes = NULL;
+    g->lane_floats = 0;
+    g->planned_lanes = 0;
+    g->planned_share = 0;
     free(g->work), free(g->wpack);
     g->arena = g->tarena = NULL;
     g->work = NULL;
@@ -360,18 +368,85 @@ static fs_err plan_work(fs_graph *g, fs_msg *msg) {
     return FS_OK;
 }
 
+/* Lanes wanted: fewer than the threads that may run the leading item-wise run, or shared
+ * nodes that the portable per-node code (which knows no lanes) would run, need a new plan. */
+static int want_lanes(const fs_graph *g) {
+    return g->share && !g->training && g->isa >= FS_ISA_AVX2;
+}
+/* Lanes a batch of n needs: one per thread when each thread takes whole items, else one. */
+static int lanes_for(const fs_graph *g, int n) { return n >= g->threads ? g->threads : 1; }
+static int lanes_stale(const fs_graph *g) {
+    return g->planned_share != want_lanes(g) ||
+           (g->lane_floats && g->planned_lanes < lanes_for(g, g->planned_n));
+}
+
+/* With sharing on, at inference on the fast kernels: the nodes inside the leading item-wise
+ * run whose every reader is in that run too (so not the run's last node, not an output nobody
+ * reads) need one item's output per thread, not the batch's, and only until their last reader
+ * has run. Each gets an offset in a lane, first fit among the buffers still to be read when it
+ * is written (never its own inputs'). Returns the lane's floats (0: nothing shared). */
+static size_t plan_lanes(fs_graph *g, size_t align) {
+    for (int i = 0; i < g->n; i++) g->nodes[i].shared = 0;
+    if (!want_lanes(g)) return 0;
+    int lead = 1;
+    while (lead < g->n && fs_graph_fast_item(&g->nodes[lead])) lead++;
+    int *last = malloc(sizeof *last * (size_t)g->n);
+    if (!last) return 0; /* nothing shared: only more memory */
+    for (int i = 0; i < g->n; i++) last[i] = -1;
+    for (int j = 1; j < g->n; j++) {
+        const node *nd = &g->nodes[j];
+        if (nd->in0 >= 0 && last[nd->in0] < j) last[nd->in0] = j;
+        if (nd->in1 >= 0 && last[nd->in1] < j) last[nd->in1] = j;
+    }
+    size_t top = 0;
+    for (int i = 1; i < lead; i++) {
+        node *nd = &g->nodes[i];
+        if (last[i] < 0 || last[i] >= lead) continue;
+        const size_t need = (fs_graph_node_floats(nd) + align - 1) / align * align;
+        /* candidates: the lane's start and the end of every buffer still live */
+        size_t best = SIZE_MAX;
+        for (int c = 0; c <= i; c++) {
+            size_t o;
+            if (c == i) o = 0;
+            else if (g->nodes[c].shared && last[c] >= i)
+                o = g->nodes[c].offset + (fs_graph_node_floats(&g->nodes[c]) + align - 1) / align * align;
+            else continue;
+            if (o >= best) continue;
+            int clash = 0;
+            for (int k = 1; k < i && !clash; k++) {
+                const node *q = &g->nodes[k];
+                if (!q->shared || last[k] < i) continue;
+                const size_t qe = q->offset + (fs_graph_node_floats(q) + align - 1) / align * align;
+                clash = o < qe && q->offset < o + need;
+            }
+            if (!clash) best = o;
+        }
+        nd->shared = 1;
+        nd->offset = best;
+        if (best + need > top) top = best + need;
+    }
+    free(last);
+    return top;
+}
+
 fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg) {
     if (g->err) return fs_graph_error(g, msg);
     if (n < 1) return fs_fail(msg, FS_ERR_INVALID, "a batch holds at least one item");
-    if (g->arena && g->planned_n >= n && (!g->training || g->tarena)) return plan_work(g, msg);
+    if (g->arena && g->planned_n >= n && (!g->training || g->tarena) && !lanes_stale(g))
+        return plan_work(g, msg);
     /* Every node its own buffer, each aligned: simple, and the activations a feature map or a
-     * backward pass needs stay readable after the run. */
+     * backward pass needs stay readable after the run; with sharing, the leading run's inner
+     * nodes in lanes instead (plan_lanes). */
     size_t total = 0, align = FS_NN_ALIGN / sizeof(float);
+    const size_t lane = plan_lanes(g, align);
+    const int lanes = lane ? lanes_for(g, n) : 0;
     for (int i = 0; i < g->n; i++) {
         node *nd = &g->nodes[i];
-        nd->offset = total;
         size_t f = fs_graph_node_floats(nd) * (size_t)n;
-        total += (f + align - 1) / align * align;
+        if (!nd->shared) {
+            nd->offset = total;
+            total += (f + align - 1) / align * align;
+        }
         f = nd->op == FS_OP_BN ? 6 * (size_t)nd->c
             : nd->op == FS_OP_SE ? (3 * (size_t)nd->c + (size_t)nd->hidden) * (size_t)n : 0;
         nd->aux = total;
@@ -380,16 +455,20 @@ fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg) {
     size_t ttotal = g->training ? fs_graph_train_layout(g, n) : 0;
     float *a = fs_nn_alloc(total * sizeof(float));
     float *t = ttotal ? fs_nn_alloc(ttotal * sizeof(float)) : NULL;
-    if (!a || (ttotal && !t)) { /* the offsets changed: the old plan goes too */
-        free(a), free(t), free(g->arena), free(g->tarena);
-        g->arena = g->tarena = NULL;
+    float *l = lanes ? fs_nn_alloc(lane * (size_t)lanes * sizeof(float)) : NULL;
+    if (!a || (ttotal && !t) || (lanes && !l)) { /* the offsets changed: the old plan goes too */
+        free(a), free(t), free(l), free(g->arena), free(g->tarena), free(g->lanes);
+        g->arena = g->tarena = g->lanes = NULL;
+        g->lane_floats = 0, g->planned_lanes = 0;
         g->planned_n = g->trained_n = 0;
         return fs_fail(msg, FS_ERR_NOMEM, "out of memory planning %zu MB of activations",
-                       (total + ttotal) * sizeof(float) >> 20);
+                       (total + ttotal + lane * (size_t)lanes) * sizeof(float) >> 20);
     }
     if (t) memset(t, 0, ttotal * sizeof(float));
-    free(g->arena), free(g->tarena);
-    g->arena = a, g->tarena = t;
+    free(g->arena), free(g->tarena), free(g->lanes);
+    g->arena = a, g->tarena = t, g->lanes = l;
+    g->lane_floats = lane, g->planned_lanes = lanes;
+    g->planned_share = want_lanes(g);
     g->arena_floats = total, g->tarena_floats = ttotal;
     g->planned_n = n;
     g->trained_n = 0;
@@ -398,7 +477,8 @@ fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg) {
 
 size_t fs_graph_planned_bytes(const fs_graph *g) {
     if (!g->arena) return 0;
-    return (g->arena_floats + g->tarena_floats) * sizeof(float) + g->work_per * (size_t)g->work_threads;
+    return (g->arena_floats + g->tarena_floats + g->lane_floats * (size_t)g->planned_lanes) * sizeof(float) +
+           g->work_per * (size_t)g->work_threads;
 }
 
 static float *act_of(const fs_graph *g, const node *nd) { return g->arena + nd->offset; }
@@ -592,7 +672,7 @@ void fs_graph_node_forward(fs_graph *g, node *nd, int n, int training) {
 static fs_err run(fs_graph *g, const float *input, int n, float *out, int training, fs_msg *msg) {
     if (g->err) return fs_graph_error(g, msg);
     if (n < 1) return fs_fail(msg, FS_ERR_INVALID, "a batch holds at least one item");
-    if (!g->arena || g->planned_n < n || (g->training && !g->tarena) || !g->work ||
+    if (!g->arena || g->planned_n < n || (g->training && !g->tarena) || !g->work || lanes_stale(g) ||
         g->work_threads != g->threads || g->work_training != g->training) {
         fs_err e = fs_graph_plan(g, n, msg);
         if (e) return e;
@@ -620,5 +700,5 @@ fs_err fs_graph_forward_train(fs_graph *g, const float *input, int n, float *out
 }
 
 const float *fs_graph_activation(const fs_graph *g, int i) {
-    return g->arena && i >= 0 && i < g->n ? act_of(g, &g->nodes[i]) : NULL;
+    return g->arena && i >= 0 && i < g->n && !g->nodes[i].shared ? act_of(g, &g->nodes[i]) : NULL;
 }

@@ -42,8 +42,11 @@ typedef struct job {
 
 static float *act_of(const fs_graph *g, const node *nd) { return g->arena + nd->offset; }
 static float *grad_of(const fs_graph *g, const node *nd) { return g->tarena + nd->goff; }
-/* Node nd's output from item `item` on. */
-static float *at(const fs_graph *g, const node *nd, size_t item) {
+/* Node nd's output from item `item` on. A shared node (fs_graph_share) holds one item in each
+ * thread's lane: the leading item-wise run gives a thread whole items (nt == 1 in the kernels
+ * below: lane `me`), or has all threads share one item at a time (lane 0). */
+static float *at(const fs_graph *g, const node *nd, size_t item, int me, int nt) {
+    if (nd->shared) return g->lanes + g->lane_floats * (size_t)(nt == 1 ? me : 0) + nd->offset;
     return act_of(g, nd) + item * fs_graph_node_floats(nd);
 }
 static char *work_of(const fs_graph *g, int tid) { return (char *)g->work + g->work_per * (size_t)tid; }
@@ -249,13 +252,12 @@ static void taps_wgrad(const fs_graph *g, int npix, int kk, int c, const float *
 
 static void fwd_pointwise(const fs_graph *g, const node *nd, int n, int training, size_t item, int me,
                           int tid, int nt) {
-    (void)me; /* no scratch: the weights are packed once */
     const node *src = &g->nodes[nd->in0];
     const int cin = src->c, co = nd->c;
     size_t lo, hi;
     span((size_t)n * nd->h * nd->w, tid, nt, &lo, &hi);
-    gemm_packed(g, (int)(hi - lo), co, cin, at(g, src, item) + lo * cin, (size_t)cin, 1,
-                           g->wpack + nd->wpoff, at(g, nd, item) + lo * co, (size_t)co, 0, nd->bias,
+    gemm_packed(g, (int)(hi - lo), co, cin, at(g, src, item, me, nt) + lo * cin, (size_t)cin, 1,
+                           g->wpack + nd->wpoff, at(g, nd, item, me, nt) + lo * co, (size_t)co, 0, nd->bias,
                            kernel_act(nd, training));
     finish(g, nd, lo * co, hi * co, training);
 }
@@ -264,12 +266,12 @@ static void fwd_conv(const fs_graph *g, const node *nd, int n, int training, siz
                      int tid, int nt) {
     const node *src = &g->nodes[nd->in0];
     const size_t row = (size_t)nd->k * nd->k * src->c, band = band_rows(nd, src), co = (size_t)nd->c;
-    float *col = (float *)extra_of(g, me), *y = at(g, nd, item);
+    float *col = (float *)extra_of(g, me), *y = at(g, nd, item, me, nt);
     size_t lo, hi;
     span((size_t)n * nd->h * nd->w, tid, nt, &lo, &hi);
     for (size_t p0 = lo; p0 < hi; p0 += band) {
         const size_t nb = hi - p0 < band ? hi - p0 : band;
-        im2col(nd, src, at(g, src, item), p0, nb, col);
+        im2col(nd, src, at(g, src, item, me, nt), p0, nb, col);
         gemm_packed(g, (int)nb, (int)co, (int)row, col, row, 1, g->wpack + nd->wpoff,
                                y + p0 * co, co, 0, nd->bias, kernel_act(nd, training));
     }
@@ -286,18 +288,17 @@ static void fwd_dw(const fs_graph *g, const node *nd, int n, int training, size_
     span((size_t)n * nd->h, tid, nt, &lo, &hi);
     for (size_t r = lo; r < hi; r++) {
         const size_t b = r / (size_t)nd->h;
-        dw_table_fwd(g, nd, src, at(g, src, item) + b * fi, (int)(r % (size_t)nd->h), t);
+        dw_table_fwd(g, nd, src, at(g, src, item, me, nt) + b * fi, (int)(r % (size_t)nd->h), t);
         taps(g, nd->w, kk, c, t, nd->weight, nd->bias, 0, kernel_act(nd, training),
-                        at(g, nd, item) + r * rowf);
+                        at(g, nd, item, me, nt) + r * rowf);
     }
     finish(g, nd, lo * rowf, hi * rowf, training);
 }
 
 static void fwd_add(const fs_graph *g, const node *nd, int n, int training, size_t item, int me,
                     int tid, int nt) {
-    (void)me;
-    const float *x = at(g, &g->nodes[nd->in0], item), *z = at(g, &g->nodes[nd->in1], item);
-    float *y = at(g, nd, item);
+    const float *x = at(g, &g->nodes[nd->in0], item, me, nt), *z = at(g, &g->nodes[nd->in1], item, me, nt);
+    float *y = at(g, nd, item, me, nt);
     size_t lo, hi;
     span(fs_graph_node_floats(nd) * (size_t)n, tid, nt, &lo, &hi);
     const fs_act a = kernel_act(nd, training);
@@ -322,7 +323,7 @@ static void fwd_dense(const fs_graph *g, const node *nd, int n, int tid, int nt)
 static void fwd_bn(fs_graph *g, node *nd, int n, int training, size_t item, int tid, int nt) {
     const int c = nd->c;
     const size_t px = (size_t)nd->h * nd->w * (size_t)n;
-    const float *x = at(g, &g->nodes[nd->in0], item);
+    const float *x = at(g, &g->nodes[nd->in0], item, tid, nt); /* never shared: bn is no item op */
     double *dm = (double *)(g->arena + nd->aux), *dv = dm + c;
     float *mean = fs_graph_bn_mean(g, nd), *inv = mean + c;
     const int batch = training && !nd->bn_frozen;
@@ -374,7 +375,7 @@ static void fwd_bn(fs_graph *g, node *nd, int n, int training, size_t item, int 
     }
     fs_pool_barrier(g->pool);
     const float *sc = (const float *)dm, *sh = sc + c;
-    float *y = at(g, nd, item);
+    float *y = at(g, nd, item, tid, nt);
     const fs_act a = kernel_act(nd, training);
     for (size_t p = lo; p < hi; p++) {
         const float *xi = x + p * c;
@@ -388,8 +389,7 @@ static void fwd_bn(fs_graph *g, node *nd, int n, int training, size_t item, int 
     finish(g, nd, lo * c, hi * c, training);
 }
 
-/* Whether node nd's forward can run one item at a time on the fast kernels (at inference). */
-static int fast_item(const node *nd) {
+int fs_graph_fast_item(const node *nd) {
     return pointwise(nd) || general_conv(nd) || dw_fast(nd) || nd->op == FS_OP_ADD;
 }
 
@@ -423,7 +423,7 @@ static void forward_fn(void *arg, int tid, int nt) {
     int i = 1;
     if (!j->training && j->n > 1) {
         int lead = 1;
-        while (lead < g->n && fast_item(&g->nodes[lead])) lead++;
+        while (lead < g->n && fs_graph_fast_item(&g->nodes[lead])) lead++;
         if (j->n >= nt) {
             size_t lo, hi;
             span((size_t)j->n, tid, nt, &lo, &hi);

@@ -30,7 +30,9 @@ typedef struct node {
     /* forward-only ops: pad's leading channels, concat's axis, resize's conventions */
     int pad_c, axis, align_corners, half_pixel;
     double macs;
-    size_t offset; /* of its activation in the arena, in floats */
+    size_t offset; /* of its activation in the arena, in floats (in a lane when shared) */
+    int shared;    /* its output lives in the per-thread lanes (fs_graph_share): one item's
+                    * worth, reused by later nodes once its last reader has run */
     size_t aux;    /* in the arena too: bn 2c doubles of scratch, then the mean and
                     * 1/sqrt(var + eps) of the last forward (6c floats in all); se per item
                     * s, h, v, e (3c + hidden) */
@@ -68,8 +70,18 @@ struct fs_graph {
     int work_threads, work_training; /* what work was sized for */
     const float *zeros; /* in work: at least as many zero floats as any node has channels */
     float *wpack;       /* convolution weights packed in panels (graph_kernels.h) */
+    /* buffer sharing (fs_graph_share): the leading item-wise run's inner nodes in lanes */
+    int share;
+    float *lanes;       /* planned_lanes lanes of lane_floats each */
+    size_t lane_floats;
+    int planned_lanes;
+    int planned_share;  /* the plan was made for sharing (want_lanes in graph.c) */
     int wpacked;        /* wpack holds the current weights (no parameter list to write them) */
 };
+
+/* Whether node nd's forward can run one item at a time on the fast kernels at inference
+ * (graph_fast.c): the leading run of such nodes goes item by item. */
+int fs_graph_fast_item(const node *nd);
 
 /* bn node nd's mean and 1/sqrt(var + eps) of the last forward (c floats each). */
 static inline float *fs_graph_bn_mean(const fs_graph *g, const node *nd) {

@@ -18,6 +18,7 @@
  * indexing or padding mistake changes values by O(1) of the tensor's scale. */
 #include "fs_test.h"
 #include "fakescope/graph.h"
+#include "fakescope/mobilenet.h"
 
 #include <math.h>
 #include <string.h>
@@ -238,11 +239,74 @@ static void test_threads_contract(void **state) {
     fs_graph_free(g);
 }
 
+/* Buffer sharing (fs_graph_share) on a real MobileNetV2 (64x64, random folded weights): the
+ * same output bits as without it, for batches that run one item per thread (3, 5 on 2 and 3
+ * threads) and items shared by the threads (1; 2 on 3 threads); inner nodes of the leading
+ * run give NULL, the rest stays readable; the plan is smaller; a switch to the portable
+ * kernels or to training plans again without lanes (those codes know none). */
+static void test_share(void **state) {
+    (void)state;
+    fs_msg msg;
+    fs_weights w = {0};
+    assert_int_equal(fs_mobilenetv2_random(&w, 10, 5, &msg), FS_OK);
+    const int side = 64, batches[] = {1, 2, 3, 5};
+    for (int threads = 1; threads <= 3; threads++)
+        for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+            const int n = batches[bi];
+            fs_graph *plain = NULL, *shared = NULL;
+            assert_int_equal(fs_mobilenetv2_graph(&w, side, &plain, &msg), FS_OK);
+            assert_int_equal(fs_mobilenetv2_graph(&w, side, &shared, &msg), FS_OK);
+            if (fs_graph_isa(shared) < FS_ISA_AVX2) { /* nothing to share on portable code */
+                fs_graph_free(plain), fs_graph_free(shared);
+                skip();
+            }
+            fs_graph_share(shared, 1);
+            assert_int_equal(fs_graph_set_threads(plain, threads, &msg), FS_OK);
+            assert_int_equal(fs_graph_set_threads(shared, threads, &msg), FS_OK);
+            const size_t nin = (size_t)side * side * 3 * (size_t)n;
+            float *x = malloc(sizeof(float) * nin), a[50], b[50];
+            assert_non_null(x);
+            rng_state = 11 + (uint64_t)n;
+            for (size_t i = 0; i < nin; i++) x[i] = frand();
+            assert_int_equal(fs_graph_forward(plain, x, n, a, &msg), FS_OK);
+            assert_int_equal(fs_graph_forward(shared, x, n, b, &msg), FS_OK);
+            assert_memory_equal(a, b, sizeof(float) * 10 * (size_t)n);
+            /* a second run over the reused lanes gives the same again */
+            assert_int_equal(fs_graph_forward(shared, x, n, b, &msg), FS_OK);
+            assert_memory_equal(a, b, sizeof(float) * 10 * (size_t)n);
+            assert_true(fs_graph_planned_bytes(shared) < fs_graph_planned_bytes(plain) / 2);
+            int nulls = 0;
+            for (int i = 0; i < fs_graph_nodes(shared); i++)
+                if (!fs_graph_activation(shared, i)) nulls++;
+                else if (i > 0)
+                    assert_memory_equal(fs_graph_activation(plain, i), fs_graph_activation(shared, i),
+                                        sizeof(float) * node_floats(shared, i, n));
+            assert_true(nulls > 40); /* MobileNetV2's blocks, all but the run's last node */
+            assert_non_null(fs_graph_activation(shared, fs_graph_output(shared)));
+            assert_non_null(fs_graph_activation(shared, 0));
+            if (threads == 2 && n == 3) {
+                /* more threads than the lanes planned: planned again */
+                assert_int_equal(fs_graph_set_threads(shared, 3, &msg), FS_OK);
+                assert_int_equal(fs_graph_forward(shared, x, n, b, &msg), FS_OK);
+                assert_memory_equal(a, b, sizeof(float) * 10 * (size_t)n);
+                /* the portable code: every node its own buffer again, within its tolerance */
+                fs_graph_set_isa(shared, FS_ISA_PORTABLE);
+                assert_int_equal(fs_graph_forward(shared, x, n, b, &msg), FS_OK);
+                for (int i = 0; i < 10 * n; i++) assert_true(fabsf(a[i] - b[i]) <= 1e-3f * (1 + fabsf(a[i])));
+                for (int i = 0; i < fs_graph_nodes(shared); i++) assert_non_null(fs_graph_activation(shared, i));
+            }
+            free(x);
+            fs_graph_free(plain), fs_graph_free(shared);
+        }
+    fs_weights_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_matches_portable),
         cmocka_unit_test(test_fast_deterministic),
         cmocka_unit_test(test_threads_contract),
+        cmocka_unit_test(test_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -392,9 +392,12 @@ static void graph_network_runs_like_a_mesonet(void **state) {
     assert_int_equal(fs_net_ctx_create(net, &o, &fast, &m), FS_OK);
     o.threads = 1, o.portable = 1, o.max_batch = 1;
     assert_int_equal(fs_net_ctx_create(net, &o, &portable, &m), FS_OK);
-    /* the reported memory holds the graph's plan: many activations, not only the input */
+    /* the reported memory holds the graph's plan: many activations, not only the input; the
+     * fast kernels share the backbone's inner buffers (fs_graph_share), so 8 images planned
+     * there take less than one on the portable code, where every node keeps its own (33 and
+     * 38 MB when this was written) */
     assert_true(fs_net_ctx_bytes(fast) > 4 * per * B * sizeof(float));
-    assert_true(fs_net_ctx_bytes(portable) < fs_net_ctx_bytes(fast));
+    if (fs_nn_isa_best() >= FS_ISA_AVX2) assert_true(fs_net_ctx_bytes(fast) < fs_net_ctx_bytes(portable));
     float raw[B], lg[B];
     assert_int_equal(fs_net_forward(fast, x, B, raw, lg, &m), FS_OK);
     assert_int_equal(fs_net_forward(fast, x, B + 1, raw, lg, &m), FS_ERR_INVALID);
