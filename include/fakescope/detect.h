@@ -206,6 +206,10 @@ typedef struct fs_scan_result {
     int main_person;           /* track judged by `overall`; -1 when no face was found */
     fs_verdict_report overall; /* status NO_FACE when no frame had a face */
     int whole_image;           /* 1 when the picture itself was judged (no face crop) */
+    unsigned box_not_aligned;  /* bit m: model m's card asks for faces aligned on their
+                                * landmarks, but the face finder (the cascade) gives none, so
+                                * its faces were cut by box: its scores are off its training
+                                * (the JSON's "warnings" says so) */
     fs_scan_timing timing;
 } fs_scan_result;
 

@@ -71,6 +71,11 @@ static void usage(FILE *out) {
 }
 
 static void print_text(const fs_scan_result *r, const char *file) {
+    for (int m = 0; m < r->n_models; m++)
+        if (r->box_not_aligned & (1u << m))
+            fprintf(stderr, "scan: warning: %s was trained on faces aligned on their landmarks; "
+                    "the cascade finds none, so its faces were cut by their boxes (use "
+                    "--face-detector blazeface)\n", r->models[m]);
     printf("%s: ", file);
     if (r->overall.status != FS_VERDICT_OK) {
         printf("%s (%d frames, no face found)\n",

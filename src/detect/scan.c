@@ -616,7 +616,13 @@ static fs_err begin(fs_scanner *s, const fs_scan_opts *o, fs_scan_result *out, s
         if (err) return err;
     }
     int aligned = o->align_margin >= 0;
-    for (int m = 0; m < d->n_models; m++) aligned |= d->models[m].align_margin >= 0;
+    for (int m = 0; m < d->n_models; m++) {
+        aligned |= d->models[m].align_margin >= 0;
+        /* the cascade gives no landmarks: such a model gets the box crop, and the result says so */
+        _Static_assert(FS_DETECT_MAX_MODELS <= 32, "box_not_aligned is a 32-bit mask");
+        if (d->models[m].align_margin >= 0 && o->crop != FS_CROP_WHOLE && d->cascade && !d->bf)
+            out->box_not_aligned |= 1u << m;
+    }
     if (aligned && o->crop != FS_CROP_WHOLE && d->bf && !d->lm) {
         /* aligned crops need the landmarks; loaded once, as the face finder above */
         fs_err err = fs_detector_load_landmarks(d, NULL, msg);

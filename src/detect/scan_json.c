@@ -67,6 +67,19 @@ json_t *fs_scan_result_json(const fs_scan_result *r, const char *file) {
     json_t *models = json_array();
     for (int m = 0; m < r->n_models; m++) json_array_append_new(models, json_string(r->models[m]));
     json_object_set_new(o, "models", models);
+    if (r->box_not_aligned) {
+        json_t *warnings = json_array();
+        for (int m = 0; m < r->n_models; m++)
+            if (r->box_not_aligned & (1u << m)) {
+                char text[FS_DETECT_NAME_MAX + 200];
+                snprintf(text, sizeof text, "%s was trained on faces aligned on their landmarks; "
+                         "the cascade finds no landmarks, so its faces were cut by their boxes and "
+                         "its scores are not what it was measured on (use the learned face finder)",
+                         r->models[m]);
+                json_array_append_new(warnings, json_string(text));
+            }
+        json_object_set_new(o, "warnings", warnings);
+    }
 
     json_t *frames = json_array();
     for (int f = 0; f < r->n_frames; f++) {

@@ -53,6 +53,15 @@ if [ -f "$img" ] && [ -f /usr/share/opencv4/haarcascades/haarcascade_frontalface
         and .detector_score > 0.5' >/dev/null || fail "scan --landmarks on $img: $out"
     "$FAKESCOPE" scan --landmarks --face-detector haar --models faceswap-meso4 "$img" >/dev/null 2>&1
     [ $? -eq 2 ] || fail "scan --landmarks with the cascade accepted"
+    # a model trained on aligned faces, with the cascade (no landmarks): cut by box, and said
+    out=$("$FAKESCOPE" scan --json --face-detector haar --models synthetic-face,faceswap-meso4 "$img") ||
+        fail "scan with the cascade and an aligned model"
+    echo "$out" | jq -e '(.warnings | length) == 1 and (.warnings[0] | startswith("synthetic-face was trained on faces aligned"))' \
+        >/dev/null || fail "no warning for the aligned model cut by box: $out"
+    out=$("$FAKESCOPE" scan --json --models synthetic-face "$img") || fail "scan with an aligned model"
+    echo "$out" | jq -e 'has("warnings") | not' >/dev/null || fail "a warning with the learned face finder: $out"
+    err=$("$FAKESCOPE" scan --face-detector haar --models synthetic-face "$img" 2>&1 >/dev/null) || fail "text scan"
+    echo "$err" | grep -q "warning: synthetic-face was trained on faces aligned" || fail "no warning on stderr: $err"
     "$FAKESCOPE" faces --face-detector blazeface --neighbors 3 "$img" >/dev/null 2>&1
     [ $? -eq 2 ] || fail "a cascade option with --face-detector blazeface accepted"
     "$FAKESCOPE" faces --face-detector dlib "$img" >/dev/null 2>&1; [ $? -eq 2 ] || fail "--face-detector dlib accepted"
