@@ -123,7 +123,8 @@ struct fs_tracker {
 };
 
 #define TRACK_NEAR 0.75       /* centre distance, as a share of the larger box side */
-#define TRACK_FAR 2.0         /* the same, for a pair that is each other's only near choice */
+#define TRACK_FAR 2.0         /* the same, for a face and a track of the previous frame that are
+                               * each other's nearest (third stage) */
 #define TRACK_SIZE_RATIO 1.6  /* larger side over smaller side */
 
 typedef struct pair {
