@@ -261,5 +261,8 @@ fs_err fs_scan_sheet(const fs_scan_result *r, const char *title, fs_image *out, 
  * failure. */
 struct json_t;
 struct json_t *fs_scan_result_json(const fs_scan_result *r, const char *file);
+/* The warning for model m of r when its bit in box_not_aligned is set (what the JSON's
+ * "warnings" holds and `fakescope scan` prints), into buf; 0 when there is none. */
+int fs_scan_box_warning(const fs_scan_result *r, int m, char *buf, size_t cap);
 
 #endif

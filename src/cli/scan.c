@@ -71,11 +71,10 @@ static void usage(FILE *out) {
 }
 
 static void print_text(const fs_scan_result *r, const char *file) {
+    char warning[FS_DETECT_NAME_MAX + 200];
     for (int m = 0; m < r->n_models; m++)
-        if (r->box_not_aligned & (1u << m))
-            fprintf(stderr, "scan: warning: %s was trained on faces aligned on their landmarks; "
-                    "the cascade finds none, so its faces were cut by their boxes (use "
-                    "--face-detector blazeface)\n", r->models[m]);
+        if (fs_scan_box_warning(r, m, warning, sizeof warning))
+            fprintf(stderr, "scan: warning: %s\n", warning);
     printf("%s: ", file);
     if (r->overall.status != FS_VERDICT_OK) {
         printf("%s (%d frames, no face found)\n",

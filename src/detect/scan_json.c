@@ -50,6 +50,14 @@ static json_t *verdicts_json(const fs_verdict_report *rep) {
     return arr;
 }
 
+int fs_scan_box_warning(const fs_scan_result *r, int m, char *buf, size_t cap) {
+    if (m < 0 || m >= r->n_models || !(r->box_not_aligned & (1u << m))) return 0;
+    snprintf(buf, cap, "%s was trained on faces aligned on their landmarks; the cascade finds no "
+             "landmarks, so its faces were cut by their boxes and its scores are not what it was "
+             "measured on (use the learned face finder)", r->models[m]);
+    return 1;
+}
+
 json_t *fs_scan_result_json(const fs_scan_result *r, const char *file) {
     json_t *o = json_object();
     if (!o) return NULL;
@@ -69,15 +77,10 @@ json_t *fs_scan_result_json(const fs_scan_result *r, const char *file) {
     json_object_set_new(o, "models", models);
     if (r->box_not_aligned) {
         json_t *warnings = json_array();
+        char text[FS_DETECT_NAME_MAX + 200];
         for (int m = 0; m < r->n_models; m++)
-            if (r->box_not_aligned & (1u << m)) {
-                char text[FS_DETECT_NAME_MAX + 200];
-                snprintf(text, sizeof text, "%s was trained on faces aligned on their landmarks; "
-                         "the cascade finds no landmarks, so its faces were cut by their boxes and "
-                         "its scores are not what it was measured on (use the learned face finder)",
-                         r->models[m]);
+            if (fs_scan_box_warning(r, m, text, sizeof text))
                 json_array_append_new(warnings, json_string(text));
-            }
         json_object_set_new(o, "warnings", warnings);
     }
 

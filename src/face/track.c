@@ -160,34 +160,37 @@ static int by_iou_desc(const void *pa, const void *pb) {
     return (a->box > b->box) - (a->box < b->box);
 }
 
-/* Where a face is: the mean of its landmarks when it has them (they mark the face itself, where
- * a box moves with the detector's framing: hair, a hand, a turned head), else its box centre. */
-static void face_centre(const fs_track_face *f, float *cx, float *cy, int *has_lm) {
-    *has_lm = f->lm != NULL;
-    if (!f->lm) {
-        *cx = f->box.x + f->box.w / 2.0f, *cy = f->box.y + f->box.h / 2.0f;
-        return;
+/* A face of this frame as the matching sees it: its box and its centre, found once. */
+typedef struct place {
+    fs_box box;
+    float cx, cy; /* the mean of its landmarks when it has them (they mark the face itself,
+                   * where a box moves with the detector's framing: hair, a hand, a turned
+                   * head), else its box centre */
+    int has_lm;
+} place;
+
+static place place_of(const fs_track_face *f) {
+    place p = {f->box, f->box.x + f->box.w / 2.0f, f->box.y + f->box.h / 2.0f, f->lm != NULL};
+    if (f->lm) {
+        double sx = 0, sy = 0;
+        for (int i = 0; i < FS_TRACK_LANDMARKS; i++) sx += f->lm[i][0], sy += f->lm[i][1];
+        p.cx = (float)(sx / FS_TRACK_LANDMARKS), p.cy = (float)(sy / FS_TRACK_LANDMARKS);
     }
-    double sx = 0, sy = 0;
-    for (int i = 0; i < FS_TRACK_LANDMARKS; i++) sx += f->lm[i][0], sy += f->lm[i][1];
-    *cx = (float)(sx / FS_TRACK_LANDMARKS), *cy = (float)(sy / FS_TRACK_LANDMARKS);
+    return p;
 }
 
 /* How far face f is from track k's last face, in units of the larger box side: centre to
  * centre, by landmarks when both have them, by boxes otherwise. Negative when the sizes
  * differ by more than TRACK_SIZE_RATIO (someone else). */
-static double face_distance(const fs_track_face *f, const track *k) {
+static double face_distance(const place *f, const track *k) {
     const fs_box a = f->box, l = k->last;
     if (a.w <= 0 || l.w <= 0) return -1;
     const double sa = a.w > a.h ? a.w : a.h, sl = l.w > l.h ? l.w : l.h;
     const double side = sa > sl ? sa : sl, ratio = sa > sl ? sa / sl : sl / sa;
     if (ratio > TRACK_SIZE_RATIO) return -1;
-    float cx, cy;
-    int lm;
-    face_centre(f, &cx, &cy, &lm);
     double dx, dy;
-    if (lm && k->has_lm) {
-        dx = cx - k->cx, dy = cy - k->cy;
+    if (f->has_lm && k->has_lm) {
+        dx = f->cx - k->cx, dy = f->cy - k->cy;
     } else {
         dx = (a.x + a.w / 2.0) - (l.x + l.w / 2.0), dy = (a.y + a.h / 2.0) - (l.y + l.h / 2.0);
     }
@@ -222,17 +225,19 @@ fs_err fs_tracker_update_faces(fs_tracker *t, int frame, const fs_track_face *fa
     size_t np = 0;
     pair *pairs = malloc(n * (t->n ? t->n : 1) * sizeof *pairs);
     char *box_used = calloc(n, 1), *track_used = calloc(t->n ? t->n : 1, 1);
-    if (!pairs || !box_used || !track_used) {
-        free(pairs), free(box_used), free(track_used);
+    place *at = malloc(n * sizeof *at);
+    if (!pairs || !box_used || !track_used || !at) {
+        free(pairs), free(box_used), free(track_used), free(at);
         return fs_fail(msg, FS_ERR_NOMEM, "out of memory tracking %zu boxes", n);
     }
+    for (size_t b = 0; b < n; b++) at[b] = place_of(&faces[b]);
     for (size_t i = 0; i < n; i++) ids[i] = -1;
     /* First stage: overlap. */
     for (size_t b = 0; b < n; b++)
         for (size_t k = 0; k < t->n; k++) {
             /* a track already extended in this frame cannot take a second box */
             if (t->tracks[k].last_frame == frame) continue;
-            float iou = fs_box_iou(faces[b].box, t->tracks[k].last);
+            float iou = fs_box_iou(at[b].box, t->tracks[k].last);
             if (iou >= t->iou_threshold) pairs[np++] = (pair){iou, b, k};
         }
     if (np) qsort(pairs, np, sizeof *pairs, by_iou_desc);
@@ -245,7 +250,7 @@ fs_err fs_tracker_update_faces(fs_tracker *t, int frame, const fs_track_face *fa
     for (size_t b = 0; b < n; b++)
         for (size_t k = 0; k < t->n && !box_used[b]; k++) {
             if (track_used[k] || t->tracks[k].last_frame == frame) continue;
-            const double d = face_distance(&faces[b], &t->tracks[k]);
+            const double d = face_distance(&at[b], &t->tracks[k]);
             /* pairs sort by decreasing "iou": store closeness 1 - d */
             if (d >= 0 && d <= TRACK_NEAR) pairs[np++] = (pair){(float)(1 - d), b, k};
         }
@@ -264,7 +269,7 @@ fs_err fs_tracker_update_faces(fs_tracker *t, int frame, const fs_track_face *fa
             double best = INFINITY;
             for (size_t k = 0; k < t->n; k++) {
                 if (track_used[k] || t->tracks[k].last_frame != frame - 1) continue;
-                const double d = face_distance(&faces[b], &t->tracks[k]);
+                const double d = face_distance(&at[b], &t->tracks[k]);
                 if (d >= 0 && d < best) best = d, best_k = k;
             }
             if (best_k == SIZE_MAX || best > TRACK_FAR) continue;
@@ -272,7 +277,7 @@ fs_err fs_tracker_update_faces(fs_tracker *t, int frame, const fs_track_face *fa
             int mutual = 1;
             for (size_t o = 0; o < n && mutual; o++) {
                 if (o == b || box_used[o]) continue;
-                const double d = face_distance(&faces[o], &t->tracks[best_k]);
+                const double d = face_distance(&at[o], &t->tracks[best_k]);
                 if (d >= 0 && d < best) mutual = 0;
             }
             if (!mutual) continue;
@@ -286,9 +291,9 @@ fs_err fs_tracker_update_faces(fs_tracker *t, int frame, const fs_track_face *fa
             for (size_t k = 0; k < t->n; k++)
                 if (t->tracks[k].id == ids[b]) {
                     track *tk = &t->tracks[k];
-                    tk->last = faces[b].box;
+                    tk->last = at[b].box;
+                    tk->cx = at[b].cx, tk->cy = at[b].cy, tk->has_lm = at[b].has_lm;
                     tk->last_frame = frame;
-                    face_centre(&faces[b], &tk->cx, &tk->cy, &tk->has_lm);
                     break;
                 }
     free(pairs), free(box_used), free(track_used);
@@ -297,14 +302,17 @@ fs_err fs_tracker_update_faces(fs_tracker *t, int frame, const fs_track_face *fa
         if (t->n == t->cap) {
             size_t cap = t->cap ? t->cap * 2 : 8;
             track *nt = realloc(t->tracks, cap * sizeof *nt);
-            if (!nt) return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a new track");
+            if (!nt) {
+                free(at);
+                return fs_fail(msg, FS_ERR_NOMEM, "out of memory for a new track");
+            }
             t->tracks = nt, t->cap = cap;
         }
         ids[b] = t->next_id++;
-        track *tk = &t->tracks[t->n++];
-        *tk = (track){.last = faces[b].box, .last_frame = frame, .id = ids[b]};
-        face_centre(&faces[b], &tk->cx, &tk->cy, &tk->has_lm);
+        t->tracks[t->n++] = (track){.last = at[b].box, .cx = at[b].cx, .cy = at[b].cy,
+                                    .has_lm = at[b].has_lm, .last_frame = frame, .id = ids[b]};
     }
+    free(at);
     return FS_OK;
 }
 

@@ -380,6 +380,13 @@ static int lanes_stale(const fs_graph *g) {
            (g->lane_floats && g->planned_lanes < lanes_for(g, g->planned_n));
 }
 
+/* f floats rounded up to whole alignment units (every buffer starts aligned). */
+static size_t aligned_floats(size_t f, size_t align) { return (f + align - 1) / align * align; }
+/* Where shared node nd's buffer ends in its lane. */
+static size_t lane_end(const node *nd, size_t align) {
+    return nd->offset + aligned_floats(fs_graph_node_floats(nd), align);
+}
+
 /* With sharing on, at inference on the fast kernels: the nodes inside the leading item-wise
  * run whose every reader is in that run too (so not the run's last node, not an output nobody
  * reads) need one item's output per thread, not the batch's, and only until their last reader
@@ -402,22 +409,21 @@ static size_t plan_lanes(fs_graph *g, size_t align) {
     for (int i = 1; i < lead; i++) {
         node *nd = &g->nodes[i];
         if (last[i] < 0 || last[i] >= lead) continue;
-        const size_t need = (fs_graph_node_floats(nd) + align - 1) / align * align;
+        const size_t need = aligned_floats(fs_graph_node_floats(nd), align);
         /* candidates: the lane's start and the end of every buffer still live */
         size_t best = SIZE_MAX;
         for (int c = 0; c <= i; c++) {
             size_t o;
             if (c == i) o = 0;
             else if (g->nodes[c].shared && last[c] >= i)
-                o = g->nodes[c].offset + (fs_graph_node_floats(&g->nodes[c]) + align - 1) / align * align;
+                o = lane_end(&g->nodes[c], align);
             else continue;
             if (o >= best) continue;
             int clash = 0;
             for (int k = 1; k < i && !clash; k++) {
                 const node *q = &g->nodes[k];
                 if (!q->shared || last[k] < i) continue;
-                const size_t qe = q->offset + (fs_graph_node_floats(q) + align - 1) / align * align;
-                clash = o < qe && q->offset < o + need;
+                clash = o < lane_end(q, align) && q->offset < o + need;
             }
             if (!clash) best = o;
         }
@@ -445,12 +451,12 @@ fs_err fs_graph_plan(fs_graph *g, int n, fs_msg *msg) {
         size_t f = fs_graph_node_floats(nd) * (size_t)n;
         if (!nd->shared) {
             nd->offset = total;
-            total += (f + align - 1) / align * align;
+            total += aligned_floats(f, align);
         }
         f = nd->op == FS_OP_BN ? 6 * (size_t)nd->c
             : nd->op == FS_OP_SE ? (3 * (size_t)nd->c + (size_t)nd->hidden) * (size_t)n : 0;
         nd->aux = total;
-        total += (f + align - 1) / align * align;
+        total += aligned_floats(f, align);
     }
     size_t ttotal = g->training ? fs_graph_train_layout(g, n) : 0;
     float *a = fs_nn_alloc(total * sizeof(float));
